@@ -1,0 +1,39 @@
+// The Backend interface: one slot per fused kernel (kernels/kernels.h), each with the
+// contract written there. A backend answers supports() honestly; the trainer asks before it
+// starts and refuses to run rather than falling back to another backend.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace anetrain {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // Whether this backend can run kernel k at these dimensions.
+  virtual bool supports(Kernel k, const KernelDims& dims) const = 0;
+
+  virtual void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) = 0;
+  virtual void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) = 0;
+  virtual void ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) = 0;
+  virtual void sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) = 0;
+  virtual void sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) = 0;
+  virtual void qkv_backward(const KernelDims& d, const QkvBackwardArgs& a) = 0;
+  virtual void classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) = 0;
+};
+
+std::vector<std::string> backend_names();
+
+// Creates a backend by name ("cpu", "ane"). Throws UserError naming the backend and the
+// reason when it is unknown or unavailable on this machine; never substitutes another.
+std::unique_ptr<Backend> make_backend(const std::string& name);
+
+// Throws UserError if `backend` does not support every kernel at `dims`.
+void require_all_kernels(const Backend& backend, const KernelDims& dims);
+
+}  // namespace anetrain

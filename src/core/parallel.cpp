@@ -1,0 +1,56 @@
+#include "core/parallel.h"
+
+#include <omp.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace anetrain {
+namespace {
+bool g_initialized = false;
+}
+
+void init_thread_pool(int requested) {
+  if (g_initialized) return;
+  g_initialized = true;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  int threads = requested > 0 ? requested : static_cast<int>(cpus.size());
+  threads = std::max(1, threads);
+  omp_set_dynamic(0);
+  omp_set_num_threads(threads);
+  // Each OpenMP worker pins itself to its own core. The master pins last-but-first, i.e. it is
+  // worker 0; pinning inside the region means later regions reuse the same pinned threads.
+#pragma omp parallel num_threads(threads)
+  {
+    int id = omp_get_thread_num();
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpus[id % cpus.size()], &one);
+    sched_setaffinity(0, sizeof(one), &one);
+  }
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t min_chunk) {
+  if (n <= 0) return;
+  int threads = omp_get_max_threads();
+  if (threads <= 1 || n < 2 * min_chunk) {
+    fn(0, n);
+    return;
+  }
+  int64_t chunks = std::min<int64_t>(threads, n / min_chunk);
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(chunks))
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+    fn(begin, end);
+  }
+}
+
+}  // namespace anetrain

@@ -1,0 +1,22 @@
+// anetrain's one thread pool: the OpenMP runtime, which oneDNN also uses. Owning a single
+// runtime and pinning its workers one per core avoids the 2-core trap described in
+// ../shared/reference/machine-and-baselines.md (unpinned workers sharing a core halve speed).
+//
+// parallel_for splits [0, n) into fixed contiguous chunks, one per thread, so results that
+// depend on the partition (none should, but reductions might) are identical run to run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace anetrain {
+
+// Pins worker i to CPU i of the process's allowed set, once. Safe to call repeatedly.
+void init_thread_pool(int num_threads = 0);
+int num_threads();
+
+// fn(begin, end) over disjoint chunks covering [0, n). Runs inline when n is small.
+void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn,
+                  int64_t min_chunk = 1);
+
+}  // namespace anetrain

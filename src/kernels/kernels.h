@@ -1,0 +1,131 @@
+// The training step's fused kernels, declared once. Each backend (backends/cpu, backends/ane)
+// implements them with exactly these signatures; docs/DESIGN.md draws where they sit in a step.
+//
+// Layout: every activation is channel-first, [C, T] row-major with T = B*S: channel c of
+// sequence b at position s lives at [c * T + b * S + s]. For B = 1 this is the ANE's
+// [1, C, 1, S] surface; for B > 1 the sequences sit side by side along the contiguous axis,
+// so one GEMM covers the whole micro-batch. Weights are [out, in] row-major (Meta's layout),
+// so a projection is Y[out, T] = W[out, in] * X[in, T] with no transposes.
+//
+// Kernels never add residuals and never compute weight gradients: that host work is shared by
+// every backend (train/host_ops.h), as in the seed, where the CPU does it beside the ANE.
+#pragma once
+
+#include <cstdint>
+
+#include "model/config.h"
+
+namespace anetrain {
+
+struct KernelDims {
+  int64_t D, F, H, G, E, V, B, S;  // see model/config.h for the letters
+  float norm_eps, rope_theta;
+  int64_t T() const { return B * S; }
+  int64_t QD() const { return H * E; }
+  int64_t KD() const { return G * E; }
+
+  static KernelDims from(const ModelConfig& c, int64_t batch, int64_t seq) {
+    return {c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.head_dim(), c.vocab_size, batch,
+            seq,   c.norm_eps,   c.rope_theta};
+  }
+};
+
+enum class Kernel {
+  kAttentionForward,
+  kFfnForward,
+  kFfnBackward,
+  kSdpaBackward1,
+  kSdpaBackward2,
+  kQkvBackward,
+  kClassifierLoss,
+};
+const char* kernel_name(Kernel k);
+
+// RMSNorm -> Q,K,V projections -> RoPE on Q,K -> causal SDPA (GQA: query head h reads kv head
+// h / (H/G)) -> Wo. `y` excludes the residual.
+struct AttentionForwardArgs {
+  const float* x;       // [D, T] block input (residual stream)
+  const float* norm_w;  // [D]
+  const float *wq, *wk, *wv, *wo;  // [H*E, D], [G*E, D], [G*E, D], [D, H*E]
+  float* y;             // [D, T] out
+  // Taps kept for backward:
+  float* xnorm;    // [D, T] normed input
+  float* rms_inv;  // [T]    1 / rms(x) per token
+  float* q;        // [H*E, T] after RoPE
+  float* k;        // [G*E, T] after RoPE
+  float* v;        // [G*E, T]
+  float* attn;     // [H*E, T] SDPA output, before Wo
+  float* lse;      // [H, T]   log-sum-exp of each scaled, masked score row (recomputes P)
+};
+
+// RMSNorm -> W1, W3 -> silu(h1) * h3 -> W2. `y` excludes the residual.
+struct FfnForwardArgs {
+  const float* x;       // [D, T]
+  const float* norm_w;  // [D]
+  const float *w1, *w3, *w2;  // [F, D], [F, D], [D, F]
+  float* y;        // [D, T] out
+  float* xnorm;    // [D, T] taps
+  float* rms_inv;  // [T]
+  float* h1;       // [F, T] W1 xnorm
+  float* h3;       // [F, T] W3 xnorm
+  float* gate;     // [F, T] silu(h1) * h3
+};
+
+// dgate = W2^T dy; dh3 = dgate * silu(h1); dh1 = dgate * h3 * silu'(h1);
+// dxnorm = W1^T dh1 + W3^T dh3.
+struct FfnBackwardArgs {
+  const float* dy;  // [D, T]
+  const float *w1, *w3, *w2;
+  const float *h1, *h3;  // taps
+  float* dxnorm;  // [D, T] out
+  float* dh1;     // [F, T] out (host: dW1 = dh1 xnorm^T)
+  float* dh3;     // [F, T] out (host: dW3 = dh3 xnorm^T)
+};
+
+// Part 1: dattn = Wo^T dy; per head P is recomputed from q, k and lse (causal);
+// dV = sum over the group's heads of dattn_h P; dP = dattn_h^T V.
+struct SdpaBackward1Args {
+  const float* dy;  // [D, T]
+  const float* wo;  // [D, H*E]
+  const float *q, *k, *v, *lse;  // taps
+  float* dattn;   // [H*E, T] out
+  float* dv;      // [G*E, T] out
+  float* probs;   // [H, B, S, S] out: P[h][b][i][j], row i = query position
+  float* dprobs;  // [H, B, S, S] out: dP
+};
+
+// Part 2 (no weights): dS = P * (dP - rowsum(P * dP)) / sqrt(E); dQ = dS K; dK = dS^T Q;
+// then RoPE's inverse rotation, so dq and dk are gradients of the projections before RoPE.
+// May overwrite dprobs with dS.
+struct SdpaBackward2Args {
+  const float *q, *k;  // taps (after RoPE)
+  const float* probs;
+  float* dprobs;  // in: dP; clobbered
+  float* dq;      // [H*E, T] out
+  float* dk;      // [G*E, T] out
+};
+
+// dxnorm = Wq^T dq + Wk^T dk + Wv^T dv.
+struct QkvBackwardArgs {
+  const float *dq, *dk, *dv;
+  const float *wq, *wk, *wv;
+  float* dxnorm;  // [D, T] out
+};
+
+// Final RMSNorm -> classifier -> softmax cross-entropy. Logits are token-major [T, V] because
+// the softmax runs across the vocabulary. With targets == nullptr only logits are produced.
+// Otherwise logits are overwritten by dlogits = (softmax - onehot) * grad_scale.
+struct ClassifierLossArgs {
+  const float* x;       // [D, T]
+  const float* norm_w;  // [D]
+  const float* wcls;    // [V, D]
+  const int32_t* targets;  // [T] or nullptr
+  float grad_scale;        // d(total loss)/d(per-token loss), e.g. 1 / (T * accum)
+  float* logits;   // [T, V] out (dlogits when targets are given)
+  float* xnorm;    // [D, T] tap
+  float* rms_inv;  // [T]
+  float* dxnorm;   // [D, T] out when targets are given
+  double* loss_sum;  // out: sum over tokens of -log softmax[target]
+};
+
+}  // namespace anetrain

@@ -1,0 +1,74 @@
+// Model and training configuration: presets, JSON files and `key=value` overrides.
+// Dimension letters used throughout anetrain (defined once, here):
+//   B batch (sequences per micro-batch)   S sequence length     T = B*S tokens
+//   D model dim     F FFN hidden dim     V vocabulary
+//   H query heads   G kv heads (GQA groups)   E head dim = D / H
+//   L layers
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace anetrain {
+
+struct ModelConfig {
+  int dim = 64;          // D
+  int hidden_dim = 192;  // F
+  int n_layers = 2;      // L
+  int n_heads = 4;       // H
+  int n_kv_heads = 2;    // G
+  int vocab_size = 512;  // V
+  int seq_len = 64;      // S (maximum context; also the training window)
+  bool tied_embeddings = true;
+  float norm_eps = 1e-5f;
+  float rope_theta = 10000.0f;
+
+  int head_dim() const { return dim / n_heads; }
+  int q_dim() const { return n_heads * head_dim(); }
+  int kv_dim() const { return n_kv_heads * head_dim(); }
+  // Validates; throws UserError naming the field and what to do.
+  void validate() const;
+};
+
+struct TrainConfig {
+  int batch_size = 4;         // B
+  int grad_accum = 1;         // micro-batches per optimizer step
+  float lr = 1e-3f;           // peak learning rate
+  float min_lr_frac = 0.1f;   // cosine decays to lr * min_lr_frac
+  int warmup_steps = 10;
+  float weight_decay = 0.1f;  // decoupled (AdamW); never on norm weights unless decay_norms
+  bool decay_norms = false;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float adam_eps = 1e-8f;
+  float grad_clip = 1.0f;     // global-norm clip; <= 0 disables
+  bool recompute = false;     // recompute layer activations in backward (saves memory)
+  int val_every = 100;        // steps between validation runs (0: never)
+  int val_batches = 4;        // micro-batches per validation
+  int save_every = 0;         // steps between checkpoints (0: only at the end)
+  int log_every = 1;
+  float init_std = 0.02f;
+};
+
+struct RunConfig {
+  std::string preset;  // name of the preset or path of the JSON file it came from
+  ModelConfig model;
+  TrainConfig train;
+};
+
+// Names of the built-in presets, in display order.
+std::vector<std::string> preset_names();
+
+// Loads a preset name or a JSON file path (a JSON object of the keys accepted by
+// apply_override; unknown keys are an error). Throws UserError.
+RunConfig load_config(const std::string& preset_or_file);
+
+// Applies one `key=value` override, e.g. "dim=128" or "lr=3e-4". Throws UserError for an
+// unknown key or a value of the wrong type.
+void apply_override(RunConfig& config, const std::string& key_equals_value);
+
+nlohmann::json config_to_json(const RunConfig& config);
+RunConfig config_from_json(const nlohmann::json& j);
+
+}  // namespace anetrain
