@@ -90,6 +90,7 @@ const std::map<std::string, Field>& fields() {
       FLOAT_FIELD("lr", c.train.lr),
       FLOAT_FIELD("min_lr_frac", c.train.min_lr_frac),
       INT_FIELD("warmup_steps", c.train.warmup_steps),
+      INT_FIELD("decay_steps", c.train.decay_steps),
       FLOAT_FIELD("weight_decay", c.train.weight_decay),
       BOOL_FIELD("decay_norms", c.train.decay_norms),
       FLOAT_FIELD("beta1", c.train.beta1),

@@ -37,6 +37,7 @@ struct TrainConfig {
   float lr = 1e-3f;           // peak learning rate
   float min_lr_frac = 0.1f;   // cosine decays to lr * min_lr_frac
   int warmup_steps = 10;
+  int decay_steps = 0;        // cosine horizon; 0 means the run's --steps
   float weight_decay = 0.1f;  // decoupled (AdamW); never on norm weights unless decay_norms
   bool decay_norms = false;
   float beta1 = 0.9f;

@@ -1,0 +1,252 @@
+#!/usr/bin/python3
+"""PyTorch side of anetrain's speed comparison: one training step of the same Llama model.
+
+Usage:
+  bench/pytorch_baseline.py --config layer768|stories15M|stories110M|tiny
+      [--seq S] [--batch B] [--steps N] [--warmup W] [--precision fp32|bf16] [--json]
+
+Each timed step is forward + loss + backward + AdamW step + zero_grad, exactly what a training
+loop does. Prints the median ms/step over --steps timed steps (after --warmup untimed ones) and
+tokens/s; --json prints one JSON line instead, for bench/compare_pytorch.py.
+
+layer768 times one transformer block alone (no embedding, no classifier) on a random input
+x [B, S, 768] with loss = (y * r).sum() / numel for a fixed random r. x requires grad so the
+backward also produces dx, as it would for a block inside a stack (and as anetrain's layer
+benchmark does); otherwise PyTorch would skip the input-gradient GEMMs and the two sides would
+not do the same work.
+
+Tuning choices (measured on the 2-core Zen 4 box; see the comments at each site): 2 intra-op
+threads, OMP_WAIT_POLICY=passive, separate Q/K/V and W1/W3 GEMMs as in the reference model,
+baddbmm to fuse the 1/sqrt(E) scale and causal mask into the QK^T GEMM, AdamW with foreach.
+"""
+
+import os
+
+# OpenMP reads this once when the runtime starts, i.e. when torch is imported, so it must be
+# set before the import. Passive waiting gave PyTorch its best times on this machine; the
+# comparison script sets it too, this only makes standalone runs measure the same thing.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+PRESETS = {
+    # name: model dims and default (seq, batch); layer768 is a single block.
+    "tiny": dict(dim=64, hidden_dim=192, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=512,
+                 seq=64, batch=4, block_only=False),
+    "stories15M": dict(dim=288, hidden_dim=768, n_layers=6, n_heads=6, n_kv_heads=6,
+                       vocab_size=32000, seq=256, batch=8, block_only=False),
+    "stories110M": dict(dim=768, hidden_dim=2048, n_layers=12, n_heads=12, n_kv_heads=12,
+                        vocab_size=32000, seq=256, batch=8, block_only=False),
+    "layer768": dict(dim=768, hidden_dim=2048, n_layers=1, n_heads=12, n_kv_heads=12,
+                     vocab_size=32000, seq=512, batch=1, block_only=True),
+}
+NORM_EPS = 1e-5
+ROPE_THETA = 10000.0
+
+
+def step_flops(cfg, seq, batch):
+    """Matmul FLOPs of one training step: 3x the forward (forward, dX, dW), full S x S attention."""
+    D, F_, H, G = cfg["dim"], cfg["hidden_dim"], cfg["n_heads"], cfg["n_kv_heads"]
+    E = D // H
+    S = seq
+    layer = 2 * S * (D * H * E + 2 * D * G * E + H * E * D) + 2 * S * 3 * D * F_ + 2 * 2 * S * S * H * E
+    fwd = cfg["n_layers"] * layer
+    if not cfg["block_only"]:
+        fwd += 2 * S * D * cfg["vocab_size"]
+    return 3 * fwd * batch
+
+
+def init_params(cfg, gen):
+    """Random init like anetrain's: norms 1, N(0, 0.02), wo/w2 scaled by 1/sqrt(2L)."""
+    D, F_, H, G, V = cfg["dim"], cfg["hidden_dim"], cfg["n_heads"], cfg["n_kv_heads"], cfg["vocab_size"]
+    E = D // H
+    std = 0.02
+    resid = std / math.sqrt(2 * cfg["n_layers"])
+
+    def normal(shape, s=std):
+        return (torch.randn(shape, generator=gen) * s).requires_grad_(True)
+
+    params = {}
+    if not cfg["block_only"]:
+        params["tok_embeddings.weight"] = normal([V, D])
+    for n in range(cfg["n_layers"]):
+        p = f"layers.{n}."
+        params[p + "attention_norm.weight"] = torch.ones(D, requires_grad=True)
+        params[p + "attention.wq.weight"] = normal([H * E, D])
+        params[p + "attention.wk.weight"] = normal([G * E, D])
+        params[p + "attention.wv.weight"] = normal([G * E, D])
+        params[p + "attention.wo.weight"] = normal([D, H * E], resid)
+        params[p + "ffn_norm.weight"] = torch.ones(D, requires_grad=True)
+        params[p + "feed_forward.w1.weight"] = normal([F_, D])
+        params[p + "feed_forward.w2.weight"] = normal([D, F_], resid)
+        params[p + "feed_forward.w3.weight"] = normal([F_, D])
+    if not cfg["block_only"]:
+        params["norm.weight"] = torch.ones(D, requires_grad=True)
+        # Tied embeddings: the classifier reuses tok_embeddings.weight (no output.weight).
+    return params
+
+
+class Model:
+    """The Llama-2 model of tools/torch_golden.py, with per-shape constants precomputed."""
+
+    def __init__(self, cfg, params, seq):
+        self.cfg, self.params = cfg, params
+        D, H = cfg["dim"], cfg["n_heads"]
+        E = D // H
+        i = torch.arange(0, E // 2, dtype=torch.float64)
+        angle = torch.arange(seq, dtype=torch.float64)[:, None] * ROPE_THETA ** (-2.0 * i / E)
+        # [S, 1, E/2] broadcasts over heads in the [B, S, heads, E/2] pair layout.
+        self.cos = torch.cos(angle).float()[:, None, :]
+        self.sin = torch.sin(angle).float()[:, None, :]
+        # Additive causal mask consumed by baddbmm: one fused GEMM does scale, QK^T and mask
+        # instead of separate matmul, div and masked_fill passes over the S x S scores.
+        self.mask = torch.full((seq, seq), float("-inf")).triu(1)
+
+    @staticmethod
+    def rmsnorm(x, w):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + NORM_EPS) * w
+
+    def rope(self, x):
+        B, S, nh, E = x.shape
+        pairs = x.view(B, S, nh, E // 2, 2)
+        a, b = pairs[..., 0], pairs[..., 1]
+        c, s = self.cos.to(x.dtype), self.sin.to(x.dtype)
+        return torch.stack((a * c - b * s, a * s + b * c), dim=-1).view(B, S, nh, E)
+
+    def block(self, x, layer):
+        P = self.params
+        p = f"layers.{layer}."
+        B, S, D = x.shape
+        H, G = self.cfg["n_heads"], self.cfg["n_kv_heads"]
+        E = D // H
+        n = self.rmsnorm(x, P[p + "attention_norm.weight"])
+        q = self.rope(F.linear(n, P[p + "attention.wq.weight"]).view(B, S, H, E))
+        k = self.rope(F.linear(n, P[p + "attention.wk.weight"]).view(B, S, G, E))
+        v = F.linear(n, P[p + "attention.wv.weight"]).view(B, S, G, E)
+        if G != H:  # GQA: query head h reads kv head h // (H/G)
+            k = k.repeat_interleave(H // G, dim=2)
+            v = v.repeat_interleave(H // G, dim=2)
+        q = q.transpose(1, 2).reshape(B * H, S, E)
+        k = k.transpose(1, 2).reshape(B * H, S, E)
+        v = v.transpose(1, 2).reshape(B * H, S, E)
+        mask = self.mask[:S, :S].to(q.dtype)
+        scores = torch.baddbmm(mask, q, k.transpose(1, 2), beta=1.0, alpha=1.0 / math.sqrt(E))
+        att = torch.bmm(torch.softmax(scores, dim=-1), v)
+        att = att.view(B, H, S, E).transpose(1, 2).reshape(B, S, H * E)
+        h = x + F.linear(att, P[p + "attention.wo.weight"])
+        n = self.rmsnorm(h, P[p + "ffn_norm.weight"])
+        ff = F.silu(F.linear(n, P[p + "feed_forward.w1.weight"])) * F.linear(n, P[p + "feed_forward.w3.weight"])
+        return h + F.linear(ff, P[p + "feed_forward.w2.weight"])
+
+    def logits(self, tokens):
+        emb = self.params["tok_embeddings.weight"]
+        x = emb[tokens]
+        for layer in range(self.cfg["n_layers"]):
+            x = self.block(x, layer)
+        return F.linear(self.rmsnorm(x, self.params["norm.weight"]), emb)
+
+
+def make_optimizer(params):
+    decay = [p for n, p in params.items() if not n.endswith("norm.weight")]
+    no_decay = [p for n, p in params.items() if n.endswith("norm.weight")]
+    # foreach=True batches the per-tensor update into multi-tensor kernels: fewer passes and
+    # less dispatch overhead than the default per-parameter loop.
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                              {"params": no_decay, "weight_decay": 0.0}],
+                             lr=3e-4, betas=(0.9, 0.95), eps=1e-8, foreach=True)
+
+
+def build_step(cfg, seq, batch, precision, seed=1234):
+    """Returns a zero-argument function running one full training step."""
+    gen = torch.Generator().manual_seed(seed)
+    params = init_params(cfg, gen)
+    model = Model(cfg, params, seq)
+    opt = make_optimizer(params)
+    autocast = precision == "bf16"
+    if cfg["block_only"]:
+        x = torch.randn(batch, seq, cfg["dim"], generator=gen).requires_grad_(True)
+        r = torch.randn(batch, seq, cfg["dim"], generator=gen)
+
+        def loss_fn():
+            y = model.block(x, 0)
+            return (y.float() * r).sum() / y.numel()
+    else:
+        tokens = torch.randint(0, cfg["vocab_size"], (batch, seq + 1), generator=gen)
+        inputs, targets = tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
+
+        def loss_fn():
+            logits = model.logits(inputs)
+            return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = loss_fn()
+        loss.backward()
+        opt.step()
+        # set_to_none: the next backward writes fresh gradients instead of adding into zeroed ones.
+        opt.zero_grad(set_to_none=True)
+        if cfg["block_only"]:
+            x.grad = None
+        return loss.item()
+
+    return step
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="PyTorch training-step benchmark (anetrain comparison)")
+    ap.add_argument("--config", required=True, choices=sorted(PRESETS))
+    ap.add_argument("--seq", type=int, help="sequence length (default: the preset's)")
+    ap.add_argument("--batch", type=int, help="batch size (default: the preset's)")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--threads", type=int, default=2, help="intra-op threads (default 2: the machine's cores)")
+    ap.add_argument("--json", action="store_true", help="print one JSON line")
+    args = ap.parse_args(argv)
+    cfg = PRESETS[args.config]
+    seq = args.seq or cfg["seq"]
+    batch = args.batch or cfg["batch"]
+    if seq <= 0 or batch <= 0 or args.steps <= 0 or args.warmup < 0:
+        ap.error("--seq, --batch and --steps must be positive, --warmup non-negative")
+
+    torch.set_num_threads(args.threads)
+    step = build_step(cfg, seq, batch, args.precision)
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        loss = step()
+        times.append((time.perf_counter() - t0) * 1e3)
+    if not math.isfinite(loss):
+        print(f"pytorch_baseline: error: loss is {loss}", file=sys.stderr)
+        return 1
+    ms = statistics.median(times)
+    tokens_per_s = batch * seq / (ms / 1e3)
+    gflops = step_flops(cfg, seq, batch) / (ms / 1e3) / 1e9
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+    if args.json:
+        print(json.dumps({"impl": "pytorch", "config": args.config, "precision": args.precision,
+                          "ms_per_step": round(ms, 3), "tokens_per_s": round(tokens_per_s, 1),
+                          "steps": args.steps, "seq": seq, "batch": batch,
+                          "gflops": round(gflops, 2), "peak_rss_mb": round(rss_mb, 1),
+                          "threads": args.threads, "torch": torch.__version__}))
+    else:
+        print(f"pytorch {torch.__version__} {args.config} {args.precision} seq={seq} batch={batch} "
+              f"threads={args.threads}: {ms:.1f} ms/step (median of {args.steps}, "
+              f"min {min(times):.1f}, max {max(times):.1f}), {tokens_per_s:.0f} tokens/s, "
+              f"{gflops:.1f} GFLOPS, peak RSS {rss_mb:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

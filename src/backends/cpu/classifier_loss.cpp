@@ -1,0 +1,50 @@
+// classifier_loss on the CPU: final RMSNorm, logits = Wcls xnorm (token-major [T, V] so the
+// softmax over the vocabulary reads contiguous memory), cross-entropy and its input gradient.
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/elementwise.h"
+#include "core/gemm.h"
+#include "core/parallel.h"
+
+namespace anetrain::cpu {
+
+void CpuBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) {
+  const int64_t D = d.D, V = d.V, T = d.T();
+  rmsnorm_forward(a.x, a.norm_w, D, T, d.norm_eps, a.xnorm, a.rms_inv);
+  // logits[t, v] = sum_c xnorm[c, t] wcls[v, c]
+  gemm(Trans::kYes, Trans::kYes, T, V, D, 1.0f, a.xnorm, T, a.wcls, D, 0.0f, a.logits, V);
+  if (a.targets == nullptr) return;
+
+  // Per-token losses land in fixed slots and are summed in order afterwards, so the total
+  // does not depend on how tokens were split across threads.
+  std::vector<double> token_loss(T);
+  parallel_for(T, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* row = a.logits + t * V;
+      float max = row[0];
+      for (int64_t v = 1; v < V; ++v) max = std::max(max, row[v]);
+      const int32_t target = a.targets[t];
+      const float target_logit = row[target] - max;
+      float sum = 0.0f;
+      for (int64_t v = 0; v < V; ++v) {
+        row[v] = std::exp(row[v] - max);
+        sum += row[v];
+      }
+      // -log softmax[target], from the shifted logit so it never takes log(0).
+      token_loss[t] = std::log(static_cast<double>(sum)) - target_logit;
+      // dlogits = (softmax - onehot) * grad_scale
+      const float inv = a.grad_scale / sum;
+      for (int64_t v = 0; v < V; ++v) row[v] *= inv;
+      row[target] -= a.grad_scale;
+    }
+  });
+  double total = 0.0;
+  for (double l : token_loss) total += l;
+  *a.loss_sum = total;
+  // dxnorm[c, t] = sum_v wcls[v, c] dlogits[t, v]
+  gemm(Trans::kYes, Trans::kYes, D, T, V, 1.0f, a.wcls, D, a.logits, V, 0.0f, a.dxnorm, T);
+}
+
+}  // namespace anetrain::cpu

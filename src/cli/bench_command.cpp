@@ -1,0 +1,108 @@
+// `anetrain bench`: times full training steps (forward, backward, clipping, AdamW) on random
+// data and reports the median ms/step, tokens/s, achieved GFLOPS (model/flops.h) and peak RSS.
+// The layer768 preset times one block alone, as the seed's benchmark and the PyTorch layer
+// baseline (bench/pytorch_baseline.py) do: no embedding, no classifier, a linear loss
+// sum(y * r) / numel on the block's output, AdamW on the block's weights.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "backends/backend.h"
+#include "cli/commands.h"
+#include "cli/config_flags.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "model/flops.h"
+#include "train/optimizer.h"
+#include "train/transformer.h"
+
+namespace anetrain {
+namespace {
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+}  // namespace
+
+int run_bench_command(const std::vector<std::string>& argv) {
+  Args args("bench", argv, {"config", "set", "steps", "warmup", "backend", "seed"}, {"json"});
+  const RunConfig config = config_from_flags(args);
+  const ModelConfig& mc = config.model;
+  const TrainConfig& tc = config.train;
+  const long long steps = args.get_int("steps", 10), warmup = args.get_int("warmup", 2);
+  if (steps <= 0 || warmup < 0) throw UserError("anetrain bench: --steps must be > 0, --warmup >= 0");
+  const bool block_only = config.preset == "layer768";
+
+  init_thread_pool();
+  std::unique_ptr<Backend> backend = make_backend(args.get("backend", "cpu"));
+  ParamLayout layout(mc);
+  std::vector<float> params(layout.total()), grads(layout.total());
+  init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed", 1)),
+              params.data());
+  AdamW optimizer(tc, layout);
+  Transformer model(mc, *backend, tc.batch_size, mc.seq_len, tc.recompute);
+  const KernelDims& d = model.dims();
+
+  Rng rng(7);
+  std::vector<int32_t> inputs(d.T()), targets(d.T());
+  for (auto& t : inputs) t = static_cast<int32_t>(rng.below(mc.vocab_size));
+  for (auto& t : targets) t = static_cast<int32_t>(rng.below(mc.vocab_size));
+  std::vector<float> x, dy;
+  if (block_only) {
+    x.resize(d.D * d.T());
+    dy.resize(d.D * d.T());
+    for (auto& v : x) v = static_cast<float>(rng.normal());
+    // d/dy of sum(y * r) / numel is r / numel.
+    for (auto& v : dy) v = static_cast<float>(rng.normal() / dy.size());
+  }
+
+  std::vector<double> times;
+  for (long long i = 0; i < warmup + steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    std::fill(grads.begin(), grads.end(), 0.0f);
+    if (block_only)
+      model.block_forward_backward(params.data(), x.data(), dy.data(), grads.data());
+    else
+      model.forward_backward(params.data(), inputs.data(), targets.data(),
+                             1.0f / static_cast<float>(d.T()), grads.data());
+    const double norm = global_grad_norm(grads.data(), layout.total());
+    clip_gradients(grads.data(), layout.total(), norm, tc.grad_clip);
+    optimizer.update(params.data(), grads.data(), tc.lr, i + 1);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (i >= warmup) times.push_back(ms);
+  }
+  std::sort(times.begin(), times.end());
+  const double median_ms = times[times.size() / 2];
+  const double flops = training_flops(block_only ? block_forward_flops(mc, d.B, d.S)
+                                                 : model_forward_flops(mc, d.B, d.S));
+  const double gflops = flops / (median_ms * 1e6);
+  const double tokens_per_s = d.T() / (median_ms / 1e3);
+  std::printf("bench %s%s: backend %s, fp32, %d threads, batch %lld x seq %lld\n",
+              config.preset.c_str(), block_only ? " (one block)" : "", backend->name().c_str(),
+              num_threads(), static_cast<long long>(d.B), static_cast<long long>(d.S));
+  std::printf("  %.1f ms/step (median of %lld; min %.1f, max %.1f) | %.0f tokens/s | "
+              "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
+              median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
+              peak_rss_mb());
+  if (args.has("json")) {
+    nlohmann::json j = {{"impl", "anetrain"},         {"config", config.preset},
+                        {"precision", "fp32"},        {"backend", backend->name()},
+                        {"ms_per_step", median_ms},   {"tokens_per_s", tokens_per_s},
+                        {"gflops", gflops},           {"gflop_per_step", flops / 1e9},
+                        {"peak_rss_mb", peak_rss_mb()}, {"steps", steps},
+                        {"batch", d.B},               {"seq", d.S}};
+    std::printf("%s\n", j.dump().c_str());
+  }
+  return 0;
+}
+
+}  // namespace anetrain

@@ -1,0 +1,15 @@
+// The CLI's subcommands. Each parses its own flags (cli/args.h) and returns the exit code;
+// user-facing problems surface as UserError, which main() prints as one line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace anetrain {
+
+int run_train_command(const std::vector<std::string>& args);
+int run_sample_command(const std::vector<std::string>& args);
+int run_bench_command(const std::vector<std::string>& args);
+void print_usage();
+
+}  // namespace anetrain

@@ -1,0 +1,27 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace anetrain {
+
+void print_usage() {
+  std::printf(
+      "anetrain: train Llama-family transformers on the CPU (and, in time, Apple's ANE)\n"
+      "\n"
+      "usage:\n"
+      "  anetrain train --config PRESET|FILE.json [--set key=value]... --data GLOB\n"
+      "                 [--val GLOB] --steps N --out DIR [--resume] [--backend cpu|ane]\n"
+      "                 [--seed S]\n"
+      "  anetrain sample --checkpoint DIR [--prompt \"ID ID ...\"] [--max-tokens N]\n"
+      "                  [--temperature T] [--top-p P] [--seed S]\n"
+      "  anetrain bench --config PRESET|FILE.json [--set key=value]... [--steps N]\n"
+      "                 [--warmup N] [--backend cpu] [--json]\n"
+      "\n"
+      "presets: tiny, stories15M, stories42M, stories110M, layer768\n"
+      "--steps is the run's total: with --resume training continues until it.\n"
+      "Config keys for --set are listed in docs/DESIGN.md (e.g. dim, n_layers, lr,\n"
+      "batch_size, grad_accum, warmup_steps, decay_steps, weight_decay, grad_clip,\n"
+      "recompute, val_every, save_every).\n");
+}
+
+}  // namespace anetrain

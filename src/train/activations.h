@@ -1,0 +1,38 @@
+// Buffers of one micro-batch's forward pass that the backward pass reads, sized for [B, S].
+// One AttentionTaps + FfnTaps set per layer, or a single shared set when activations are
+// recomputed in backward (then only each block's two residual-stream inputs are kept).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace anetrain {
+
+struct AttentionTaps {
+  std::vector<float> xnorm, rms_inv, q, k, v, attn, lse;
+  void allocate(const KernelDims& d);
+};
+
+struct FfnTaps {
+  std::vector<float> xnorm, rms_inv, h1, h3, gate;
+  void allocate(const KernelDims& d);
+};
+
+struct Activations {
+  // resid[l]: input of block l ([D, T]); resid[L] feeds the final norm. mid[l]: the stream
+  // between block l's attention and FFN.
+  std::vector<std::vector<float>> resid, mid;
+  std::vector<AttentionTaps> attention;  // L sets, or 1 when recomputing
+  std::vector<FfnTaps> ffn;
+  std::vector<float> final_xnorm, final_rms_inv, logits;  // logits: [T, V]
+
+  // Backward scratch, reused by every layer.
+  std::vector<float> block_out, dres, dmid, dxnorm, dh1, dh3, dattn, dq, dk, dv, probs, dprobs;
+
+  void allocate(const KernelDims& d, int n_layers, bool recompute, bool for_training);
+  int64_t bytes() const;
+};
+
+}  // namespace anetrain

@@ -1,0 +1,42 @@
+// A training checkpoint is a directory (docs/FORMATS.md):
+//   model.safetensors      fp32 weights under Meta's Llama names
+//   optimizer.safetensors  AdamW moments, "m.<name>" and "v.<name>"
+//   state.json             config, step, seed, data-loader position
+// The three files are replaced together through io/checkpoint_commit.h, so a process killed at
+// any instant leaves either the previous checkpoint or the new one, never a mix.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace anetrain {
+
+struct TrainingState {
+  RunConfig config;
+  int64_t step = 0;         // optimizer steps completed
+  int64_t total_steps = 0;  // the run's --steps when this was written
+  uint64_t seed = 0;
+  std::string backend = "cpu";
+  nlohmann::json loader;    // RandomWindowLoader::state()
+};
+
+void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
+                     const float* params, const float* adam_m, const float* adam_v);
+
+// True if dir holds a checkpoint (after finishing or discarding an interrupted commit).
+bool has_checkpoint(const std::string& dir);
+
+TrainingState load_training_state(const std::string& dir);
+
+// Reads weights into params (layout.total() floats). Every tensor must be present with the
+// layout's shape; anything else is a UserError naming the file and tensor.
+void load_model_weights(const std::string& path, const ParamLayout& layout, float* params);
+void load_optimizer_moments(const std::string& path, const ParamLayout& layout, float* adam_m,
+                            float* adam_v);
+
+}  // namespace anetrain

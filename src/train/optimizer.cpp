@@ -1,0 +1,80 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "core/parallel.h"
+
+namespace anetrain {
+
+float learning_rate(const TrainConfig& c, int64_t step, int64_t total_steps) {
+  if (c.warmup_steps > 0 && step < c.warmup_steps)
+    return c.lr * static_cast<float>(step + 1) / static_cast<float>(c.warmup_steps);
+  const double span = std::max<int64_t>(1, total_steps - c.warmup_steps);
+  double ratio = static_cast<double>(step - c.warmup_steps) / span;
+  ratio = std::min(1.0, std::max(0.0, ratio));
+  const double min_lr = c.lr * c.min_lr_frac;
+  return static_cast<float>(min_lr + 0.5 * (1.0 + std::cos(M_PI * ratio)) * (c.lr - min_lr));
+}
+
+double global_grad_norm(const float* grads, int64_t n) {
+  // Fixed 64 blocks summed in order: the result does not depend on the thread count.
+  constexpr int64_t kBlocks = 64;
+  double partial[kBlocks] = {};
+  parallel_for(kBlocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      double sum = 0.0;
+      for (int64_t i = n * b / kBlocks; i < n * (b + 1) / kBlocks; ++i)
+        sum += static_cast<double>(grads[i]) * grads[i];
+      partial[b] = sum;
+    }
+  });
+  double total = 0.0;
+  for (double p : partial) total += p;
+  return std::sqrt(total);
+}
+
+void clip_gradients(float* grads, int64_t n, double norm, float max_norm) {
+  if (max_norm <= 0) return;
+  // torch.nn.utils.clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied only if < 1.
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef >= 1.0) return;
+  const float c = static_cast<float>(coef);
+  parallel_for(n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) grads[i] *= c;
+  }, 4096);
+}
+
+AdamW::AdamW(const TrainConfig& config, const ParamLayout& layout)
+    : config_(config), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {
+  for (const ParamInfo& t : layout.tensors()) {
+    decay_ranges_.push_back({t.offset, t.numel});
+    range_decay_.push_back(t.is_norm && !config.decay_norms ? 0.0f : config.weight_decay);
+  }
+}
+
+void AdamW::update(float* params, const float* grads, float lr, int64_t step) {
+  const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.adam_eps;
+  const double bias1 = 1.0 - std::pow(static_cast<double>(b1), static_cast<double>(step));
+  const double bias2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(step));
+  const float step_size = static_cast<float>(lr / bias1);
+  const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
+  for (size_t r = 0; r < decay_ranges_.size(); ++r) {
+    const auto [offset, numel] = decay_ranges_[r];
+    const float shrink = 1.0f - lr * range_decay_[r];
+    float* p = params + offset;
+    const float* g = grads + offset;
+    float* m = m_.data() + offset;
+    float* v = v_.data() + offset;
+    parallel_for(numel, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        p[i] *= shrink;  // decoupled weight decay first, as torch.optim.AdamW does
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        const float denom = std::sqrt(v[i]) / bias2_sqrt + eps;
+        p[i] -= step_size * m[i] / denom;
+      }
+    }, 4096);
+  }
+}
+
+}  // namespace anetrain

@@ -1,0 +1,40 @@
+// AdamW with decoupled weight decay (Loshchilov & Hutter), matching torch.optim.AdamW's
+// update order, global-norm gradient clipping matching torch.nn.utils.clip_grad_norm_, and the
+// warmup + cosine learning-rate schedule.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/params.h"
+
+namespace anetrain {
+
+// lr at 0-based step t of total: linear warmup to lr over warmup steps ((t+1)/warmup), then
+// cosine from lr down to lr * min_lr_frac at the last step.
+float learning_rate(const TrainConfig& c, int64_t step, int64_t total_steps);
+
+// sqrt(sum g^2) over all gradients, summed in a fixed order (deterministic).
+double global_grad_norm(const float* grads, int64_t n);
+
+// Scales grads so their global norm is at most max_norm (no-op when max_norm <= 0).
+void clip_gradients(float* grads, int64_t n, double norm, float max_norm);
+
+class AdamW {
+ public:
+  AdamW(const TrainConfig& config, const ParamLayout& layout);
+  // One update; `step` is the 1-based count of updates including this one (bias correction).
+  void update(float* params, const float* grads, float lr, int64_t step);
+  std::vector<float>& m() { return m_; }
+  std::vector<float>& v() { return v_; }
+
+ private:
+  TrainConfig config_;
+  std::vector<float> m_, v_;
+  // One (offset, numel) range per tensor with its weight decay: 0 for norms by default.
+  std::vector<std::pair<int64_t, int64_t>> decay_ranges_;
+  std::vector<float> range_decay_;
+};
+
+}  // namespace anetrain

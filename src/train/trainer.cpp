@@ -1,0 +1,180 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "data/data_loader.h"
+#include "train/checkpoint.h"
+#include "train/metrics_log.h"
+#include "train/optimizer.h"
+#include "train/transformer.h"
+
+namespace anetrain {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The loader's seed is derived from the run's seed so init and data draw different streams.
+uint64_t loader_seed(uint64_t seed) { return seed ^ 0xD1B54A32D192ED03ull; }
+
+double validation_loss(Transformer& model, SequentialLoader& loader, const float* params,
+                       int batches, std::vector<int32_t>& inputs, std::vector<int32_t>& targets) {
+  loader.reset();
+  const KernelDims& d = model.dims();
+  double sum = 0.0;
+  for (int i = 0; i < batches; ++i) {
+    loader.next_batch(static_cast<int>(d.B), inputs.data(), targets.data());
+    sum += model.forward(params, inputs.data(), targets.data());
+  }
+  return sum / (static_cast<double>(batches) * d.T());
+}
+
+}  // namespace
+
+TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
+  if (opts.steps <= 0) throw UserError("--steps must be a positive number of optimizer steps");
+  if (opts.out_dir.empty()) throw UserError("--out DIR is required: where checkpoints go");
+  requested.model.validate();
+  const TrainConfig& tc_req = requested.train;
+  if (tc_req.batch_size <= 0 || tc_req.grad_accum <= 0)
+    throw UserError("batch_size and grad_accum must be positive");
+  if (tc_req.lr <= 0) throw UserError("lr must be positive");
+
+  // Resume or start fresh. A fresh run never overwrites an existing checkpoint.
+  RunConfig config = requested;
+  uint64_t seed = opts.seed;
+  int64_t start_step = 0;
+  std::unique_ptr<TrainingState> resumed;
+  if (has_checkpoint(opts.out_dir)) {
+    if (!opts.resume)
+      throw UserError("'" + opts.out_dir +
+                      "' already holds a checkpoint: pass --resume to continue it, or choose "
+                      "another --out");
+    resumed = std::make_unique<TrainingState>(load_training_state(opts.out_dir));
+    nlohmann::json want = config_to_json(requested), have = config_to_json(resumed->config);
+    want.erase("preset"), have.erase("preset");
+    if (want != have)
+      throw UserError("the config given differs from the checkpoint's in '" + opts.out_dir +
+                      "': resume with the same --config/--set, or start a new --out");
+    if (opts.seed_given && opts.seed != resumed->seed)
+      throw UserError("--seed differs from the checkpoint's seed; drop --seed to resume");
+    config = resumed->config;
+    seed = resumed->seed;
+    start_step = resumed->step;
+  }
+  std::filesystem::create_directories(opts.out_dir);
+
+  const ModelConfig& mc = config.model;
+  const TrainConfig& tc = config.train;
+  init_thread_pool();
+  std::unique_ptr<Backend> backend = make_backend(opts.backend);
+
+  RandomWindowLoader train_data(opts.data_glob, mc.seq_len, mc.vocab_size, loader_seed(seed));
+  std::unique_ptr<SequentialLoader> val_data;
+  if (!opts.val_glob.empty())
+    val_data = std::make_unique<SequentialLoader>(opts.val_glob, mc.seq_len, mc.vocab_size);
+
+  ParamLayout layout(mc);
+  std::vector<float> params(layout.total()), grads(layout.total());
+  AdamW optimizer(tc, layout);
+  if (resumed) {
+    load_model_weights((std::filesystem::path(opts.out_dir) / "model.safetensors").string(),
+                       layout, params.data());
+    load_optimizer_moments(
+        (std::filesystem::path(opts.out_dir) / "optimizer.safetensors").string(), layout,
+        optimizer.m().data(), optimizer.v().data());
+    train_data.set_state(resumed->loader);
+  } else {
+    init_params(mc, layout, tc.init_std, seed, params.data());
+  }
+
+  Transformer model(mc, *backend, tc.batch_size, mc.seq_len, tc.recompute);
+  const KernelDims& d = model.dims();
+  std::vector<int32_t> inputs(d.T()), targets(d.T());
+  MetricsLog metrics(opts.out_dir, start_step);
+
+  TrainingState state;
+  state.config = config;
+  state.seed = seed;
+  state.total_steps = opts.steps;
+  state.backend = opts.backend;
+  auto save = [&](int64_t step) {
+    state.step = step;
+    state.loader = train_data.state();
+    save_checkpoint(opts.out_dir, state, layout, params.data(), optimizer.m().data(),
+                    optimizer.v().data());
+  };
+
+  std::printf("training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "
+              "backend %s, %d threads, steps %lld..%lld\n",
+              config.preset.c_str(), static_cast<long long>(layout.total()), mc.n_layers, mc.dim,
+              tc.batch_size, mc.seq_len, tc.grad_accum, backend->name().c_str(), num_threads(),
+              static_cast<long long>(start_step + 1), static_cast<long long>(opts.steps));
+  std::fflush(stdout);
+
+  TrainResult result;
+  const auto run_start = Clock::now();
+  const float grad_scale = 1.0f / static_cast<float>(d.T() * tc.grad_accum);
+  for (int64_t step = start_step; step < opts.steps; ++step) {
+    const auto step_start = Clock::now();
+    std::fill(grads.begin(), grads.end(), 0.0f);
+    double loss_sum = 0.0;
+    for (int micro = 0; micro < tc.grad_accum; ++micro) {
+      train_data.next_batch(tc.batch_size, inputs.data(), targets.data());
+      loss_sum += model.forward_backward(params.data(), inputs.data(), targets.data(),
+                                         grad_scale, grads.data());
+    }
+    const double loss = loss_sum / (static_cast<double>(d.T()) * tc.grad_accum);
+    if (!std::isfinite(loss))
+      throw UserError("loss became " + std::to_string(loss) + " at step " +
+                      std::to_string(step + 1) + ": lower lr or check the data");
+    const double norm = global_grad_norm(grads.data(), layout.total());
+    clip_gradients(grads.data(), layout.total(), norm, tc.grad_clip);
+    const float lr = learning_rate(tc, step, tc.decay_steps > 0 ? tc.decay_steps : opts.steps);
+    optimizer.update(params.data(), grads.data(), lr, step + 1);
+
+    const double ms = seconds_since(step_start) * 1e3;
+    const double tokens_per_s = d.T() * tc.grad_accum / (ms / 1e3);
+    const int64_t done = step + 1;
+    result.steps_run++;
+    result.last_loss = loss;
+    metrics.append({{"step", done}, {"loss", loss}, {"lr", lr}, {"ms", ms},
+                    {"tokens_per_s", tokens_per_s}, {"grad_norm", norm}});
+    if (tc.log_every > 0 && (done % tc.log_every == 0 || done == opts.steps || done == 1)) {
+      const double eta = seconds_since(run_start) / result.steps_run * (opts.steps - done);
+      std::printf("step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | "
+                  "%.1f ms | ETA %s\n",
+                  static_cast<long long>(done), static_cast<long long>(opts.steps), loss, lr, norm,
+                  tokens_per_s, ms, format_duration(eta).c_str());
+      std::fflush(stdout);
+    }
+    if (val_data && tc.val_every > 0 && (done % tc.val_every == 0 || done == opts.steps)) {
+      const double val = validation_loss(model, *val_data, params.data(),
+                                         std::max(1, tc.val_batches), inputs, targets);
+      result.last_val_loss = val;
+      metrics.append({{"step", done}, {"val_loss", val}});
+      std::printf("step %lld | val loss %.4f\n", static_cast<long long>(done), val);
+      std::fflush(stdout);
+    }
+    if (done == opts.steps || (tc.save_every > 0 && done % tc.save_every == 0)) save(done);
+  }
+  if (start_step >= opts.steps)
+    std::printf("checkpoint in '%s' is already at step %lld of %lld: nothing to do\n",
+                opts.out_dir.c_str(), static_cast<long long>(start_step),
+                static_cast<long long>(opts.steps));
+  return result;
+}
+
+}  // namespace anetrain

@@ -1,0 +1,31 @@
+// The training loop: data -> micro-batches -> forward/backward -> clip -> AdamW, with
+// validation, progress lines, metrics.jsonl and atomic checkpoints with exact resume.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace anetrain {
+
+struct TrainOptions {
+  std::string data_glob;   // training shards (llm.c format)
+  std::string val_glob;    // optional validation shards
+  std::string out_dir;     // checkpoint directory
+  std::string backend = "cpu";
+  int64_t steps = 0;       // the run's total number of optimizer steps
+  bool resume = false;     // continue from out_dir's checkpoint if there is one
+  uint64_t seed = 1337;
+  bool seed_given = false;
+};
+
+struct TrainResult {
+  int64_t steps_run = 0;
+  double last_loss = 0.0;
+  double last_val_loss = -1.0;  // < 0 when no validation ran
+};
+
+TrainResult train(const RunConfig& config, const TrainOptions& options);
+
+}  // namespace anetrain

@@ -1,0 +1,136 @@
+#include "train/transformer.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "train/host_ops.h"
+
+namespace anetrain {
+
+Transformer::Transformer(const ModelConfig& config, Backend& backend, int64_t batch, int64_t seq,
+                         bool recompute, bool for_training)
+    : config_(config),
+      backend_(backend),
+      layout_(config),
+      dims_(KernelDims::from(config, batch, seq)),
+      recompute_(recompute),
+      for_training_(for_training) {
+  require_all_kernels(backend_, dims_);
+  acts_.allocate(dims_, config.n_layers, recompute, for_training);
+}
+
+// Inference keeps two stream buffers and alternates them; training keeps every block's input.
+float* Transformer::resid(int l) {
+  return acts_.resid[for_training_ ? l : l % 2].data();
+}
+float* Transformer::mid(int l) { return acts_.mid[for_training_ ? l : 0].data(); }
+AttentionTaps& Transformer::attention_taps(int l) {
+  return acts_.attention[acts_.attention.size() == 1 ? 0 : l];
+}
+FfnTaps& Transformer::ffn_taps(int l) { return acts_.ffn[acts_.ffn.size() == 1 ? 0 : l]; }
+
+void Transformer::block_forward(int l, const float* p) {
+  const LayerParams& lp = layout_.layer(l);
+  const int64_t n = dims_.D * dims_.T();
+  AttentionTaps& at = attention_taps(l);
+  float* y = acts_.block_out.data();
+  backend_.attention_forward(
+      dims_, {resid(l), p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, y,
+              at.xnorm.data(), at.rms_inv.data(), at.q.data(), at.k.data(), at.v.data(),
+              at.attn.data(), at.lse.data()});
+  add(resid(l), y, n, mid(l));
+  FfnTaps& ft = ffn_taps(l);
+  backend_.ffn_forward(dims_, {mid(l), p + lp.ffn_norm, p + lp.w1, p + lp.w3, p + lp.w2, y,
+                               ft.xnorm.data(), ft.rms_inv.data(), ft.h1.data(), ft.h3.data(),
+                               ft.gate.data()});
+  add(mid(l), y, n, resid(l + 1));
+}
+
+double Transformer::run_forward(const float* p, const int32_t* inputs, const int32_t* targets,
+                                float grad_scale) {
+  const int64_t T = dims_.T();
+  const int L = config_.n_layers;
+  embedding_forward(inputs, p + layout_.tok_embeddings(), dims_.D, T, resid(0));
+  for (int l = 0; l < L; ++l) block_forward(l, p);
+  double loss_sum = 0.0;
+  backend_.classifier_loss(
+      dims_, {resid(L), p + layout_.final_norm(), p + layout_.classifier(), targets, grad_scale,
+              acts_.logits.data(), acts_.final_xnorm.data(), acts_.final_rms_inv.data(),
+              for_training_ ? acts_.dxnorm.data() : acts_.block_out.data(), &loss_sum});
+  return loss_sum;
+}
+
+double Transformer::forward(const float* params, const int32_t* inputs, const int32_t* targets) {
+  return run_forward(params, inputs, targets, 1.0f);
+}
+
+double Transformer::forward_backward(const float* p, const int32_t* inputs,
+                                     const int32_t* targets, float grad_scale, float* g) {
+  ANETRAIN_CHECK(for_training_, "forward_backward on an inference-only Transformer");
+  ANETRAIN_CHECK(targets != nullptr);
+  const int64_t T = dims_.T(), D = dims_.D;
+  const int L = config_.n_layers;
+  const double loss_sum = run_forward(p, inputs, targets, grad_scale);
+
+  // Classifier and final norm: logits now hold dlogits, dxnorm the normed input's gradient.
+  accumulate_classifier_grad(acts_.logits.data(), acts_.final_xnorm.data(), dims_.V, D, T,
+                             g + layout_.classifier());
+  rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
+                   acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
+                   g + layout_.final_norm());
+  for (int l = L - 1; l >= 0; --l) block_backward(l, p, g);
+  embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
+  return loss_sum;
+}
+
+void Transformer::block_forward_backward(const float* p, const float* x, const float* dy,
+                                         float* g) {
+  ANETRAIN_CHECK(for_training_, "block_forward_backward on an inference-only Transformer");
+  const int64_t n = dims_.D * dims_.T();
+  std::copy(x, x + n, resid(0));
+  block_forward(0, p);
+  std::copy(dy, dy + n, acts_.dres.data());
+  block_backward(0, p, g);
+}
+
+// On entry acts_.dres holds d loss / d resid(l + 1); on exit, d loss / d resid(l).
+void Transformer::block_backward(int l, const float* p, float* g) {
+  const LayerParams& lp = layout_.layer(l);
+  const int64_t T = dims_.T(), D = dims_.D, F = dims_.F, QD = dims_.QD(), KD = dims_.KD();
+  AttentionTaps& at = attention_taps(l);
+  FfnTaps& ft = ffn_taps(l);
+  if (recompute_) {
+    // Rebuild this block's taps from its saved input; resid(l + 1) is rewritten with the
+    // identical values it had, since the forward pass is deterministic.
+    block_forward(l, p);
+  }
+  float* dres = acts_.dres.data();
+  float* dmid = acts_.dmid.data();
+
+  // FFN: dres is the gradient of the FFN's output (the residual passes it through unchanged).
+  backend_.ffn_backward(dims_, {dres, p + lp.w1, p + lp.w3, p + lp.w2, ft.h1.data(),
+                                ft.h3.data(), acts_.dxnorm.data(), acts_.dh1.data(),
+                                acts_.dh3.data()});
+  accumulate_weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2);
+  accumulate_weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1);
+  accumulate_weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3);
+  rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D, T,
+                   dmid, g + lp.ffn_norm);
+
+  // Attention.
+  backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.q.data(), at.k.data(), at.v.data(),
+                                  at.lse.data(), acts_.dattn.data(), acts_.dv.data(),
+                                  acts_.probs.data(), acts_.dprobs.data()});
+  accumulate_weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo);
+  backend_.sdpa_backward2(dims_, {at.q.data(), at.k.data(), acts_.probs.data(),
+                                  acts_.dprobs.data(), acts_.dq.data(), acts_.dk.data()});
+  backend_.qkv_backward(dims_, {acts_.dq.data(), acts_.dk.data(), acts_.dv.data(), p + lp.wq,
+                                p + lp.wk, p + lp.wv, acts_.dxnorm.data()});
+  accumulate_weight_grad(acts_.dq.data(), at.xnorm.data(), QD, D, T, g + lp.wq);
+  accumulate_weight_grad(acts_.dk.data(), at.xnorm.data(), KD, D, T, g + lp.wk);
+  accumulate_weight_grad(acts_.dv.data(), at.xnorm.data(), KD, D, T, g + lp.wv);
+  rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(), dmid,
+                   D, T, dres, g + lp.attention_norm);
+}
+
+}  // namespace anetrain

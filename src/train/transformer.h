@@ -1,0 +1,62 @@
+// The Llama-family model's forward and backward pass for one micro-batch, written as the
+// sequence of fused kernels (kernels/kernels.h) run by a Backend, plus shared host work.
+// Parameters and gradients are flat buffers in ParamLayout order (model/params.h).
+//
+//   x = embed(tokens)
+//   for each block l:  h = x + attention_forward(x);  x = h + ffn_forward(h)
+//   loss = classifier_loss(x)            (final RMSNorm, classifier, cross-entropy)
+//   backward: classifier grads, then per block in reverse: ffn_backward, sdpa_backward1,
+//   sdpa_backward2, qkv_backward, each followed by its weight gradients and RMSNorm backward.
+#pragma once
+
+#include <cstdint>
+
+#include "backends/backend.h"
+#include "model/params.h"
+#include "train/activations.h"
+
+namespace anetrain {
+
+class Transformer {
+ public:
+  // for_training = false allocates only what a forward pass needs (sampling).
+  Transformer(const ModelConfig& config, Backend& backend, int64_t batch, int64_t seq,
+              bool recompute, bool for_training = true);
+
+  // Forward and backward of one micro-batch; inputs/targets are [B*S], index b*S + s.
+  // Gradients are ADDED to grads, scaled by grad_scale (d total loss / d per-token loss).
+  // Returns the sum of per-token losses.
+  double forward_backward(const float* params, const int32_t* inputs, const int32_t* targets,
+                          float grad_scale, float* grads);
+
+  // Forward only. With targets, returns the loss sum; without, fills logits() and returns 0.
+  double forward(const float* params, const int32_t* inputs, const int32_t* targets);
+
+  // One block alone (block 0), as the seed's single-layer benchmark times it: forward from x
+  // [D, T], then backward from dy [D, T] (the gradient of some loss on the block's output).
+  void block_forward_backward(const float* params, const float* x, const float* dy, float* grads);
+
+  const float* logits() const { return acts_.logits.data(); }  // [T, V], valid after forward
+  const KernelDims& dims() const { return dims_; }
+  const ParamLayout& layout() const { return layout_; }
+  int64_t activation_bytes() const { return acts_.bytes(); }
+
+ private:
+  void block_forward(int l, const float* params);
+  double run_forward(const float* params, const int32_t* inputs, const int32_t* targets,
+                     float grad_scale);
+  void block_backward(int l, const float* params, float* grads);
+  float* resid(int l);
+  float* mid(int l);
+  AttentionTaps& attention_taps(int l);
+  FfnTaps& ffn_taps(int l);
+
+  ModelConfig config_;
+  Backend& backend_;
+  ParamLayout layout_;
+  KernelDims dims_;
+  bool recompute_, for_training_;
+  Activations acts_;
+};
+
+}  // namespace anetrain
