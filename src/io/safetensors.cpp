@@ -178,7 +178,7 @@ std::string SafetensorsWriter::header() const {
 std::string SafetensorsWriter::serialize() const {
   std::string out = header();
   for (const Entry& e : entries_) {
-    out.append(reinterpret_cast<const char*>(e.data), e.bytes);
+    if (e.bytes > 0) out.append(reinterpret_cast<const char*>(e.data), e.bytes);
   }
   return out;
 }
@@ -254,7 +254,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   try {
     header = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
-    throw bad("header is not valid JSON (error at byte " + std::to_string(8 + e.byte) + ")");
+    throw bad("header is not valid JSON (parse error near header byte " + std::to_string(e.byte) +
+              ")");
   }
   if (!header.is_object()) throw bad("header is not a JSON object");
 
@@ -305,10 +306,13 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     }
     const std::string range = "[" + std::to_string(t.begin) + ", " + std::to_string(t.end) + ")";
     uint64_t bytes;
-    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(elem_size), &bytes) ||
-        bytes != t.end - t.begin) {
-      throw bad(name + " (" + t.dtype + ", shape " + shape_str(t.shape) + ") does not fit its " +
-                std::to_string(t.end - t.begin) + "-byte data_offsets " + range);
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(elem_size), &bytes)) {
+      throw bad(name + " has an impossibly large shape");
+    }
+    if (bytes != t.end - t.begin) {
+      throw bad(name + " (" + t.dtype + ", shape " + shape_str(t.shape) + ") needs " +
+                std::to_string(bytes) + " bytes but its data_offsets " + range + " hold " +
+                std::to_string(t.end - t.begin));
     }
     if (t.end > buffer_size) {
       throw bad(name + " data_offsets " + range + " run past the " + std::to_string(buffer_size) +

@@ -1,0 +1,82 @@
+// Bad input through the CLI: each case exits nonzero with one line on stderr that names the
+// problem, and never crashes (a crash would show as exit code >= 128).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "support/test_util.h"
+
+namespace anetrain {
+namespace {
+using namespace anetrain::testing;
+
+class CliErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = dir_.file("ok.bin");
+    write_shard(data_, pattern_tokens(5000, 512, 1));
+  }
+  // Runs and checks: exit code 1, one line of stderr containing `expected`.
+  void expect_error(const std::vector<std::string>& args, const std::string& expected) {
+    CommandResult r = run_anetrain(args);
+    EXPECT_EQ(r.exit_code, 1) << "stderr: " << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << "stderr: " << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
+  }
+  std::vector<std::string> train(std::vector<std::string> extra) {
+    std::vector<std::string> args = {"train", "--config", "tiny", "--steps", "2",
+                                     "--out", dir_.file("out")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+  TempDir dir_;
+  std::string data_;
+};
+
+TEST_F(CliErrors, UnknownCommandAndFlags) {
+  expect_error({"trian"}, "unknown command 'trian'");
+  expect_error(train({"--data", data_, "--stpes", "3"}), "unknown flag '--stpes'");
+  expect_error(train({"--data"}), "--data needs a value");
+  expect_error({"train", "--config", "tiny", "--data", data_, "--out", dir_.file("o")},
+               "--steps is required");
+  expect_error(train({}), "--data is required");
+}
+
+TEST_F(CliErrors, BadValues) {
+  expect_error(train({"--data", data_, "--steps", "ten"}), "--steps expects an integer");
+  expect_error(train({"--data", data_, "--set", "dim=abc"}), "config key 'dim'");
+  expect_error(train({"--data", data_, "--set", "dimm=3"}), "unknown config key 'dimm'");
+  expect_error(train({"--data", data_, "--set", "n_kv_heads=3"}), "n_kv_heads (3) must divide");
+  expect_error(train({"--data", data_, "--set", "nokey"}), "expected key=value");
+  expect_error({"train", "--config", "huge", "--data", data_, "--steps", "1", "--out", "x"},
+               "unknown preset 'huge'");
+  expect_error({"sample", "--checkpoint", dir_.file("none")}, "holds no checkpoint");
+}
+
+TEST_F(CliErrors, BadFiles) {
+  expect_error(train({"--data", dir_.file("missing*.bin")}), "no files match");
+  const std::string bad_magic = dir_.file("bad.bin");
+  std::ofstream(bad_magic, std::ios::binary) << std::string(2048, 'x');
+  expect_error(train({"--data", bad_magic}), "bad.bin");
+  const std::string big_ids = dir_.file("big.bin");
+  write_shard(big_ids, std::vector<int32_t>(200, 600));
+  expect_error(train({"--data", big_ids}), "vocab_size 512");
+  const std::string short_shard = dir_.file("short.bin");
+  write_shard(short_shard, std::vector<int32_t>(10, 1));
+  expect_error(train({"--data", short_shard}), "fewer than one sequence");
+  const std::string bad_json = dir_.file("bad.json");
+  std::ofstream(bad_json) << "{ not json";
+  expect_error({"train", "--config", bad_json, "--data", data_, "--steps", "1", "--out", "x"},
+               "not valid JSON");
+}
+
+TEST_F(CliErrors, NoSilentFallbackOrOverwrite) {
+  expect_error(train({"--data", data_, "--backend", "ane"}), "ANE backend unavailable");
+  expect_error(train({"--data", data_, "--backend", "gpu"}), "unknown backend 'gpu'");
+  ASSERT_EQ(run_anetrain(train({"--data", data_})).exit_code, 0);
+  expect_error(train({"--data", data_}), "already holds a checkpoint");
+  expect_error(train({"--data", data_, "--resume", "--set", "dim=32"}), "differs from the checkpoint");
+}
+
+}  // namespace
+}  // namespace anetrain

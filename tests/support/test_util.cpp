@@ -1,0 +1,103 @@
+#include "support/test_util.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/rng.h"
+#include "data/token_shard.h"
+
+extern char** environ;
+
+namespace anetrain::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "anetrain-test-XXXXXX").string();
+  char* made = mkdtemp(pattern.data());
+  if (!made) std::abort();
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::vector<int32_t> pattern_tokens(int64_t count, int vocab_size, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> perm(vocab_size);
+  for (int i = 0; i < vocab_size; ++i) perm[i] = i;
+  for (int i = vocab_size - 1; i > 0; --i) std::swap(perm[i], perm[rng.below(i + 1)]);
+  std::vector<int32_t> tokens(count);
+  int64_t pos = rng.below(vocab_size);
+  for (int64_t i = 0; i < count; ++i) {
+    // Mostly deterministic successor, sometimes a jump: learnable but not trivial.
+    if (rng.uniform() < 0.05) pos = rng.below(vocab_size);
+    tokens[i] = perm[pos % vocab_size];
+    ++pos;
+  }
+  return tokens;
+}
+
+void write_shard(const std::string& path, const std::vector<int32_t>& tokens) {
+  write_token_shard(path, tokens);
+}
+
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int spawn(const std::vector<std::string>& args, const std::string& out_path,
+          const std::string& err_path) {
+  std::vector<std::string> full = {ANETRAIN_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+}  // namespace
+
+CommandResult run_anetrain(const std::vector<std::string>& args) {
+  TempDir io;
+  const std::string out = io.file("stdout"), err = io.file("stderr");
+  CommandResult result;
+  pid_t pid = spawn(args, out, err);
+  if (pid < 0) return result;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = slurp(out);
+  result.err = slurp(err);
+  return result;
+}
+
+int spawn_anetrain(const std::vector<std::string>& args) {
+  return spawn(args, "/dev/null", "/dev/null");
+}
+
+std::string read_bytes(const std::string& path) { return slurp(path); }
+
+std::string source_dir() { return ANETRAIN_SOURCE_DIR; }
+
+}  // namespace anetrain::testing

@@ -1,0 +1,41 @@
+// Shared helpers for anetrain's tests: temporary directories, small token shards, and running
+// the CLI binary as a user would (exit code, stdout, stderr).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace anetrain::testing {
+
+// A fresh empty directory under the test temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A learnable token stream: repeating runs of a fixed random permutation, plus noise.
+std::vector<int32_t> pattern_tokens(int64_t count, int vocab_size, uint64_t seed);
+void write_shard(const std::string& path, const std::vector<int32_t>& tokens);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs the anetrain binary with args (no shell); captures output.
+CommandResult run_anetrain(const std::vector<std::string>& args);
+// Starts it in the background and returns the pid (stdout/stderr to /dev/null).
+int spawn_anetrain(const std::vector<std::string>& args);
+
+std::string read_bytes(const std::string& path);
+std::string source_dir();
+
+}  // namespace anetrain::testing

@@ -1,0 +1,55 @@
+// The schedule, clipping and AdamW against their defining formulas, computed independently here.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "train/optimizer.h"
+
+namespace anetrain {
+namespace {
+
+TEST(Schedule, WarmupThenCosineToMinimum) {
+  TrainConfig c;
+  c.lr = 1.0f;
+  c.warmup_steps = 4;
+  c.min_lr_frac = 0.1f;
+  EXPECT_FLOAT_EQ(learning_rate(c, 0, 14), 0.25f);
+  EXPECT_FLOAT_EQ(learning_rate(c, 3, 14), 1.0f);
+  EXPECT_FLOAT_EQ(learning_rate(c, 4, 14), 1.0f);              // cosine starts at the peak
+  EXPECT_NEAR(learning_rate(c, 9, 14), 0.55, 1e-6);            // halfway: (1 + 0.1) / 2
+  EXPECT_NEAR(learning_rate(c, 14, 14), 0.1, 1e-6);            // ends at lr * min_lr_frac
+  EXPECT_NEAR(learning_rate(c, 100, 14), 0.1, 1e-6);           // and stays there
+}
+
+TEST(Clip, ScalesToMaxNormOnlyWhenAbove) {
+  std::vector<float> g = {3.0f, 4.0f};
+  double norm = global_grad_norm(g.data(), 2);
+  EXPECT_DOUBLE_EQ(norm, 5.0);
+  clip_gradients(g.data(), 2, norm, 1.0f);
+  EXPECT_NEAR(std::hypot(g[0], g[1]), 1.0, 1e-6);
+  std::vector<float> small = {0.3f, 0.4f};
+  clip_gradients(small.data(), 2, 0.5, 1.0f);
+  EXPECT_EQ(small[0], 0.3f);
+}
+
+TEST(AdamW, MatchesTheUpdateRuleAndSkipsDecayOnNorms) {
+  ModelConfig mc;
+  mc.n_layers = 1;
+  ParamLayout layout(mc);
+  TrainConfig tc;
+  tc.weight_decay = 0.5f;
+  AdamW adam(tc, layout);
+  std::vector<float> p(layout.total(), 1.0f), g(layout.total(), 0.25f);
+  adam.update(p.data(), g.data(), 0.1f, 1);
+  // Step 1: m = 0.1 g, v = 0.05 g^2; bias-corrected m/sqrt(v) = sign(g) = 1 (up to eps).
+  const float expected_decayed = 1.0f * (1.0f - 0.1f * 0.5f) - 0.1f * 1.0f;
+  const float expected_norm = 1.0f - 0.1f;
+  const ParamInfo* wq = layout.find("layers.0.attention.wq.weight");
+  const ParamInfo* norm = layout.find("layers.0.attention_norm.weight");
+  ASSERT_TRUE(wq && norm);
+  EXPECT_NEAR(p[wq->offset], expected_decayed, 1e-6);
+  EXPECT_NEAR(p[norm->offset], expected_norm, 1e-6);
+}
+
+}  // namespace
+}  // namespace anetrain
