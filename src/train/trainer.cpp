@@ -15,6 +15,7 @@
 #include "train/checkpoint.h"
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
+#include "train/train_step.h"
 #include "train/transformer.h"
 
 namespace anetrain {
@@ -87,7 +88,7 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
     val_data = std::make_unique<SequentialLoader>(opts.val_glob, mc.seq_len, mc.vocab_size);
 
   ParamLayout layout(mc);
-  std::vector<float> params(layout.total()), grads(layout.total());
+  std::vector<float> params(layout.total());
   AdamW optimizer(tc, layout);
   if (resumed) {
     load_model_weights((std::filesystem::path(opts.out_dir) / "model.safetensors").string(),
@@ -126,25 +127,17 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
 
   TrainResult result;
   const auto run_start = Clock::now();
-  const float grad_scale = 1.0f / static_cast<float>(d.T() * tc.grad_accum);
+  TrainStep stepper(model, tc, layout);
   for (int64_t step = start_step; step < opts.steps; ++step) {
     const auto step_start = Clock::now();
-    std::fill(grads.begin(), grads.end(), 0.0f);
-    double loss_sum = 0.0;
-    for (int micro = 0; micro < tc.grad_accum; ++micro) {
-      train_data.next_batch(tc.batch_size, inputs.data(), targets.data());
-      loss_sum += model.forward_backward(params.data(), inputs.data(), targets.data(),
-                                         grad_scale, grads.data());
-    }
-    const double loss = loss_sum / (static_cast<double>(d.T()) * tc.grad_accum);
+    const StepStats stats = stepper.run(
+        step, tc.decay_steps > 0 ? tc.decay_steps : opts.steps, params.data(), optimizer,
+        [&](int32_t* in, int32_t* tg) { train_data.next_batch(tc.batch_size, in, tg); });
+    const double loss = stats.loss, norm = stats.grad_norm;
+    const float lr = stats.lr;
     if (!std::isfinite(loss))
       throw UserError("loss became " + std::to_string(loss) + " at step " +
                       std::to_string(step + 1) + ": lower lr or check the data");
-    const double norm = global_grad_norm(grads.data(), layout.total());
-    clip_gradients(grads.data(), layout.total(), norm, tc.grad_clip);
-    const float lr = learning_rate(tc, step, tc.decay_steps > 0 ? tc.decay_steps : opts.steps);
-    optimizer.update(params.data(), grads.data(), lr, step + 1);
-
     const double ms = seconds_since(step_start) * 1e3;
     const double tokens_per_s = d.T() * tc.grad_accum / (ms / 1e3);
     const int64_t done = step + 1;

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -50,8 +51,7 @@ void write_plain(const std::string& path, const std::string& contents) {
 // Stages all three files (one through write_file_atomic, two with plain writes, as callers may
 // do either) without committing.
 void stage_generation(CheckpointCommit& commit, int gen) {
-  write_file_atomic(commit.staging_path(kFiles[0]), payload(gen, 0).data(),
-                    payload(gen, 0).size());
+  write_file_atomic(commit.staging_path(kFiles[0]), payload(gen, 0).data(), payload(gen, 0).size());
   for (int i = 1; i < 3; ++i) write_plain(commit.staging_path(kFiles[i]), payload(gen, i));
 }
 
@@ -217,10 +217,17 @@ TEST_F(CheckpointCommitTest, RecoverIsANoOpWithoutStaging) {
 // (including mid-write, mid-fsync and mid-rename) and checks that recovery always yields three
 // files from one generation, never going backwards.
 TEST_F(CheckpointCommitTest, SigkillAtRandomMomentsNeverMixesGenerations) {
+  // Kill delays scale with how long one commit takes here, so the kills spread over whole
+  // commits whether syncs are fast (tmpfs) or slow (F_FULLFSYNC on macOS).
+  const auto start = std::chrono::steady_clock::now();
   commit_generation(dir_, 0);
+  const auto commit_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+  const uint32_t max_delay_us = static_cast<uint32_t>(4 * commit_us + 2000);
   std::mt19937 rng(20240611);
   int last = 0;
-  int interrupted_mid_commit = 0;
+  int rolled_back = 0, rolled_forward = 0;
   for (int iteration = 0; iteration < 30; ++iteration) {
     std::fflush(nullptr);  // or the child would re-flush gtest's buffered output
     pid_t pid = fork();
@@ -232,14 +239,18 @@ TEST_F(CheckpointCommitTest, SigkillAtRandomMomentsNeverMixesGenerations) {
       }
       _exit(3);  // only reached on an error; the parent reports the exit status
     }
-    usleep(static_cast<useconds_t>(rng() % 40000));
+    usleep(static_cast<useconds_t>(rng() % max_delay_us));
     kill(pid, SIGKILL);
     int status = 0;
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
         << "writer failed on its own, status " << status;
 
-    if (fs::exists(staging())) ++interrupted_mid_commit;
+    if (fs::exists(staging() + "/COMPLETE")) {
+      ++rolled_forward;
+    } else if (fs::exists(staging())) {
+      ++rolled_back;
+    }
     recover_checkpoint_dir(dir_);
     ASSERT_EQ(entries(), (std::set<std::string>{kFiles[0], kFiles[1], kFiles[2]}))
         << "iteration " << iteration;
@@ -252,8 +263,8 @@ TEST_F(CheckpointCommitTest, SigkillAtRandomMomentsNeverMixesGenerations) {
     last = gens[0];
   }
   EXPECT_GT(last, 0) << "the writer never completed a commit; the test exercised nothing";
-  std::printf("[   INFO   ] reached generation %d; %d kills landed while staging existed\n", last,
-              interrupted_mid_commit);
+  std::printf("[   INFO   ] reached generation %d; recoveries: %d rolled back, %d rolled forward\n",
+              last, rolled_back, rolled_forward);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -43,6 +44,14 @@ std::string u16_bytes(const std::vector<uint16_t>& values) {
 
 uint32_t bits(float f) { return std::bit_cast<uint32_t>(f); }
 
+const std::string kEight(8, '\0');
+
+struct MalformedCase {
+  const char* what;
+  std::string bytes;
+  const char* expect;  // part of the expected message
+};
+
 class SafetensorsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -69,6 +78,9 @@ class SafetensorsTest : public ::testing::Test {
     }
   }
 
+  // Each file must be rejected with a UserError naming it and saying what is wrong.
+  void check_cases(const std::vector<MalformedCase>& cases);
+
   std::string dir_;
 };
 
@@ -87,13 +99,24 @@ void expect_user_error(F&& f, const std::vector<std::string>& needles) {
   }
 }
 
+void SafetensorsTest::check_cases(const std::vector<MalformedCase>& cases) {
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].what);
+    const std::string path = put("bad" + std::to_string(i) + ".safetensors", cases[i].bytes);
+    expect_user_error([&] { open_and_read_all(path); }, {"'" + path + "'", cases[i].expect});
+  }
+}
+
 // Tensors with awkward values: NaN payloads, -0, subnormals and infinities must survive as bits.
 struct Sample {
-  std::vector<float> a = {1.5f, -0.0f, std::numeric_limits<float>::denorm_min(),
+  std::vector<float> a = {1.5f,
+                          -0.0f,
+                          std::numeric_limits<float>::denorm_min(),
                           std::numeric_limits<float>::infinity(),
-                          std::bit_cast<float>(0x7fc12345u), -3.25e30f};  // [2, 3]
-  std::vector<float> scalar = {42.0f};                                   // []
-  std::vector<float> d = {0.1f, 0.2f, 0.3f, 0.4f};                       // [4]
+                          std::bit_cast<float>(0x7fc12345u),
+                          -3.25e30f};               // [2, 3]
+  std::vector<float> scalar = {42.0f};              // []
+  std::vector<float> d = {0.1f, 0.2f, 0.3f, 0.4f};  // [4]
 
   SafetensorsWriter writer() const {
     SafetensorsWriter w;
@@ -111,7 +134,8 @@ TEST_F(SafetensorsTest, RoundTripIsBitExact) {
   Sample s;
   const std::string path = dir_ + "/model.safetensors";
   s.writer().write(path);
-  EXPECT_EQ(fs::directory_iterator(dir_)->path().filename(), "model.safetensors");
+  // The atomic write leaves only the final file behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
 
   SafetensorsFile file = SafetensorsFile::open(path);
   EXPECT_EQ(file.names(), (std::vector<std::string>{"a", "scalar", "empty", "d"}));
@@ -146,7 +170,8 @@ TEST_F(SafetensorsTest, LayoutMatchesTheFormat) {
   EXPECT_EQ(read_file(path), bytes);
 
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
   EXPECT_EQ((8 + n) % 8, 0u) << "header is padded so the buffer is 8-byte aligned";
   ASSERT_LE(8 + n, bytes.size());
   const std::string header = bytes.substr(8, n);
@@ -182,7 +207,8 @@ TEST_F(SafetensorsTest, ReadsF16AndBF16) {
   const std::string header =
       R"({"h": {"dtype": "F16", "shape": [7], "data_offsets": [0, 14]},)"
       R"( "b": {"dtype": "BF16", "shape": [5, 1], "data_offsets": [14, 24]}})";
-  const std::string path = put("half.safetensors", raw_file(header, u16_bytes(f16) + u16_bytes(bf16)));
+  const std::string path =
+      put("half.safetensors", raw_file(header, u16_bytes(f16) + u16_bytes(bf16)));
 
   SafetensorsFile file = SafetensorsFile::open(path);
   EXPECT_EQ(file.names(), (std::vector<std::string>{"h", "b"}));
@@ -222,9 +248,8 @@ TEST_F(SafetensorsTest, ReadsLargeF16InChunks) {
 }
 
 TEST_F(SafetensorsTest, ReadErrorsNameFileAndTensor) {
-  const std::string header =
-      R"({"f": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
-      R"( "i": {"dtype": "I32", "shape": [1], "data_offsets": [8, 12]}})";
+  const std::string header = R"({"f": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
+                             R"( "i": {"dtype": "I32", "shape": [1], "data_offsets": [8, 12]}})";
   const std::string path = put("r.safetensors", raw_file(header, std::string(12, '\0')));
   SafetensorsFile file = SafetensorsFile::open(path);
   EXPECT_EQ(file.dtype("i"), "I32");
@@ -243,25 +268,17 @@ TEST_F(SafetensorsTest, MissingFile) {
   expect_user_error([&] { SafetensorsFile::open(dir_); }, {dir_, "directory"});
 }
 
-TEST_F(SafetensorsTest, MalformedFilesThrowUserError) {
-  const std::string ok_entry = R"("t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})";
-  const std::string eight(8, '\0');
-  struct Case {
-    const char* what;
-    std::string bytes;
-    const char* expect;  // part of the message
-  };
+TEST_F(SafetensorsTest, MalformedFramingThrowsUserError) {
   std::string absurd(8, '\0');
   absurd[5] = 1;  // 2^40
-  std::string huge_len(8, '\xff');
-  const std::vector<Case> cases = {
+  const std::string length_two = raw_file("{}").substr(0, 8);
+  const std::vector<MalformedCase> cases = {
       {"empty file", "", "too short"},
       {"shorter than the length field", "abc", "too short"},
       {"absurd header length", absurd + "{}", "100 MB"},
-      {"header length overflows", huge_len + "{}", "100 MB"},
-      {"header longer than file", raw_file("{}").substr(0, 8) + std::string(1, '{'),
-       "runs past the end"},
-      {"header longer than file (length only)", raw_file("{}").substr(0, 8), "runs past the end"},
+      {"header length overflows", std::string(8, '\xff') + "{}", "100 MB"},
+      {"header longer than file", length_two + "{", "runs past the end"},
+      {"length field only", length_two, "runs past the end"},
       {"empty header", raw_file(""), "does not start with '{'"},
       {"header is an array", raw_file("[1, 2]"), "does not start with '{'"},
       {"header is not JSON", raw_file("{abc}"), "not valid JSON"},
@@ -270,75 +287,87 @@ TEST_F(SafetensorsTest, MalformedFilesThrowUserError) {
       {"header has a NUL", raw_file(std::string("{\0}", 3)), "not valid JSON"},
       {"header has invalid UTF-8", raw_file("{\"\xff\": 1}"), "not valid JSON"},
       {"entry not an object", raw_file(R"({"t": 5})"), "not described by a JSON object"},
-      {"missing dtype", raw_file(R"({"t": {"shape": [2], "data_offsets": [0, 8]}})", eight),
-       "no \"dtype\""},
-      {"dtype not a string", raw_file(R"({"t": {"dtype": 4, "shape": [2], "data_offsets": [0, 8]}})", eight),
-       "no \"dtype\""},
-      {"unknown dtype", raw_file(R"({"t": {"dtype": "F33", "shape": [2], "data_offsets": [0, 8]}})", eight),
-       "unknown dtype 'F33'"},
-      {"missing shape", raw_file(R"({"t": {"dtype": "F32", "data_offsets": [0, 8]}})", eight),
-       "no \"shape\""},
-      {"shape not array", raw_file(R"({"t": {"dtype": "F32", "shape": 2, "data_offsets": [0, 8]}})", eight),
-       "no \"shape\""},
-      {"negative dim", raw_file(R"({"t": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", eight),
-       "not a size"},
-      {"fractional dim", raw_file(R"({"t": {"dtype": "F32", "shape": [2.0], "data_offsets": [0, 8]}})", eight),
-       "not a size"},
-      {"string dim", raw_file(R"({"t": {"dtype": "F32", "shape": ["2"], "data_offsets": [0, 8]}})", eight),
-       "not a size"},
-      {"dims overflow", raw_file(R"({"t": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8]}})", eight),
-       "impossibly large"},
-      {"dim beyond uint64", raw_file(R"({"t": {"dtype": "F32", "shape": [99999999999999999999], "data_offsets": [0, 8]}})", eight),
-       "not a size"},
-      {"missing offsets", raw_file(R"({"t": {"dtype": "F32", "shape": [2]}})", eight), "data_offsets"},
-      {"one offset", raw_file(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [8]}})", eight),
-       "data_offsets"},
-      {"three offsets", raw_file(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8, 8]}})", eight),
-       "data_offsets"},
-      {"negative offset", raw_file(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]}})", eight),
-       "data_offsets"},
-      {"reversed offsets", raw_file(R"({"t": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})", eight),
-       "data_offsets"},
-      {"size mismatch", raw_file(R"({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", eight),
-       "needs"},
-      {"size mismatch for dtype", raw_file(R"({"t": {"dtype": "F16", "shape": [2], "data_offsets": [0, 8]}})", eight),
-       "needs"},
-      {"offsets past buffer", raw_file("{" + ok_entry + "}", "1234"), "run past"},
-      {"offsets far past buffer",
-       raw_file(R"({"t": {"dtype": "U8", "shape": [8], "data_offsets": [9223372036854775800, 9223372036854775808]}})", eight),
-       "data_offsets"},
-      {"overlap",
-       raw_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
-                R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
-                std::string(12, '\0')),
-       "overlaps"},
-      {"duplicate region",
-       raw_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
-                R"( "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})",
-                eight),
-       "overlaps"},
-      {"gap",
-       raw_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},)"
-                R"( "b": {"dtype": "F32", "shape": [1], "data_offsets": [8, 12]}})",
-                std::string(12, '\0')),
-       "belong to no tensor"},
-      {"gap at start", raw_file(R"({"b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", eight),
-       "belong to no tensor"},
-      {"trailing bytes", raw_file("{" + ok_entry + "}", eight + "xy"), "after the last tensor"},
-      {"bytes but no tensors", raw_file("{}", eight), "after the last tensor"},
       {"metadata not an object", raw_file(R"({"__metadata__": "x"})"), "__metadata__"},
       {"metadata value not a string", raw_file(R"({"__metadata__": {"step": 5}})"),
        "metadata value for 'step'"},
-      {"metadata value null", raw_file(R"({"__metadata__": {"k": null}})"), "metadata value for 'k'"},
-      {"control chars in name stay on one line",
-       raw_file("{\"bad\\nname\": {\"dtype\": \"X\", \"shape\": [], \"data_offsets\": [0, 0]}}"),
+      {"metadata value null", raw_file(R"({"__metadata__": {"k": null}})"),
+       "metadata value for 'k'"},
+      {"control characters in a name stay on one line",
+       raw_file(R"({"bad\nname": {"dtype": "X", "shape": [], "data_offsets": [0, 0]}})"),
        "'bad\\x0aname'"},
   };
-  for (size_t i = 0; i < cases.size(); ++i) {
-    SCOPED_TRACE(cases[i].what);
-    const std::string path = put("bad" + std::to_string(i) + ".safetensors", cases[i].bytes);
-    expect_user_error([&] { open_and_read_all(path); }, {"'" + path + "'", cases[i].expect});
+  check_cases(cases);
+}
+
+TEST_F(SafetensorsTest, MalformedTensorEntryThrowsUserError) {
+  // Each case is the body of tensor "t" in a file with an 8-byte buffer.
+  struct EntryCase {
+    const char* what;
+    const char* fields;
+    const char* expect;
+  };
+  const std::vector<EntryCase> entries = {
+      {"missing dtype", R"("shape": [2], "data_offsets": [0, 8])", "no \"dtype\""},
+      {"dtype not a string", R"("dtype": 4, "shape": [2], "data_offsets": [0, 8])", "no \"dtype\""},
+      {"unknown dtype", R"("dtype": "F33", "shape": [2], "data_offsets": [0, 8])",
+       "unknown dtype 'F33'"},
+      {"missing shape", R"("dtype": "F32", "data_offsets": [0, 8])", "no \"shape\""},
+      {"shape not array", R"("dtype": "F32", "shape": 2, "data_offsets": [0, 8])", "no \"shape\""},
+      {"negative dim", R"("dtype": "F32", "shape": [-2], "data_offsets": [0, 8])", "not a size"},
+      {"fractional dim", R"("dtype": "F32", "shape": [2.0], "data_offsets": [0, 8])", "not a size"},
+      {"string dim", R"("dtype": "F32", "shape": ["2"], "data_offsets": [0, 8])", "not a size"},
+      {"dims overflow",
+       R"("dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 8])",
+       "impossibly large"},
+      {"dim beyond uint64",
+       R"("dtype": "F32", "shape": [99999999999999999999], "data_offsets": [0, 8])", "not a size"},
+      {"missing offsets", R"("dtype": "F32", "shape": [2])", "data_offsets"},
+      {"one offset", R"("dtype": "F32", "shape": [2], "data_offsets": [8])", "data_offsets"},
+      {"three offsets", R"("dtype": "F32", "shape": [2], "data_offsets": [0, 8, 8])",
+       "data_offsets"},
+      {"negative offset", R"("dtype": "F32", "shape": [2], "data_offsets": [-8, 0])",
+       "data_offsets"},
+      {"reversed offsets", R"("dtype": "F32", "shape": [0], "data_offsets": [8, 0])",
+       "data_offsets"},
+      {"offset beyond int64",
+       R"("dtype": "U8", "shape": [8], "data_offsets": [9223372036854775800, 9223372036854775808])",
+       "data_offsets"},
+      {"size mismatch", R"("dtype": "F32", "shape": [3], "data_offsets": [0, 8])", "needs 12"},
+      {"size mismatch for dtype", R"("dtype": "F16", "shape": [2], "data_offsets": [0, 8])",
+       "needs 4"},
+      {"offsets past buffer", R"("dtype": "F32", "shape": [4], "data_offsets": [0, 16])",
+       "run past"},
+      {"gap at start", R"("dtype": "F32", "shape": [1], "data_offsets": [4, 8])",
+       "belong to no tensor"},
+      {"trailing bytes", R"("dtype": "F32", "shape": [1], "data_offsets": [0, 4])",
+       "after the last tensor"},
+  };
+  std::vector<MalformedCase> cases;
+  for (const EntryCase& e : entries) {
+    cases.push_back(
+        {e.what, raw_file(R"({"t": {)" + std::string(e.fields) + "}}", kEight), e.expect});
   }
+  check_cases(cases);
+}
+
+TEST_F(SafetensorsTest, MalformedLayoutThrowsUserError) {
+  const std::string a = R"("a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})";
+  const std::vector<MalformedCase> cases = {
+      {"overlap",
+       raw_file("{" + a + R"(, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                std::string(12, '\0')),
+       "overlaps"},
+      {"same region twice",
+       raw_file("{" + a + R"(, "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})",
+                kEight),
+       "overlaps"},
+      {"gap between tensors",
+       raw_file("{" + a + R"(, "b": {"dtype": "F32", "shape": [1], "data_offsets": [12, 16]}})",
+                std::string(16, '\0')),
+       "belong to no tensor"},
+      {"bytes but no tensors", raw_file("{}", kEight), "after the last tensor"},
+  };
+  check_cases(cases);
 }
 
 TEST_F(SafetensorsTest, EveryTruncationThrowsUserError) {
@@ -359,7 +388,8 @@ TEST_F(SafetensorsTest, CorruptedBytesNeverCrash) {
   Sample s;
   const std::string bytes = s.writer().serialize();
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    n |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
   const std::string replacements("{}[]\",:-09e. \0\xff", 16);
   int rejected = 0;
   for (size_t pos = 0; pos < 8 + n; ++pos) {

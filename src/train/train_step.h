@@ -1,0 +1,39 @@
+// One optimizer step: grad_accum micro-batches of forward/backward, global-norm clipping, the
+// scheduled learning rate and an AdamW update. Shared by the trainer and the golden test, so
+// the test exercises exactly the code that trains.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "train/optimizer.h"
+#include "train/transformer.h"
+
+namespace anetrain {
+
+struct StepStats {
+  double loss = 0;       // mean cross-entropy over the step's tokens (before the update)
+  double grad_norm = 0;  // global norm before clipping
+  float lr = 0;
+};
+
+// Fills inputs and targets ([B*S] each, index b*S + s) for the next micro-batch.
+using BatchSource = std::function<void(int32_t* inputs, int32_t* targets)>;
+
+class TrainStep {
+ public:
+  TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout);
+  // `step` is 0-based; `horizon` the schedule's total steps.
+  StepStats run(int64_t step, int64_t horizon, float* params, AdamW& optimizer,
+                const BatchSource& next_batch);
+  const std::vector<float>& grads() const { return grads_; }  // after clipping
+
+ private:
+  Transformer& model_;
+  TrainConfig config_;
+  std::vector<float> grads_;
+  std::vector<int32_t> inputs_, targets_;
+};
+
+}  // namespace anetrain
