@@ -17,10 +17,12 @@ fi
 
 RUN=runs/moby-dick
 rm -rf "$RUN"
-build/anetrain train --config tiny --set vocab_size=256 --set seq_len=128 --set batch_size=8 \
-  --set lr=2e-3 --set warmup_steps=30 --set val_every=100 --set log_every=20 \
+# A 2.3M-parameter Llama with grouped-query attention (6 query heads share 2 kv heads).
+build/anetrain train --config tiny --set vocab_size=256 --set dim=192 --set n_layers=4 \
+  --set n_heads=6 --set n_kv_heads=2 --set hidden_dim=512 --set seq_len=256 --set batch_size=8 \
+  --set lr=2e-3 --set warmup_steps=50 --set val_every=250 --set log_every=50 \
   --data "$CORPUS/bytes/train.bin" --val "$CORPUS/bytes/val.bin" \
-  --steps "${STEPS:-600}" --out "$RUN"
+  --steps "${STEPS:-1000}" --out "$RUN"
 
 # Sample from "The whale" (bytes 84 104 101 32 119 104 97 108 101) and show it as text.
 IDS=$(build/anetrain sample --checkpoint "$RUN" --prompt "84 104 101 32 119 104 97 108 101" \
