@@ -5,6 +5,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
+#include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 
@@ -26,6 +27,7 @@ void CpuBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& 
       float max = row[0];
       for (int64_t v = 1; v < V; ++v) max = std::max(max, row[v]);
       const int32_t target = a.targets[t];
+      ANETRAIN_CHECK(target >= 0 && target < V, "target id out of range");  // loaders validate ids
       const float target_logit = row[target] - max;
       float sum = 0.0f;
       for (int64_t v = 0; v < V; ++v) {

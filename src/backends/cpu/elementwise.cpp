@@ -1,7 +1,10 @@
 #include "backends/cpu/elementwise.h"
 
 #include <cmath>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "core/parallel.h"
@@ -35,33 +38,33 @@ void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float
 
 namespace {
 
-// cos/sin of pos * theta^(-2i/E) for i < E/2, pos < S, computed in double then rounded,
-// cached per (E, S, theta) because every layer of every step reuses them.
+// cos/sin of pos * theta^(-2i/E) for i < E/2, pos < S. Cached per (E, S, theta) because every
+// layer of every step reuses them; entries are never evicted (a run uses a handful of shapes),
+// so a returned reference stays valid while other threads add entries.
 struct RopeTable {
-  int64_t E = 0, S = 0;
-  float theta = 0;
   std::vector<float> cos_table, sin_table;  // [E/2, S]
 };
 
 const RopeTable& rope_table(int64_t E, int64_t S, float theta) {
   static std::mutex mutex;
-  static RopeTable table;
+  static std::map<std::tuple<int64_t, int64_t, float>, std::unique_ptr<RopeTable>> tables;
   std::lock_guard<std::mutex> lock(mutex);
-  if (table.E != E || table.S != S || table.theta != theta) {
-    table.E = E, table.S = S, table.theta = theta;
-    table.cos_table.resize(E / 2 * S);
-    table.sin_table.resize(E / 2 * S);
+  auto& slot = tables[{E, S, theta}];
+  if (!slot) {
+    slot = std::make_unique<RopeTable>();
+    slot->cos_table.resize(E / 2 * S);
+    slot->sin_table.resize(E / 2 * S);
     for (int64_t i = 0; i < E / 2; ++i) {
       // llama2.c computes the frequency in float: theta^(-(2i)/E).
       const float freq = 1.0f / std::pow(theta, static_cast<float>(2 * i) / static_cast<float>(E));
       for (int64_t s = 0; s < S; ++s) {
         const float angle = static_cast<float>(s) * freq;
-        table.cos_table[i * S + s] = std::cos(angle);
-        table.sin_table[i * S + s] = std::sin(angle);
+        slot->cos_table[i * S + s] = std::cos(angle);
+        slot->sin_table[i * S + s] = std::sin(angle);
       }
     }
   }
-  return table;
+  return *slot;
 }
 
 }  // namespace
