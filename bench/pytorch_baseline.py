@@ -37,11 +37,17 @@ def _cpu_has_avx512():
 
 
 # Debian's torch does its fp32 GEMMs through the system libblas.so.3. OpenBLAS 0.3.21 and
-# BLIS 0.9 predate Zen 4 and fall back to AVX2 (OpenBLAS: Haswell, ~110 GFLOPS on the 2-core
-# box) or generic kernels (BLIS: ~40); their AVX-512 kernels run ~190 GFLOPS there. Like the
-# wait policy, these are read when the library loads (at `import torch`).
+# BLIS 0.9 predate this CPU (Zen 5, family 26) and fall back to AVX2 kernels (OpenBLAS:
+# Haswell) or generic ones (BLIS); their AVX-512 kernels run about 1.7x (OpenBLAS) and 5x
+# (BLIS) faster on it. These variables are read when the library loads, i.e. at
+# `import torch`, so they are set here. This machine's environment pins
+# OPENBLAS_CORETYPE=Haswell, so a plain setdefault would not take: we override it, and
+# ANETRAIN_OPENBLAS_CORETYPE lets a user choose another core type explicitly.
+if os.environ.get("ANETRAIN_OPENBLAS_CORETYPE"):
+    os.environ["OPENBLAS_CORETYPE"] = os.environ["ANETRAIN_OPENBLAS_CORETYPE"]
+elif _cpu_has_avx512():
+    os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
 if _cpu_has_avx512():
-    os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
     os.environ.setdefault("BLIS_ARCH_TYPE", "skx")
 
 import argparse  # noqa: E402
@@ -281,7 +287,8 @@ def main(argv=None):
                           "ms_per_step": round(ms, 3), "tokens_per_s": round(tokens_per_s, 1),
                           "steps": args.steps, "seq": seq, "batch": batch,
                           "gflops": round(gflops, 2), "peak_rss_mb": round(rss_mb, 1),
-                          "threads": args.threads, "blas": blas, "torch": torch.__version__}))
+                          "threads": args.threads, "blas": blas,
+                          "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "torch": torch.__version__}))
     else:
         print(f"pytorch {torch.__version__} {args.config} {args.precision} seq={seq} batch={batch} "
               f"threads={args.threads} blas={blas}: {ms:.1f} ms/step (median of {args.steps}, "

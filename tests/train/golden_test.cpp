@@ -1,0 +1,179 @@
+// End to end against PyTorch: the same model, initial weights and batches go to
+// tools/torch_golden.py (Debian's python3-torch), which writes logits, loss, every parameter
+// gradient and 10 steps of AdamW with clipping, weight decay and the schedule. anetrain must
+// agree to fp32 accuracy (about 1e-4 relative). PyTorch missing is a failure, not a skip:
+// scripts/setup.sh installs it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "backends/backend.h"
+#include "core/parallel.h"
+#include "io/safetensors.h"
+#include "model/params.h"
+#include "support/test_util.h"
+#include "train/train_step.h"
+
+namespace anetrain {
+namespace {
+using namespace anetrain::testing;
+
+constexpr int kSteps = 10;
+
+// Relative error of a against reference b, measured in the 2-norm of the whole tensor (robust to
+// individual near-zero entries) plus the worst element scaled by the tensor's largest entry.
+struct Diff {
+  double norm_rel = 0, max_rel = 0;
+};
+Diff compare(const float* a, const std::vector<float>& b) {
+  double diff2 = 0, ref2 = 0, max_abs = 0, max_ref = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    const double d = static_cast<double>(a[i]) - b[i];
+    diff2 += d * d;
+    ref2 += static_cast<double>(b[i]) * b[i];
+    max_abs = std::max(max_abs, std::fabs(d));
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(b[i])));
+  }
+  return {std::sqrt(diff2 / std::max(ref2, 1e-30)), max_abs / std::max(max_ref, 1e-30)};
+}
+
+std::string python() {
+  const char* env = std::getenv("ANETRAIN_PYTHON");
+  return env ? env : "/usr/bin/python3";
+}
+
+void run_golden_case(RunConfig config, const std::string& label) {
+  init_thread_pool();
+  config.model.validate();
+  const ModelConfig& mc = config.model;
+  const TrainConfig& tc = config.train;
+  TempDir dir;
+
+  // Inputs: config, initial weights, batches.
+  ParamLayout layout(mc);
+  std::vector<float> params(layout.total());
+  init_params(mc, layout, 0.05f, 17, params.data());
+  nlohmann::json cj = config_to_json(config);
+  cj["steps"] = kSteps;
+  std::ofstream(dir.file("config.json")) << cj.dump();
+  SafetensorsWriter writer;
+  for (const ParamInfo& t : layout.tensors()) writer.add_f32(t.name, t.shape, params.data() + t.offset);
+  writer.write(dir.file("model.safetensors"));
+  const int64_t B = tc.batch_size, S = mc.seq_len, window = S + 1;
+  const int64_t micro_batches = static_cast<int64_t>(kSteps) * tc.grad_accum;
+  std::vector<int32_t> batches = pattern_tokens(micro_batches * B * window, mc.vocab_size, 5);
+  {
+    std::ofstream out(dir.file("batches.bin"), std::ios::binary);
+    out.write(reinterpret_cast<const char*>(batches.data()), batches.size() * 4);
+  }
+
+  const std::string command = python() + " " + source_dir() + "/tools/torch_golden.py --case " +
+                              dir.path() + " --out " + dir.file("golden.safetensors");
+  ASSERT_EQ(std::system(command.c_str()), 0)
+      << "PyTorch golden run failed (is python3-torch installed? run scripts/setup.sh): "
+      << command;
+  SafetensorsFile golden = SafetensorsFile::open(dir.file("golden.safetensors"));
+
+  auto backend = make_backend("cpu");
+  Transformer model(mc, *backend, B, S, tc.recompute);
+  const int64_t T = B * S;
+  int64_t next = 0;
+  auto next_batch = [&](int32_t* inputs, int32_t* targets) {
+    const int32_t* base = batches.data() + next * B * window;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s < S; ++s) {
+        inputs[b * S + s] = base[b * window + s];
+        targets[b * S + s] = base[b * window + s + 1];
+      }
+    ++next;
+  };
+
+  // 1. Logits and loss of the first micro-batch.
+  std::vector<int32_t> inputs(T), targets(T);
+  next_batch(inputs.data(), targets.data());
+  next = 0;
+  model.forward(params.data(), inputs.data(), nullptr);
+  Diff logits = compare(model.logits(), golden.read_f32("logits"));
+  EXPECT_LT(logits.norm_rel, 1e-5) << label << " logits";
+  EXPECT_LT(logits.max_rel, 1e-4) << label << " logits";
+  const double loss0 = model.forward(params.data(), inputs.data(), targets.data()) / T;
+  EXPECT_NEAR(loss0, golden.read_f32("loss0")[0], 1e-4 * loss0) << label;
+
+  // 2. Gradients of step 0 (before clipping): run the step with clipping off to read them.
+  {
+    TrainConfig no_clip = tc;
+    no_clip.grad_clip = 0;
+    std::vector<float> scratch = params;
+    AdamW scratch_adam(no_clip, layout);
+    TrainStep probe(model, no_clip, layout);
+    probe.run(0, kSteps, scratch.data(), scratch_adam, next_batch);
+    next = 0;
+    for (const ParamInfo& t : layout.tensors()) {
+      Diff g = compare(probe.grads().data() + t.offset, golden.read_f32("grad." + t.name));
+      EXPECT_LT(g.norm_rel, 1e-4) << label << " grad of " << t.name;
+      EXPECT_LT(g.max_rel, 1e-3) << label << " grad of " << t.name;
+    }
+  }
+
+  // 3. Ten optimizer steps.
+  AdamW adam(tc, layout);
+  TrainStep step(model, tc, layout);
+  const std::vector<float> losses = golden.read_f32("losses"), norms = golden.read_f32("grad_norm"),
+                           lrs = golden.read_f32("lr");
+  for (int s = 0; s < kSteps; ++s) {
+    StepStats stats = step.run(s, kSteps, params.data(), adam, next_batch);
+    EXPECT_NEAR(stats.loss, losses[s], 1e-4 * losses[s]) << label << " loss at step " << s;
+    EXPECT_NEAR(stats.grad_norm, norms[s], 1e-4 * norms[s]) << label << " grad norm at step " << s;
+    EXPECT_NEAR(stats.lr, lrs[s], 1e-6 * lrs[s]) << label << " lr at step " << s;
+  }
+  for (const ParamInfo& t : layout.tensors()) {
+    Diff p = compare(params.data() + t.offset, golden.read_f32("final." + t.name));
+    EXPECT_LT(p.norm_rel, 1e-4) << label << " final " << t.name;
+  }
+  // The run must have moved: clipping and decay engaged, loss went down.
+  EXPECT_LT(losses[kSteps - 1], losses[0]) << label;
+}
+
+TEST(Golden, TinyMatchesPyTorch) {
+  RunConfig config = load_config("tiny");
+  config.train.batch_size = 2;
+  config.train.lr = 3e-3f;
+  config.train.warmup_steps = 3;
+  config.train.weight_decay = 0.1f;
+  config.train.grad_clip = 0.5f;  // below the typical norm here, so clipping really scales
+  run_golden_case(config, "tiny");
+}
+
+TEST(Golden, GqaBatchedAccumulatedUntiedMatchesPyTorch) {
+  RunConfig config = load_config("tiny");
+  config.model.dim = 96;
+  config.model.n_heads = 6;
+  config.model.n_kv_heads = 2;  // three query heads per kv head
+  config.model.n_layers = 3;
+  config.model.hidden_dim = 160;
+  config.model.seq_len = 33;
+  config.model.vocab_size = 301;
+  config.model.tied_embeddings = false;
+  config.train.batch_size = 3;
+  config.train.grad_accum = 2;
+  config.train.lr = 2e-3f;
+  config.train.warmup_steps = 2;
+  config.train.weight_decay = 0.2f;
+  config.train.grad_clip = 0.5f;
+  run_golden_case(config, "gqa");
+}
+
+TEST(Golden, RecomputeMatchesPyTorch) {
+  RunConfig config = load_config("tiny");
+  config.model.n_kv_heads = 1;
+  config.train.batch_size = 2;
+  config.train.recompute = true;
+  run_golden_case(config, "recompute-mqa");
+}
+
+}  // namespace
+}  // namespace anetrain
