@@ -12,10 +12,13 @@ DEBIAN_PACKAGES=(
   libdnnl-dev            # oneDNN: the GEMM library on Linux
   nlohmann-json3-dev     # JSON for configs, state.json, safetensors headers
   libgtest-dev           # GoogleTest for the test suite
+  libsentencepiece-dev sentencepiece   # SentencePiece tokenizers (library + spm_* tools)
+  libpcre2-dev           # GPT-2 pre-tokenization regex (Unicode classes)
+  libssl-dev             # sha256 of tokenizer files and shards
   python3-torch python3-numpy   # the PyTorch golden model and baseline (tools/, bench/)
   python3-matplotlib     # loss-curve pictures (tools/plot_metrics.py)
 )
-BREW_PACKAGES=(cmake nlohmann-json googletest pytorch numpy python-matplotlib node)
+BREW_PACKAGES=(cmake pkg-config nlohmann-json googletest sentencepiece pcre2 openssl pytorch numpy python-matplotlib node)
 
 install_debian() {
   local missing=()
