@@ -11,20 +11,29 @@ tokens/s; --json prints one JSON line instead, for bench/compare_pytorch.py.
 
 layer768 times one transformer block alone (no embedding, no classifier) on a random input
 x [B, S, 768] with loss = (y * r).sum() / numel for a fixed random r. x requires grad so the
-backward also produces dx, as it would for a block inside a stack (and as anetrain's layer
-benchmark does); otherwise PyTorch would skip the input-gradient GEMMs and the two sides would
-not do the same work.
+backward also produces dx, as it would for a block inside a stack; otherwise PyTorch would
+skip the input-gradient GEMMs (anetrain's layer768 bench must compute dx too for the two
+sides to do the same work, and the FLOP formula counts it).
 
-Tuning choices (measured on the 2-core Zen 4 box; see the comments at each site): 2 intra-op
-threads, OMP_WAIT_POLICY=passive, separate Q/K/V and W1/W3 GEMMs as in the reference model,
-baddbmm to fuse the 1/sqrt(E) scale and causal mask into the QK^T GEMM, AdamW with foreach.
+Tuning choices (measured on the 2-core Zen 5 box; see the comments at each site): 2 intra-op
+threads, OMP_WAIT_POLICY=passive (active is 10-15% faster, but only on an idle machine),
+OpenBLAS forced onto its AVX-512 kernels, baddbmm to fuse the 1/sqrt(E) scale and causal
+mask into the QK^T GEMM, AdamW with foreach=True. Tried and not
+kept: complex-multiply RoPE (no gain), matmul + masked_fill attention (slower), per-tensor
+AdamW (slower), BLIS instead of OpenBLAS (1.7x slower here), glibc malloc tunables (no effect).
+fp32 GEMMs go through the system BLAS, so install an optimized one (apt: libopenblas0-openmp);
+with Debian's reference BLAS the fp32 numbers are ~20x worse and a warning is printed.
 """
 
 import os
 
 # OpenMP reads this once when the runtime starts, i.e. when torch is imported, so it must be
-# set before the import. Passive waiting gave PyTorch its best times on this machine; the
-# comparison script sets it too, this only makes standalone runs measure the same thing.
+# set before the import. Measured on the 2-core box (layer768 fp32): on an idle machine
+# active waiting is 10-15% faster (workers spin between the many short parallel regions);
+# with one core taken by another process passive wins (210 vs 260 ms), and under a parallel
+# build active collapsed to ~2 s/step. This machine is shared, so passive is the default;
+# pass OMP_WAIT_POLICY=active in the environment (compare_pytorch.py --omp-wait-policy
+# active) for best-case numbers on a quiet machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
@@ -61,31 +70,13 @@ import time  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-PRESETS = {
-    # name: model dims and default (seq, batch); layer768 is a single block.
-    "tiny": dict(dim=64, hidden_dim=192, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=512,
-                 seq=64, batch=4, block_only=False),
-    "stories15M": dict(dim=288, hidden_dim=768, n_layers=6, n_heads=6, n_kv_heads=6,
-                       vocab_size=32000, seq=256, batch=8, block_only=False),
-    "stories110M": dict(dim=768, hidden_dim=2048, n_layers=12, n_heads=12, n_kv_heads=12,
-                        vocab_size=32000, seq=256, batch=8, block_only=False),
-    "layer768": dict(dim=768, hidden_dim=2048, n_layers=1, n_heads=12, n_kv_heads=12,
-                     vocab_size=32000, seq=512, batch=1, block_only=True),
-}
+# The workload table and FLOP formula live in compare_pytorch.py (which imports no torch), so
+# this script, anetrain's comparison table and its GFLOPS column cannot disagree.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare_pytorch import PRESETS, step_flops  # noqa: E402
+
 NORM_EPS = 1e-5
 ROPE_THETA = 10000.0
-
-
-def step_flops(cfg, seq, batch):
-    """Matmul FLOPs of one training step: 3x the forward (forward, dX, dW), full S x S attention."""
-    D, F_, H, G = cfg["dim"], cfg["hidden_dim"], cfg["n_heads"], cfg["n_kv_heads"]
-    E = D // H
-    S = seq
-    layer = 2 * S * (D * H * E + 2 * D * G * E + H * E * D) + 2 * S * 3 * D * F_ + 2 * 2 * S * S * H * E
-    fwd = cfg["n_layers"] * layer
-    if not cfg["block_only"]:
-        fwd += 2 * S * D * cfg["vocab_size"]
-    return 3 * fwd * batch
 
 
 def init_params(cfg, gen):
@@ -252,16 +243,17 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--threads", type=int, default=2, help="intra-op threads (default 2: the machine's cores)")
+    ap.add_argument("--seed", type=int, default=1234, help="seed for weights, inputs and tokens")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args(argv)
     cfg = PRESETS[args.config]
-    seq = args.seq or cfg["seq"]
-    batch = args.batch or cfg["batch"]
+    seq = cfg["seq"] if args.seq is None else args.seq
+    batch = cfg["batch"] if args.batch is None else args.batch
     if seq <= 0 or batch <= 0 or args.steps <= 0 or args.warmup < 0:
         ap.error("--seq, --batch and --steps must be positive, --warmup non-negative")
 
     torch.set_num_threads(args.threads)
-    step = build_step(cfg, seq, batch, args.precision)
+    step = build_step(cfg, seq, batch, args.precision, args.seed)
     for _ in range(args.warmup):
         step()
     times = []
@@ -287,7 +279,8 @@ def main(argv=None):
                           "ms_per_step": round(ms, 3), "tokens_per_s": round(tokens_per_s, 1),
                           "steps": args.steps, "seq": seq, "batch": batch,
                           "gflops": round(gflops, 2), "peak_rss_mb": round(rss_mb, 1),
-                          "threads": args.threads, "blas": blas,
+                          "threads": args.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+                          "blas": blas,
                           "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "torch": torch.__version__}))
     else:
         print(f"pytorch {torch.__version__} {args.config} {args.precision} seq={seq} batch={batch} "

@@ -10,6 +10,8 @@ namespace anetrain {
 int run_train_command(const std::vector<std::string>& args);
 int run_sample_command(const std::vector<std::string>& args);
 int run_bench_command(const std::vector<std::string>& args);
+int run_tokenizer_command(const std::vector<std::string>& args);
+int run_data_command(const std::vector<std::string>& args);
 void print_usage();
 
 }  // namespace anetrain

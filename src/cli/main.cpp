@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
     if (command == "train") return run_train_command(args);
     if (command == "sample") return run_sample_command(args);
     if (command == "bench") return run_bench_command(args);
+    if (command == "tokenizer") return run_tokenizer_command(args);
+    if (command == "data") return run_data_command(args);
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage();
       return 0;

@@ -1,6 +1,5 @@
-// `anetrain sample`: loads a checkpoint and continues a prompt of token ids (text arrives with
-// the tokenizer issue). Each new token reruns the forward pass over the context; causal
-// attention makes the padding after the last real token irrelevant to its logits.
+// `anetrain sample`: loads a checkpoint and continues a prompt: text when the checkpoint
+// records a tokenizer, token ids otherwise (or with --ids).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -13,8 +12,9 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "train/checkpoint.h"
+#include "tokenizer/tokenizer.h"
+#include "train/generate.h"
 #include "train/sampler.h"
-#include "train/transformer.h"
 
 namespace anetrain {
 namespace {
@@ -42,7 +42,8 @@ std::vector<int32_t> parse_prompt(const std::string& text, int vocab_size) {
 
 int run_sample_command(const std::vector<std::string>& argv) {
   Args args("sample", argv,
-            {"checkpoint", "prompt", "max-tokens", "temperature", "top-p", "seed", "backend"}, {});
+            {"checkpoint", "prompt", "max-tokens", "temperature", "top-p", "seed", "backend"},
+            {"ids"});
   const std::string dir = args.require("checkpoint");
   const TrainingState state = load_training_state(dir);
   const ModelConfig& mc = state.config.model;
@@ -53,8 +54,25 @@ int run_sample_command(const std::vector<std::string>& argv) {
   if (so.top_p <= 0 || so.top_p > 1) throw UserError("anetrain sample: --top-p must be in (0, 1]");
   const long long max_tokens = args.get_int("max-tokens", 64);
   if (max_tokens < 0) throw UserError("anetrain sample: --max-tokens must be >= 0");
-  // Llama's SentencePiece vocabularies use id 1 for BOS, so that is the default prompt.
-  std::vector<int32_t> tokens = parse_prompt(args.get("prompt", "1"), mc.vocab_size);
+
+  // With a tokenizer the prompt is text (empty: start a new document); without one it is ids,
+  // and id 1 (BOS in Llama's vocabulary) is the default.
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!state.tokenizer_spec.empty() && !args.has("ids")) {
+    tokenizer = load_tokenizer(state.tokenizer_spec);
+    if (!state.tokenizer_checksum.empty() && tokenizer->checksum() != state.tokenizer_checksum)
+      throw UserError("tokenizer '" + state.tokenizer_spec +
+                      "' changed since the checkpoint was trained (checksum mismatch); pass "
+                      "--ids to sample token ids");
+  }
+  std::vector<int32_t> tokens;
+  if (tokenizer) {
+    tokens.push_back(tokenizer->document_separator());
+    for (int32_t id : tokenizer->encode(args.get("prompt", ""))) tokens.push_back(id);
+  } else {
+    tokens = parse_prompt(args.get("prompt", "1"), mc.vocab_size);
+  }
+  const size_t prompt_length = tokens.size();
   Sampler sampler(so, static_cast<uint64_t>(args.get_int("seed", 42)));
 
   init_thread_pool();
@@ -63,25 +81,16 @@ int run_sample_command(const std::vector<std::string>& argv) {
   std::vector<float> params(layout.total());
   load_model_weights((std::filesystem::path(dir) / "model.safetensors").string(), layout,
                      params.data());
-
-  // The context window is seq_len; the model is rebuilt only when the padded length grows.
-  std::unique_ptr<Transformer> model;
-  std::vector<int32_t> window;
-  for (long long i = 0; i < max_tokens; ++i) {
-    const int64_t context = std::min<int64_t>(tokens.size(), mc.seq_len);
-    const int64_t padded = std::min<int64_t>(mc.seq_len, (context + 63) / 64 * 64);
-    if (!model || model->dims().S != padded) {
-      model = std::make_unique<Transformer>(mc, *backend, 1, padded, false, false);
-      window.assign(padded, 0);
-    }
-    std::fill(window.begin(), window.end(), 0);
-    std::copy(tokens.end() - context, tokens.end(), window.begin());
-    model->forward(params.data(), window.data(), nullptr);
-    const float* logits = model->logits() + (context - 1) * mc.vocab_size;
-    tokens.push_back(sampler.sample(logits, mc.vocab_size));
+  generate(mc, *backend, params.data(), tokens, max_tokens, sampler);
+  if (tokenizer) {
+    // The prompt as given, then the continuation; the leading separator is not text.
+    std::string text = args.get("prompt", "") +
+        tokenizer->decode(std::vector<int32_t>(tokens.begin() + prompt_length, tokens.end()));
+    std::printf("%s\n", text.c_str());
+  } else {
+    for (size_t i = 0; i < tokens.size(); ++i) std::printf(i ? " %d" : "%d", tokens[i]);
+    std::printf("\n");
   }
-  for (size_t i = 0; i < tokens.size(); ++i) std::printf(i ? " %d" : "%d", tokens[i]);
-  std::printf("\n");
   return 0;
 }
 

@@ -6,11 +6,12 @@
 namespace anetrain {
 
 int run_train_command(const std::vector<std::string>& argv) {
-  Args args("train", argv, {"config", "set", "data", "val", "steps", "out", "backend", "seed"},
+  Args args("train", argv, {"config", "set", "data", "val", "steps", "out", "backend", "seed", "tokenizer"},
             {"resume"});
   RunConfig config = config_from_flags(args);
   TrainOptions opts;
-  opts.data_glob = args.require("data");
+  opts.data = args.require("data");
+  opts.tokenizer = args.get("tokenizer");
   opts.val_glob = args.get("val");
   opts.out_dir = args.require("out");
   opts.steps = args.get_int("steps", 0);

@@ -60,6 +60,7 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const P
   j["seed"] = hex64(state.seed);
   j["backend"] = state.backend;
   j["loader"] = state.loader;
+  j["tokenizer"] = {{"spec", state.tokenizer_spec}, {"checksum", state.tokenizer_checksum}};
   const std::string text = j.dump(2) + "\n";
   write_file_atomic(commit.staging_path("state.json"), text.data(), text.size());
   commit.commit();
@@ -88,6 +89,10 @@ TrainingState load_training_state(const std::string& dir) {
     s.seed = std::stoull(j.at("seed").get<std::string>(), nullptr, 16);
     s.backend = j.at("backend").get<std::string>();
     s.loader = j.at("loader");
+    if (j.contains("tokenizer")) {
+      s.tokenizer_spec = j["tokenizer"].at("spec").get<std::string>();
+      s.tokenizer_checksum = j["tokenizer"].at("checksum").get<std::string>();
+    }
     s.config.model.validate();
     return s;
   } catch (const nlohmann::json::exception& e) {

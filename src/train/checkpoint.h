@@ -23,6 +23,8 @@ struct TrainingState {
   uint64_t seed = 0;
   std::string backend = "cpu";
   nlohmann::json loader;    // RandomWindowLoader::state()
+  std::string tokenizer_spec;      // "" when trained on bare token ids
+  std::string tokenizer_checksum;  // sha256 of the tokenizer files (Tokenizer::checksum())
 };
 
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,

@@ -12,6 +12,10 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "data/data_loader.h"
+#include "data/dataset_dir.h"
+#include "tokenizer/tokenizer.h"
+#include "train/generate.h"
+#include "train/sampler.h"
 #include "train/checkpoint.h"
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
@@ -40,6 +44,42 @@ double validation_loss(Transformer& model, SequentialLoader& loader, const float
     sum += model.forward(params, inputs.data(), targets.data());
   }
   return sum / (static_cast<double>(batches) * d.T());
+}
+
+// The tokenizer of this run: --tokenizer, else the dataset's, else the checkpoint's. A
+// tokenizer whose files changed since the data or checkpoint was made is refused, as is one
+// with more ids than the model's vocabulary.
+std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const DatasetSource& source,
+                                          const TrainingState* resumed, const ModelConfig& mc) {
+  std::string spec = opts.tokenizer;
+  if (spec.empty()) spec = source.tokenizer_spec;
+  if (spec.empty() && resumed) spec = resumed->tokenizer_spec;
+  if (spec.empty()) return nullptr;
+  std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(spec);
+  auto require_same = [&](const std::string& expected, const std::string& what) {
+    if (!expected.empty() && expected != tokenizer->checksum())
+      throw UserError("tokenizer '" + spec + "' differs from the one " + what +
+                      " was made with (checksum mismatch): use the original tokenizer files");
+  };
+  if (spec == source.tokenizer_spec) require_same(source.tokenizer_checksum, "the dataset");
+  if (resumed && spec == resumed->tokenizer_spec) require_same(resumed->tokenizer_checksum, "the checkpoint");
+  if (tokenizer->vocab_size() > mc.vocab_size)
+    throw UserError("tokenizer '" + spec + "' has " + std::to_string(tokenizer->vocab_size()) +
+                    " ids but the model's vocab_size is " + std::to_string(mc.vocab_size) +
+                    ": add --set vocab_size=" + std::to_string(tokenizer->vocab_size()));
+  return tokenizer;
+}
+
+// A short sample at validation time, so a user sees what the model has learned.
+void print_sample(const ModelConfig& mc, Backend& backend, const float* params,
+                  const Tokenizer& tokenizer) {
+  Sampler sampler({0.8f, 0.95f}, 1234);
+  std::vector<int32_t> tokens = {tokenizer.document_separator()};
+  generate(mc, backend, params, tokens, 48, sampler);
+  std::string text = tokenizer.decode(std::vector<int32_t>(tokens.begin() + 1, tokens.end()));
+  std::string shown;
+  for (char c : text) shown += c == '\n' ? std::string("\\n") : std::string(1, c);
+  std::printf("sample: %s\n", shown.c_str());
 }
 
 }  // namespace
@@ -82,10 +122,13 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   init_thread_pool();
   std::unique_ptr<Backend> backend = make_backend(opts.backend);
 
-  RandomWindowLoader train_data(opts.data_glob, mc.seq_len, mc.vocab_size, loader_seed(seed));
+  if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
+  const DatasetSource source = resolve_dataset(opts.data, opts.val_glob);
+  std::unique_ptr<Tokenizer> tokenizer = open_tokenizer(opts, source, resumed.get(), mc);
+  RandomWindowLoader train_data(source.train_glob, mc.seq_len, mc.vocab_size, loader_seed(seed));
   std::unique_ptr<SequentialLoader> val_data;
-  if (!opts.val_glob.empty())
-    val_data = std::make_unique<SequentialLoader>(opts.val_glob, mc.seq_len, mc.vocab_size);
+  if (!source.val_glob.empty())
+    val_data = std::make_unique<SequentialLoader>(source.val_glob, mc.seq_len, mc.vocab_size);
 
   ParamLayout layout(mc);
   std::vector<float> params(layout.total());
@@ -111,6 +154,10 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   state.seed = seed;
   state.total_steps = opts.steps;
   state.backend = opts.backend;
+  if (tokenizer) {
+    state.tokenizer_spec = tokenizer->spec();
+    state.tokenizer_checksum = tokenizer->checksum();
+  }
   auto save = [&](int64_t step) {
     state.step = step;
     state.loader = train_data.state();
@@ -159,6 +206,7 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
       result.last_val_loss = val;
       metrics.append({{"step", done}, {"val_loss", val}});
       std::printf("step %lld | val loss %.4f\n", static_cast<long long>(done), val);
+      if (tokenizer) print_sample(mc, *backend, params.data(), *tokenizer);
       std::fflush(stdout);
     }
     if (done == opts.steps || (tc.save_every > 0 && done % tc.save_every == 0)) save(done);

@@ -10,8 +10,9 @@
 namespace anetrain {
 
 struct TrainOptions {
-  std::string data_glob;   // training shards (llm.c format)
-  std::string val_glob;    // optional validation shards
+  std::string data;        // a prepared dataset directory, or a glob of llm.c shards
+  std::string val_glob;    // optional validation shards (default: the dataset's val split)
+  std::string tokenizer;   // optional tokenizer spec (default: the dataset's)
   std::string out_dir;     // checkpoint directory
   std::string backend = "cpu";
   int64_t steps = 0;       // the run's total number of optimizer steps

@@ -1,0 +1,37 @@
+// `anetrain data prepare`: text corpus -> tokenized train/val shards in llm.c's format plus a
+// manifest (docs/FORMATS.md "Prepared dataset"). Streams the corpus, encodes batches of
+// documents on every core, and writes output in document order, so the result is identical
+// for any thread count. Every document is preceded by the tokenizer's separator token
+// (BOS / <|endoftext|>). Every k-th document (k = round(1 / val_fraction)) goes to the
+// validation split, so the split is by whole documents and needs no second pass.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace anetrain {
+
+struct PrepareOptions {
+  std::string tokenizer_spec;
+  std::vector<std::string> inputs;
+  std::string out_dir;
+  std::string text_field = "text";
+  double val_fraction = 0.05;
+  int64_t shard_tokens = 50'000'000;  // tokens per shard file
+  bool force = false;                 // replace an existing prepared dataset in out_dir
+  bool progress = true;               // progress bar on stderr
+};
+
+struct PrepareResult {
+  int64_t train_tokens = 0, val_tokens = 0, train_documents = 0, val_documents = 0;
+  int64_t skipped = 0, bytes = 0;
+  double seconds = 0;
+};
+
+class Tokenizer;
+PrepareResult prepare_dataset(const PrepareOptions& options);
+// The same with an already loaded tokenizer (options.tokenizer_spec is ignored).
+PrepareResult prepare_dataset(const PrepareOptions& options, const Tokenizer& tokenizer);
+
+}  // namespace anetrain

@@ -1,0 +1,500 @@
+// GPT-2 byte-level BPE: loading OpenAI's encoder.json + vocab.bpe, pre-tokenizing with PCRE2,
+// merging by rank, and decoding.
+//
+// The files spell every byte as a printable Unicode character (GPT-2's byte-to-unicode table)
+// so that merges can be written as text. We undo that mapping once at load time and then work
+// on raw bytes and token ids only: a piece starts as one id per byte and adjacent ids are merged
+// in rank order. Merging ids is equivalent to GPT-2's merging of strings because distinct ids
+// stand for distinct byte strings.
+#include "tokenizer/gpt2_bpe.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/sha256.h"
+
+namespace anetrain {
+namespace {
+
+constexpr std::string_view kEndOfTextText = "<|endoftext|>";
+
+// GPT-2's pre-tokenization regex,
+//   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+// with \s spelled out as the Unicode White_Space property. That is what \s means in the Python
+// `regex` module GPT-2 used and in the Rust regex behind OpenAI's tiktoken. PCRE2's own \s (in
+// UCP mode) also matches U+180E, and JavaScript's \s (js-tiktoken) matches U+FEFF but not
+// U+0085, so js-tiktoken differs from GPT-2 on text containing those two characters.
+#define ANETRAIN_WS "\\t-\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
+constexpr const char* kPattern =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" ANETRAIN_WS "\\p{L}\\p{N}]+"
+    "|[" ANETRAIN_WS "]+(?![^" ANETRAIN_WS "])|[" ANETRAIN_WS "]+";
+#undef ANETRAIN_WS
+
+// GPT-2's byte -> code point table: printable Latin-1 bytes stand for themselves, the other 68
+// bytes (controls, space, DEL, NBSP, soft hyphen) are moved to U+0100 upwards in byte order.
+std::array<uint32_t, 256> byte_to_codepoint() {
+  std::array<uint32_t, 256> table{};
+  uint32_t next = 256;
+  for (uint32_t b = 0; b < 256; ++b) {
+    bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+    table[b] = printable ? b : next++;
+  }
+  return table;
+}
+
+// Decodes one UTF-8 code point at s[i], advancing i; returns false on malformed input. Only used
+// on the vocabulary files, which nlohmann::json has already validated as UTF-8.
+bool next_codepoint(std::string_view s, size_t& i, uint32_t& cp) {
+  auto c = static_cast<unsigned char>(s[i]);
+  int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (len == 0 || i + len > s.size()) return false;
+  cp = len == 1 ? c : c & (0x7F >> len);
+  for (int k = 1; k < len; ++k) {
+    auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc >> 6) != 2) return false;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  i += len;
+  return true;
+}
+
+// Maps adjacent token pairs (left id, right id) to the merge's rank and resulting id. Open
+// addressing over a power-of-two table: this lookup is the inner loop of BPE.
+class PairTable {
+ public:
+  void reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    slots_.assign(cap, Slot{});
+    shift_ = 64 - std::countr_zero(cap);
+  }
+  // Returns false if the pair is already present.
+  bool insert(int32_t left, int32_t right, int32_t rank, int32_t merged) {
+    uint64_t key = make_key(left, right);
+    for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i].key == key) return false;
+      if (slots_[i].key == kEmpty) {
+        slots_[i] = Slot{key, rank, merged};
+        return true;
+      }
+    }
+  }
+  // Rank of merging (left, right), or -1 if they never merge.
+  int32_t find(int32_t left, int32_t right, int32_t* merged) const {
+    uint64_t key = make_key(left, right);
+    for (size_t i = slot_of(key);; i = (i + 1) & (slots_.size() - 1)) {
+      const Slot& s = slots_[i];
+      if (s.key == key) {
+        *merged = s.merged;
+        return s.rank;
+      }
+      if (s.key == kEmpty) return -1;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  struct Slot {
+    uint64_t key = kEmpty;
+    int32_t rank = -1, merged = -1;
+  };
+  static uint64_t make_key(int32_t left, int32_t right) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+  }
+  size_t slot_of(uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> shift_; }
+  std::vector<Slot> slots_;
+  int shift_ = 64;
+};
+
+// Already-merged pieces. Natural text repeats a small set of words, so most pieces are found
+// here. Sharded with one mutex each so that parallel encoders rarely wait on each other; each
+// shard is simply emptied when it fills up, which bounds memory on huge, diverse corpora.
+class PieceCache {
+ public:
+  // Pieces longer than this are not cached: they are rare and would only bloat the cache.
+  static constexpr size_t kMaxPieceBytes = 64;
+
+  bool lookup(std::string_view piece, size_t hash, std::vector<int32_t>& out) {
+    Shard& s = shard(hash);
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.map.find(piece);
+    if (it == s.map.end()) return false;
+    out.insert(out.end(), it->second.begin(), it->second.end());
+    return true;
+  }
+  void store(std::string_view piece, size_t hash, const int32_t* ids, size_t count) {
+    Shard& s = shard(hash);
+    std::lock_guard<std::mutex> lock(s.mu);
+    if (s.map.size() >= kMaxEntriesPerShard) s.map.clear();
+    s.map.try_emplace(std::string(piece), ids, ids + count);
+  }
+
+ private:
+  static constexpr size_t kShards = 64;
+  static constexpr size_t kMaxEntriesPerShard = 1 << 14;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, std::vector<int32_t>, Hash, std::equal_to<>> map;
+  };
+  // High bits pick the shard; the map itself uses the low bits of the same hash.
+  Shard& shard(size_t hash) { return shards_[(hash >> 40) % kShards]; }
+  std::array<Shard, kShards> shards_;
+};
+
+struct CodeDeleter {
+  void operator()(pcre2_code* code) const { pcre2_code_free(code); }
+};
+struct MatchDataDeleter {
+  void operator()(pcre2_match_data* md) const { pcre2_match_data_free(md); }
+};
+
+[[noreturn]] void bad_file(const std::string& path, const std::string& what) {
+  throw UserError(path + ": " + what +
+                  "; expected OpenAI's GPT-2 file (scripts/fetch-tokenizer.sh gpt2 DIR fetches it)");
+}
+
+}  // namespace
+
+struct Gpt2Tokenizer::Impl {
+  std::string dir;
+  std::string checksum;
+  std::vector<std::string> token_bytes;  // id -> bytes
+  std::array<int32_t, 256> byte_id{};    // single byte -> id
+  PairTable merges;
+  std::unique_ptr<pcre2_code, CodeDeleter> regex;
+  bool jit = false;
+  mutable PieceCache cache;
+
+  void load_encoder(const std::string& path, const std::string& text);
+  void load_merges(const std::string& path, const std::string& text);
+  void compile_regex();
+  void encode_segment(std::string_view text, pcre2_match_data* md, std::vector<int32_t>& out) const;
+  void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
+  void merge_bytes(std::string_view piece, std::vector<int32_t>& out) const;
+};
+
+void Gpt2Tokenizer::Impl::load_encoder(const std::string& path, const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    bad_file(path, std::string("not valid JSON (") + e.what() + ")");
+  }
+  if (!j.is_object()) bad_file(path, "not a JSON object mapping token strings to ids");
+  if (j.size() != static_cast<size_t>(kVocabSize)) {
+    bad_file(path, "has " + std::to_string(j.size()) + " entries, GPT-2 has " +
+                       std::to_string(kVocabSize));
+  }
+  std::array<int, 512> codepoint_byte;  // inverse of the byte table; -1 = not a byte
+  codepoint_byte.fill(-1);
+  auto table = byte_to_codepoint();
+  for (int b = 0; b < 256; ++b) codepoint_byte[table[b]] = b;
+
+  token_bytes.assign(kVocabSize, std::string());
+  std::vector<bool> seen(kVocabSize, false);
+  for (const auto& [key, value] : j.items()) {
+    if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+        value.get<int64_t>() >= kVocabSize) {
+      bad_file(path, "entry \"" + key + "\" has id " + value.dump() + ", expected 0.." +
+                         std::to_string(kVocabSize - 1));
+    }
+    auto id = value.get<int32_t>();
+    if (seen[id]) bad_file(path, "id " + std::to_string(id) + " appears twice");
+    seen[id] = true;
+    std::string bytes;
+    for (size_t i = 0; i < key.size();) {
+      uint32_t cp = 0;
+      if (!next_codepoint(key, i, cp) || cp >= codepoint_byte.size() || codepoint_byte[cp] < 0) {
+        bad_file(path, "entry \"" + key + "\" has a character outside GPT-2's byte alphabet");
+      }
+      bytes.push_back(static_cast<char>(codepoint_byte[cp]));
+    }
+    if (bytes.empty()) bad_file(path, "has an empty token string");
+    token_bytes[id] = std::move(bytes);
+  }
+  if (token_bytes[kEndOfText] != kEndOfTextText) {
+    bad_file(path, "id " + std::to_string(kEndOfText) + " is not <|endoftext|>");
+  }
+}
+
+void Gpt2Tokenizer::Impl::load_merges(const std::string& path, const std::string& text) {
+  // bytes -> id for ordinary tokens; <|endoftext|> is only ever produced by the special-token
+  // scan, never by merging.
+  std::unordered_map<std::string_view, int32_t> id_of;
+  id_of.reserve(kVocabSize);
+  for (int32_t id = 0; id < kVocabSize; ++id) {
+    if (id != kEndOfText) id_of.emplace(token_bytes[id], id);
+  }
+  for (int b = 0; b < 256; ++b) {
+    auto it = id_of.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
+    if (it == id_of.end()) bad_file(path, "encoder.json lacks the token for byte " + std::to_string(b));
+    byte_id[b] = it->second;
+  }
+
+  std::array<int, 512> codepoint_byte;
+  codepoint_byte.fill(-1);
+  auto table = byte_to_codepoint();
+  for (int b = 0; b < 256; ++b) codepoint_byte[table[b]] = b;
+
+  // A merge may only use tokens that single bytes or earlier merges produce, and each token is
+  // produced once. That is how BPE training writes the file, and it guarantees that a merge
+  // never creates a pair that outranks the merge itself, which the heap in merge_bytes() relies
+  // on to reproduce GPT-2's merge order exactly.
+  std::vector<bool> available(kVocabSize, false);
+  for (int b = 0; b < 256; ++b) available[byte_id[b]] = true;
+
+  merges.reserve(kMergeCount);
+  int32_t rank = 0;
+  size_t line_no = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + pos, end - pos);
+    pos = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    std::string where = "line " + std::to_string(line_no);
+    if (line_no == 1) {
+      if (line != "#version: 0.2") {
+        bad_file(path, "line 1 is not the header \"#version: 0.2\"");
+      }
+      continue;
+    }
+    if (line.empty()) continue;  // the file ends with a newline
+    size_t space = line.find(' ');
+    if (space == std::string_view::npos || space == 0 || space + 1 == line.size() ||
+        line.find(' ', space + 1) != std::string_view::npos) {
+      bad_file(path, where + " is not a merge \"LEFT RIGHT\"");
+    }
+    std::string parts[2];
+    std::string_view halves[2] = {line.substr(0, space), line.substr(space + 1)};
+    for (int h = 0; h < 2; ++h) {
+      for (size_t i = 0; i < halves[h].size();) {
+        uint32_t cp = 0;
+        if (!next_codepoint(halves[h], i, cp) || cp >= codepoint_byte.size() ||
+            codepoint_byte[cp] < 0) {
+          bad_file(path, where + " has a character outside GPT-2's byte alphabet");
+        }
+        parts[h].push_back(static_cast<char>(codepoint_byte[cp]));
+      }
+    }
+    auto left = id_of.find(parts[0]);
+    auto right = id_of.find(parts[1]);
+    auto merged = id_of.find(parts[0] + parts[1]);
+    if (left == id_of.end() || right == id_of.end() || merged == id_of.end()) {
+      bad_file(path, where + " merges tokens that are not in encoder.json");
+    }
+    if (!available[left->second] || !available[right->second]) {
+      bad_file(path, where + " uses a token that no earlier merge produces");
+    }
+    if (available[merged->second]) bad_file(path, where + " produces a token a second time");
+    available[merged->second] = true;
+    if (rank >= kMergeCount) {
+      bad_file(path, "has more than " + std::to_string(kMergeCount) + " merges");
+    }
+    if (!merges.insert(left->second, right->second, rank, merged->second)) {
+      bad_file(path, where + " repeats an earlier merge");
+    }
+    ++rank;
+  }
+  if (line_no == 0) bad_file(path, "is empty");
+  if (rank != kMergeCount) {
+    bad_file(path, "has " + std::to_string(rank) + " merges, GPT-2 has " +
+                       std::to_string(kMergeCount));
+  }
+}
+
+void Gpt2Tokenizer::Impl::compile_regex() {
+  int error = 0;
+  PCRE2_SIZE offset = 0;
+  // MATCH_INVALID_UTF: subjects may be arbitrary bytes; invalid sequences then never match and
+  // encode_segment() turns the gaps they leave into pieces of their own.
+  regex.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kPattern), PCRE2_ZERO_TERMINATED,
+                            PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &error, &offset, nullptr));
+  if (!regex) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(error, message, sizeof message);
+    ANETRAIN_CHECK(false, std::string("GPT-2 regex: ") + reinterpret_cast<char*>(message));
+  }
+  // JIT makes matching several times faster; without it (some platforms) pcre2_match interprets.
+  jit = pcre2_jit_compile(regex.get(), PCRE2_JIT_COMPLETE) == 0;
+}
+
+std::unique_ptr<Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir) {
+  auto impl = std::make_unique<Impl>();
+  impl->dir = dir;
+  std::string encoder_path = dir + "/encoder.json";
+  std::string merges_path = dir + "/vocab.bpe";
+  for (const std::string& path : {encoder_path, merges_path}) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      throw UserError(path + ": not found; fetch GPT-2's vocabulary with "
+                             "scripts/fetch-tokenizer.sh gpt2 " + dir);
+    }
+  }
+  std::string encoder_text = read_file(encoder_path);
+  std::string merges_text = read_file(merges_path);
+  impl->load_encoder(encoder_path, encoder_text);
+  impl->load_merges(merges_path, merges_text);
+  impl->checksum = sha256_hex(sha256_hex(encoder_text) + sha256_hex(merges_text));
+  impl->compile_regex();
+  return std::unique_ptr<Gpt2Tokenizer>(new Gpt2Tokenizer(std::move(impl)));
+}
+
+Gpt2Tokenizer::Gpt2Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Gpt2Tokenizer::~Gpt2Tokenizer() = default;
+
+std::string Gpt2Tokenizer::spec() const { return "gpt2:" + impl_->dir; }
+std::string Gpt2Tokenizer::checksum() const { return impl_->checksum; }
+
+std::vector<int32_t> Gpt2Tokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 8);
+  // Match data holds per-match state, so each call gets its own; the compiled regex is shared.
+  std::unique_ptr<pcre2_match_data, MatchDataDeleter> md(
+      pcre2_match_data_create_from_pattern(impl_->regex.get(), nullptr));
+  ANETRAIN_CHECK(md != nullptr, "pcre2_match_data_create_from_pattern");
+  size_t start = 0;
+  for (;;) {
+    size_t special = text.find(kEndOfTextText, start);
+    size_t end = special == std::string_view::npos ? text.size() : special;
+    // Each segment is matched on its own, as tiktoken does: the regex's lookahead sees the
+    // segment's end, not the special token.
+    impl_->encode_segment(text.substr(start, end - start), md.get(), out);
+    if (special == std::string_view::npos) break;
+    out.push_back(kEndOfText);
+    start = special + kEndOfTextText.size();
+  }
+  return out;
+}
+
+void Gpt2Tokenizer::Impl::encode_segment(std::string_view text, pcre2_match_data* md,
+                                         std::vector<int32_t>& out) const {
+  auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(md);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    int rc = jit ? pcre2_jit_match(regex.get(), subject, text.size(), pos, 0, md, nullptr)
+                 : pcre2_match(regex.get(), subject, text.size(), pos, 0, md, nullptr);
+    size_t match_start = text.size(), match_end = text.size();
+    if (rc >= 0) {
+      match_start = ovector[0];
+      match_end = ovector[1];
+    } else {
+      // The pattern has no nested quantifiers, so no resource limit can be hit: the only
+      // failure is "no match", which happens when only invalid UTF-8 is left.
+      ANETRAIN_CHECK(rc == PCRE2_ERROR_NOMATCH, "pcre2 match error " + std::to_string(rc));
+    }
+    // Every valid character matches some alternative, so bytes the regex skipped are invalid
+    // UTF-8; they still have to be encoded for decode() to give back the original bytes.
+    if (match_start > pos) encode_piece(text.substr(pos, match_start - pos), out);
+    if (match_end > match_start) encode_piece(text.substr(match_start, match_end - match_start), out);
+    ANETRAIN_CHECK(match_end > pos || match_end == text.size(), "regex made no progress");
+    pos = match_end;
+  }
+}
+
+void Gpt2Tokenizer::Impl::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
+  if (piece.size() == 1) {
+    out.push_back(byte_id[static_cast<unsigned char>(piece[0])]);
+    return;
+  }
+  if (piece.size() > PieceCache::kMaxPieceBytes) {
+    merge_bytes(piece, out);
+    return;
+  }
+  size_t hash = std::hash<std::string_view>{}(piece);
+  if (cache.lookup(piece, hash, out)) return;
+  size_t first = out.size();
+  merge_bytes(piece, out);
+  cache.store(piece, hash, out.data() + first, out.size() - first);
+}
+
+// GPT-2's BPE on one piece: repeatedly merge the adjacent pair with the lowest rank, all its
+// occurrences left to right, until no adjacent pair is a merge. A min-heap of candidate pairs
+// ordered by (rank, position) visits pairs in exactly that order (load_merges() checks that a
+// merge never creates a pair ranked before itself), in O(n log n) even for very long pieces.
+// Heap entries are not removed when a neighbour changes; a popped entry is used only if both
+// its tokens are still in place.
+void Gpt2Tokenizer::Impl::merge_bytes(std::string_view piece, std::vector<int32_t>& out) const {
+  const size_t n = piece.size();
+  struct Candidate {
+    int32_t rank;
+    uint32_t pos;  // index of the left token; indices keep their order as tokens merge
+    int32_t left, right, merged;
+    bool operator>(const Candidate& o) const {
+      return rank != o.rank ? rank > o.rank : pos > o.pos;
+    }
+  };
+  thread_local std::vector<int32_t> tok;
+  thread_local std::vector<uint32_t> next, prev;
+  thread_local std::vector<Candidate> heap;
+  tok.resize(n);
+  next.resize(n);
+  prev.resize(n);
+  heap.clear();
+  constexpr uint32_t kNone = ~uint32_t{0};
+  for (size_t i = 0; i < n; ++i) {
+    tok[i] = byte_id[static_cast<unsigned char>(piece[i])];
+    next[i] = i + 1 < n ? static_cast<uint32_t>(i + 1) : kNone;
+    prev[i] = i > 0 ? static_cast<uint32_t>(i - 1) : kNone;
+  }
+  auto consider = [&](uint32_t pos) {
+    if (pos == kNone || next[pos] == kNone) return;
+    int32_t merged = -1;
+    int32_t rank = merges.find(tok[pos], tok[next[pos]], &merged);
+    if (rank < 0) return;
+    heap.push_back(Candidate{rank, pos, tok[pos], tok[next[pos]], merged});
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
+  };
+  for (size_t i = 0; i + 1 < n; ++i) consider(static_cast<uint32_t>(i));
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    Candidate c = heap.back();
+    heap.pop_back();
+    uint32_t right = next[c.pos];
+    // Merged-away positions keep a stale `tok`; they are unreachable through `next`, and a
+    // position that is still linked but holds another token fails the comparison.
+    if (tok[c.pos] != c.left || right == kNone || tok[right] != c.right) continue;
+    tok[c.pos] = c.merged;
+    tok[right] = -1;  // marks right as gone for stale candidates that start there
+    next[c.pos] = next[right];
+    if (next[right] != kNone) prev[next[right]] = c.pos;
+    consider(prev[c.pos]);
+    consider(c.pos);
+  }
+  for (uint32_t i = 0; i != kNone; i = next[i]) out.push_back(tok[i]);
+}
+
+std::string Gpt2Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  size_t total = 0;
+  for (int32_t id : ids) {
+    if (id < 0 || id >= kVocabSize) {
+      throw UserError("token id " + std::to_string(id) + " is outside the gpt2 vocabulary (" +
+                      std::to_string(kVocabSize) + ")");
+    }
+    total += impl_->token_bytes[id].size();
+  }
+  std::string text;
+  text.reserve(total);
+  for (int32_t id : ids) text += impl_->token_bytes[id];
+  return text;
+}
+
+}  // namespace anetrain
