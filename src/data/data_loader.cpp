@@ -167,6 +167,79 @@ void RandomWindowLoader::set_state(const nlohmann::json& state) {
   batches_drawn_ = batches;
 }
 
+// ---- EpochLoader -----------------------------------------------------------------------
+
+EpochLoader::EpochLoader(const std::string& pattern, int seq_len, int vocab_size, uint64_t seed)
+    : shards_(open_shards(pattern, seq_len, vocab_size)), seq_len_(seq_len), rng_(seed) {
+  total_tokens_ = count_tokens(shards_);
+  for (size_t s = 0; s < shards_.size(); ++s)
+    for (int64_t w = 0; w < (shards_[s].size() - 1) / seq_len_; ++w)
+      windows_.push_back({static_cast<int32_t>(s), w * seq_len_});
+  shuffle();
+}
+
+void EpochLoader::shuffle() {
+  epoch_rng_ = rng_.state();
+  order_.resize(windows_.size());
+  for (size_t i = 0; i < order_.size(); ++i) order_[i] = static_cast<int64_t>(i);
+  for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng_.below(i)]);
+}
+
+void EpochLoader::next_batch(int batch, int32_t* inputs, int32_t* targets) {
+  ANETRAIN_CHECK(batch > 0 && inputs != nullptr && targets != nullptr, "bad batch arguments");
+  for (int b = 0; b < batch; ++b) {
+    if (position_ == static_cast<int64_t>(order_.size())) {
+      ++epoch_;
+      position_ = 0;
+      shuffle();
+    }
+    const auto [shard, start] = windows_[order_[position_++]];
+    const int64_t row = int64_t{b} * seq_len_;
+    copy_window(shards_[shard].data(), start, seq_len_, inputs + row, targets + row);
+  }
+}
+
+nlohmann::json EpochLoader::state() const {
+  nlohmann::json words = nlohmann::json::array();
+  for (uint64_t w : epoch_rng_) words.push_back(to_hex(w));
+  return {{"sampling", "epochs"},     {"epoch_rng", words},
+          {"epoch", epoch_},          {"position", position_},
+          {"seq_len", seq_len_},      {"num_shards", shards_.size()},
+          {"total_tokens", total_tokens_}};
+}
+
+void EpochLoader::set_state(const nlohmann::json& state) {
+  if (!state.is_object() || state.value("sampling", "") != "epochs")
+    bad_state("not an epoch loader state (was the run started with another 'sampling'?)");
+  const auto rng_it = state.find("epoch_rng");
+  if (rng_it == state.end() || !rng_it->is_array() || rng_it->size() != 4)
+    bad_state("'epoch_rng' must be an array of 4 hex strings");
+  std::array<uint64_t, 4> words{};
+  for (size_t i = 0; i < 4; ++i) words[i] = parse_hex_word((*rng_it)[i]);
+  const int64_t epoch = get_int(state, "epoch"), position = get_int(state, "position");
+  if (get_int(state, "seq_len") != seq_len_ ||
+      get_int(state, "num_shards") != static_cast<int64_t>(shards_.size()) ||
+      get_int(state, "total_tokens") != total_tokens_)
+    throw UserError("cannot resume the training data position: the checkpoint was taken over "
+                    "different shards or seq_len; resume with the same --data and seq_len");
+  if (epoch < 0 || position < 0 || position > static_cast<int64_t>(windows_.size()))
+    bad_state("'epoch' or 'position' out of range");
+  rng_.set_state(words);
+  shuffle();  // the same order as when this epoch began
+  epoch_ = epoch;
+  position_ = position;
+}
+
+std::unique_ptr<TrainingLoader> make_training_loader(const std::string& sampling,
+                                                     const std::string& pattern, int seq_len,
+                                                     int vocab_size, uint64_t seed) {
+  if (sampling == "random")
+    return std::make_unique<RandomWindowLoader>(pattern, seq_len, vocab_size, seed);
+  if (sampling == "epochs")
+    return std::make_unique<EpochLoader>(pattern, seq_len, vocab_size, seed);
+  throw UserError("sampling '" + sampling + "' is unknown: use random or epochs");
+}
+
 // ---- SequentialLoader ------------------------------------------------------------------
 
 SequentialLoader::SequentialLoader(const std::string& pattern, int seq_len, int vocab_size)

@@ -16,7 +16,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,7 +31,23 @@ namespace anetrain {
 // does not depend on the locale. No match is a UserError.
 std::vector<std::string> expand_glob(const std::string& pattern);
 
-class RandomWindowLoader {
+// What the trainer draws training batches from: the next batch, and an exact, serializable
+// position so that resume continues the same batch sequence.
+class TrainingLoader {
+ public:
+  virtual ~TrainingLoader() = default;
+  virtual void next_batch(int batch, int32_t* inputs, int32_t* targets) = 0;
+  virtual nlohmann::json state() const = 0;
+  virtual void set_state(const nlohmann::json& state) = 0;
+};
+
+// Creates the loader named by `sampling`: "random" (RandomWindowLoader) or "epochs"
+// (EpochLoader). Throws UserError for another name.
+std::unique_ptr<TrainingLoader> make_training_loader(const std::string& sampling,
+                                                     const std::string& pattern, int seq_len,
+                                                     int vocab_size, uint64_t seed);
+
+class RandomWindowLoader : public TrainingLoader {
  public:
   // Opens every shard matching `pattern`. Each must hold at least seq_len+1 tokens, all
   // below vocab_size. Throws UserError naming the offending file.
@@ -58,6 +76,30 @@ class RandomWindowLoader {
   int64_t total_tokens_ = 0;
   Rng rng_;
   int64_t batches_drawn_ = 0;
+};
+
+// Epochs over non-overlapping windows (stride seq_len, never crossing a shard boundary), each
+// epoch in a fresh random order (Fisher-Yates from the loader's RNG): every window is seen
+// once per epoch. state() keeps the epoch number, the position in it and the RNG state from
+// which the epoch's order was drawn, so resume rebuilds the same order.
+class EpochLoader : public TrainingLoader {
+ public:
+  EpochLoader(const std::string& pattern, int seq_len, int vocab_size, uint64_t seed);
+  void next_batch(int batch, int32_t* inputs, int32_t* targets) override;
+  nlohmann::json state() const override;
+  void set_state(const nlohmann::json& state) override;
+  int64_t epoch() const { return epoch_; }
+  int64_t num_windows() const { return static_cast<int64_t>(order_.size()); }
+
+ private:
+  void shuffle();  // draws a new order from rng_, remembering the state it started from
+  std::vector<TokenShard> shards_;
+  std::vector<std::pair<int32_t, int64_t>> windows_;  // (shard, start) of every window
+  std::vector<int64_t> order_;
+  int seq_len_;
+  int64_t total_tokens_ = 0, epoch_ = 0, position_ = 0;
+  Rng rng_;
+  std::array<uint64_t, 4> epoch_rng_{};
 };
 
 class SequentialLoader {

@@ -69,6 +69,9 @@ struct Field {
 #define FLOAT_FIELD(key, expr) \
   {key, {[](RunConfig& c, const std::string& v) { expr = parse_number<float>(key, v); }, \
          [](const RunConfig& c) { return nlohmann::json(expr); }}}
+#define STRING_FIELD(key, expr) \
+  {key, {[](RunConfig& c, const std::string& v) { expr = v; }, \
+         [](const RunConfig& c) { return nlohmann::json(expr); }}}
 #define BOOL_FIELD(key, expr) \
   {key, {[](RunConfig& c, const std::string& v) { expr = parse_bool(key, v); }, \
          [](const RunConfig& c) { return nlohmann::json(expr); }}}
@@ -98,6 +101,7 @@ const std::map<std::string, Field>& fields() {
       FLOAT_FIELD("adam_eps", c.train.adam_eps),
       FLOAT_FIELD("grad_clip", c.train.grad_clip),
       BOOL_FIELD("recompute", c.train.recompute),
+      STRING_FIELD("sampling", c.train.sampling),
       INT_FIELD("val_every", c.train.val_every),
       INT_FIELD("val_batches", c.train.val_batches),
       INT_FIELD("save_every", c.train.save_every),

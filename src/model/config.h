@@ -45,6 +45,7 @@ struct TrainConfig {
   float adam_eps = 1e-8f;
   float grad_clip = 1.0f;     // global-norm clip; <= 0 disables
   bool recompute = false;     // recompute layer activations in backward (saves memory)
+  std::string sampling = "random";  // training windows: "random" or "epochs" (data_loader.h)
   int val_every = 100;        // steps between validation runs (0: never)
   int val_batches = 4;        // micro-batches per validation
   int save_every = 0;         // steps between checkpoints (0: only at the end)

@@ -92,6 +92,8 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   if (tc_req.batch_size <= 0 || tc_req.grad_accum <= 0)
     throw UserError("batch_size and grad_accum must be positive");
   if (tc_req.lr <= 0) throw UserError("lr must be positive");
+  if (tc_req.sampling != "random" && tc_req.sampling != "epochs")
+    throw UserError("sampling '" + tc_req.sampling + "' is unknown: use random or epochs");
 
   // Resume or start fresh. A fresh run never overwrites an existing checkpoint.
   RunConfig config = requested;
@@ -125,7 +127,9 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
   const DatasetSource source = resolve_dataset(opts.data, opts.val_glob);
   std::unique_ptr<Tokenizer> tokenizer = open_tokenizer(opts, source, resumed.get(), mc);
-  RandomWindowLoader train_data(source.train_glob, mc.seq_len, mc.vocab_size, loader_seed(seed));
+  std::unique_ptr<TrainingLoader> train_loader = make_training_loader(
+      tc.sampling, source.train_glob, mc.seq_len, mc.vocab_size, loader_seed(seed));
+  TrainingLoader& train_data = *train_loader;
   std::unique_ptr<SequentialLoader> val_data;
   if (!source.val_glob.empty())
     val_data = std::make_unique<SequentialLoader>(source.val_glob, mc.seq_len, mc.vocab_size);

@@ -57,6 +57,18 @@ TEST_F(Resume, SplitRunIsBitIdenticalToOneRun) {
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 24);
 }
 
+TEST_F(Resume, EpochSamplingResumesBitIdentically) {
+  const std::string one = dir_.file("one"), split = dir_.file("split");
+  const std::vector<std::string> epochs = {"--set", "sampling=epochs"};
+  ASSERT_EQ(run_anetrain(train_args(data_, one, 24, epochs)).exit_code, 0);
+  ASSERT_EQ(run_anetrain(train_args(data_, split, 13, epochs)).exit_code, 0);
+  std::vector<std::string> resume = epochs;
+  resume.push_back("--resume");
+  auto r = run_anetrain(train_args(data_, split, 24, resume));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(read_bytes(one + "/model.safetensors") == read_bytes(split + "/model.safetensors"));
+}
+
 TEST_F(Resume, KilledRunsResumeToTheSameWeights) {
   const std::string reference = dir_.file("reference"), killed = dir_.file("killed");
   const std::vector<std::string> every_step = {"--set", "save_every=1"};

@@ -94,6 +94,7 @@ def kjv(verse_file):
     ref = re.compile(r"^(\d?[A-Za-z]+)(\d+):(\d+) (.*)$")
     books = []  # [abbreviation, [chapter lines]]
     chapter = None
+    verses = 0
     for line in read_text(verse_file).split("\n"):
         if not line.strip():
             continue
@@ -110,8 +111,11 @@ def kjv(verse_file):
             books[-1][1].append("\n%s %d\n" % (KJV_BOOKS[len(books) - 1], chap))
             chapter = chap
         books[-1][1].append(verse_text)
-    if len(books) != len(KJV_BOOKS):
-        raise ValueError("kjv: expected 66 books, found %d" % len(books))
+        verses += 1
+    # The KJV has 66 books and 31,102 verses: anything else means the program misbehaved.
+    if len(books) != len(KJV_BOOKS) or verses != 31102:
+        raise ValueError("kjv: expected 66 books and 31102 verses, found %d and %d"
+                         % (len(books), verses))
     for i, (_, lines) in enumerate(books):
         yield KJV_BOOKS[i], "\n".join(lines)
 
