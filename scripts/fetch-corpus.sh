@@ -115,8 +115,9 @@ deb_pinned() {
 }
 
 deb_fetch() {  # deb_fetch PACKAGE... -> each extracted into $WORK/x (no installation)
-  command -v apt-get >/dev/null && command -v dpkg >/dev/null \
-    || die "$NAME comes from Debian's archive and needs apt-get and dpkg (Debian/Ubuntu)"
+  if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
+    die "$NAME comes from Debian's archive and needs apt-get and dpkg (Debian/Ubuntu)"
+  fi
   mkdir -p "$WORK/debs" "$WORK/x"
   # apt-get download writes into the current directory; the stderr note about downloading
   # "unsandboxed as root" (mktemp's 0700 dir is closed to the _apt user) is harmless.

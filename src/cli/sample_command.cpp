@@ -72,7 +72,6 @@ int run_sample_command(const std::vector<std::string>& argv) {
   } else {
     tokens = parse_prompt(args.get("prompt", "1"), mc.vocab_size);
   }
-  const size_t prompt_length = tokens.size();
   Sampler sampler(so, static_cast<uint64_t>(args.get_int("seed", 42)));
 
   init_thread_pool();
@@ -83,9 +82,10 @@ int run_sample_command(const std::vector<std::string>& argv) {
                      params.data());
   generate(mc, *backend, params.data(), tokens, max_tokens, sampler);
   if (tokenizer) {
-    // The prompt as given, then the continuation; the leading separator is not text.
-    std::string text = args.get("prompt", "") +
-        tokenizer->decode(std::vector<int32_t>(tokens.begin() + prompt_length, tokens.end()));
+    // Prompt and continuation decoded together (SentencePiece drops a leading space from the
+    // first piece it decodes, so decoding the continuation alone would glue words together);
+    // the leading separator is not text.
+    std::string text = tokenizer->decode(std::vector<int32_t>(tokens.begin() + 1, tokens.end()));
     std::printf("%s\n", text.c_str());
   } else {
     for (size_t i = 0; i < tokens.size(); ++i) std::printf(i ? " %d" : "%d", tokens[i]);

@@ -28,7 +28,7 @@ class SentencePieceTokenizer final : public Tokenizer {
 };
 
 struct SentencePieceTrainOptions {
-  std::vector<std::string> inputs;  // text files (one sentence per line is not required)
+  std::vector<std::string> inputs;  // text, JSON-lines files or directories (DocumentStream)
   std::string out_path;             // where FILE.model goes (FILE.vocab beside it)
   int vocab_size = 4096;
   int64_t max_sentences = 2000000;  // input lines sampled for training

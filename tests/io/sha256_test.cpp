@@ -21,7 +21,7 @@ TEST(Sha256, KnownVectors) {
 }
 
 TEST(Sha256, FileMatchesBytes) {
-  testing::TempDir dir;
+  anetrain::testing::TempDir dir;
   // Larger than the 1 MiB read chunk so the streaming path runs more than once.
   std::string content;
   for (int i = 0; i < (3 << 20) / 7 + 5; ++i) content += "abc\0xyz"[i % 7] + std::to_string(i);
@@ -38,7 +38,7 @@ TEST(Sha256, FileMatchesBytes) {
 }
 
 TEST(Sha256, UnreadableFileIsUserError) {
-  testing::TempDir dir;
+  anetrain::testing::TempDir dir;
   for (const std::string& path : {dir.file("missing.bin"), dir.path()}) {
     try {
       sha256_file_hex(path);
