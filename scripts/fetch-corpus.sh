@@ -76,7 +76,7 @@ with open(sys.argv[1], "rb") as f:
         h.update(block)
 print(h.hexdigest())' "$1"; }
 
-# Lines for SOURCE.txt, one "artifact: FILE sha256 HEX (verified|not pinned)" per download.
+# SOURCE.txt lines per download: "artifact: FILE" then "  sha256: HEX (pinned or not)".
 ARTIFACTS=""
 record() { ARTIFACTS+="artifact: $1"$'\n'"  sha256: $2 ($3)"$'\n'; }
 

