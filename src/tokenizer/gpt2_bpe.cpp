@@ -34,12 +34,14 @@ constexpr std::string_view kEndOfTextText = "<|endoftext|>";
 // with \s spelled out as the Unicode White_Space property. That is what \s means in the Python
 // `regex` module GPT-2 used and in the Rust regex behind OpenAI's tiktoken. PCRE2's own \s (in
 // UCP mode) also matches U+180E, and JavaScript's \s (js-tiktoken) matches U+FEFF but not
-// U+0085, so js-tiktoken differs from GPT-2 on text containing those two characters.
-#define ANETRAIN_WS "\\t-\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}"
-constexpr const char* kPattern =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" ANETRAIN_WS "\\p{L}\\p{N}]+"
-    "|[" ANETRAIN_WS "]+(?![^" ANETRAIN_WS "])|[" ANETRAIN_WS "]+";
-#undef ANETRAIN_WS
+// U+0085, so js-tiktoken may split text with those two characters differently from GPT-2.
+std::string gpt2_pattern() {
+  const std::string ws =
+      "\\t-\\r "
+      "\\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}\\x{202f}\\x{205f}\\x{3000}";
+  return "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^" + ws + "\\p{L}\\p{N}]+|[" + ws +
+         "]+(?![^" + ws + "])|[" + ws + "]+";
+}
 
 // GPT-2's byte -> code point table: printable Latin-1 bytes stand for themselves, the other 68
 // bytes (controls, space, DEL, NBSP, soft hyphen) are moved to U+0100 upwards in byte order.
@@ -53,8 +55,9 @@ std::array<uint32_t, 256> byte_to_codepoint() {
   return table;
 }
 
-// Decodes one UTF-8 code point at s[i], advancing i; returns false on malformed input. Only used
-// on the vocabulary files, which nlohmann::json has already validated as UTF-8.
+// Decodes one UTF-8 code point at s[i], advancing i; returns false on malformed input. Used only
+// on the vocabulary files, where every code point must then be in GPT-2's byte alphabet, so a
+// lenient decoder suffices.
 bool next_codepoint(std::string_view s, size_t& i, uint32_t& cp) {
   auto c = static_cast<unsigned char>(s[i]);
   int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
@@ -67,6 +70,49 @@ bool next_codepoint(std::string_view s, size_t& i, uint32_t& cp) {
   }
   i += len;
   return true;
+}
+
+// Undoes the byte table: turns a token string from the vocabulary files back into the bytes it
+// stands for. Returns false if it holds a character that stands for no byte.
+bool unmap_bytes(std::string_view text, std::string& bytes) {
+  static const std::array<int16_t, 512> codepoint_byte = [] {
+    std::array<int16_t, 512> inverse;
+    inverse.fill(-1);
+    auto table = byte_to_codepoint();
+    for (int b = 0; b < 256; ++b) inverse[table[b]] = static_cast<int16_t>(b);
+    return inverse;
+  }();
+  for (size_t i = 0; i < text.size();) {
+    uint32_t cp = 0;
+    if (!next_codepoint(text, i, cp) || cp >= codepoint_byte.size() || codepoint_byte[cp] < 0) {
+      return false;
+    }
+    bytes.push_back(static_cast<char>(codepoint_byte[cp]));
+  }
+  return true;
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (Unicode's table 3-7: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0 if s[i] does not start one.
+size_t utf8_sequence_length(const unsigned char* s, size_t i, size_t n) {
+  unsigned c = s[i];
+  if (c < 0x80) return 1;
+  auto continuation = [&](size_t k, unsigned lo, unsigned hi) {
+    return i + k < n && s[i + k] >= lo && s[i + k] <= hi;
+  };
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) return continuation(1, 0x80, 0xBF) ? 2 : 0;
+  if (c < 0xF0) {
+    bool ok = continuation(1, c == 0xE0 ? 0xA0 : 0x80, c == 0xED ? 0x9F : 0xBF) &&
+              continuation(2, 0x80, 0xBF);
+    return ok ? 3 : 0;
+  }
+  if (c < 0xF5) {
+    bool ok = continuation(1, c == 0xF0 ? 0x90 : 0x80, c == 0xF4 ? 0x8F : 0xBF) &&
+              continuation(2, 0x80, 0xBF) && continuation(3, 0x80, 0xBF);
+    return ok ? 4 : 0;
+  }
+  return 0;
 }
 
 // Maps adjacent token pairs (left id, right id) to the merge's rank and resulting id. Open
@@ -110,7 +156,8 @@ class PairTable {
     int32_t rank = -1, merged = -1;
   };
   static uint64_t make_key(int32_t left, int32_t right) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
+           static_cast<uint32_t>(right);
   }
   size_t slot_of(uint64_t key) const { return (key * 0x9E3779B97F4A7C15ull) >> shift_; }
   std::vector<Slot> slots_;
@@ -152,7 +199,7 @@ class PieceCache {
     std::unordered_map<std::string, std::vector<int32_t>, Hash, std::equal_to<>> map;
   };
   // High bits pick the shard; the map itself uses the low bits of the same hash.
-  Shard& shard(size_t hash) { return shards_[(hash >> 40) % kShards]; }
+  Shard& shard(size_t hash) { return shards_[(static_cast<uint64_t>(hash) >> 40) % kShards]; }
   std::array<Shard, kShards> shards_;
 };
 
@@ -164,8 +211,9 @@ struct MatchDataDeleter {
 };
 
 [[noreturn]] void bad_file(const std::string& path, const std::string& what) {
-  throw UserError(path + ": " + what +
-                  "; expected OpenAI's GPT-2 file (scripts/fetch-tokenizer.sh gpt2 DIR fetches it)");
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  throw UserError(path + ": " + what + "; expected OpenAI's GPT-2 file " +
+                  "(scripts/fetch-tokenizer.sh gpt2 " + (dir.empty() ? "." : dir) + " fetches it)");
 }
 
 }  // namespace
@@ -184,6 +232,7 @@ struct Gpt2Tokenizer::Impl {
   void load_merges(const std::string& path, const std::string& text);
   void compile_regex();
   void encode_segment(std::string_view text, pcre2_match_data* md, std::vector<int32_t>& out) const;
+  void match_fragment(std::string_view text, pcre2_match_data* md, std::vector<int32_t>& out) const;
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
   void merge_bytes(std::string_view piece, std::vector<int32_t>& out) const;
 };
@@ -200,11 +249,6 @@ void Gpt2Tokenizer::Impl::load_encoder(const std::string& path, const std::strin
     bad_file(path, "has " + std::to_string(j.size()) + " entries, GPT-2 has " +
                        std::to_string(kVocabSize));
   }
-  std::array<int, 512> codepoint_byte;  // inverse of the byte table; -1 = not a byte
-  codepoint_byte.fill(-1);
-  auto table = byte_to_codepoint();
-  for (int b = 0; b < 256; ++b) codepoint_byte[table[b]] = b;
-
   token_bytes.assign(kVocabSize, std::string());
   std::vector<bool> seen(kVocabSize, false);
   for (const auto& [key, value] : j.items()) {
@@ -217,12 +261,8 @@ void Gpt2Tokenizer::Impl::load_encoder(const std::string& path, const std::strin
     if (seen[id]) bad_file(path, "id " + std::to_string(id) + " appears twice");
     seen[id] = true;
     std::string bytes;
-    for (size_t i = 0; i < key.size();) {
-      uint32_t cp = 0;
-      if (!next_codepoint(key, i, cp) || cp >= codepoint_byte.size() || codepoint_byte[cp] < 0) {
-        bad_file(path, "entry \"" + key + "\" has a character outside GPT-2's byte alphabet");
-      }
-      bytes.push_back(static_cast<char>(codepoint_byte[cp]));
+    if (!unmap_bytes(key, bytes)) {
+      bad_file(path, "entry \"" + key + "\" has a character outside GPT-2's byte alphabet");
     }
     if (bytes.empty()) bad_file(path, "has an empty token string");
     token_bytes[id] = std::move(bytes);
@@ -242,14 +282,10 @@ void Gpt2Tokenizer::Impl::load_merges(const std::string& path, const std::string
   }
   for (int b = 0; b < 256; ++b) {
     auto it = id_of.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
-    if (it == id_of.end()) bad_file(path, "encoder.json lacks the token for byte " + std::to_string(b));
+    if (it == id_of.end())
+      bad_file(path, "encoder.json lacks the token for byte " + std::to_string(b));
     byte_id[b] = it->second;
   }
-
-  std::array<int, 512> codepoint_byte;
-  codepoint_byte.fill(-1);
-  auto table = byte_to_codepoint();
-  for (int b = 0; b < 256; ++b) codepoint_byte[table[b]] = b;
 
   // A merge may only use tokens that single bytes or earlier merges produce, and each token is
   // produced once. That is how BPE training writes the file, and it guarantees that a merge
@@ -285,13 +321,8 @@ void Gpt2Tokenizer::Impl::load_merges(const std::string& path, const std::string
     std::string parts[2];
     std::string_view halves[2] = {line.substr(0, space), line.substr(space + 1)};
     for (int h = 0; h < 2; ++h) {
-      for (size_t i = 0; i < halves[h].size();) {
-        uint32_t cp = 0;
-        if (!next_codepoint(halves[h], i, cp) || cp >= codepoint_byte.size() ||
-            codepoint_byte[cp] < 0) {
-          bad_file(path, where + " has a character outside GPT-2's byte alphabet");
-        }
-        parts[h].push_back(static_cast<char>(codepoint_byte[cp]));
+      if (!unmap_bytes(halves[h], parts[h])) {
+        bad_file(path, where + " has a character outside GPT-2's byte alphabet");
       }
     }
     auto left = id_of.find(parts[0]);
@@ -315,18 +346,18 @@ void Gpt2Tokenizer::Impl::load_merges(const std::string& path, const std::string
   }
   if (line_no == 0) bad_file(path, "is empty");
   if (rank != kMergeCount) {
-    bad_file(path, "has " + std::to_string(rank) + " merges, GPT-2 has " +
-                       std::to_string(kMergeCount));
+    bad_file(path,
+             "has " + std::to_string(rank) + " merges, GPT-2 has " + std::to_string(kMergeCount));
   }
 }
 
 void Gpt2Tokenizer::Impl::compile_regex() {
   int error = 0;
   PCRE2_SIZE offset = 0;
-  // MATCH_INVALID_UTF: subjects may be arbitrary bytes; invalid sequences then never match and
-  // encode_segment() turns the gaps they leave into pieces of their own.
-  regex.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(kPattern), PCRE2_ZERO_TERMINATED,
-                            PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &error, &offset, nullptr));
+  // Subjects are always valid UTF-8: encode_segment() splits off invalid bytes first.
+  const std::string pattern = gpt2_pattern();
+  regex.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.c_str()), pattern.size(),
+                            PCRE2_UTF, &error, &offset, nullptr));
   if (!regex) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof message);
@@ -344,8 +375,8 @@ std::unique_ptr<Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir) {
   for (const std::string& path : {encoder_path, merges_path}) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {
-      throw UserError(path + ": not found; fetch GPT-2's vocabulary with "
-                             "scripts/fetch-tokenizer.sh gpt2 " + dir);
+      throw UserError(path + ": not found; fetch GPT-2's vocabulary with " +
+                      "scripts/fetch-tokenizer.sh gpt2 " + dir);
     }
   }
   std::string encoder_text = read_file(encoder_path);
@@ -386,27 +417,47 @@ std::vector<int32_t> Gpt2Tokenizer::encode(std::string_view text) const {
 
 void Gpt2Tokenizer::Impl::encode_segment(std::string_view text, pcre2_match_data* md,
                                          std::vector<int32_t>& out) const {
+  // Invalid UTF-8 splits the text into valid fragments, each matched as a subject of its own,
+  // and the invalid bytes between them become pieces of their own (decode() must give them
+  // back). PCRE2_MATCH_INVALID_UTF would do the same splitting inside PCRE2, but without JIT it
+  // re-validates the rest of the subject on every call, which is quadratic in the text length.
+  auto bytes = reinterpret_cast<const unsigned char*>(text.data());
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t valid_end = pos;
+    while (valid_end < text.size()) {
+      size_t len = utf8_sequence_length(bytes, valid_end, text.size());
+      if (len == 0) break;
+      valid_end += len;
+    }
+    if (valid_end > pos) match_fragment(text.substr(pos, valid_end - pos), md, out);
+    size_t invalid_end = valid_end;
+    while (invalid_end < text.size() &&
+           utf8_sequence_length(bytes, invalid_end, text.size()) == 0) {
+      ++invalid_end;
+    }
+    if (invalid_end > valid_end) encode_piece(text.substr(valid_end, invalid_end - valid_end), out);
+    pos = invalid_end;
+  }
+}
+
+void Gpt2Tokenizer::Impl::match_fragment(std::string_view text, pcre2_match_data* md,
+                                         std::vector<int32_t>& out) const {
   auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(md);
   size_t pos = 0;
   while (pos < text.size()) {
-    int rc = jit ? pcre2_jit_match(regex.get(), subject, text.size(), pos, 0, md, nullptr)
-                 : pcre2_match(regex.get(), subject, text.size(), pos, 0, md, nullptr);
-    size_t match_start = text.size(), match_end = text.size();
-    if (rc >= 0) {
-      match_start = ovector[0];
-      match_end = ovector[1];
-    } else {
-      // The pattern has no nested quantifiers, so no resource limit can be hit: the only
-      // failure is "no match", which happens when only invalid UTF-8 is left.
-      ANETRAIN_CHECK(rc == PCRE2_ERROR_NOMATCH, "pcre2 match error " + std::to_string(rc));
-    }
-    // Every valid character matches some alternative, so bytes the regex skipped are invalid
-    // UTF-8; they still have to be encoded for decode() to give back the original bytes.
-    if (match_start > pos) encode_piece(text.substr(pos, match_start - pos), out);
-    if (match_end > match_start) encode_piece(text.substr(match_start, match_end - match_start), out);
-    ANETRAIN_CHECK(match_end > pos || match_end == text.size(), "regex made no progress");
-    pos = match_end;
+    // NO_UTF_CHECK: encode_segment() has validated the fragment (pcre2_jit_match never checks).
+    int rc =
+        jit ? pcre2_jit_match(regex.get(), subject, text.size(), pos, 0, md, nullptr)
+            : pcre2_match(regex.get(), subject, text.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
+    // Every character matches one of the alternatives (the fourth takes anything that is not
+    // a letter, number or space), and none of them can hit PCRE2's backtracking limits, so each
+    // match starts where the previous one ended and is non-empty.
+    ANETRAIN_CHECK(rc > 0, "GPT-2 regex failed with PCRE2 error " + std::to_string(rc));
+    ANETRAIN_CHECK(ovector[0] == pos && ovector[1] > pos, "GPT-2 regex skipped text");
+    encode_piece(text.substr(pos, ovector[1] - pos), out);
+    pos = ovector[1];
   }
 }
 
@@ -480,6 +531,12 @@ void Gpt2Tokenizer::Impl::merge_bytes(std::string_view piece, std::vector<int32_
     consider(c.pos);
   }
   for (uint32_t i = 0; i != kNone; i = next[i]) out.push_back(tok[i]);
+  if (n > (1 << 16)) {  // do not keep a huge piece's scratch memory alive in every thread
+    tok = {};
+    next = {};
+    prev = {};
+    heap = {};
+  }
 }
 
 std::string Gpt2Tokenizer::decode(const std::vector<int32_t>& ids) const {

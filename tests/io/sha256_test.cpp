@@ -31,9 +31,7 @@ TEST(Sha256, FileMatchesBytes) {
     out.write(content.data(), static_cast<std::streamsize>(content.size()));
   }
   EXPECT_EQ(sha256_file_hex(dir.file("f.bin")), sha256_hex(content));
-  {
-    std::ofstream out(dir.file("empty"), std::ios::binary);
-  }
+  { std::ofstream out(dir.file("empty"), std::ios::binary); }
   EXPECT_EQ(sha256_file_hex(dir.file("empty")), sha256_hex(""));
 }
 

