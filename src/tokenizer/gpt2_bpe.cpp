@@ -281,7 +281,8 @@ void Gpt2Tokenizer::Impl::load_merges(const std::string& path, const std::string
     if (id != kEndOfText) id_of.emplace(token_bytes[id], id);
   }
   for (int b = 0; b < 256; ++b) {
-    auto it = id_of.find(std::string_view(reinterpret_cast<const char*>(&b), 1));
+    const char byte = static_cast<char>(b);
+    auto it = id_of.find(std::string_view(&byte, 1));
     if (it == id_of.end())
       bad_file(path, "encoder.json lacks the token for byte " + std::to_string(b));
     byte_id[b] = it->second;
@@ -520,8 +521,8 @@ void Gpt2Tokenizer::Impl::merge_bytes(std::string_view piece, std::vector<int32_
     Candidate c = heap.back();
     heap.pop_back();
     uint32_t right = next[c.pos];
-    // Merged-away positions keep a stale `tok`; they are unreachable through `next`, and a
-    // position that is still linked but holds another token fails the comparison.
+    // Stale if the left token has merged since (its id changed, or it is -1 because it was
+    // merged into its left neighbour) or the right neighbour is no longer the same token.
     if (tok[c.pos] != c.left || right == kNone || tok[right] != c.right) continue;
     tok[c.pos] = c.merged;
     tok[right] = -1;  // marks right as gone for stale candidates that start there
