@@ -1,0 +1,287 @@
+#include "backends/ane/programs/kernel_programs.h"
+
+#include <cmath>
+
+#include "backends/ane/mil/builder.h"
+#include "core/error.h"
+
+namespace anetrain::ane {
+namespace {
+
+using mil::Builder;
+using mil::Value;
+
+uint64_t align64(uint64_t v) { return (v + 63) / 64 * 64; }
+
+// Collects weights for weights/weight.bin, assigning MILBlob record offsets as it goes.
+struct BlobCollector {
+  std::vector<BlobTensor> tensors;
+  uint64_t next_record = 64;
+  std::pair<std::string, uint64_t> add(const std::string& name, const std::vector<float>& values) {
+    const uint64_t record = next_record;
+    const uint64_t data = record + 64;
+    next_record = align64(data + 2 * values.size());
+    tensors.push_back({name, record, values});
+    return {kWeightFile, record};
+  }
+};
+
+struct Dims {
+  int64_t D, F, H, G, E, R, QD, KD, S;
+  float eps, theta;
+};
+
+Dims dims_of(const ModelConfig& c) {
+  const int64_t E = c.head_dim();
+  return {c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, E, c.n_heads / c.n_kv_heads,
+          c.n_heads * E, c.n_kv_heads * E, c.seq_len, c.norm_eps, c.rope_theta};
+}
+
+// W [out, in] as a 1x1 conv weight [out, in, 1, 1], or its transpose [in, out, 1, 1].
+std::vector<float> conv_weight(const float* w, int64_t out, int64_t in, bool transpose) {
+  std::vector<float> v(out * in);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) {
+      if (transpose) v[i * out + o] = w[o * in + i];
+      else v[o * in + i] = w[o * in + i];
+    }
+  return v;
+}
+
+class Generator {
+ public:
+  Generator(const Dims& d) : d_(d), b_([this](const std::string& n, const std::vector<float>& v) {
+                               return blobs_.add(n, v);
+                             }) {}
+
+  Builder& b() { return b_; }
+
+  Value rmsnorm(const Value& x, const float* w, const std::string& prefix) {
+    // x * (mean_c x^2 + eps)^-0.5 * w, written with ops the ANE takes (no reduce_mean).
+    Value sq = b_.mul(prefix + "_sq", x, x);
+    Value ss = b_.reduce_sum(prefix + "_ss", sq, {1}, true);
+    Value ms = b_.mul(prefix + "_ms", ss, b_.scalar(prefix + "_inv_c", 1.0f / d_.D));
+    Value mse = b_.add(prefix + "_mse", ms, b_.scalar(prefix + "_eps", d_.eps));
+    Value r = b_.pow(prefix + "_rrms", mse, b_.scalar(prefix + "_neg_half", -0.5f));
+    Value xr = b_.mul(prefix + "_xr", x, r);
+    Value wv = b_.weight(prefix + "_w", {1, d_.D, 1, 1}, std::vector<float>(w, w + d_.D));
+    return b_.mul(prefix + "_xn", xr, wv);
+  }
+
+  Value conv(const std::string& name, const Value& x, const float* w, int64_t out, int64_t in,
+             bool transpose) {
+    const int64_t oc = transpose ? in : out, ic = transpose ? out : in;
+    Value wv = b_.weight(name + "_w", {oc, ic, 1, 1}, conv_weight(w, out, in, transpose));
+    return b_.conv1x1(name, x, wv);
+  }
+
+  // llama2.c RoPE on [1, heads*E, 1, S]: pairs (2i, 2i+1) of each head rotate by
+  // direction * s * theta^(-2i/E). Pairs are split with reshape + slice, rotated with
+  // constant cos/sin tables, and interleaved back with concat on the pair axis.
+  Value rope(const Value& t, int64_t heads, float direction, const std::string& prefix) {
+    const int64_t C = heads * d_.E, P = C / 2, S = d_.S;
+    std::vector<float> cos_table(P * S), sin_table(P * S);
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t i = p % (d_.E / 2);
+      const float freq = 1.0f / std::pow(d_.theta, static_cast<float>(2 * i) / static_cast<float>(d_.E));
+      for (int64_t s = 0; s < S; ++s) {
+        const float angle = static_cast<float>(s) * freq;
+        cos_table[p * S + s] = std::cos(angle);
+        sin_table[p * S + s] = direction * std::sin(angle);
+      }
+    }
+    Value cs = b_.weight(prefix + "_cos", {1, P, 1, S}, cos_table);
+    Value sn = b_.weight(prefix + "_sin", {1, P, 1, S}, sin_table);
+    Value pairs = b_.reshape(prefix + "_pairs", t, {1, P, 2, S});
+    Value even = b_.slice_by_size(prefix + "_even", pairs, {0, 0, 0, 0}, {1, P, 1, S});
+    Value odd = b_.slice_by_size(prefix + "_odd", pairs, {0, 0, 1, 0}, {1, P, 1, S});
+    Value re = b_.sub(prefix + "_re", b_.mul(prefix + "_ec", even, cs), b_.mul(prefix + "_os", odd, sn));
+    Value ro = b_.add(prefix + "_ro", b_.mul(prefix + "_es", even, sn), b_.mul(prefix + "_oc", odd, cs));
+    Value joined = b_.concat(prefix + "_joined", {re, ro}, 2);
+    return b_.reshape(prefix + "_out", joined, {1, C, 1, S});
+  }
+
+  // softmax(q k^T / sqrt(E) + mask) per query head, heads grouped [G, R, ...] so that query
+  // head h = g*R + j shares kv head g by broadcasting.
+  Value probabilities(const Value& q, const Value& k, const std::string& prefix) {
+    const int64_t S = d_.S;
+    Value q4 = b_.reshape(prefix + "_q4", q, {d_.G, d_.R, d_.E, S});
+    Value k4 = b_.reshape(prefix + "_k4", k, {d_.G, 1, d_.E, S});
+    Value qs = b_.mul(prefix + "_qs", q4, b_.scalar(prefix + "_scale", 1.0f / std::sqrt(static_cast<float>(d_.E))));
+    Value scores = b_.matmul(prefix + "_scores", qs, k4, true, false);  // [G, R, S, S]
+    std::vector<float> mask(S * S);
+    for (int64_t i = 0; i < S; ++i)
+      for (int64_t j = 0; j < S; ++j) mask[i * S + j] = j > i ? -65504.0f : 0.0f;
+    Value m = b_.weight(prefix + "_mask", {1, 1, S, S}, mask);
+    return b_.softmax(prefix + "_p", b_.add(prefix + "_masked", scores, m), -1);
+  }
+
+  KernelProgram finish(const std::string& kernel, std::vector<SurfaceSlot> in,
+                       std::vector<SurfaceSlot> out) {
+    KernelProgram k;
+    k.kernel = kernel;
+    k.variant = "static";
+    k.seq = d_.S;
+    k.program = b_.finish();
+    k.inputs = std::move(in);
+    k.outputs = std::move(out);
+    k.weights = std::move(blobs_.tensors);
+    return k;
+  }
+
+ private:
+  Dims d_;
+  BlobCollector blobs_;
+  Builder b_;
+};
+
+// Splits the packed input surface into its slots.
+std::vector<Value> unpack(Builder& b, const Value& surface, const std::vector<SurfaceSlot>& slots,
+                          int64_t S) {
+  std::vector<Value> out;
+  int64_t at = 0;
+  for (const SurfaceSlot& s : slots) {
+    out.push_back(b.slice_by_size(s.name, surface, {0, at, 0, 0}, {1, s.channels, 1, S}));
+    at += s.channels;
+  }
+  return out;
+}
+
+int64_t total(const std::vector<SurfaceSlot>& slots) {
+  int64_t c = 0;
+  for (const auto& s : slots) c += s.channels;
+  return c;
+}
+
+KernelProgram attention_forward(const Dims& d, const BlockWeights& w) {
+  Generator g(d);
+  Builder& b = g.b();
+  Value x = b.input("x", {1, d.D, 1, d.S});
+  Value xn = g.rmsnorm(x, w.attention_norm, "norm");
+  Value q = g.rope(g.conv("q", xn, w.wq, d.QD, d.D, false), d.H, 1.0f, "rope_q");
+  Value k = g.rope(g.conv("k", xn, w.wk, d.KD, d.D, false), d.G, 1.0f, "rope_k");
+  Value v = g.conv("v", xn, w.wv, d.KD, d.D, false);
+  Value p = g.probabilities(q, k, "attn");
+  Value v4 = b.reshape("v4", v, {d.G, 1, d.E, d.S});
+  Value a4 = b.matmul("attn4", v4, p, false, true);  // [G, R, E, S]
+  Value attn = b.reshape("attn", a4, {1, d.QD, 1, d.S});
+  Value y = g.conv("y", attn, w.wo, d.D, d.QD, false);
+  b.output(b.concat("out", {y, q, k, v, attn, xn}, 1));
+  return g.finish("attention_forward", {{"x", d.D}},
+                  {{"y", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}, {"attn", d.QD}, {"xnorm", d.D}});
+}
+
+KernelProgram ffn_forward(const Dims& d, const BlockWeights& w) {
+  Generator g(d);
+  Builder& b = g.b();
+  Value x = b.input("x", {1, d.D, 1, d.S});
+  Value xn = g.rmsnorm(x, w.ffn_norm, "norm");
+  Value h1 = g.conv("h1", xn, w.w1, d.F, d.D, false);
+  Value h3 = g.conv("h3", xn, w.w3, d.F, d.D, false);
+  Value silu = b.mul("silu", h1, b.sigmoid("sig", h1));
+  Value gate = b.mul("gate", silu, h3);
+  Value y = g.conv("y", gate, w.w2, d.D, d.F, false);
+  b.output(b.concat("out", {y, h1, h3, gate, xn}, 1));
+  return g.finish("ffn_forward", {{"x", d.D}},
+                  {{"y", d.D}, {"h1", d.F}, {"h3", d.F}, {"gate", d.F}, {"xnorm", d.D}});
+}
+
+KernelProgram ffn_backward(const Dims& d, const BlockWeights& w) {
+  Generator g(d);
+  Builder& b = g.b();
+  const std::vector<SurfaceSlot> in = {{"dy", d.D}, {"h1", d.F}, {"h3", d.F}};
+  Value surface = b.input("x", {1, total(in), 1, d.S});
+  std::vector<Value> v = unpack(b, surface, in, d.S);
+  Value dgate = g.conv("dgate", v[0], w.w2, d.D, d.F, true);
+  Value sig = b.sigmoid("sig", v[1]);
+  Value silu = b.mul("silu", v[1], sig);
+  Value dh3 = b.mul("dh3", dgate, silu);
+  // silu'(x) = sig * (1 + x * (1 - sig))
+  Value one = b.scalar("one", 1.0f);
+  Value dsilu = b.mul("dsilu", sig, b.add("dsilu_1", one, b.mul("x_1msig", v[1], b.sub("one_msig", one, sig))));
+  Value dh1 = b.mul("dh1", b.mul("dgate_h3", dgate, v[2]), dsilu);
+  Value dx = b.add("dxnorm", g.conv("dx1", dh1, w.w1, d.F, d.D, true), g.conv("dx3", dh3, w.w3, d.F, d.D, true));
+  b.output(b.concat("out", {dx, dh1, dh3}, 1));
+  return g.finish("ffn_backward", in, {{"dxnorm", d.D}, {"dh1", d.F}, {"dh3", d.F}});
+}
+
+KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w) {
+  Generator g(d);
+  Builder& b = g.b();
+  const std::vector<SurfaceSlot> in = {{"dy", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}};
+  Value surface = b.input("x", {1, total(in), 1, d.S});
+  std::vector<Value> v = unpack(b, surface, in, d.S);
+  Value da = g.conv("dattn", v[0], w.wo, d.D, d.QD, true);  // Wo^T dy
+  Value p = g.probabilities(v[1], v[2], "recompute");
+  Value da4 = b.reshape("dattn4", da, {d.G, d.R, d.E, d.S});
+  Value v4 = b.reshape("v4", v[3], {d.G, 1, d.E, d.S});
+  Value dp = b.matmul("dp", da4, v4, true, false);          // [G, R, S, S]
+  Value dv_heads = b.matmul("dv_heads", da4, p, false, false);  // [G, R, E, S]
+  Value dv4 = b.reduce_sum("dv4", dv_heads, {1}, true);      // the group's heads summed
+  Value dv = b.reshape("dv", dv4, {1, d.KD, 1, d.S});
+  Value p_out = b.reshape("probs", p, {1, d.H * d.S, 1, d.S});
+  Value dp_out = b.reshape("dprobs", dp, {1, d.H * d.S, 1, d.S});
+  b.output(b.concat("out", {dv, p_out, dp_out}, 1));
+  return g.finish("sdpa_backward1", in, {{"dv", d.KD}, {"probs", d.H * d.S}, {"dprobs", d.H * d.S}});
+}
+
+KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&) {
+  Generator g(d);
+  Builder& b = g.b();
+  const std::vector<SurfaceSlot> in = {{"probs", d.H * d.S}, {"dprobs", d.H * d.S}, {"q", d.QD}, {"k", d.KD}};
+  Value surface = b.input("x", {1, total(in), 1, d.S});
+  std::vector<Value> v = unpack(b, surface, in, d.S);
+  Value p4 = b.reshape("p4", v[0], {d.G, d.R, d.S, d.S});
+  Value dp4 = b.reshape("dp4", v[1], {d.G, d.R, d.S, d.S});
+  Value rowsum = b.reduce_sum("rowsum", b.mul("p_dp", p4, dp4), {-1}, true);
+  Value ds = b.mul("ds", b.mul("ds_unscaled", p4, b.sub("dp_centered", dp4, rowsum)),
+                   b.scalar("scale", 1.0f / std::sqrt(static_cast<float>(d.E))));
+  Value q4 = b.reshape("q4", v[2], {d.G, d.R, d.E, d.S});
+  Value k4 = b.reshape("k4", v[3], {d.G, 1, d.E, d.S});
+  Value dq4 = b.matmul("dq4", k4, ds, false, true);       // [G, R, E, S]
+  Value dk_heads = b.matmul("dk_heads", q4, ds, false, false);
+  Value dk4 = b.reduce_sum("dk4", dk_heads, {1}, true);
+  Value dq = g.rope(b.reshape("dq_rot", dq4, {1, d.QD, 1, d.S}), d.H, -1.0f, "unrope_q");
+  Value dk = g.rope(b.reshape("dk_rot", dk4, {1, d.KD, 1, d.S}), d.G, -1.0f, "unrope_k");
+  b.output(b.concat("out", {dq, dk}, 1));
+  return g.finish("sdpa_backward2", in, {{"dq", d.QD}, {"dk", d.KD}});
+}
+
+KernelProgram qkv_backward(const Dims& d, const BlockWeights& w) {
+  Generator g(d);
+  Builder& b = g.b();
+  const std::vector<SurfaceSlot> in = {{"dq", d.QD}, {"dk", d.KD}, {"dv", d.KD}};
+  Value surface = b.input("x", {1, total(in), 1, d.S});
+  std::vector<Value> v = unpack(b, surface, in, d.S);
+  Value dx = b.add("dx_qk", g.conv("dx_q", v[0], w.wq, d.QD, d.D, true),
+                   g.conv("dx_k", v[1], w.wk, d.KD, d.D, true));
+  b.output(b.add("dxnorm", dx, g.conv("dx_v", v[2], w.wv, d.KD, d.D, true)));
+  return g.finish("qkv_backward", in, {{"dxnorm", d.D}});
+}
+
+}  // namespace
+
+int64_t KernelProgram::input_channels() const { return total(inputs); }
+int64_t KernelProgram::output_channels() const { return total(outputs); }
+
+std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, const BlockWeights& w,
+                                                 const std::string& variant) {
+  config.validate();
+  if (variant != "static")
+    throw UserError("ANE program variant '" + variant + "' is not available yet: use static");
+  const Dims d = dims_of(config);
+  return {attention_forward(d, w), ffn_forward(d, w),    ffn_backward(d, w),
+          sdpa_backward1(d, w),    sdpa_backward2(d, w), qkv_backward(d, w)};
+}
+
+std::vector<uint64_t> milblob_record_offsets(const std::vector<int64_t>& counts) {
+  std::vector<uint64_t> offsets;
+  uint64_t record = 64;
+  for (int64_t n : counts) {
+    offsets.push_back(record);
+    record = align64(record + 64 + 2 * static_cast<uint64_t>(n));
+  }
+  return offsets;
+}
+
+}  // namespace anetrain::ane

@@ -1,0 +1,62 @@
+// The training step's kernels as MIL programs for the ANE, generated from the model config
+// (nothing is hard-coded to one shape). One program per kernel of kernels/kernels.h that the
+// seed runs on the ANE: attention_forward, ffn_forward, ffn_backward, sdpa_backward1,
+// sdpa_backward2, qkv_backward (the classifier, its loss and all host work stay on the CPU).
+//
+// I/O: one fp16 input surface and one fp16 output surface per program, each [1, C, 1, S] with
+// S = seq_len (one sequence per dispatch), holding several tensors concatenated along C in the
+// order of `inputs` / `outputs` below: exactly how the runtime packs them.
+//
+// Variant "static": weights are BLOBFILE constants in weights/weight.bin (MILBlob v2), so a
+// weight update means a recompile. Semantics match the CPU backend's kernels, including
+// llama2.c RoPE and the GQA head mapping h -> h / (H/G); the causal mask is an additive
+// constant, 0 on and below the diagonal and -65504 above.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "backends/ane/mil/ir.h"
+#include "model/config.h"
+
+namespace anetrain::ane {
+
+// A tensor inside a packed surface: `channels` rows of S values, in packing order.
+struct SurfaceSlot {
+  std::string name;
+  int64_t channels;
+};
+
+struct BlobTensor {
+  std::string name;
+  uint64_t record_offset;      // what BLOBFILE(offset = ...) names
+  std::vector<float> values;   // rounded to fp16 when written
+};
+
+struct KernelProgram {
+  std::string kernel;   // e.g. "attention_forward"
+  std::string variant;  // "static"
+  int64_t seq = 0;
+  mil::Program program;
+  std::vector<SurfaceSlot> inputs, outputs;
+  std::vector<BlobTensor> weights;  // in file order: weights/weight.bin
+  int64_t input_channels() const;
+  int64_t output_channels() const;
+};
+
+// One block's weights in Meta's layout (row-major [out, in]), as in model/params.h.
+struct BlockWeights {
+  const float *attention_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
+};
+
+inline constexpr const char* kWeightFile = "@model_path/weights/weight.bin";
+
+std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, const BlockWeights& w,
+                                                 const std::string& variant = "static");
+
+// The MILBlob v2 record offsets for tensors of these element counts (fp16): the first record
+// at 64, each record followed by its data at the next 64-byte boundary.
+std::vector<uint64_t> milblob_record_offsets(const std::vector<int64_t>& fp16_counts);
+
+}  // namespace anetrain::ane
