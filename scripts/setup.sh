@@ -16,6 +16,7 @@ DEBIAN_PACKAGES=(
   libpcre2-dev           # GPT-2 pre-tokenization regex (Unicode classes)
   libssl-dev             # sha256 of tokenizer files and shards
   python3-torch python3-numpy   # the PyTorch golden model and baseline (tools/, bench/)
+  libopenblas0-openmp    # a real BLAS for PyTorch (without it torch falls back to reference BLAS)
   python3-matplotlib     # loss-curve pictures (tools/plot_metrics.py)
 )
 BREW_PACKAGES=(cmake pkg-config nlohmann-json googletest sentencepiece pcre2 openssl pytorch numpy python-matplotlib node)

@@ -1,0 +1,36 @@
+// Verifies the ANE kernel programs without a Mac: each program runs in the fp16 reference
+// interpreter (mil/interpreter.h) on realistic inputs — the CPU backend's own activations of a
+// random block — and its outputs are compared with the CPU backend's fp32 kernel, slot by slot.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace anetrain::ane {
+
+struct SlotError {
+  std::string slot;
+  double max_abs = 0, max_ref = 0;  // max |ane - cpu| and max |cpu|
+  double relative() const { return max_ref > 0 ? max_abs / max_ref : max_abs; }
+};
+
+struct KernelCheck {
+  std::string kernel, variant;
+  int64_t ops = 0;
+  std::vector<SlotError> slots;
+  double tolerance = 0;  // on the worst slot's max_abs / max|cpu|
+  const SlotError& worst() const;
+  bool passed() const { return worst().relative() <= tolerance; }
+};
+
+// Tolerance per kernel for fp16 execution against the fp32 CPU kernel, relative to the
+// largest reference magnitude of each output slot (see docs/DESIGN.md "ANE programs").
+double kernel_tolerance(const std::string& kernel);
+
+std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const std::string& variant,
+                                               uint64_t seed = 1);
+
+}  // namespace anetrain::ane
