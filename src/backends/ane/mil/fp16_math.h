@@ -66,4 +66,22 @@ inline float from_fp16_bits(uint16_t h) {
 // The fp16 value nearest to `value` (ties to even), as a float.
 inline float round_fp16(float value) { return from_fp16_bits(to_fp16_bits(value)); }
 
+// The fp16 value nearest to a double (MIL literals are stored as doubles). Going through a
+// plain double->float conversion first could round twice (e.g. 2049 + 2^-20 -> 2049.0f ->
+// 2048 instead of 2050), so the float step rounds to odd: an inexact result keeps a set
+// lowest bit, which records "a bit below was nonzero" for the second rounding to fp16. That
+// is exact because fp32 carries more than two bits beyond fp16's 11.
+inline float round_fp16_from_double(double value) {
+  float f = static_cast<float>(value);
+  if (static_cast<double>(f) != value && f - f == 0.0f) {  // inexact and finite
+    const uint32_t bits = std::bit_cast<uint32_t>(f);
+    if ((bits & 1u) == 0) {
+      // The other float neighbour of `value` has the odd lowest bit; step one ulp toward it.
+      const bool away_from_zero = (value > static_cast<double>(f)) == (f > 0.0f || (f == 0.0f && value > 0));
+      f = std::bit_cast<float>(away_from_zero ? bits + 1u : bits - 1u);
+    }
+  }
+  return round_fp16(f);
+}
+
 }  // namespace anetrain::mil

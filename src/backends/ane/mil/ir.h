@@ -59,6 +59,7 @@ struct Operation {
   std::vector<std::pair<std::string, Arg>> args;
   Literal val;    // const only
   int line = 0;   // source line when parsed (0 when built)
+  int column = 0; // source column of the statement's first token when parsed (0 when built)
 
   const Arg* arg(const std::string& name) const;
 };

@@ -6,6 +6,7 @@
 
 #include "backends/ane/mil/interpreter.h"
 #include "backends/ane/programs/kernel_programs.h"
+#include "backends/ane/programs/program_files.h"
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -25,16 +26,9 @@ std::vector<float> random_normal(Rng& rng, int64_t n, double scale) {
 
 // Runs one program on the interpreter with its input slots taken from `values`.
 std::vector<float> run_program(const KernelProgram& kp, const Tensors& values) {
-  std::map<uint64_t, const BlobTensor*> by_offset;
-  for (const BlobTensor& t : kp.weights) by_offset[t.record_offset] = &t;
-  mil::Interpreter interpreter(kp.program, [&](const std::string& path, uint64_t offset,
-                                                const mil::Type& type) {
-    auto it = by_offset.find(offset);
-    if (path != kWeightFile || it == by_offset.end())
-      throw UserError("program " + kp.kernel + " names a weight at " + path + ":" +
-                      std::to_string(offset) + " that its weight file does not hold");
-    return mil::HostTensor{type, it->second->values};
-  });
+  // Weights go through the real file format: written, parsed back, loaded by record offset.
+  const MilBlobFile weights = MilBlobFile::parse(serialize_weights(kp), kp.kernel + "/weights/weight.bin");
+  mil::Interpreter interpreter(kp.program, blob_loader(weights));
   mil::HostTensor input;
   input.type = {mil::DType::kFp16, {1, kp.input_channels(), 1, kp.seq}};
   for (const SurfaceSlot& s : kp.inputs) {

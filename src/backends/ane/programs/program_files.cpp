@@ -1,0 +1,67 @@
+#include "backends/ane/programs/program_files.h"
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "backends/ane/blob/fp16.h"
+#include "backends/ane/mil/printer.h"
+#include "core/error.h"
+#include "io/atomic_file.h"
+
+namespace anetrain::ane {
+
+std::string serialize_weights(const KernelProgram& kp) {
+  MilBlobWriter writer;
+  std::vector<uint16_t> bits;
+  for (const BlobTensor& t : kp.weights) {
+    bits.resize(t.values.size());
+    for (size_t i = 0; i < bits.size(); ++i) bits[i] = fp32_to_fp16(t.values[i]);
+    const uint64_t offset = writer.add_fp16(bits.data(), static_cast<int64_t>(bits.size()));
+    ANETRAIN_CHECK(offset == t.record_offset, "weight '" + t.name + "' record offset mismatch");
+  }
+  return writer.serialize();
+}
+
+void write_program_dir(const KernelProgram& kp, const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(fs::path(dir) / "weights");
+  const std::string mil = mil::print_program(kp.program);
+  write_file_atomic((fs::path(dir) / "model.mil").string(), mil.data(), mil.size());
+  const std::string blob = serialize_weights(kp);
+  write_file_atomic((fs::path(dir) / "weights" / "weight.bin").string(), blob.data(), blob.size());
+  nlohmann::json io = {{"kernel", kp.kernel}, {"variant", kp.variant}, {"seq", kp.seq},
+                       {"dtype", "fp16"},     {"layout", "[1, C, 1, S], tensors concatenated along C"}};
+  for (const auto* slots : {&kp.inputs, &kp.outputs}) {
+    nlohmann::json list = nlohmann::json::array();
+    int64_t at = 0;
+    for (const SurfaceSlot& s : *slots) {
+      list.push_back({{"name", s.name}, {"channel_offset", at}, {"channels", s.channels}});
+      at += s.channels;
+    }
+    io[slots == &kp.inputs ? "input" : "output"] = {{"channels", at}, {"tensors", list}};
+  }
+  const std::string text = io.dump(2) + "\n";
+  write_file_atomic((fs::path(dir) / "io.json").string(), text.data(), text.size());
+}
+
+mil::BlobLoader blob_loader(const MilBlobFile& file) {
+  return [&file](const std::string& path, uint64_t offset, const mil::Type& type) {
+    if (path != kWeightFile)
+      throw UserError("BLOBFILE path '" + path + "' is not " + kWeightFile);
+    const MilBlobEntry& e = file.at_record(offset);
+    if (e.dtype != BlobDType::kFp16 || static_cast<int64_t>(e.size) != 2 * type.numel())
+      throw UserError("'" + file.name() + "': record at " + std::to_string(offset) +
+                      " does not hold " + std::to_string(type.numel()) + " fp16 values");
+    std::string_view bytes = file.data(e);
+    mil::HostTensor t{type, std::vector<float>(type.numel())};
+    for (int64_t i = 0; i < type.numel(); ++i) {
+      uint16_t bits;
+      std::memcpy(&bits, bytes.data() + 2 * i, 2);
+      t.data[i] = fp16_to_fp32(bits);
+    }
+    return t;
+  };
+}
+
+}  // namespace anetrain::ane
