@@ -76,12 +76,10 @@ class Interpreter {
   // time run() executes it.
   int64_t ops_executed() const { return ops_executed_; }
 
- private:
-  struct Slot;
-  using SlotPtr = std::shared_ptr<const Slot>;
+  struct Slot;  // a value of the environment (tensor or string); defined in interpreter.cpp
 
-  const Program& program() const { return program_; }
-  SlotPtr execute(const Operation& op, const std::map<std::string, SlotPtr>& env) const;
+ private:
+  using SlotPtr = std::shared_ptr<const Slot>;
 
   Program program_;
   std::map<std::string, SlotPtr> constants_;
