@@ -124,12 +124,12 @@ TEST_F(MilBlobTest, HeaderAndRecordFields) {
   EXPECT_TRUE(all_zero(bytes, 8, 64));
   // First record.
   EXPECT_EQ(u32_at(bytes, 64), 0xDEADBEEFu);
-  EXPECT_EQ(u32_at(bytes, 68), 2u);           // fp32
-  EXPECT_EQ(u64_at(bytes, 72), 2000u);        // size in bytes
-  EXPECT_EQ(u64_at(bytes, 80), 128u);         // absolute data offset
-  EXPECT_EQ(u64_at(bytes, 88), 0u);           // padding size in bits
-  EXPECT_TRUE(all_zero(bytes, 96, 128));      // reserved
-  EXPECT_TRUE(all_zero(bytes, 2128, 2176));   // padding before the next record
+  EXPECT_EQ(u32_at(bytes, 68), 2u);          // fp32
+  EXPECT_EQ(u64_at(bytes, 72), 2000u);       // size in bytes
+  EXPECT_EQ(u64_at(bytes, 80), 128u);        // absolute data offset
+  EXPECT_EQ(u64_at(bytes, 88), 0u);          // padding size in bits
+  EXPECT_TRUE(all_zero(bytes, 96, 128));     // reserved
+  EXPECT_TRUE(all_zero(bytes, 2128, 2176));  // padding before the next record
   // Second record.
   EXPECT_EQ(u32_at(bytes, 2176), 0xDEADBEEFu);
   EXPECT_EQ(u32_at(bytes, 2180), 2u);
@@ -159,8 +159,8 @@ TEST_F(MilBlobTest, RoundTripThroughMemoryAndDisk) {
     std::string bytes;
   };
   std::vector<Blob> blobs;
-  const BlobDType dtypes[] = {BlobDType::kFp16,  BlobDType::kFp32,  BlobDType::kUint8,
-                              BlobDType::kInt8,  BlobDType::kBf16,  BlobDType::kInt16,
+  const BlobDType dtypes[] = {BlobDType::kFp16,   BlobDType::kFp32,  BlobDType::kUint8,
+                              BlobDType::kInt8,   BlobDType::kBf16,  BlobDType::kInt16,
                               BlobDType::kUint16, BlobDType::kInt32, BlobDType::kUint32};
   int n = 1;
   for (BlobDType d : dtypes) {
@@ -264,13 +264,14 @@ TEST_F(MilBlobTest, MalformedFilesAreUserErrors) {
       {"version 3", with([](std::string& b) { set_u32(b, 4, 3); }), "version 3"},
       {"count too large", with([](std::string& b) { set_u32(b, 0, 3); }), "header says 3 blobs"},
       {"count huge", with([](std::string& b) { set_u32(b, 0, 0xffffffffu); }), "header says"},
-      {"count too small", with([](std::string& b) { set_u32(b, 0, 1); }), "another blob record"},
-      {"count zero", with([](std::string& b) { set_u32(b, 0, 0); }), "another blob record"},
+      {"count too small", with([](std::string& b) { set_u32(b, 0, 1); }),
+       "record beyond the header's count"},
+      {"count zero", with([](std::string& b) { set_u32(b, 0, 0); }),
+       "record beyond the header's count"},
       {"trailing garbage", good + std::string(64, '\0') + "x", "unexpected data"},
       {"bad sentinel, first record", with([&](std::string& b) { set_u32(b, r1, 0xDEADBEEE); }),
        "sentinel 0xdeadbeee"},
-      {"bad sentinel, second record", with([&](std::string& b) { b[r2 + 3] = 0; }),
-       "offset 2176"},
+      {"bad sentinel, second record", with([&](std::string& b) { b[r2 + 3] = 0; }), "offset 2176"},
       {"dtype 0", with([&](std::string& b) { set_u32(b, r1 + 4, 0); }), "unknown dtype 0"},
       {"dtype 8", with([&](std::string& b) { set_u32(b, r1 + 4, 8); }), "unknown dtype 8"},
       {"dtype 13", with([&](std::string& b) { set_u32(b, r2 + 4, 13); }), "unknown dtype 13"},
@@ -393,10 +394,10 @@ TEST(MilBlobFp16, RoundsToNearestTiesToEven) {
   EXPECT_EQ(fp32_to_fp16(0.0f), 0x0000);
   EXPECT_EQ(fp32_to_fp16(-0.0f), 0x8000);
   // fp16 ulp at 1.0 is 2^-10; the halfway points are ties.
-  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f), 0x3c00);                   // tie -> even (down)
-  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * 0x1p-11f), 0x3c02);               // tie -> even (up)
-  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f + 0x1p-23f), 0x3c01);        // just above the tie
-  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f - 0x1p-23f), 0x3c00);        // just below it
+  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f), 0x3c00);             // tie -> even (down)
+  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * 0x1p-11f), 0x3c02);         // tie -> even (up)
+  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f + 0x1p-23f), 0x3c01);  // just above the tie
+  EXPECT_EQ(fp32_to_fp16(1.0f + 0x1p-11f - 0x1p-23f), 0x3c00);  // just below it
   EXPECT_EQ(fp32_to_fp16(-(1.0f + 3 * 0x1p-11f)), 0xbc02);
   // Rounding up carries into the exponent: just below 2, past the last tie, gives 2.
   EXPECT_EQ(fp32_to_fp16(2.0f - 0x1p-12f), 0x4000);
@@ -406,9 +407,9 @@ TEST(MilBlobFp16, RoundsToNearestTiesToEven) {
 
 TEST(MilBlobFp16, OverflowsToInfinityPastHalfAnUlpAbove65504) {
   EXPECT_EQ(fp32_to_fp16(65504.0f), 0x7bff);
-  EXPECT_EQ(fp32_to_fp16(65519.996f), 0x7bff);        // largest float below 65520
+  EXPECT_EQ(fp32_to_fp16(65519.996f), 0x7bff);  // largest float below 65520
   EXPECT_EQ(to_half(0x477fefffu), 0x7bff);
-  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7c00);           // the tie: 0x7bff is odd, so up to inf
+  EXPECT_EQ(fp32_to_fp16(65520.0f), 0x7c00);  // the tie: 0x7bff is odd, so up to inf
   EXPECT_EQ(fp32_to_fp16(-65520.0f), 0xfc00);
   EXPECT_EQ(fp32_to_fp16(1e10f), 0x7c00);
   EXPECT_EQ(fp32_to_fp16(std::numeric_limits<float>::max()), 0x7c00);
@@ -417,8 +418,8 @@ TEST(MilBlobFp16, OverflowsToInfinityPastHalfAnUlpAbove65504) {
 }
 
 TEST(MilBlobFp16, NaNStaysNaN) {
-  const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7fffffffu, 0x7f801fffu,
-                           0xff800001u};
+  const uint32_t nans[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u,
+                           0x7fffffffu, 0x7f801fffu, 0xff800001u};
   for (uint32_t n : nans) {
     const uint16_t h = to_half(n);
     EXPECT_EQ(h & 0x7c00, 0x7c00) << std::hex << n;
@@ -428,16 +429,16 @@ TEST(MilBlobFp16, NaNStaysNaN) {
 }
 
 TEST(MilBlobFp16, Subnormals) {
-  EXPECT_EQ(fp32_to_fp16(0x1p-14f), 0x0400);                   // smallest normal
-  EXPECT_EQ(fp32_to_fp16(0x1p-24f), 0x0001);                   // smallest subnormal
+  EXPECT_EQ(fp32_to_fp16(0x1p-14f), 0x0400);  // smallest normal
+  EXPECT_EQ(fp32_to_fp16(0x1p-24f), 0x0001);  // smallest subnormal
   EXPECT_EQ(fp32_to_fp16(-0x1p-24f), 0x8001);
-  EXPECT_EQ(fp32_to_fp16(1023 * 0x1p-24f), 0x03ff);            // largest subnormal
-  EXPECT_EQ(fp32_to_fp16(1023.5f * 0x1p-24f), 0x0400);         // tie -> even: the min normal
-  EXPECT_EQ(fp32_to_fp16(0x1p-25f), 0x0000);                   // tie between 0 and 2^-24 -> 0
+  EXPECT_EQ(fp32_to_fp16(1023 * 0x1p-24f), 0x03ff);     // largest subnormal
+  EXPECT_EQ(fp32_to_fp16(1023.5f * 0x1p-24f), 0x0400);  // tie -> even: the min normal
+  EXPECT_EQ(fp32_to_fp16(0x1p-25f), 0x0000);            // tie between 0 and 2^-24 -> 0
   EXPECT_EQ(fp32_to_fp16(-0x1p-25f), 0x8000);
-  EXPECT_EQ(to_half(0x33000001u), 0x0001);                     // just above 2^-25
-  EXPECT_EQ(fp32_to_fp16(3 * 0x1p-25f), 0x0002);               // 1.5 units: tie -> even (2)
-  EXPECT_EQ(fp32_to_fp16(5 * 0x1p-25f), 0x0002);               // 2.5 units: tie -> even (2)
+  EXPECT_EQ(to_half(0x33000001u), 0x0001);        // just above 2^-25
+  EXPECT_EQ(fp32_to_fp16(3 * 0x1p-25f), 0x0002);  // 1.5 units: tie -> even (2)
+  EXPECT_EQ(fp32_to_fp16(5 * 0x1p-25f), 0x0002);  // 2.5 units: tie -> even (2)
   EXPECT_EQ(fp32_to_fp16(0x1p-24f * 2.75f), 0x0003);
   EXPECT_EQ(fp32_to_fp16(1e-10f), 0x0000);
   EXPECT_EQ(fp32_to_fp16(std::numeric_limits<float>::denorm_min()), 0x0000);

@@ -25,7 +25,9 @@ constexpr uint64_t kRecordBytes = 64;
 // Field positions inside a record.
 constexpr uint64_t kSentinelAt = 0, kDTypeAt = 4, kSizeAt = 8, kDataOffsetAt = 16;
 
-uint64_t align_up(uint64_t n) { return (n + kMilBlobAlignment - 1) / kMilBlobAlignment * kMilBlobAlignment; }
+uint64_t align_up(uint64_t n) {
+  return (n + kMilBlobAlignment - 1) / kMilBlobAlignment * kMilBlobAlignment;
+}
 
 // Callers guarantee at + 4 / at + 8 <= s.size().
 uint32_t get_u32(const std::string& s, uint64_t at) {
@@ -49,9 +51,9 @@ std::string hex(uint64_t v) {
 
 // Every reader error has this shape: the file, what is wrong, where, and what to do.
 [[noreturn]] void malformed(const std::string& name, uint64_t offset, const std::string& what) {
-  throw UserError("MILBlob weight file '" + name + "': " + what + " (at byte offset " +
-                  std::to_string(offset) +
-                  "); it is truncated, corrupt or not a MILBlob v2 file: regenerate it");
+  throw UserError("MILBlob weight file '" + name + "', byte offset " + std::to_string(offset) +
+                  ": " + what +
+                  "; the file is truncated, corrupt or not MILBlob v2: regenerate it");
 }
 
 }  // namespace
@@ -59,17 +61,14 @@ std::string hex(uint64_t v) {
 int blob_dtype_size(BlobDType dtype) {
   switch (dtype) {
     case BlobDType::kUint8:
-    case BlobDType::kInt8:
-      return 1;
+    case BlobDType::kInt8: return 1;
     case BlobDType::kFp16:
     case BlobDType::kBf16:
     case BlobDType::kInt16:
-    case BlobDType::kUint16:
-      return 2;
+    case BlobDType::kUint16: return 2;
     case BlobDType::kFp32:
     case BlobDType::kInt32:
-    case BlobDType::kUint32:
-      return 4;
+    case BlobDType::kUint32: return 4;
   }
   return 0;  // a value read from a file that names no known dtype
 }
@@ -91,15 +90,15 @@ const char* blob_dtype_name(BlobDType dtype) {
 
 // ---- writer ----
 
-MilBlobWriter::MilBlobWriter() : file_(kHeaderBytes, '\0') {
-  put_u32(file_, 4, kMilBlobVersion);
-}
+MilBlobWriter::MilBlobWriter() : file_(kHeaderBytes, '\0') { put_u32(file_, 4, kMilBlobVersion); }
 
 uint64_t MilBlobWriter::add(BlobDType dtype, const void* data, uint64_t bytes) {
   const int element = blob_dtype_size(dtype);
-  ANETRAIN_CHECK(element != 0, "unknown MILBlob dtype " + std::to_string(static_cast<uint32_t>(dtype)));
-  ANETRAIN_CHECK(bytes % static_cast<uint64_t>(element) == 0,
-                 std::to_string(bytes) + " bytes is not a whole number of " + blob_dtype_name(dtype));
+  ANETRAIN_CHECK(element != 0,
+                 "unknown MILBlob dtype " + std::to_string(static_cast<uint32_t>(dtype)));
+  ANETRAIN_CHECK(
+      bytes % static_cast<uint64_t>(element) == 0,
+      std::to_string(bytes) + " bytes is not a whole number of " + blob_dtype_name(dtype));
   ANETRAIN_CHECK(data != nullptr || bytes == 0);
   ANETRAIN_CHECK(count() < std::numeric_limits<uint32_t>::max(), "MILBlob count overflow");
 
@@ -147,8 +146,9 @@ MilBlobFile MilBlobFile::parse(std::string bytes, const std::string& name_for_er
   }
   const uint32_t version = get_u32(b, 4);
   if (version != kMilBlobVersion) {
-    malformed(name, 4, "storage version " + std::to_string(version) + ", expected " +
-                           std::to_string(kMilBlobVersion));
+    malformed(name, 4,
+              "storage version " + std::to_string(version) + ", expected " +
+                  std::to_string(kMilBlobVersion));
   }
   const uint32_t count = get_u32(b, 0);
   // Every blob needs at least a record, so a corrupt count cannot make us reserve much.
@@ -169,9 +169,10 @@ MilBlobFile MilBlobFile::parse(std::string bytes, const std::string& name_for_er
     }
     const uint32_t sentinel = get_u32(b, record + kSentinelAt);
     if (sentinel != kMilBlobSentinel) {
-      malformed(name, record, "blob " + std::to_string(i + 1) + " of " + std::to_string(count) +
-                                  " has record sentinel " + hex(sentinel) + ", expected " +
-                                  hex(kMilBlobSentinel));
+      malformed(name, record,
+                "blob " + std::to_string(i + 1) + " of " + std::to_string(count) +
+                    " has record sentinel " + hex(sentinel) + ", expected " +
+                    hex(kMilBlobSentinel));
     }
     const auto dtype = static_cast<BlobDType>(get_u32(b, record + kDTypeAt));
     const int element = blob_dtype_size(dtype);
@@ -184,9 +185,9 @@ MilBlobFile MilBlobFile::parse(std::string bytes, const std::string& name_for_er
     const uint64_t data_offset = get_u64(b, record + kDataOffsetAt);
     const std::string blob = "the blob recorded at " + std::to_string(record);
     if (data_offset % kMilBlobAlignment != 0) {
-      malformed(name, record + kDataOffsetAt,
-                "data offset " + std::to_string(data_offset) + " of " + blob +
-                    " is not 64-byte aligned");
+      malformed(
+          name, record + kDataOffsetAt,
+          "data offset " + std::to_string(data_offset) + " of " + blob + " is not 64-byte aligned");
     }
     if (data_offset < record + kRecordBytes) {
       // Aligned and below record + 64 means at or before the record: say what it lands on.
@@ -231,11 +232,11 @@ MilBlobFile MilBlobFile::parse(std::string bytes, const std::string& name_for_er
   if (tail != b.end()) {
     const auto at = static_cast<uint64_t>(tail - b.begin());
     if (at == record && record + 4 <= file_size && get_u32(b, record) == kMilBlobSentinel) {
-      malformed(name, at, "another blob record follows the " + std::to_string(count) +
-                              " blobs that the header counts");
+      malformed(name, at, "a blob record beyond the header's count of " + std::to_string(count));
     }
-    malformed(name, at, "unexpected data after the last of the " + std::to_string(count) +
-                            " blobs that the header counts");
+    malformed(
+        name, at,
+        "unexpected data after the last blob (the header counts " + std::to_string(count) + ")");
   }
   return file;
 }
@@ -243,9 +244,9 @@ MilBlobFile MilBlobFile::parse(std::string bytes, const std::string& name_for_er
 MilBlobFile MilBlobFile::open(const std::string& path) { return parse(read_file(path), path); }
 
 const MilBlobEntry& MilBlobFile::at_record(uint64_t record_offset) const {
-  auto it = std::lower_bound(
-      entries_.begin(), entries_.end(), record_offset,
-      [](const MilBlobEntry& e, uint64_t off) { return e.record_offset < off; });
+  auto it =
+      std::lower_bound(entries_.begin(), entries_.end(), record_offset,
+                       [](const MilBlobEntry& e, uint64_t off) { return e.record_offset < off; });
   if (it != entries_.end() && it->record_offset == record_offset) return *it;
 
   std::string known;
@@ -257,16 +258,15 @@ const MilBlobEntry& MilBlobFile::at_record(uint64_t record_offset) const {
                               ? " (not 64-byte aligned; BLOBFILE offsets name a blob record)"
                               : "";
   throw UserError("MILBlob weight file '" + name_ + "': no blob record at byte offset " +
-                  std::to_string(record_offset) + why + "; its " +
-                  std::to_string(entries_.size()) + " records are at " +
-                  (known.empty() ? "none" : known) +
+                  std::to_string(record_offset) + why + "; its " + std::to_string(entries_.size()) +
+                  " records are at " + (known.empty() ? "none" : known) +
                   ". The MIL program and its weight file are out of sync: regenerate both");
 }
 
 std::string_view MilBlobFile::data(const MilBlobEntry& entry) const {
-  ANETRAIN_CHECK(entry.data_offset <= bytes_.size() &&
-                     entry.size <= bytes_.size() - entry.data_offset,
-                 "MILBlob entry does not belong to '" + name_ + "'");
+  ANETRAIN_CHECK(
+      entry.data_offset <= bytes_.size() && entry.size <= bytes_.size() - entry.data_offset,
+      "MILBlob entry does not belong to '" + name_ + "'");
   return std::string_view(bytes_).substr(entry.data_offset, entry.size);
 }
 
