@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     if (command == "bench") return run_bench_command(args);
     if (command == "tokenizer") return run_tokenizer_command(args);
     if (command == "data") return run_data_command(args);
+    if (command == "ane") return run_ane_command(args);
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage();
       return 0;

@@ -1,0 +1,93 @@
+// Hardware lint for MIL programs: rules a program must follow to compile and run correctly on
+// the ANE of a given chip/OS, beyond being well typed (checker.h). The rules come from
+// ../shared/reference/ane.md. Where sources disagree ("contested"), the rule is a flag in the
+// profile, so a stricter or looser profile is a different set of flags, never different code.
+//
+// Profiles (lint_profile(name)):
+//  - "m1-macos15": M1/M2-class ANE. Axes <= 16384, rank <= 5, fp16 I/O, I/O rows 64-byte
+//    aligned, the ANE op allow-list; multiple inputs/outputs allowed but ordered as reported
+//    necessary (inputs strictly ascending in size, outputs strictly descending, both
+//    alphabetical by name); concat and runtime conv weights allowed with a warning (contested).
+//  - "m4-macos15": as m1-macos15 with axes <= 65536.
+//  - "strict": every contested rule on, as errors: axes <= 16384, single input and single
+//    output of rank 4 ([1, C, 1, S]), no concat, conv weights must be constants, and only the
+//    ops the seed's kernels ran on hardware.
+//  - "permissive": no hardware limits: every op the checker knows (incl. silu, gelu,
+//    reduce_mean, linear), any dtype, size or I/O arrangement; BLOBFILE rules still apply. For
+//    programs meant for the CPU interpreter only.
+// A caller may copy a profile and change flags (e.g. to test one contested rule on hardware).
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "backends/ane/mil/ir.h"
+
+namespace anetrain::mil {
+
+struct LintProfile {
+  std::string name;
+  std::string description;
+  int64_t max_axis = 16384;          // every dimension of every value (rule "axis-size")
+  int max_rank = 5;                  // every value's rank ("rank")
+  bool require_fp16_io = true;       // function inputs and outputs are fp16 ("io-dtype")
+  bool require_rank4_io = false;     // I/O tensors are rank 4, the [1, C, 1, S] surface layout ("io-rank4")
+  int64_t row_align_bytes = 64;      // the last axis of each I/O tensor, in bytes, is a multiple
+                                     // of this; 0 disables ("row-align")
+  std::set<std::string> allowed_ops; // ops allowed ("op-allowed"); concat is governed below too
+  // Contested (ane.md): concat accepted by some compilers, rejected by others ("concat").
+  bool concat_allowed = true;
+  // Multi-input/multi-output requests reported to fail (error 0x1d) or return zeros ("multi-io").
+  bool multi_io_allowed = true;
+  // With several inputs: their byte sizes strictly ascending in declaration order, which is the
+  // binding order ("input-order").
+  bool require_ascending_input_sizes = true;
+  // With several outputs: byte sizes strictly descending in declaration order ("output-order").
+  bool require_descending_output_sizes = true;
+  // With several inputs (outputs): declared in alphabetical order of their names ("io-names").
+  bool require_alphabetical_io_names = true;
+  // One source: all inputs must have equal sizes. Contradicts ascending sizes, so profiles turn
+  // on at most one of the two unless multi-I/O is disallowed anyway ("input-equal-size").
+  bool require_equal_input_sizes = false;
+  // Contested: conv with a computed (non-const) weight ("conv-runtime-weight").
+  bool conv_runtime_weights_allowed = true;
+  // When a contested construct is allowed, still report it as a warning so the output of a
+  // failing compile points at the likely cause.
+  bool warn_contested = true;
+  // BLOBFILE paths must start with this ("blob-path"); offsets are metadata records, so they
+  // are multiples of 64 and at least 64 ("blob-offset").
+  std::string weights_prefix = "@model_path/weights/";
+  // Total BLOBFILE weight bytes above which performance falls off the on-chip SRAM cliff
+  // (~32 MB); a warning ("sram-weights"). 0 disables.
+  int64_t sram_weight_bytes = int64_t{32} << 20;
+  // fp16 literals beyond 65504 become inf; nonzero ones below 2^-24 become 0 ("fp16-range",
+  // warning).
+  bool check_fp16_literal_range = true;
+};
+
+enum class LintSeverity { kError, kWarning };
+
+struct LintIssue {
+  int line = 0;         // source line of the op, 0 for function I/O or built programs
+  std::string op;       // result name of the op involved, or "" for function I/O
+  std::string rule;     // stable rule id, e.g. "axis-size" (see LintProfile)
+  std::string message;  // what is wrong and what the limit is, naming the value
+  LintSeverity severity = LintSeverity::kError;
+};
+
+// The named profile; throws UserError listing the known names for an unknown one.
+const LintProfile& lint_profile(const std::string& name);
+std::vector<std::string> lint_profile_names();
+
+// Every issue, in program order (inputs, ops, outputs, program-wide). Reads declared types, so
+// run check_program first for meaningful results; never throws on malformed programs.
+std::vector<LintIssue> lint_program(const Program& program, const LintProfile& profile);
+
+bool has_lint_errors(const std::vector<LintIssue>& issues);
+
+// "model.mil:12: error [axis-size] op 'q': ..." (no line number when the issue has none).
+std::string format_lint_issue(const LintIssue& issue, const std::string& source_name);
+
+}  // namespace anetrain::mil

@@ -1,0 +1,78 @@
+// The ANE kernel programs for real model shapes: generated from the config, printed, parsed back
+// identically, type-checked, linted, and run in the fp16 interpreter against the CPU backend's
+// kernels within each kernel's tolerance; weights go through the MILBlob writer and reader.
+#include <gtest/gtest.h>
+
+#include "backends/ane/mil/checker.h"
+#include "backends/ane/mil/parser.h"
+#include "backends/ane/mil/printer.h"
+#include "backends/ane/mil/profiles.h"
+#include "backends/ane/programs/kernel_programs.h"
+#include "backends/ane/programs/program_check.h"
+#include "backends/ane/programs/program_files.h"
+#include "model/config.h"
+#include "model/params.h"
+
+namespace anetrain::ane {
+namespace {
+
+class KernelPrograms : public ::testing::TestWithParam<std::string> {};
+
+RunConfig config_for(const std::string& preset) {
+  RunConfig c = load_config(preset == "tiny-gqa" ? "tiny" : preset);
+  if (preset == "tiny-gqa") c.model.n_kv_heads = 1;  // four query heads on one kv head
+  return c;
+}
+
+TEST_P(KernelPrograms, MatchTheCpuBackendInFp16) {
+  const RunConfig c = config_for(GetParam());
+  const auto checks = check_kernel_programs(c.model, "static", 7);
+  ASSERT_EQ(checks.size(), 6u);
+  for (const KernelCheck& k : checks) {
+    const SlotError& w = k.worst();
+    EXPECT_TRUE(k.passed()) << k.kernel << ": slot " << w.slot << " max abs " << w.max_abs
+                            << " of max |cpu| " << w.max_ref << " (relative " << w.relative()
+                            << " > " << k.tolerance << ")";
+    for (const SlotError& s : k.slots) EXPECT_GT(s.max_ref, 0.0) << k.kernel << " " << s.slot;
+  }
+}
+
+TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
+  const RunConfig c = config_for(GetParam());
+  ModelConfig one = c.model;
+  one.n_layers = 1;
+  ParamLayout layout(one);
+  std::vector<float> params(layout.total(), 0.01f);
+  const LayerParams& lp = layout.layer(0);
+  const float* p = params.data();
+  const auto programs = build_kernel_programs(
+      c.model, {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, p + lp.ffn_norm,
+                p + lp.w1, p + lp.w2, p + lp.w3});
+  for (const KernelProgram& kp : programs) {
+    const std::string text = mil::print_program(kp.program);
+    const mil::Program parsed = mil::parse_program(text, kp.kernel);
+    EXPECT_EQ(mil::print_program(parsed), text) << kp.kernel;
+    EXPECT_NO_THROW(mil::check_program(parsed)) << kp.kernel;
+    for (const auto& issue : mil::lint_program(parsed, mil::lint_profile("m4-macos15")))
+      EXPECT_NE(issue.severity, mil::LintSeverity::kError)
+          << kp.kernel << ":" << issue.line << " [" << issue.rule << "] " << issue.message;
+    // Every BLOBFILE offset names a record of the weight file.
+    const MilBlobFile weights = MilBlobFile::parse(serialize_weights(kp), kp.kernel);
+    EXPECT_EQ(weights.entries().size(), kp.weights.size());
+    for (const BlobTensor& t : kp.weights) EXPECT_NO_THROW(weights.at_record(t.record_offset));
+    // One input and one output surface, channels as io.json will say.
+    EXPECT_EQ(kp.program.main.inputs.size(), 1u);
+    EXPECT_EQ(kp.program.main.inputs[0].second.shape[1], kp.input_channels());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, KernelPrograms,
+                         ::testing::Values("tiny", "tiny-gqa", "stories15M", "layer768"));
+
+TEST(KernelProgramsBlob, OffsetsFollowTheDocumentedLayout) {
+  // First record at 64 (data at 128); after 1000 fp16 values (2000 bytes) the next at 2176.
+  EXPECT_EQ(milblob_record_offsets({1000, 10}), (std::vector<uint64_t>{64, 2176}));
+}
+
+}  // namespace
+}  // namespace anetrain::ane
