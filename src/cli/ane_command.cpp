@@ -65,7 +65,7 @@ int run_emit(const std::vector<std::string>& argv) {
     ane::write_program_dir(kp, dir);
     std::printf("%-18s %4zu ops  in [1, %lld, 1, %lld]  out [1, %lld, 1, %lld]  %zu weights  -> %s\n",
                 kp.kernel.c_str(), kp.program.main.ops.size(),
-                static_cast<long long>(kp.input_channels()), static_cast<long long>(kp.seq),
+                static_cast<long long>(kp.surface_channels), static_cast<long long>(kp.surface_columns),
                 static_cast<long long>(kp.output_channels()), static_cast<long long>(kp.seq),
                 kp.weights.size(), dir.c_str());
   }

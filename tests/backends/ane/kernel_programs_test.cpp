@@ -16,7 +16,8 @@
 namespace anetrain::ane {
 namespace {
 
-class KernelPrograms : public ::testing::TestWithParam<std::string> {};
+// (preset, variant)
+class KernelPrograms : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
 
 RunConfig config_for(const std::string& preset) {
   RunConfig c = load_config(preset == "tiny-gqa" ? "tiny" : preset);
@@ -25,8 +26,9 @@ RunConfig config_for(const std::string& preset) {
 }
 
 TEST_P(KernelPrograms, MatchTheCpuBackendInFp16) {
-  const RunConfig c = config_for(GetParam());
-  const auto checks = check_kernel_programs(c.model, "static", 7);
+  const auto [preset, variant] = GetParam();
+  const RunConfig c = config_for(preset);
+  const auto checks = check_kernel_programs(c.model, variant, 7);
   ASSERT_EQ(checks.size(), 6u);
   for (const KernelCheck& k : checks) {
     const SlotError& w = k.worst();
@@ -38,7 +40,8 @@ TEST_P(KernelPrograms, MatchTheCpuBackendInFp16) {
 }
 
 TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
-  const RunConfig c = config_for(GetParam());
+  const auto [preset, variant] = GetParam();
+  const RunConfig c = config_for(preset);
   ModelConfig one = c.model;
   one.n_layers = 1;
   ParamLayout layout(one);
@@ -47,7 +50,8 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
   const float* p = params.data();
   const auto programs = build_kernel_programs(
       c.model, {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, p + lp.ffn_norm,
-                p + lp.w1, p + lp.w2, p + lp.w3});
+                p + lp.w1, p + lp.w2, p + lp.w3},
+      variant);
   for (const KernelProgram& kp : programs) {
     const std::string text = mil::print_program(kp.program);
     const mil::Program parsed = mil::parse_program(text, kp.kernel);
@@ -62,12 +66,35 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
     for (const BlobTensor& t : kp.weights) EXPECT_NO_THROW(weights.at_record(t.record_offset));
     // One input and one output surface, channels as io.json will say.
     EXPECT_EQ(kp.program.main.inputs.size(), 1u);
-    EXPECT_EQ(kp.program.main.inputs[0].second.shape[1], kp.input_channels());
+    EXPECT_EQ(kp.program.main.inputs[0].second.shape, (std::vector<int64_t>{1, kp.surface_channels, 1, kp.surface_columns}));
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, KernelPrograms,
-                         ::testing::Values("tiny", "tiny-gqa", "stories15M", "layer768"));
+                         ::testing::Combine(::testing::Values("tiny", "tiny-gqa", "stories15M",
+                                                              "layer768"),
+                                            ::testing::Values("static", "dynamic")));
+
+TEST(KernelProgramsDynamic, WeightsTravelInTheSurfaceNotTheWeightFile) {
+  const RunConfig c = load_config("tiny");
+  ParamLayout layout(c.model);
+  std::vector<float> params(layout.total(), 0.5f);
+  const LayerParams& lp = layout.layer(0);
+  const float* p = params.data();
+  const BlockWeights w{p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo,
+                       p + lp.ffn_norm,       p + lp.w1, p + lp.w2, p + lp.w3};
+  for (const KernelProgram& kp : build_kernel_programs(c.model, w, "dynamic")) {
+    if (kp.kernel == "sdpa_backward2") continue;  // no weights
+    EXPECT_FALSE(kp.surface_weights.empty()) << kp.kernel;
+    EXPECT_GT(kp.surface_columns, kp.seq) << kp.kernel;
+    EXPECT_EQ(kp.surface_columns % 32, 0) << kp.kernel << ": rows must stay 64-byte aligned";
+    // Only constant tables (RoPE, mask) remain in the weight file.
+    for (const BlobTensor& t : kp.weights)
+      EXPECT_TRUE(t.name.find("cos") != std::string::npos || t.name.find("sin") != std::string::npos ||
+                  t.name.find("mask") != std::string::npos)
+          << kp.kernel << " bakes " << t.name;
+  }
+}
 
 TEST(KernelProgramsBlob, OffsetsFollowTheDocumentedLayout) {
   // First record at 64 (data at 128); after 1000 fp16 values (2000 bytes) the next at 2176.

@@ -48,15 +48,92 @@ std::vector<float> conv_weight(const float* w, int64_t out, int64_t in, bool tra
   return v;
 }
 
+// A weight as the dynamic variant carries it in the input surface: M = A^T for the applied
+// matrix A [out, in] (rows = the input channels it contracts with), or a gain vector as one
+// column. The static variant bakes A itself as a [out, in, 1, 1] conv weight.
+struct DeclaredWeight {
+  std::string name;
+  int64_t out, in;           // of the applied matrix A (in = 1 ... for gains: out = n, in = 1)
+  bool gain;                 // a per-channel gain vector of length `out`
+  std::vector<float> applied;  // A row-major [out, in] (or the gain)
+  int64_t column = 0;        // dynamic: first column of M in the surface
+  Value value;               // dynamic: the slice holding it
+};
+
 class Generator {
  public:
-  Generator(const Dims& d) : d_(d), b_([this](const std::string& n, const std::vector<float>& v) {
-                               return blobs_.add(n, v);
-                             }) {}
+  Generator(const Dims& d, const std::string& variant)
+      : d_(d), dynamic_(variant == "dynamic"), variant_(variant),
+        b_([this](const std::string& n, const std::vector<float>& v) { return blobs_.add(n, v); }) {}
 
   Builder& b() { return b_; }
 
-  Value rmsnorm(const Value& x, const float* w, const std::string& prefix) {
+  // Declares the matrix W [out, in] (applied as is, or transposed) before inputs() is called.
+  void declare(const std::string& name, const float* w, int64_t out, int64_t in, bool transpose) {
+    DeclaredWeight dw{name, transpose ? in : out, transpose ? out : in, false,
+                      conv_weight(w, out, in, transpose)};
+    weights_.push_back(dw);
+  }
+  void declare_gain(const std::string& name, const float* g, int64_t n) {
+    weights_.push_back({name, n, 1, true, std::vector<float>(g, g + n)});
+  }
+
+  // The function's single input surface, unpacked into its activation slots. Static:
+  // [1, C, 1, S] with C the slots' channels. Dynamic: [1, max(C, rows of M), 1, S + W]: the
+  // activations in columns [0, S), each declared weight's M = A^T in its own column range,
+  // zero elsewhere, W padded so that each row stays 64-byte aligned.
+  std::vector<Value> inputs(const std::vector<SurfaceSlot>& slots) {
+    slots_ = slots;
+    int64_t channels = 0;
+    for (const auto& sl : slots) channels += sl.channels;
+    act_channels_ = channels;
+    int64_t columns = d_.S;
+    if (dynamic_) {
+      for (auto& w : weights_) {
+        channels = std::max(channels, w.in == 1 && w.gain ? w.out : w.in);
+        w.column = columns;
+        columns += w.gain ? 1 : w.out;
+      }
+      columns = (columns + 31) / 32 * 32;
+    }
+    surface_channels_ = channels;
+    surface_columns_ = columns;
+    Value surface = b_.input("x", {1, channels, 1, columns});
+    std::vector<Value> out;
+    if (!dynamic_ && slots.size() == 1) return {surface};
+    int64_t at = 0;
+    for (const SurfaceSlot& sl : slots) {
+      out.push_back(b_.slice_by_size(sl.name, surface, {0, at, 0, 0}, {1, sl.channels, 1, d_.S}));
+      at += sl.channels;
+    }
+    if (dynamic_)
+      for (auto& w : weights_) {
+        const int64_t rows = w.gain ? w.out : w.in, cols = w.gain ? 1 : w.out;
+        w.value = b_.slice_by_size(w.name + "_m", surface, {0, 0, 0, w.column}, {1, rows, 1, cols});
+      }
+    return out;
+  }
+
+  // y = A x for the declared weight `name`; x is [1, in, 1, S].
+  Value project(const std::string& name, const Value& x, const std::string& weight) {
+    const DeclaredWeight& w = find(weight);
+    if (!dynamic_) {
+      Value wv = b_.weight(weight + "_w", {w.out, w.in, 1, 1}, w.applied);
+      return b_.conv1x1(name, x, wv);
+    }
+    Value m = b_.reshape(weight + "_m2", w.value, {1, 1, w.in, w.out});
+    Value x2 = b_.reshape(name + "_x2", x, {1, 1, w.in, d_.S});
+    Value y2 = b_.matmul(name + "_y2", m, x2, true, false);  // [1, 1, out, S]
+    return b_.reshape(name, y2, {1, w.out, 1, d_.S});
+  }
+
+  Value gain(const std::string& weight) {
+    const DeclaredWeight& w = find(weight);
+    if (!dynamic_) return b_.weight(weight + "_w", {1, w.out, 1, 1}, w.applied);
+    return w.value;  // already [1, n, 1, 1]
+  }
+
+  Value rmsnorm(const Value& x, const std::string& gain_name, const std::string& prefix) {
     // x * (mean_c x^2 + eps)^-0.5 * w, written with ops the ANE takes (no reduce_mean).
     Value sq = b_.mul(prefix + "_sq", x, x);
     Value ss = b_.reduce_sum(prefix + "_ss", sq, {1}, true);
@@ -64,15 +141,7 @@ class Generator {
     Value mse = b_.add(prefix + "_mse", ms, b_.scalar(prefix + "_eps", d_.eps));
     Value r = b_.pow(prefix + "_rrms", mse, b_.scalar(prefix + "_neg_half", -0.5f));
     Value xr = b_.mul(prefix + "_xr", x, r);
-    Value wv = b_.weight(prefix + "_w", {1, d_.D, 1, 1}, std::vector<float>(w, w + d_.D));
-    return b_.mul(prefix + "_xn", xr, wv);
-  }
-
-  Value conv(const std::string& name, const Value& x, const float* w, int64_t out, int64_t in,
-             bool transpose) {
-    const int64_t oc = transpose ? in : out, ic = transpose ? out : in;
-    Value wv = b_.weight(name + "_w", {oc, ic, 1, 1}, conv_weight(w, out, in, transpose));
-    return b_.conv1x1(name, x, wv);
+    return b_.mul(prefix + "_xn", xr, gain(gain_name));
   }
 
   // llama2.c RoPE on [1, heads*E, 1, S]: pairs (2i, 2i+1) of each head rotate by
@@ -116,36 +185,46 @@ class Generator {
     return b_.softmax(prefix + "_p", b_.add(prefix + "_masked", scores, m), -1);
   }
 
-  KernelProgram finish(const std::string& kernel, std::vector<SurfaceSlot> in,
-                       std::vector<SurfaceSlot> out) {
+  KernelProgram finish(const std::string& kernel, std::vector<SurfaceSlot> out) {
     KernelProgram k;
     k.kernel = kernel;
-    k.variant = "static";
+    k.variant = variant_;
     k.seq = d_.S;
     k.program = b_.finish();
-    k.inputs = std::move(in);
+    k.inputs = slots_;
     k.outputs = std::move(out);
     k.weights = std::move(blobs_.tensors);
+    k.surface_channels = surface_channels_;
+    k.surface_columns = surface_columns_;
+    if (dynamic_)
+      for (const auto& w : weights_) {
+        SurfaceWeight sw{w.name, w.gain ? w.out : w.in, w.gain ? 1 : w.out, w.column, {}};
+        sw.values.resize(sw.rows * sw.cols);
+        for (int64_t r = 0; r < sw.rows; ++r)
+          for (int64_t c = 0; c < sw.cols; ++c)
+            sw.values[r * sw.cols + c] = w.gain ? w.applied[r] : w.applied[c * w.in + r];
+        k.surface_weights.push_back(std::move(sw));
+      }
     return k;
   }
 
  private:
+  const DeclaredWeight& find(const std::string& name) const {
+    for (const auto& w : weights_)
+      if (w.name == name) return w;
+    ANETRAIN_CHECK(false, "undeclared weight " + name);
+    return weights_.front();
+  }
+
   Dims d_;
+  bool dynamic_;
+  std::string variant_;
   BlobCollector blobs_;
   Builder b_;
+  std::vector<DeclaredWeight> weights_;
+  std::vector<SurfaceSlot> slots_;
+  int64_t act_channels_ = 0, surface_channels_ = 0, surface_columns_ = 0;
 };
-
-// Splits the packed input surface into its slots.
-std::vector<Value> unpack(Builder& b, const Value& surface, const std::vector<SurfaceSlot>& slots,
-                          int64_t S) {
-  std::vector<Value> out;
-  int64_t at = 0;
-  for (const SurfaceSlot& s : slots) {
-    out.push_back(b.slice_by_size(s.name, surface, {0, at, 0, 0}, {1, s.channels, 1, S}));
-    at += s.channels;
-  }
-  return out;
-}
 
 int64_t total(const std::vector<SurfaceSlot>& slots) {
   int64_t c = 0;
@@ -153,46 +232,55 @@ int64_t total(const std::vector<SurfaceSlot>& slots) {
   return c;
 }
 
-KernelProgram attention_forward(const Dims& d, const BlockWeights& w) {
-  Generator g(d);
+KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std::string& variant) {
+  Generator g(d, variant);
   Builder& b = g.b();
-  Value x = b.input("x", {1, d.D, 1, d.S});
-  Value xn = g.rmsnorm(x, w.attention_norm, "norm");
-  Value q = g.rope(g.conv("q", xn, w.wq, d.QD, d.D, false), d.H, 1.0f, "rope_q");
-  Value k = g.rope(g.conv("k", xn, w.wk, d.KD, d.D, false), d.G, 1.0f, "rope_k");
-  Value v = g.conv("v", xn, w.wv, d.KD, d.D, false);
+  g.declare_gain("norm", w.attention_norm, d.D);
+  g.declare("wq", w.wq, d.QD, d.D, false);
+  g.declare("wk", w.wk, d.KD, d.D, false);
+  g.declare("wv", w.wv, d.KD, d.D, false);
+  g.declare("wo", w.wo, d.D, d.QD, false);
+  Value x = g.inputs({{"x", d.D}})[0];
+  Value xn = g.rmsnorm(x, "norm", "norm");
+  Value q = g.rope(g.project("q", xn, "wq"), d.H, 1.0f, "rope_q");
+  Value k = g.rope(g.project("k", xn, "wk"), d.G, 1.0f, "rope_k");
+  Value v = g.project("v", xn, "wv");
   Value p = g.probabilities(q, k, "attn");
   Value v4 = b.reshape("v4", v, {d.G, 1, d.E, d.S});
   Value a4 = b.matmul("attn4", v4, p, false, true);  // [G, R, E, S]
   Value attn = b.reshape("attn", a4, {1, d.QD, 1, d.S});
-  Value y = g.conv("y", attn, w.wo, d.D, d.QD, false);
+  Value y = g.project("y", attn, "wo");
   b.output(b.concat("out", {y, q, k, v, attn, xn}, 1));
-  return g.finish("attention_forward", {{"x", d.D}},
+  return g.finish("attention_forward",
                   {{"y", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}, {"attn", d.QD}, {"xnorm", d.D}});
 }
 
-KernelProgram ffn_forward(const Dims& d, const BlockWeights& w) {
-  Generator g(d);
+KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::string& variant) {
+  Generator g(d, variant);
   Builder& b = g.b();
-  Value x = b.input("x", {1, d.D, 1, d.S});
-  Value xn = g.rmsnorm(x, w.ffn_norm, "norm");
-  Value h1 = g.conv("h1", xn, w.w1, d.F, d.D, false);
-  Value h3 = g.conv("h3", xn, w.w3, d.F, d.D, false);
+  g.declare_gain("norm", w.ffn_norm, d.D);
+  g.declare("w1", w.w1, d.F, d.D, false);
+  g.declare("w3", w.w3, d.F, d.D, false);
+  g.declare("w2", w.w2, d.D, d.F, false);
+  Value x = g.inputs({{"x", d.D}})[0];
+  Value xn = g.rmsnorm(x, "norm", "norm");
+  Value h1 = g.project("h1", xn, "w1");
+  Value h3 = g.project("h3", xn, "w3");
   Value silu = b.mul("silu", h1, b.sigmoid("sig", h1));
   Value gate = b.mul("gate", silu, h3);
-  Value y = g.conv("y", gate, w.w2, d.D, d.F, false);
+  Value y = g.project("y", gate, "w2");
   b.output(b.concat("out", {y, h1, h3, gate, xn}, 1));
-  return g.finish("ffn_forward", {{"x", d.D}},
-                  {{"y", d.D}, {"h1", d.F}, {"h3", d.F}, {"gate", d.F}, {"xnorm", d.D}});
+  return g.finish("ffn_forward", {{"y", d.D}, {"h1", d.F}, {"h3", d.F}, {"gate", d.F}, {"xnorm", d.D}});
 }
 
-KernelProgram ffn_backward(const Dims& d, const BlockWeights& w) {
-  Generator g(d);
+KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::string& variant) {
+  Generator g(d, variant);
   Builder& b = g.b();
-  const std::vector<SurfaceSlot> in = {{"dy", d.D}, {"h1", d.F}, {"h3", d.F}};
-  Value surface = b.input("x", {1, total(in), 1, d.S});
-  std::vector<Value> v = unpack(b, surface, in, d.S);
-  Value dgate = g.conv("dgate", v[0], w.w2, d.D, d.F, true);
+  g.declare("w2t", w.w2, d.D, d.F, true);
+  g.declare("w1t", w.w1, d.F, d.D, true);
+  g.declare("w3t", w.w3, d.F, d.D, true);
+  std::vector<Value> v = g.inputs({{"dy", d.D}, {"h1", d.F}, {"h3", d.F}});
+  Value dgate = g.project("dgate", v[0], "w2t");
   Value sig = b.sigmoid("sig", v[1]);
   Value silu = b.mul("silu", v[1], sig);
   Value dh3 = b.mul("dh3", dgate, silu);
@@ -200,18 +288,17 @@ KernelProgram ffn_backward(const Dims& d, const BlockWeights& w) {
   Value one = b.scalar("one", 1.0f);
   Value dsilu = b.mul("dsilu", sig, b.add("dsilu_1", one, b.mul("x_1msig", v[1], b.sub("one_msig", one, sig))));
   Value dh1 = b.mul("dh1", b.mul("dgate_h3", dgate, v[2]), dsilu);
-  Value dx = b.add("dxnorm", g.conv("dx1", dh1, w.w1, d.F, d.D, true), g.conv("dx3", dh3, w.w3, d.F, d.D, true));
+  Value dx = b.add("dxnorm", g.project("dx1", dh1, "w1t"), g.project("dx3", dh3, "w3t"));
   b.output(b.concat("out", {dx, dh1, dh3}, 1));
-  return g.finish("ffn_backward", in, {{"dxnorm", d.D}, {"dh1", d.F}, {"dh3", d.F}});
+  return g.finish("ffn_backward", {{"dxnorm", d.D}, {"dh1", d.F}, {"dh3", d.F}});
 }
 
-KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w) {
-  Generator g(d);
+KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w, const std::string& variant) {
+  Generator g(d, variant);
   Builder& b = g.b();
-  const std::vector<SurfaceSlot> in = {{"dy", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}};
-  Value surface = b.input("x", {1, total(in), 1, d.S});
-  std::vector<Value> v = unpack(b, surface, in, d.S);
-  Value da = g.conv("dattn", v[0], w.wo, d.D, d.QD, true);  // Wo^T dy
+  g.declare("wot", w.wo, d.D, d.QD, true);
+  std::vector<Value> v = g.inputs({{"dy", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}});
+  Value da = g.project("dattn", v[0], "wot");  // Wo^T dy
   Value p = g.probabilities(v[1], v[2], "recompute");
   Value da4 = b.reshape("dattn4", da, {d.G, d.R, d.E, d.S});
   Value v4 = b.reshape("v4", v[3], {d.G, 1, d.E, d.S});
@@ -222,15 +309,13 @@ KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w) {
   Value p_out = b.reshape("probs", p, {1, d.H * d.S, 1, d.S});
   Value dp_out = b.reshape("dprobs", dp, {1, d.H * d.S, 1, d.S});
   b.output(b.concat("out", {dv, p_out, dp_out}, 1));
-  return g.finish("sdpa_backward1", in, {{"dv", d.KD}, {"probs", d.H * d.S}, {"dprobs", d.H * d.S}});
+  return g.finish("sdpa_backward1", {{"dv", d.KD}, {"probs", d.H * d.S}, {"dprobs", d.H * d.S}});
 }
 
-KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&) {
-  Generator g(d);
+KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&, const std::string& variant) {
+  Generator g(d, variant);
   Builder& b = g.b();
-  const std::vector<SurfaceSlot> in = {{"probs", d.H * d.S}, {"dprobs", d.H * d.S}, {"q", d.QD}, {"k", d.KD}};
-  Value surface = b.input("x", {1, total(in), 1, d.S});
-  std::vector<Value> v = unpack(b, surface, in, d.S);
+  std::vector<Value> v = g.inputs({{"probs", d.H * d.S}, {"dprobs", d.H * d.S}, {"q", d.QD}, {"k", d.KD}});
   Value p4 = b.reshape("p4", v[0], {d.G, d.R, d.S, d.S});
   Value dp4 = b.reshape("dp4", v[1], {d.G, d.R, d.S, d.S});
   Value rowsum = b.reduce_sum("rowsum", b.mul("p_dp", p4, dp4), {-1}, true);
@@ -244,19 +329,19 @@ KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&) {
   Value dq = g.rope(b.reshape("dq_rot", dq4, {1, d.QD, 1, d.S}), d.H, -1.0f, "unrope_q");
   Value dk = g.rope(b.reshape("dk_rot", dk4, {1, d.KD, 1, d.S}), d.G, -1.0f, "unrope_k");
   b.output(b.concat("out", {dq, dk}, 1));
-  return g.finish("sdpa_backward2", in, {{"dq", d.QD}, {"dk", d.KD}});
+  return g.finish("sdpa_backward2", {{"dq", d.QD}, {"dk", d.KD}});
 }
 
-KernelProgram qkv_backward(const Dims& d, const BlockWeights& w) {
-  Generator g(d);
+KernelProgram qkv_backward(const Dims& d, const BlockWeights& w, const std::string& variant) {
+  Generator g(d, variant);
   Builder& b = g.b();
-  const std::vector<SurfaceSlot> in = {{"dq", d.QD}, {"dk", d.KD}, {"dv", d.KD}};
-  Value surface = b.input("x", {1, total(in), 1, d.S});
-  std::vector<Value> v = unpack(b, surface, in, d.S);
-  Value dx = b.add("dx_qk", g.conv("dx_q", v[0], w.wq, d.QD, d.D, true),
-                   g.conv("dx_k", v[1], w.wk, d.KD, d.D, true));
-  b.output(b.add("dxnorm", dx, g.conv("dx_v", v[2], w.wv, d.KD, d.D, true)));
-  return g.finish("qkv_backward", in, {{"dxnorm", d.D}});
+  g.declare("wqt", w.wq, d.QD, d.D, true);
+  g.declare("wkt", w.wk, d.KD, d.D, true);
+  g.declare("wvt", w.wv, d.KD, d.D, true);
+  std::vector<Value> v = g.inputs({{"dq", d.QD}, {"dk", d.KD}, {"dv", d.KD}});
+  Value dx = b.add("dx_qk", g.project("dx_q", v[0], "wqt"), g.project("dx_k", v[1], "wkt"));
+  b.output(b.add("dxnorm", dx, g.project("dx_v", v[2], "wvt")));
+  return g.finish("qkv_backward", {{"dxnorm", d.D}});
 }
 
 }  // namespace
@@ -267,11 +352,12 @@ int64_t KernelProgram::output_channels() const { return total(outputs); }
 std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, const BlockWeights& w,
                                                  const std::string& variant) {
   config.validate();
-  if (variant != "static")
-    throw UserError("ANE program variant '" + variant + "' is not available yet: use static");
+  if (variant != "static" && variant != "dynamic")
+    throw UserError("ANE program variant '" + variant + "' is unknown: use static or dynamic");
   const Dims d = dims_of(config);
-  return {attention_forward(d, w), ffn_forward(d, w),    ffn_backward(d, w),
-          sdpa_backward1(d, w),    sdpa_backward2(d, w), qkv_backward(d, w)};
+  return {attention_forward(d, w, variant), ffn_forward(d, w, variant),
+          ffn_backward(d, w, variant),      sdpa_backward1(d, w, variant),
+          sdpa_backward2(d, w, variant),    qkv_backward(d, w, variant)};
 }
 
 std::vector<uint64_t> milblob_record_offsets(const std::vector<int64_t>& counts) {

@@ -8,7 +8,11 @@
 // order of `inputs` / `outputs` below: exactly how the runtime packs them.
 //
 // Variant "static": weights are BLOBFILE constants in weights/weight.bin (MILBlob v2), so a
-// weight update means a recompile. Semantics match the CPU backend's kernels, including
+// weight update means a recompile. Variant "dynamic": the program is compiled once; weights
+// travel in the input surface next to the activations (columns [0, S) hold the activation
+// slots, then each weight's M = A^T in its own column range, zero elsewhere), so the runtime
+// re-stages fp16 weights after every optimizer step; only constant tables (RoPE, mask) stay
+// in the weight file. Semantics match the CPU backend's kernels, including
 // llama2.c RoPE and the GQA head mapping h -> h / (H/G); the causal mask is an additive
 // constant, 0 on and below the diagonal and -65504 above.
 #pragma once
@@ -34,10 +38,21 @@ struct BlobTensor {
   std::vector<float> values;   // rounded to fp16 when written
 };
 
+// Dynamic variant: a weight carried in the input surface, M = A^T for the applied matrix A
+// [out, in] (rows = in, cols = out) or a gain vector as one column; row r of M sits in
+// surface channel r, columns [column, column + cols).
+struct SurfaceWeight {
+  std::string name;
+  int64_t rows, cols, column;
+  std::vector<float> values;  // row-major [rows, cols]
+};
+
 struct KernelProgram {
   std::string kernel;   // e.g. "attention_forward"
-  std::string variant;  // "static"
+  std::string variant;  // "static" or "dynamic"
   int64_t seq = 0;
+  int64_t surface_channels = 0, surface_columns = 0;  // the input surface [1, C, 1, columns]
+  std::vector<SurfaceWeight> surface_weights;        // dynamic only
   mil::Program program;
   std::vector<SurfaceSlot> inputs, outputs;
   std::vector<BlobTensor> weights;  // in file order: weights/weight.bin

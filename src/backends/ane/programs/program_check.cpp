@@ -24,18 +24,36 @@ std::vector<float> random_normal(Rng& rng, int64_t n, double scale) {
   return v;
 }
 
+}  // namespace
+
+std::vector<float> pack_input_surface(const KernelProgram& kp, const std::map<std::string, std::vector<float>>& values) {
+  const int64_t W = kp.surface_columns;
+  std::vector<float> surface(kp.surface_channels * W, 0.0f);
+  int64_t channel = 0;
+  for (const SurfaceSlot& s : kp.inputs) {
+    const std::vector<float>& v = values.at(s.name);
+    ANETRAIN_CHECK(static_cast<int64_t>(v.size()) == s.channels * kp.seq, "slot size " + s.name);
+    for (int64_t c = 0; c < s.channels; ++c)
+      std::copy(v.begin() + c * kp.seq, v.begin() + (c + 1) * kp.seq, surface.begin() + (channel + c) * W);
+    channel += s.channels;
+  }
+  for (const SurfaceWeight& w : kp.surface_weights)
+    for (int64_t r = 0; r < w.rows; ++r)
+      std::copy(w.values.begin() + r * w.cols, w.values.begin() + (r + 1) * w.cols,
+                surface.begin() + r * W + w.column);
+  return surface;
+}
+
+namespace {
+
 // Runs one program on the interpreter with its input slots taken from `values`.
 std::vector<float> run_program(const KernelProgram& kp, const Tensors& values) {
   // Weights go through the real file format: written, parsed back, loaded by record offset.
   const MilBlobFile weights = MilBlobFile::parse(serialize_weights(kp), kp.kernel + "/weights/weight.bin");
   mil::Interpreter interpreter(kp.program, blob_loader(weights));
   mil::HostTensor input;
-  input.type = {mil::DType::kFp16, {1, kp.input_channels(), 1, kp.seq}};
-  for (const SurfaceSlot& s : kp.inputs) {
-    const std::vector<float>& v = values.at(s.name);
-    ANETRAIN_CHECK(static_cast<int64_t>(v.size()) == s.channels * kp.seq, "slot size " + s.name);
-    input.data.insert(input.data.end(), v.begin(), v.end());
-  }
+  input.type = {mil::DType::kFp16, {1, kp.surface_channels, 1, kp.surface_columns}};
+  input.data = pack_input_surface(kp, values);
   std::vector<mil::HostTensor> out = interpreter.run({{kp.program.main.inputs.at(0).first, input}});
   ANETRAIN_CHECK(out.size() == 1, "one output surface");
   return out[0].data;

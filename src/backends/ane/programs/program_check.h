@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,12 @@ struct KernelCheck {
 // Tolerance per kernel for fp16 execution against the fp32 CPU kernel, relative to the
 // largest reference magnitude of each output slot (see docs/DESIGN.md "ANE programs").
 double kernel_tolerance(const std::string& kernel);
+
+struct KernelProgram;
+// The input surface exactly as the runtime packs it: activation slots in channel order in
+// columns [0, S), and (dynamic variant) each weight's M in its column range; zeros elsewhere.
+std::vector<float> pack_input_surface(const KernelProgram& program,
+                                      const std::map<std::string, std::vector<float>>& values);
 
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const std::string& variant,
                                                uint64_t seed = 1);

@@ -41,6 +41,12 @@ void write_program_dir(const KernelProgram& kp, const std::string& dir) {
     }
     io[slots == &kp.inputs ? "input" : "output"] = {{"channels", at}, {"tensors", list}};
   }
+  io["input"]["surface"] = {1, kp.surface_channels, 1, kp.surface_columns};
+  io["output"]["surface"] = {1, kp.output_channels(), 1, kp.seq};
+  nlohmann::json weights = nlohmann::json::array();
+  for (const SurfaceWeight& w : kp.surface_weights)
+    weights.push_back({{"name", w.name}, {"rows", w.rows}, {"cols", w.cols}, {"column", w.column}});
+  io["input"]["weights"] = weights;  // dynamic variant: M = A^T placed at rows [0, rows)
   const std::string text = io.dump(2) + "\n";
   write_file_atomic((fs::path(dir) / "io.json").string(), text.data(), text.size());
 }
