@@ -39,7 +39,8 @@ int lint_and_report(const mil::Program& program, const std::string& label, const
 }
 
 std::vector<ane::KernelProgram> programs_for(const RunConfig& config, const std::string& variant,
-                                             uint64_t seed, std::vector<float>& params) {
+                                             uint64_t seed, std::vector<float>& params,
+                                             bool multi_input) {
   ModelConfig one = config.model;
   one.n_layers = 1;
   ParamLayout layout(one);
@@ -50,16 +51,17 @@ std::vector<ane::KernelProgram> programs_for(const RunConfig& config, const std:
   return ane::build_kernel_programs(config.model, {p + lp.attention_norm, p + lp.wq, p + lp.wk,
                                                    p + lp.wv, p + lp.wo, p + lp.ffn_norm,
                                                    p + lp.w1, p + lp.w2, p + lp.w3},
-                                    variant);
+                                    variant, multi_input);
 }
 
 int run_emit(const std::vector<std::string>& argv) {
-  Args args("ane emit", argv, {"config", "set", "out", "variant", "seed"}, {});
+  Args args("ane emit", argv, {"config", "set", "out", "variant", "seed"}, {"multi-input"});
   const RunConfig config = config_from_flags(args);
   const std::string out = args.require("out");
   std::vector<float> params;
   auto programs = programs_for(config, args.get("variant", "static"),
-                               static_cast<uint64_t>(args.get_int("seed", 1)), params);
+                               static_cast<uint64_t>(args.get_int("seed", 1)), params,
+                               args.has("multi-input"));
   for (const auto& kp : programs) {
     const std::string dir = (std::filesystem::path(out) / kp.kernel).string();
     ane::write_program_dir(kp, dir);
@@ -85,14 +87,15 @@ int run_lint(const std::vector<std::string>& argv) {
 }
 
 int run_check(const std::vector<std::string>& argv) {
-  Args args("ane check", argv, {"config", "set", "variant", "profile", "seed"}, {});
+  Args args("ane check", argv, {"config", "set", "variant", "profile", "seed"}, {"multi-input"});
+  const bool multi_input = args.has("multi-input");
   const RunConfig config = config_from_flags(args);
   const std::string variant = args.get("variant", "static");
   const std::string profile = args.get("profile", "m4-macos15");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 1));
   std::vector<float> params;
   int lint_errors = 0;
-  for (const auto& kp : programs_for(config, variant, seed, params)) {
+  for (const auto& kp : programs_for(config, variant, seed, params, multi_input)) {
     // The text a Mac would receive must parse back to the same program and pass lint.
     const std::string text = mil::print_program(kp.program);
     const mil::Program parsed = mil::parse_program(text, kp.kernel + "/model.mil");
@@ -100,7 +103,7 @@ int run_check(const std::vector<std::string>& argv) {
       throw UserError("internal: " + kp.kernel + " does not survive print -> parse -> print");
     lint_errors += lint_and_report(parsed, kp.kernel + "/model.mil", profile);
   }
-  const auto checks = ane::check_kernel_programs(config.model, variant, seed);
+  const auto checks = ane::check_kernel_programs(config.model, variant, seed, multi_input);
   std::printf("%-18s %-7s %5s  %-7s %11s %11s %10s %10s  %s\n", "kernel", "variant", "ops", "worst",
               "max abs err", "max |cpu|", "rel err", "tolerance", "verdict");
   bool all = lint_errors == 0;

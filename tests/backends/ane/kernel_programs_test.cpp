@@ -12,6 +12,7 @@
 #include "backends/ane/programs/program_files.h"
 #include "model/config.h"
 #include "model/params.h"
+#include "core/error.h"
 
 namespace anetrain::ane {
 namespace {
@@ -99,6 +100,38 @@ TEST(KernelProgramsDynamic, WeightsTravelInTheSurfaceNotTheWeightFile) {
 TEST(KernelProgramsBlob, OffsetsFollowTheDocumentedLayout) {
   // First record at 64 (data at 128); after 1000 fp16 values (2000 bytes) the next at 2176.
   EXPECT_EQ(milblob_record_offsets({1000, 10}), (std::vector<uint64_t>{64, 2176}));
+}
+
+}  // namespace
+}  // namespace anetrain::ane
+
+namespace anetrain::ane {
+namespace {
+
+// Multi-input programs (capability flag): numerically the same kernels; the lint reports where
+// the hardware's reported input-ordering rule cannot hold (two equally sized inputs), which is
+// why one packed input surface is the default.
+TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
+  const RunConfig c = load_config("tiny");
+  for (const KernelCheck& k : check_kernel_programs(c.model, "static", 3, true))
+    EXPECT_TRUE(k.passed()) << k.kernel << " relative " << k.worst().relative();
+  ParamLayout layout(c.model);
+  std::vector<float> params(layout.total(), 0.01f);
+  const LayerParams& lp = layout.layer(0);
+  const float* p = params.data();
+  const auto programs = build_kernel_programs(
+      c.model, {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, p + lp.ffn_norm,
+                p + lp.w1, p + lp.w2, p + lp.w3},
+      "static", true);
+  const KernelProgram& qkv = programs.back();
+  ASSERT_EQ(qkv.kernel, "qkv_backward");
+  EXPECT_EQ(qkv.program.main.inputs.size(), 3u);
+  bool order_flagged = false;
+  for (const auto& issue : mil::lint_program(qkv.program, mil::lint_profile("m4-macos15")))
+    order_flagged |= issue.rule == "input-order";
+  EXPECT_TRUE(order_flagged);
+  EXPECT_THROW(build_kernel_programs(c.model, {p, p, p, p, p, p, p, p, p}, "dynamic", true),
+               UserError);
 }
 
 }  // namespace

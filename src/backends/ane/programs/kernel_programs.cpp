@@ -1,5 +1,6 @@
 #include "backends/ane/programs/kernel_programs.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "backends/ane/mil/builder.h"
@@ -62,8 +63,8 @@ struct DeclaredWeight {
 
 class Generator {
  public:
-  Generator(const Dims& d, const std::string& variant)
-      : d_(d), dynamic_(variant == "dynamic"), variant_(variant),
+  Generator(const Dims& d, const std::string& variant, bool multi_input)
+      : d_(d), dynamic_(variant == "dynamic"), multi_input_(multi_input), variant_(variant),
         b_([this](const std::string& n, const std::vector<float>& v) { return blobs_.add(n, v); }) {}
 
   Builder& b() { return b_; }
@@ -98,6 +99,22 @@ class Generator {
     }
     surface_channels_ = channels;
     surface_columns_ = columns;
+    if (multi_input_) {
+      // One function input per slot (capability flag: reportedly some ANE builds need inputs
+      // bound in alphabetical order of their names and ordered by ascending size). Inputs are
+      // declared smallest first, named in_<i>_<slot> so alphabetical order is that order.
+      std::vector<size_t> order(slots.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t a, size_t b) { return slots[a].channels < slots[b].channels; });
+      std::vector<Value> by_slot(slots.size());
+      for (size_t rank = 0; rank < order.size(); ++rank) {
+        const SurfaceSlot& sl = slots[order[rank]];
+        by_slot[order[rank]] = b_.input("in_" + std::to_string(rank) + "_" + sl.name, {1, sl.channels, 1, d_.S});
+        input_names_.push_back({sl.name, by_slot[order[rank]].name});
+      }
+      return by_slot;
+    }
     Value surface = b_.input("x", {1, channels, 1, columns});
     std::vector<Value> out;
     if (!dynamic_ && slots.size() == 1) return {surface};
@@ -194,6 +211,8 @@ class Generator {
     k.inputs = slots_;
     k.outputs = std::move(out);
     k.weights = std::move(blobs_.tensors);
+    k.multi_input = multi_input_;
+    k.input_names = input_names_;
     k.surface_channels = surface_channels_;
     k.surface_columns = surface_columns_;
     if (dynamic_)
@@ -217,8 +236,9 @@ class Generator {
   }
 
   Dims d_;
-  bool dynamic_;
+  bool dynamic_, multi_input_;
   std::string variant_;
+  std::vector<std::pair<std::string, std::string>> input_names_;
   BlobCollector blobs_;
   Builder b_;
   std::vector<DeclaredWeight> weights_;
@@ -232,8 +252,8 @@ int64_t total(const std::vector<SurfaceSlot>& slots) {
   return c;
 }
 
-KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std::string& variant) {
-  Generator g(d, variant);
+KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
+  Generator g(d, variant, multi);
   Builder& b = g.b();
   g.declare_gain("norm", w.attention_norm, d.D);
   g.declare("wq", w.wq, d.QD, d.D, false);
@@ -255,8 +275,8 @@ KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std:
                   {{"y", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}, {"attn", d.QD}, {"xnorm", d.D}});
 }
 
-KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::string& variant) {
-  Generator g(d, variant);
+KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
+  Generator g(d, variant, multi);
   Builder& b = g.b();
   g.declare_gain("norm", w.ffn_norm, d.D);
   g.declare("w1", w.w1, d.F, d.D, false);
@@ -273,8 +293,8 @@ KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::strin
   return g.finish("ffn_forward", {{"y", d.D}, {"h1", d.F}, {"h3", d.F}, {"gate", d.F}, {"xnorm", d.D}});
 }
 
-KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::string& variant) {
-  Generator g(d, variant);
+KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
+  Generator g(d, variant, multi);
   Builder& b = g.b();
   g.declare("w2t", w.w2, d.D, d.F, true);
   g.declare("w1t", w.w1, d.F, d.D, true);
@@ -293,8 +313,8 @@ KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::stri
   return g.finish("ffn_backward", {{"dxnorm", d.D}, {"dh1", d.F}, {"dh3", d.F}});
 }
 
-KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w, const std::string& variant) {
-  Generator g(d, variant);
+KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
+  Generator g(d, variant, multi);
   Builder& b = g.b();
   g.declare("wot", w.wo, d.D, d.QD, true);
   std::vector<Value> v = g.inputs({{"dy", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}});
@@ -312,8 +332,8 @@ KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w, const std::st
   return g.finish("sdpa_backward1", {{"dv", d.KD}, {"probs", d.H * d.S}, {"dprobs", d.H * d.S}});
 }
 
-KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&, const std::string& variant) {
-  Generator g(d, variant);
+KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&, const std::string& variant, bool multi) {
+  Generator g(d, variant, multi);
   Builder& b = g.b();
   std::vector<Value> v = g.inputs({{"probs", d.H * d.S}, {"dprobs", d.H * d.S}, {"q", d.QD}, {"k", d.KD}});
   Value p4 = b.reshape("p4", v[0], {d.G, d.R, d.S, d.S});
@@ -332,8 +352,8 @@ KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&, const std::stri
   return g.finish("sdpa_backward2", {{"dq", d.QD}, {"dk", d.KD}});
 }
 
-KernelProgram qkv_backward(const Dims& d, const BlockWeights& w, const std::string& variant) {
-  Generator g(d, variant);
+KernelProgram qkv_backward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
+  Generator g(d, variant, multi);
   Builder& b = g.b();
   g.declare("wqt", w.wq, d.QD, d.D, true);
   g.declare("wkt", w.wk, d.KD, d.D, true);
@@ -350,14 +370,18 @@ int64_t KernelProgram::input_channels() const { return total(inputs); }
 int64_t KernelProgram::output_channels() const { return total(outputs); }
 
 std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, const BlockWeights& w,
-                                                 const std::string& variant) {
+                                                 const std::string& variant, bool multi_input) {
   config.validate();
   if (variant != "static" && variant != "dynamic")
     throw UserError("ANE program variant '" + variant + "' is unknown: use static or dynamic");
+  if (multi_input && variant == "dynamic")
+    throw UserError("multi-input programs exist for the static variant only (the dynamic one "
+                    "packs weights next to the activations in one surface)");
   const Dims d = dims_of(config);
-  return {attention_forward(d, w, variant), ffn_forward(d, w, variant),
-          ffn_backward(d, w, variant),      sdpa_backward1(d, w, variant),
-          sdpa_backward2(d, w, variant),    qkv_backward(d, w, variant)};
+  const bool m = multi_input;
+  return {attention_forward(d, w, variant, m), ffn_forward(d, w, variant, m),
+          ffn_backward(d, w, variant, m),      sdpa_backward1(d, w, variant, m),
+          sdpa_backward2(d, w, variant, m),    qkv_backward(d, w, variant, m)};
 }
 
 std::vector<uint64_t> milblob_record_offsets(const std::vector<int64_t>& counts) {

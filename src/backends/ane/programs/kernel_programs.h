@@ -53,6 +53,10 @@ struct KernelProgram {
   int64_t seq = 0;
   int64_t surface_channels = 0, surface_columns = 0;  // the input surface [1, C, 1, columns]
   std::vector<SurfaceWeight> surface_weights;        // dynamic only
+  // Capability flag: one function input per slot instead of one packed surface;
+  // (slot name, function input name), smallest slot first.
+  bool multi_input = false;
+  std::vector<std::pair<std::string, std::string>> input_names;
   mil::Program program;
   std::vector<SurfaceSlot> inputs, outputs;
   std::vector<BlobTensor> weights;  // in file order: weights/weight.bin
@@ -68,7 +72,8 @@ struct BlockWeights {
 inline constexpr const char* kWeightFile = "@model_path/weights/weight.bin";
 
 std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, const BlockWeights& w,
-                                                 const std::string& variant = "static");
+                                                 const std::string& variant = "static",
+                                                 bool multi_input = false);
 
 // The MILBlob v2 record offsets for tensors of these element counts (fp16): the first record
 // at 64, each record followed by its data at the next 64-byte boundary.

@@ -51,10 +51,19 @@ std::vector<float> run_program(const KernelProgram& kp, const Tensors& values) {
   // Weights go through the real file format: written, parsed back, loaded by record offset.
   const MilBlobFile weights = MilBlobFile::parse(serialize_weights(kp), kp.kernel + "/weights/weight.bin");
   mil::Interpreter interpreter(kp.program, blob_loader(weights));
-  mil::HostTensor input;
-  input.type = {mil::DType::kFp16, {1, kp.surface_channels, 1, kp.surface_columns}};
-  input.data = pack_input_surface(kp, values);
-  std::vector<mil::HostTensor> out = interpreter.run({{kp.program.main.inputs.at(0).first, input}});
+  std::vector<std::pair<std::string, mil::HostTensor>> inputs;
+  if (kp.multi_input) {
+    for (const auto& [slot, input_name] : kp.input_names) {
+      const std::vector<float>& v = values.at(slot);
+      inputs.push_back({input_name, {{mil::DType::kFp16, {1, static_cast<int64_t>(v.size()) / kp.seq, 1, kp.seq}}, v}});
+    }
+  } else {
+    mil::HostTensor input;
+    input.type = {mil::DType::kFp16, {1, kp.surface_channels, 1, kp.surface_columns}};
+    input.data = pack_input_surface(kp, values);
+    inputs.push_back({kp.program.main.inputs.at(0).first, input});
+  }
+  std::vector<mil::HostTensor> out = interpreter.run(inputs);
   ANETRAIN_CHECK(out.size() == 1, "one output surface");
   return out[0].data;
 }
@@ -62,7 +71,7 @@ std::vector<float> run_program(const KernelProgram& kp, const Tensors& values) {
 KernelCheck compare(const KernelProgram& kp, const std::vector<float>& surface, const Tensors& reference) {
   KernelCheck check;
   check.kernel = kp.kernel;
-  check.variant = kp.variant;
+  check.variant = kp.variant + (kp.multi_input ? "+mi" : "");
   check.ops = static_cast<int64_t>(kp.program.main.ops.size());
   check.tolerance = kernel_tolerance(kp.kernel);
   int64_t at = 0;
@@ -98,7 +107,7 @@ double kernel_tolerance(const std::string& kernel) {
 }
 
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const std::string& variant,
-                                               uint64_t seed) {
+                                               uint64_t seed, bool multi_input) {
   init_thread_pool();
   ModelConfig one_block = config;
   one_block.n_layers = 1;
@@ -113,7 +122,7 @@ std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const 
   const float* p = params.data();
   BlockWeights w{p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo,
                  p + lp.ffn_norm,       p + lp.w1, p + lp.w2, p + lp.w3};
-  std::vector<KernelProgram> programs = build_kernel_programs(config, w, variant);
+  std::vector<KernelProgram> programs = build_kernel_programs(config, w, variant, multi_input);
 
   // The CPU backend's kernels on one sequence give both the programs' inputs and the reference.
   const KernelDims d = KernelDims::from(config, 1, config.seq_len);
