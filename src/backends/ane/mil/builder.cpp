@@ -142,7 +142,7 @@ Value Builder::matmul(const std::string& name, const Value& x, const Value& y, b
                                                 std::vector<int64_t>(b.begin(), b.end() - 2));
   batch.push_back(m);
   batch.push_back(n);
-  return emit(name, "matmul", {DType::kFp16, batch},
+  return emit(name, "matmul", {x.type.dtype, batch},
               {{"transpose_x", Arg::lit(bool_scalar(tx))},
                {"transpose_y", Arg::lit(bool_scalar(ty))},
                {"x", Arg::value(x.name)},
@@ -150,7 +150,8 @@ Value Builder::matmul(const std::string& name, const Value& x, const Value& y, b
 }
 
 Value Builder::binary(const std::string& name, const std::string& op, const Value& x, const Value& y) {
-  return emit(name, op, {DType::kFp16, broadcast_shapes(x.shape(), y.shape())},
+  ANETRAIN_CHECK(x.type.dtype == y.type.dtype, "operands of " + name + " differ in dtype");
+  return emit(name, op, {x.type.dtype, broadcast_shapes(x.shape(), y.shape())},
               {{"x", Arg::value(x.name)}, {"y", Arg::value(y.name)}});
 }
 Value Builder::add(const std::string& n, const Value& x, const Value& y) { return binary(n, "add", x, y); }
@@ -158,7 +159,47 @@ Value Builder::sub(const std::string& n, const Value& x, const Value& y) { retur
 Value Builder::mul(const std::string& n, const Value& x, const Value& y) { return binary(n, "mul", x, y); }
 Value Builder::pow(const std::string& n, const Value& x, const Value& y) { return binary(n, "pow", x, y); }
 
-Value Builder::sigmoid(const std::string& name, const Value& x) {
+Value Builder::real_div(const std::string& n, const Value& x, const Value& y) {
+  return binary(n, "real_div", x, y);
+}
+
+Value Builder::rsqrt(const std::string& name, const Value& x, float epsilon) {
+  Literal eps;
+  eps.type = {x.type.dtype, {}};
+  eps.numbers = {epsilon};
+  return emit(name, "rsqrt", x.type, {{"epsilon", Arg::lit(eps)}, {"x", Arg::value(x.name)}});
+}
+
+Value Builder::cast(const std::string& name, const Value& x, DType dtype) {
+  ANETRAIN_CHECK(dtype == DType::kFp16 || dtype == DType::kFp32, "cast to fp16 or fp32 only");
+  return emit(name, "cast", {dtype, x.shape()},
+              {{"dtype", Arg::lit(string_scalar(dtype_name(dtype)))}, {"x", Arg::value(x.name)}});
+}
+
+Value Builder::int_constant(const std::string& name, std::vector<int64_t> shape,
+                            const std::vector<int32_t>& values) {
+  Operation o;
+  o.type = {DType::kInt32, std::move(shape)};
+  ANETRAIN_CHECK(o.type.numel() == static_cast<int64_t>(values.size()), "int constant size");
+  o.result = unique(name);
+  o.op = "const";
+  o.val.type = o.type;
+  o.val.numbers.assign(values.begin(), values.end());
+  function_.ops.push_back(o);
+  return {o.result, o.type};
+}
+
+Value Builder::bool_constant(const std::string& name, bool value) {
+  Operation o;
+  o.type = {DType::kBool, {}};
+  o.result = unique(name);
+  o.op = "const";
+  o.val = bool_scalar(value);
+  function_.ops.push_back(o);
+  return {o.result, o.type};
+}
+
+Value Builder::sigmoid(const std::string& name, const Value& x) {  // keeps x's dtype
   return emit(name, "sigmoid", x.type, {{"x", Arg::value(x.name)}});
 }
 
@@ -176,14 +217,14 @@ Value Builder::reduce_sum(const std::string& name, const Value& x, std::vector<i
     if (!reduced) shape.push_back(x.shape()[i]);
     else if (keep_dims) shape.push_back(1);
   }
-  return emit(name, "reduce_sum", {DType::kFp16, shape},
+  return emit(name, "reduce_sum", {x.type.dtype, shape},
               {{"axes", Arg::lit(int_tensor32(axes))},
                {"keep_dims", Arg::lit(bool_scalar(keep_dims))},
                {"x", Arg::value(x.name)}});
 }
 
 Value Builder::reshape(const std::string& name, const Value& x, std::vector<int64_t> shape) {
-  Type t{DType::kFp16, shape};
+  Type t{x.type.dtype, shape};
   ANETRAIN_CHECK(t.numel() == x.type.numel(), "reshape changes the element count in " + name);
   return emit(name, "reshape", t, {{"shape", Arg::lit(int_tensor(shape))}, {"x", Arg::value(x.name)}});
 }
@@ -191,7 +232,7 @@ Value Builder::reshape(const std::string& name, const Value& x, std::vector<int6
 Value Builder::transpose(const std::string& name, const Value& x, std::vector<int32_t> perm) {
   std::vector<int64_t> shape;
   for (int32_t p : perm) shape.push_back(x.shape()[p]);
-  return emit(name, "transpose", {DType::kFp16, shape},
+  return emit(name, "transpose", {x.type.dtype, shape},
               {{"perm", Arg::lit(int_tensor32(perm))}, {"x", Arg::value(x.name)}});
 }
 
@@ -199,7 +240,7 @@ Value Builder::slice_by_size(const std::string& name, const Value& x, std::vecto
                              std::vector<int64_t> size) {
   for (size_t i = 0; i < size.size(); ++i)
     ANETRAIN_CHECK(begin[i] >= 0 && begin[i] + size[i] <= x.shape()[i], "slice out of range in " + name);
-  return emit(name, "slice_by_size", {DType::kFp16, size},
+  return emit(name, "slice_by_size", {x.type.dtype, size},
               {{"begin", Arg::lit(int_tensor(begin))}, {"size", Arg::lit(int_tensor(size))},
                {"x", Arg::value(x.name)}});
 }

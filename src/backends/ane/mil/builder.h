@@ -45,6 +45,12 @@ class Builder {
   Value sub(const std::string& name, const Value& x, const Value& y);
   Value mul(const std::string& name, const Value& x, const Value& y);
   Value pow(const std::string& name, const Value& x, const Value& y);
+  Value real_div(const std::string& name, const Value& x, const Value& y);
+  Value rsqrt(const std::string& name, const Value& x, float epsilon);
+  // fp16 <-> fp32 (dtype "fp16" or "fp32"): e.g. to accumulate a long reduction in fp32.
+  Value cast(const std::string& name, const Value& x, DType dtype);
+  Value int_constant(const std::string& name, std::vector<int64_t> shape, const std::vector<int32_t>& values);
+  Value bool_constant(const std::string& name, bool value);
   Value sigmoid(const std::string& name, const Value& x);
   Value softmax(const std::string& name, const Value& x, int axis);
   Value reduce_sum(const std::string& name, const Value& x, std::vector<int32_t> axes, bool keep_dims);
