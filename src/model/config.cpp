@@ -100,6 +100,8 @@ const std::map<std::string, Field>& fields() {
       FLOAT_FIELD("beta2", c.train.beta2),
       FLOAT_FIELD("adam_eps", c.train.adam_eps),
       FLOAT_FIELD("grad_clip", c.train.grad_clip),
+      FLOAT_FIELD("loss_scale", c.train.loss_scale),
+      BOOL_FIELD("dynamic_loss_scale", c.train.dynamic_loss_scale),
       BOOL_FIELD("recompute", c.train.recompute),
       STRING_FIELD("sampling", c.train.sampling),
       INT_FIELD("val_every", c.train.val_every),

@@ -44,6 +44,11 @@ struct TrainConfig {
   float beta2 = 0.95f;
   float adam_eps = 1e-8f;
   float grad_clip = 1.0f;     // global-norm clip; <= 0 disables
+  // Loss scaling keeps fp16 gradients (ANE backend) out of the subnormal range: gradients
+  // are computed for loss * loss_scale and divided back before clipping. Dynamic: a step
+  // with inf/nan gradients is skipped and the scale halved; it doubles after 200 good steps.
+  float loss_scale = 1.0f;
+  bool dynamic_loss_scale = false;
   bool recompute = false;     // recompute layer activations in backward (saves memory)
   std::string sampling = "random";  // training windows: "random" or "epochs" (data_loader.h)
   int val_every = 100;        // steps between validation runs (0: never)

@@ -61,6 +61,7 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const P
   j["backend"] = state.backend;
   j["loader"] = state.loader;
   j["tokenizer"] = {{"spec", state.tokenizer_spec}, {"checksum", state.tokenizer_checksum}};
+  j["loss_scale"] = {{"scale", state.loss_scale}, {"good_steps", state.loss_scale_good_steps}};
   const std::string text = j.dump(2) + "\n";
   write_file_atomic(commit.staging_path("state.json"), text.data(), text.size());
   commit.commit();
@@ -89,6 +90,10 @@ TrainingState load_training_state(const std::string& dir) {
     s.seed = std::stoull(j.at("seed").get<std::string>(), nullptr, 16);
     s.backend = j.at("backend").get<std::string>();
     s.loader = j.at("loader");
+    if (j.contains("loss_scale")) {
+      s.loss_scale = j["loss_scale"].at("scale").get<float>();
+      s.loss_scale_good_steps = j["loss_scale"].at("good_steps").get<int64_t>();
+    }
     if (j.contains("tokenizer")) {
       s.tokenizer_spec = j["tokenizer"].at("spec").get<std::string>();
       s.tokenizer_checksum = j["tokenizer"].at("checksum").get<std::string>();

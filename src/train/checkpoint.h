@@ -25,6 +25,8 @@ struct TrainingState {
   nlohmann::json loader;    // RandomWindowLoader::state()
   std::string tokenizer_spec;      // "" when trained on bare token ids
   std::string tokenizer_checksum;  // sha256 of the tokenizer files (Tokenizer::checksum())
+  float loss_scale = 1;            // current (dynamic) loss scale
+  int64_t loss_scale_good_steps = 0;
 };
 
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,

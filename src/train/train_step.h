@@ -16,6 +16,14 @@ struct StepStats {
   double loss = 0;       // mean cross-entropy over the step's tokens (before the update)
   double grad_norm = 0;  // global norm before clipping
   float lr = 0;
+  bool skipped = false;    // gradients overflowed: no update (dynamic loss scaling)
+  float loss_scale = 1;    // the scale this step used
+};
+
+// Loss-scaling state, saved in checkpoints so that resume stays exact.
+struct LossScaleState {
+  float scale = 1;
+  int64_t good_steps = 0;
 };
 
 // Fills inputs and targets ([B*S] each, index b*S + s) for the next micro-batch.
@@ -28,12 +36,14 @@ class TrainStep {
   StepStats run(int64_t step, int64_t horizon, float* params, AdamW& optimizer,
                 const BatchSource& next_batch);
   const std::vector<float>& grads() const { return grads_; }  // after clipping
+  LossScaleState& loss_scale() { return scale_; }
 
  private:
   Transformer& model_;
   TrainConfig config_;
   std::vector<float> grads_;
   std::vector<int32_t> inputs_, targets_;
+  LossScaleState scale_;
 };
 
 }  // namespace anetrain

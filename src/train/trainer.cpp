@@ -153,6 +153,8 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   std::vector<int32_t> inputs(d.T()), targets(d.T());
   MetricsLog metrics(opts.out_dir, start_step);
 
+  TrainStep stepper(model, tc, layout);
+  if (resumed) stepper.loss_scale() = {resumed->loss_scale, resumed->loss_scale_good_steps};
   TrainingState state;
   state.config = config;
   state.seed = seed;
@@ -164,6 +166,8 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   }
   auto save = [&](int64_t step) {
     state.step = step;
+    state.loss_scale = stepper.loss_scale().scale;
+    state.loss_scale_good_steps = stepper.loss_scale().good_steps;
     state.loader = train_data.state();
     save_checkpoint(opts.out_dir, state, layout, params.data(), optimizer.m().data(),
                     optimizer.v().data());
@@ -178,7 +182,6 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
 
   TrainResult result;
   const auto run_start = Clock::now();
-  TrainStep stepper(model, tc, layout);
   for (int64_t step = start_step; step < opts.steps; ++step) {
     const auto step_start = Clock::now();
     const StepStats stats = stepper.run(
@@ -194,8 +197,15 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
     const int64_t done = step + 1;
     result.steps_run++;
     result.last_loss = loss;
-    metrics.append({{"step", done}, {"loss", loss}, {"lr", lr}, {"ms", ms},
-                    {"tokens_per_s", tokens_per_s}, {"grad_norm", norm}});
+    nlohmann::json record = {{"step", done}, {"loss", loss}, {"lr", lr}, {"ms", ms},
+                             {"tokens_per_s", tokens_per_s}, {"grad_norm", norm}};
+    if (tc.loss_scale != 1.0f || tc.dynamic_loss_scale) record["loss_scale"] = stats.loss_scale;
+    if (stats.skipped) {
+      record["skipped"] = true;
+      std::printf("step %lld: gradients overflowed at loss scale %g; step skipped\n",
+                  static_cast<long long>(done), stats.loss_scale);
+    }
+    metrics.append(record);
     if (tc.log_every > 0 && (done % tc.log_every == 0 || done == opts.steps || done == 1)) {
       const double eta = seconds_since(run_start) / result.steps_run * (opts.steps - done);
       std::printf("step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | "

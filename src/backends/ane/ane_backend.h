@@ -1,18 +1,62 @@
-// The ANE backend's entry point. Until the runtime over Apple's private AppleNeuralEngine
-// framework lands (see README "Status"), asking for it reports why it is unavailable instead
-// of running anything else in its place.
+// The ANE backend: the training step's kernels as ANE programs (programs/kernel_programs.h),
+// dynamic pipeline — each program compiled once per shape, the current fp32 weights converted
+// to fp16 and staged into the input surface at every dispatch — dispatched through an
+// AneDriver (runtime/driver.h): Apple's framework on a Mac, or the fake driver, which runs the
+// programs in the fp16 interpreter while enforcing the hardware's rules.
+//
+// Split of work, as in the seed: the ANE runs attention/FFN forward, FFN backward, both SDPA
+// backward parts and QKV backward, one sequence per dispatch. The classifier and its loss,
+// RMSNorm's rms_inv tap and the Wo^T dy product of sdpa_backward1 are computed on the host
+// CPU by design (they are host work in the seed too), not as a fallback. The lse tap is not
+// produced: this backend's sdpa_backward1 recomputes P from q and k on the ANE.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
+#include "backends/ane/programs/kernel_programs.h"
+#include "backends/ane/runtime/driver.h"
 #include "backends/backend.h"
+#include "backends/cpu/cpu_backend.h"
 
 namespace anetrain::ane {
 
 // Why the ANE backend cannot run on this machine, or "" when it can.
 std::string unavailable_reason();
 
+// "ane": Apple's framework where available; with ANETRAIN_ANE_DRIVER=fake in the environment,
+// the fake driver (for running the real orchestration on Linux; documented in the README).
+// Throws UserError("ANE backend unavailable: <reason>; use --backend cpu") otherwise.
 std::unique_ptr<Backend> make_ane_backend();
+
+class AneBackend final : public Backend {
+ public:
+  explicit AneBackend(std::unique_ptr<AneDriver> driver);
+  std::string name() const override { return "ane"; }
+  bool supports(Kernel k, const KernelDims& dims) const override;
+
+  void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) override;
+  void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) override;
+  void ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) override;
+  void sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) override;
+  void sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) override;
+  void qkv_backward(const KernelDims& d, const QkvBackwardArgs& a) override;
+  void classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) override;
+
+  AneDriver& driver() { return *driver_; }
+  int64_t programs_compiled() const { return static_cast<int64_t>(compiled_.size()); }
+
+ private:
+  // Builds the kernel's program with the given weights, compiles it the first time its text
+  // is seen, and runs it once per sequence: `inputs` are [C, T] tensors in the program's slot
+  // order, `outputs` receive the output slots (nullptr: discard).
+  void dispatch(const KernelDims& d, const std::string& kernel, const BlockWeights& w,
+                const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+
+  std::unique_ptr<AneDriver> driver_;
+  cpu::CpuBackend host_;
+  std::map<std::string, int64_t> compiled_;  // MIL text -> loaded program
+};
 
 }  // namespace anetrain::ane

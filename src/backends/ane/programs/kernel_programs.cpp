@@ -384,6 +384,22 @@ std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, cons
           sdpa_backward2(d, w, variant, m),    qkv_backward(d, w, variant, m)};
 }
 
+KernelProgram build_kernel_program(const ModelConfig& config, const std::string& kernel,
+                                   const BlockWeights& w, const std::string& variant,
+                                   bool multi_input) {
+  config.validate();
+  if (variant != "static" && variant != "dynamic")
+    throw UserError("ANE program variant '" + variant + "' is unknown: use static or dynamic");
+  const Dims d = dims_of(config);
+  if (kernel == "attention_forward") return attention_forward(d, w, variant, multi_input);
+  if (kernel == "ffn_forward") return ffn_forward(d, w, variant, multi_input);
+  if (kernel == "ffn_backward") return ffn_backward(d, w, variant, multi_input);
+  if (kernel == "sdpa_backward1") return sdpa_backward1(d, w, variant, multi_input);
+  if (kernel == "sdpa_backward2") return sdpa_backward2(d, w, variant, multi_input);
+  if (kernel == "qkv_backward") return qkv_backward(d, w, variant, multi_input);
+  throw UserError("no ANE program for kernel '" + kernel + "'");
+}
+
 std::vector<uint64_t> milblob_record_offsets(const std::vector<int64_t>& counts) {
   std::vector<uint64_t> offsets;
   uint64_t record = 64;

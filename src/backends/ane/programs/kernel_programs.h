@@ -75,6 +75,12 @@ std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, cons
                                                  const std::string& variant = "static",
                                                  bool multi_input = false);
 
+// One kernel's program (by its kernels.h name, e.g. "ffn_backward"); only the weights that
+// kernel uses need to be set in `w`.
+KernelProgram build_kernel_program(const ModelConfig& config, const std::string& kernel,
+                                   const BlockWeights& w, const std::string& variant = "static",
+                                   bool multi_input = false);
+
 // The MILBlob v2 record offsets for tensors of these element counts (fp16): the first record
 // at 64, each record followed by its data at the next 64-byte boundary.
 std::vector<uint64_t> milblob_record_offsets(const std::vector<int64_t>& fp16_counts);

@@ -1,0 +1,178 @@
+// The ANE backend's orchestration on Linux through the fake driver: the real packing,
+// compile-once dynamic pipeline and dispatch code runs, the driver enforces the hardware rules,
+// and training tracks the CPU backend within fp16 tolerance; loss scaling skips overflowing
+// steps without touching the weights and recovers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "backends/ane/ane_backend.h"
+#include "backends/ane/mil/printer.h"
+#include "backends/ane/programs/program_files.h"
+#include "backends/ane/runtime/fake_driver.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "model/params.h"
+#include "support/test_util.h"
+#include "train/train_step.h"
+
+namespace anetrain::ane {
+namespace {
+using namespace anetrain::testing;
+
+std::vector<double> losses(const std::string& metrics_path) {
+  std::vector<double> out;
+  std::ifstream in(metrics_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) out.push_back(j["loss"].get<double>());
+  }
+  return out;
+}
+
+TEST(AneBackend, TinyTrainingTracksTheCpuBackend) {
+  TempDir dir;
+  write_shard(dir.file("d.bin"), pattern_tokens(30000, 512, 3));
+  auto args = [&](const std::string& backend, const std::string& out) {
+    return std::vector<std::string>{"train", "--config", "tiny", "--set", "n_layers=3", "--set",
+                                    "batch_size=2", "--set", "loss_scale=1024", "--set",
+                                    "dynamic_loss_scale=true", "--data", dir.file("d.bin"),
+                                    "--steps", "50", "--out", out, "--backend", backend};
+  };
+  ASSERT_EQ(run_anetrain(args("cpu", dir.file("cpu"))).exit_code, 0);
+  setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  const CommandResult r = run_anetrain(args("ane", dir.file("ane")));
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("backend ane"), std::string::npos) << r.out;
+  const auto cpu = losses(dir.file("cpu/metrics.jsonl")), ane = losses(dir.file("ane/metrics.jsonl"));
+  ASSERT_EQ(cpu.size(), 50u);
+  ASSERT_EQ(ane.size(), 50u);
+  for (size_t i = 0; i < cpu.size(); ++i)
+    EXPECT_NEAR(ane[i], cpu[i], 2e-3 * cpu[i]) << "step " << i + 1;
+  EXPECT_LT(ane.back(), ane.front() - 0.3) << "the ANE run learns";
+}
+
+TEST(AneBackend, UnavailableWithoutADriverSaysWhy) {
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  try {
+    make_ane_backend();
+    FAIL() << "expected UserError";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("ANE backend unavailable: ", 0), 0u) << e.what();
+  }
+}
+
+class FakeDriverRules : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ModelConfig c = load_config("tiny").model;
+    ParamLayout layout(c);
+    params_.assign(layout.total(), 0.01f);
+    const LayerParams& lp = layout.layer(0);
+    const float* p = params_.data();
+    program_ = build_kernel_program(c, "qkv_backward",
+                                    {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo,
+                                     p + lp.ffn_norm, p + lp.w1, p + lp.w2, p + lp.w3},
+                                    "dynamic");
+    text_ = mil::print_program(program_.program);
+    weights_ = {{kWeightFile, serialize_weights(program_)}};
+  }
+  std::vector<float> params_;
+  KernelProgram program_;
+  std::string text_;
+  std::map<std::string, std::string> weights_;
+};
+
+TEST_F(FakeDriverRules, RejectsMisSizedAndUnalignedSurfaces) {
+  FakeDriver driver;
+  const int64_t h = driver.compile_and_load(text_, weights_);
+  Surface in{program_.surface_channels, program_.surface_columns,
+             std::vector<uint16_t>(program_.surface_channels * program_.surface_columns, 0)};
+  Surface out{program_.output_channels(), program_.seq,
+              std::vector<uint16_t>(program_.output_channels() * program_.seq)};
+  EXPECT_NO_THROW(driver.evaluate(h, {&in}, {&out}));
+  Surface short_in = in;
+  short_in.channels -= 1;
+  short_in.fp16.resize(short_in.channels * short_in.width);
+  try {
+    driver.evaluate(h, {&short_in}, {&out});
+    FAIL() << "a mis-sized surface was accepted";
+  } catch (const DriverError& e) {
+    EXPECT_EQ(e.code(), 0x1d);
+  }
+  EXPECT_THROW(driver.evaluate(h, {&in, &in}, {&out}), DriverError);
+  Surface wrong_out = out;
+  wrong_out.width = 48;  // 96-byte rows
+  EXPECT_THROW(driver.evaluate(h, {&in}, {&wrong_out}), DriverError);
+}
+
+TEST_F(FakeDriverRules, EnforcesTheCompileBudget) {
+  FakeDriver driver({/*compile_budget=*/3, "m4-macos15"});
+  for (int i = 0; i < 3; ++i) EXPECT_NO_THROW(driver.compile_and_load(text_, weights_));
+  EXPECT_THROW(driver.compile_and_load(text_, weights_), DriverError);
+  EXPECT_EQ(driver.compiles(), 3);
+}
+
+TEST(AneBackend, CompilesEachProgramOnceAcrossSteps) {
+  init_thread_pool();
+  auto backend = std::make_unique<AneBackend>(std::make_unique<FakeDriver>());
+  AneBackend& ane = *backend;
+  RunConfig c = load_config("tiny");
+  c.train.batch_size = 2;
+  ParamLayout layout(c.model);
+  std::vector<float> params(layout.total());
+  init_params(c.model, layout, 0.02f, 1, params.data());
+  Transformer model(c.model, ane, 2, 64, false);
+  AdamW adam(c.train, layout);
+  TrainStep step(model, c.train, layout);
+  std::vector<int32_t> tokens = pattern_tokens(4096, 512, 2);
+  int64_t at = 0;
+  auto batch = [&](int32_t* in, int32_t* tg) {
+    for (int i = 0; i < 128; ++i) in[i] = tokens[at + i], tg[i] = tokens[at + i + 1];
+    at += 128;
+  };
+  for (int s = 0; s < 3; ++s) step.run(s, 3, params.data(), adam, batch);
+  // Six programs per layer shape, compiled once; weights change every step but travel in the
+  // input surface, so nothing recompiles.
+  EXPECT_EQ(ane.driver().compiles(), 6);
+}
+
+TEST(LossScaling, OverflowSkipsTheStepKeepsWeightsAndRecovers) {
+  init_thread_pool();
+  RunConfig c = load_config("tiny");
+  c.train.batch_size = 2;
+  c.train.loss_scale = 1e30f;  // every gradient overflows at first
+  c.train.dynamic_loss_scale = true;
+  AneBackend ane(std::make_unique<FakeDriver>());
+  ParamLayout layout(c.model);
+  std::vector<float> params(layout.total());
+  init_params(c.model, layout, 0.02f, 1, params.data());
+  Transformer model(c.model, ane, 2, 64, false);
+  AdamW adam(c.train, layout);
+  TrainStep step(model, c.train, layout);
+  std::vector<int32_t> tokens = pattern_tokens(20000, 512, 2);
+  int64_t at = 0;
+  auto batch = [&](int32_t* in, int32_t* tg) {
+    for (int i = 0; i < 128; ++i) in[i] = tokens[at + i], tg[i] = tokens[at + i + 1];
+    at = (at + 128) % 19000;
+  };
+  const std::vector<float> before = params;
+  StepStats first = step.run(0, 200, params.data(), adam, batch);
+  EXPECT_TRUE(first.skipped);
+  EXPECT_TRUE(params == before) << "a skipped step must not touch the weights";
+  EXPECT_FLOAT_EQ(step.loss_scale().scale, 5e29f);
+  int skipped = 1, steps = 1;
+  while (steps < 200 && step.run(steps, 200, params.data(), adam, batch).skipped) ++skipped, ++steps;
+  EXPECT_LT(steps, 200) << "the scale never came down far enough";
+  EXPECT_GT(skipped, 10);
+  for (int s = 0; s < 20; ++s) EXPECT_FALSE(step.run(++steps, 400, params.data(), adam, batch).skipped);
+  for (float p : params) ASSERT_TRUE(std::isfinite(p));
+}
+
+}  // namespace
+}  // namespace anetrain::ane
