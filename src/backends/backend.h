@@ -31,7 +31,9 @@ std::vector<std::string> backend_names();
 
 // Creates a backend by name ("cpu", "ane"). Throws UserError naming the backend and the
 // reason when it is unknown or unavailable on this machine; never substitutes another.
-std::unique_ptr<Backend> make_backend(const std::string& name);
+// `ane_pipeline` selects the ANE backend's pipeline ("dynamic" or "static").
+std::unique_ptr<Backend> make_backend(const std::string& name,
+                                      const std::string& ane_pipeline = "dynamic");
 
 // Throws UserError if `backend` does not support every kernel at `dims`.
 void require_all_kernels(const Backend& backend, const KernelDims& dims);

@@ -7,7 +7,8 @@
 
 namespace anetrain {
 
-int run_train_command(const std::vector<std::string>& args);
+// full_argv: the whole command line, for the static ANE pipeline's exec() restart.
+int run_train_command(const std::vector<std::string>& args, const std::vector<std::string>& full_argv);
 int run_sample_command(const std::vector<std::string>& args);
 int run_bench_command(const std::vector<std::string>& args);
 int run_tokenizer_command(const std::vector<std::string>& args);

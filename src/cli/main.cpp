@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
-    if (command == "train") return run_train_command(args);
+    if (command == "train") return run_train_command(args, std::vector<std::string>(argv, argv + argc));
     if (command == "sample") return run_sample_command(args);
     if (command == "bench") return run_bench_command(args);
     if (command == "tokenizer") return run_tokenizer_command(args);

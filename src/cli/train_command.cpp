@@ -5,7 +5,7 @@
 
 namespace anetrain {
 
-int run_train_command(const std::vector<std::string>& argv) {
+int run_train_command(const std::vector<std::string>& argv, const std::vector<std::string>& full_argv) {
   Args args("train", argv, {"config", "set", "data", "val", "steps", "out", "backend", "seed", "tokenizer"},
             {"resume"});
   RunConfig config = config_from_flags(args);
@@ -22,6 +22,7 @@ int run_train_command(const std::vector<std::string>& argv) {
   const long long seed = args.get_int("seed", 1337);
   if (seed < 0) throw UserError("anetrain train: --seed must be a non-negative integer");
   opts.seed = static_cast<uint64_t>(seed);
+  opts.restart_argv = full_argv;
   train(config, opts);
   return 0;
 }

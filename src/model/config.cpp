@@ -102,6 +102,8 @@ const std::map<std::string, Field>& fields() {
       FLOAT_FIELD("grad_clip", c.train.grad_clip),
       FLOAT_FIELD("loss_scale", c.train.loss_scale),
       BOOL_FIELD("dynamic_loss_scale", c.train.dynamic_loss_scale),
+      STRING_FIELD("ane_pipeline", c.train.ane_pipeline),
+      INT_FIELD("compile_budget", c.train.compile_budget),
       BOOL_FIELD("recompute", c.train.recompute),
       STRING_FIELD("sampling", c.train.sampling),
       INT_FIELD("val_every", c.train.val_every),

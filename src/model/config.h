@@ -49,6 +49,11 @@ struct TrainConfig {
   // with inf/nan gradients is skipped and the scale halved; it doubles after 200 good steps.
   float loss_scale = 1.0f;
   bool dynamic_loss_scale = false;
+  // ANE backend: "dynamic" (programs compiled once, weights staged into the input surface) or
+  // "static" (weights baked in, so every optimizer step recompiles; the trainer checkpoints
+  // and exec()s itself before a step would cross compile_budget compiles in one process).
+  std::string ane_pipeline = "dynamic";
+  int compile_budget = 100;
   bool recompute = false;     // recompute layer activations in backward (saves memory)
   std::string sampling = "random";  // training windows: "random" or "epochs" (data_loader.h)
   int val_every = 100;        // steps between validation runs (0: never)

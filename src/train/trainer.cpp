@@ -1,6 +1,11 @@
 #include "train/trainer.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "backends/ane/ane_backend.h"
 #include "backends/backend.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -70,6 +76,30 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
   return tokenizer;
 }
 
+// The ANE stops compiling after about 119 programs per process. The static pipeline
+// recompiles every step, so before a step would cross the budget the trainer checkpoints and
+// replaces itself with a fresh process running the same command with --resume.
+template <typename Save>
+[[noreturn]] void restart_for_compile_budget(int64_t step, int64_t used, int budget,
+                                             const TrainOptions& opts, Save& save) {
+  if (opts.restart_argv.empty())
+    throw UserError("the compile budget is spent and this run cannot restart itself");
+  save(step);
+  std::vector<std::string> argv = opts.restart_argv;
+  if (std::find(argv.begin(), argv.end(), "--resume") == argv.end()) argv.push_back("--resume");
+  std::printf("compile budget: %lld of %d compiles used; checkpointed at step %lld, restarting "
+              "(exec) to continue\n",
+              static_cast<long long>(used), budget, static_cast<long long>(step));
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::vector<char*> raw;
+  for (auto& a : argv) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  execv("/proc/self/exe", raw.data());
+  execvp(raw[0], raw.data());  // no /proc (macOS): the path the process was started with
+  throw UserError(std::string("cannot restart anetrain (exec): ") + std::strerror(errno));
+}
+
 // A short sample at validation time, so a user sees what the model has learned.
 void print_sample(const ModelConfig& mc, Backend& backend, const float* params,
                   const Tokenizer& tokenizer) {
@@ -122,7 +152,13 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   const ModelConfig& mc = config.model;
   const TrainConfig& tc = config.train;
   init_thread_pool();
-  std::unique_ptr<Backend> backend = make_backend(opts.backend);
+  std::unique_ptr<Backend> backend = make_backend(opts.backend, tc.ane_pipeline);
+  auto* ane_backend = dynamic_cast<ane::AneBackend*>(backend.get());
+  const bool static_ane = ane_backend && ane_backend->pipeline() == "static";
+  if (static_ane && ane_backend->compiles_per_step(mc.n_layers) > tc.compile_budget)
+    throw UserError("compile_budget " + std::to_string(tc.compile_budget) + " is below the " +
+                    std::to_string(ane_backend->compiles_per_step(mc.n_layers)) +
+                    " compiles one static-pipeline step needs: raise it or use ane_pipeline=dynamic");
 
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
   const DatasetSource source = resolve_dataset(opts.data, opts.val_glob);
@@ -183,6 +219,10 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   TrainResult result;
   const auto run_start = Clock::now();
   for (int64_t step = start_step; step < opts.steps; ++step) {
+    if (static_ane && step > start_step &&
+        ane_backend->driver().compiles() + ane_backend->compiles_per_step(mc.n_layers) >
+            tc.compile_budget)
+      restart_for_compile_budget(step, ane_backend->driver().compiles(), tc.compile_budget, opts, save);
     const auto step_start = Clock::now();
     const StepStats stats = stepper.run(
         step, tc.decay_steps > 0 ? tc.decay_steps : opts.steps, params.data(), optimizer,

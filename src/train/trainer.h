@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/config.h"
 
@@ -19,6 +20,9 @@ struct TrainOptions {
   bool resume = false;     // continue from out_dir's checkpoint if there is one
   uint64_t seed = 1337;
   bool seed_given = false;
+  // The command line that started this process; the static ANE pipeline re-executes it
+  // (with --resume) when the per-process compile budget would run out.
+  std::vector<std::string> restart_argv;
 };
 
 struct TrainResult {

@@ -45,14 +45,21 @@ std::string unavailable_reason() {
 #endif
 }
 
-std::unique_ptr<Backend> make_ane_backend() {
+std::unique_ptr<Backend> make_ane_backend(const std::string& pipeline) {
+  if (pipeline != "dynamic" && pipeline != "static")
+    throw UserError("ane_pipeline '" + pipeline + "' is unknown: use dynamic or static");
   const char* driver = std::getenv("ANETRAIN_ANE_DRIVER");
-  if (driver && std::string(driver) == "fake")
-    return std::make_unique<AneBackend>(std::make_unique<FakeDriver>());
+  if (driver && std::string(driver) == "fake") {
+    FakeDriverOptions options;
+    if (const char* budget = std::getenv("ANETRAIN_FAKE_COMPILE_BUDGET"))
+      options.compile_budget = std::atoll(budget);
+    return std::make_unique<AneBackend>(std::make_unique<FakeDriver>(options), pipeline);
+  }
   throw UserError("ANE backend unavailable: " + unavailable_reason() + "; use --backend cpu");
 }
 
-AneBackend::AneBackend(std::unique_ptr<AneDriver> driver) : driver_(std::move(driver)) {}
+AneBackend::AneBackend(std::unique_ptr<AneDriver> driver, std::string pipeline)
+    : driver_(std::move(driver)), pipeline_(std::move(pipeline)) {}
 
 bool AneBackend::supports(Kernel, const KernelDims& d) const {
   // One sequence per dispatch; rows of S fp16 values must be 64-byte aligned.
@@ -62,13 +69,29 @@ bool AneBackend::supports(Kernel, const KernelDims& d) const {
 void AneBackend::dispatch(const KernelDims& d, const std::string& kernel, const BlockWeights& w,
                           const std::vector<const float*>& inputs,
                           const std::vector<float*>& outputs) {
-  const KernelProgram kp = build_kernel_program(config_of(d), kernel, w, "dynamic");
+  const KernelProgram kp = build_kernel_program(config_of(d), kernel, w, pipeline_);
   const std::string text = mil::print_program(kp.program);
-  auto it = compiled_.find(text);
+  const std::string weights = serialize_weights(kp);
+  // The dynamic pipeline's weight file holds only constant tables, so its text identifies it;
+  // the static pipeline's programs differ by their baked weights.
+  const std::string key = pipeline_ == "static" ? text + weights : text;
+  auto it = compiled_.find(key);
   if (it == compiled_.end()) {
-    const int64_t handle =
-        driver_->compile_and_load(text, {{kWeightFile, serialize_weights(kp)}});
-    it = compiled_.emplace(text, handle).first;
+    int64_t handle;
+    try {
+      handle = driver_->compile_and_load(text, {{kWeightFile, weights}});
+    } catch (const DriverError& e) {
+      throw UserError(std::string("ANE ") + kernel + ": " + e.what());
+    }
+    it = compiled_.emplace(key, handle).first;
+    compiled_order_.push_back(key);
+    // Programs with stale weights are never used again: keep the loaded set small.
+    constexpr size_t kMaxLoaded = 64;
+    if (compiled_order_.size() > kMaxLoaded) {
+      driver_->unload(compiled_.at(compiled_order_.front()));
+      compiled_.erase(compiled_order_.front());
+      compiled_order_.erase(compiled_order_.begin());
+    }
   }
   const int64_t S = d.S, T = d.T();
   Surface in{kp.surface_channels, kp.surface_columns, {}};

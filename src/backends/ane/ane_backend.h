@@ -28,11 +28,13 @@ std::string unavailable_reason();
 // "ane": Apple's framework where available; with ANETRAIN_ANE_DRIVER=fake in the environment,
 // the fake driver (for running the real orchestration on Linux; documented in the README).
 // Throws UserError("ANE backend unavailable: <reason>; use --backend cpu") otherwise.
-std::unique_ptr<Backend> make_ane_backend();
+std::unique_ptr<Backend> make_ane_backend(const std::string& pipeline = "dynamic");
 
 class AneBackend final : public Backend {
  public:
-  explicit AneBackend(std::unique_ptr<AneDriver> driver);
+  // pipeline: "dynamic" (compile once per shape) or "static" (weights baked: recompiles
+  // whenever the weights change).
+  explicit AneBackend(std::unique_ptr<AneDriver> driver, std::string pipeline = "dynamic");
   std::string name() const override { return "ane"; }
   bool supports(Kernel k, const KernelDims& dims) const override;
 
@@ -45,7 +47,10 @@ class AneBackend final : public Backend {
   void classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) override;
 
   AneDriver& driver() { return *driver_; }
-  int64_t programs_compiled() const { return static_cast<int64_t>(compiled_.size()); }
+  const std::string& pipeline() const { return pipeline_; }
+  // Compiles one training step needs at most, for a model of n_layers blocks (static
+  // pipeline: six per block; dynamic: six per shape, once).
+  int64_t compiles_per_step(int n_layers) const { return 6LL * n_layers; }
 
  private:
   // Builds the kernel's program with the given weights, compiles it the first time its text
@@ -55,8 +60,11 @@ class AneBackend final : public Backend {
                 const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
 
   std::unique_ptr<AneDriver> driver_;
+  std::string pipeline_;
   cpu::CpuBackend host_;
-  std::map<std::string, int64_t> compiled_;  // MIL text -> loaded program
+  // MIL text (+ weight file, for the static pipeline) -> loaded program, oldest first.
+  std::map<std::string, int64_t> compiled_;
+  std::vector<std::string> compiled_order_;
 };
 
 }  // namespace anetrain::ane

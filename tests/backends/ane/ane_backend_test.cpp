@@ -14,6 +14,7 @@
 #include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/fake_driver.h"
 #include "core/error.h"
+#include "io/safetensors.h"
 #include "core/parallel.h"
 #include "model/params.h"
 #include "support/test_util.h"
@@ -55,6 +56,37 @@ TEST(AneBackend, TinyTrainingTracksTheCpuBackend) {
   for (size_t i = 0; i < cpu.size(); ++i)
     EXPECT_NEAR(ane[i], cpu[i], 2e-3 * cpu[i]) << "step " << i + 1;
   EXPECT_LT(ane.back(), ane.front() - 0.3) << "the ANE run learns";
+}
+
+// The static pipeline recompiles every step; with a compile budget of 30 (tiny: 2 blocks, up
+// to 12 compiles a step) the trainer checkpoints and exec()s itself every two steps, and must
+// end with exactly the weights of an uninterrupted static run.
+TEST(AneBackend, StaticPipelineRestartsThroughExecToTheSameWeights) {
+  TempDir dir;
+  write_shard(dir.file("d.bin"), pattern_tokens(30000, 512, 4));
+  auto args = [&](const std::string& out, const std::string& budget) {
+    return std::vector<std::string>{"train", "--config", "tiny", "--set", "batch_size=2",
+                                    "--set", "loss_scale=1024", "--set", "ane_pipeline=static",
+                                    "--set", "compile_budget=" + budget, "--data", dir.file("d.bin"),
+                                    "--steps", "8", "--out", out, "--backend", "ane"};
+  };
+  setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  const CommandResult restarted = run_anetrain(args(dir.file("restarted"), "30"));
+  setenv("ANETRAIN_FAKE_COMPILE_BUDGET", "100000", 1);
+  const CommandResult straight = run_anetrain(args(dir.file("straight"), "100000"));
+  unsetenv("ANETRAIN_FAKE_COMPILE_BUDGET");
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.err;
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  int restarts = 0;
+  for (size_t at = 0; (at = restarted.out.find("restarting (exec)", at)) != std::string::npos; ++at)
+    ++restarts;
+  EXPECT_EQ(restarts, 3) << restarted.out;
+  EXPECT_EQ(straight.out.find("restarting"), std::string::npos);
+  const SafetensorsFile a = SafetensorsFile::open(dir.file("restarted/model.safetensors"));
+  const SafetensorsFile b = SafetensorsFile::open(dir.file("straight/model.safetensors"));
+  for (const std::string& name : a.names()) EXPECT_EQ(a.read_f32(name), b.read_f32(name)) << name;
+  EXPECT_EQ(losses(dir.file("restarted/metrics.jsonl")).size(), 8u);
 }
 
 TEST(AneBackend, UnavailableWithoutADriverSaysWhy) {
