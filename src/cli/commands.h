@@ -14,6 +14,7 @@ int run_bench_command(const std::vector<std::string>& args);
 int run_tokenizer_command(const std::vector<std::string>& args);
 int run_data_command(const std::vector<std::string>& args);
 int run_ane_command(const std::vector<std::string>& args);
+int run_probe_command(const std::vector<std::string>& args);
 void print_usage();
 
 }  // namespace anetrain

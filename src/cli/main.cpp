@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
     if (command == "tokenizer") return run_tokenizer_command(args);
     if (command == "data") return run_data_command(args);
     if (command == "ane") return run_ane_command(args);
+    if (command == "probe") return run_probe_command(args);
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage();
       return 0;

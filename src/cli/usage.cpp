@@ -23,6 +23,7 @@ void print_usage() {
       "  anetrain ane emit --config PRESET --out DIR      (MIL programs + weights a Mac compiles)\n"
       "  anetrain ane lint FILE.mil [--profile m1-macos15|m4-macos15|strict]\n"
       "  anetrain ane check --config PRESET [--profile P] (fp16 interpreter vs CPU backend)\n"
+      "  anetrain probe [--runs N]   ANE availability; on a Mac, dispatch latency and TFLOPS\n"
       "\n"
       "tokenizer SPEC: bytes | sp:PATH.model | gpt2:DIR (encoder.json + vocab.bpe)\n"
       "presets: tiny, stories15M, stories42M, stories110M, layer768\n"

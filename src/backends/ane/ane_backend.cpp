@@ -8,6 +8,7 @@
 #include "backends/ane/programs/program_check.h"
 #include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/fake_driver.h"
+#include "backends/ane/runtime/framework_driver.h"
 #include "core/error.h"
 #include "core/gemm.h"
 
@@ -38,11 +39,9 @@ void rms_inv_on_host(const float* x, int64_t C, int64_t T, float eps, float* out
 }  // namespace
 
 std::string unavailable_reason() {
-#ifdef __APPLE__
-  return "the runtime over the AppleNeuralEngine framework is not implemented yet";
-#else
-  return "the Apple Neural Engine needs macOS on Apple Silicon (this is not macOS)";
-#endif
+  std::string reason;
+  if (open_framework_driver(&reason)) return "";
+  return reason;
 }
 
 std::unique_ptr<Backend> make_ane_backend(const std::string& pipeline) {
@@ -55,7 +54,10 @@ std::unique_ptr<Backend> make_ane_backend(const std::string& pipeline) {
       options.compile_budget = std::atoll(budget);
     return std::make_unique<AneBackend>(std::make_unique<FakeDriver>(options), pipeline);
   }
-  throw UserError("ANE backend unavailable: " + unavailable_reason() + "; use --backend cpu");
+  std::string reason;
+  if (auto framework = open_framework_driver(&reason))
+    return std::make_unique<AneBackend>(std::move(framework), pipeline);
+  throw UserError("ANE backend unavailable: " + reason + "; use --backend cpu");
 }
 
 AneBackend::AneBackend(std::unique_ptr<AneDriver> driver, std::string pipeline)

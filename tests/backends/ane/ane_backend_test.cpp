@@ -208,3 +208,25 @@ TEST(LossScaling, OverflowSkipsTheStepKeepsWeightsAndRecovers) {
 
 }  // namespace
 }  // namespace anetrain::ane
+
+namespace anetrain::ane {
+namespace {
+
+TEST(AneProbe, SaysWhyWhenUnavailableAndMeasuresThroughADriver) {
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  testing::CommandResult r = testing::run_anetrain({"probe", "--runs", "1"});
+  if (r.exit_code == 1) {
+    EXPECT_NE(r.out.find("ANE: unavailable: cannot load the framework"), std::string::npos) << r.out;
+  } else {
+    EXPECT_NE(r.out.find("ANE: available"), std::string::npos) << r.out;  // on a Mac
+  }
+  setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  r = testing::run_anetrain({"probe", "--runs", "1"});
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("not an ANE"), std::string::npos);
+  EXPECT_NE(r.out.find("chain of 16 convs"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace anetrain::ane

@@ -1,0 +1,91 @@
+// `anetrain probe`: is the ANE usable here, and (where it is) how fast: dispatch latency, a
+// sweep of 1x1 convolutions over channel counts, and a long chain of convolutions. With
+// ANETRAIN_ANE_DRIVER=fake the same code runs on the fake driver, whose figures measure our
+// fp16 interpreter on the CPU and say nothing about an ANE.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "backends/ane/blob/fp16.h"
+#include "backends/ane/blob/milblob.h"
+#include "backends/ane/mil/builder.h"
+#include "backends/ane/mil/printer.h"
+#include "backends/ane/runtime/fake_driver.h"
+#include "backends/ane/runtime/framework_driver.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace anetrain {
+namespace {
+
+struct Built {
+  std::string text, weights;
+};
+
+// x [1, C, 1, S] through `depth` 1x1 convs of C x C (weights 1/C, so values stay bounded).
+Built conv_chain(int64_t C, int64_t S, int depth) {
+  ane::MilBlobWriter blob;
+  mil::Builder b([&](const std::string&, const std::vector<float>& v) {
+    std::vector<uint16_t> bits(v.size());
+    for (size_t i = 0; i < v.size(); ++i) bits[i] = ane::fp32_to_fp16(v[i]);
+    return std::make_pair(std::string("@model_path/weights/weight.bin"),
+                          blob.add_fp16(bits.data(), static_cast<int64_t>(bits.size())));
+  });
+  mil::Value x = b.input("x", {1, C, 1, S});
+  for (int i = 0; i < depth; ++i)
+    x = b.conv1x1("c" + std::to_string(i), x,
+                  b.weight("w" + std::to_string(i), {C, C, 1, 1}, std::vector<float>(C * C, 1.0f / C)));
+  b.output(x);
+  return {mil::print_program(b.finish()), blob.serialize()};
+}
+
+double seconds_per_eval(ane::AneDriver& driver, const Built& p, int64_t C, int64_t S, int runs) {
+  const int64_t h = driver.compile_and_load(p.text, {{"@model_path/weights/weight.bin", p.weights}});
+  ane::Surface in{C, S, std::vector<uint16_t>(C * S, ane::fp32_to_fp16(0.5f))}, out{C, S, {}};
+  driver.evaluate(h, {&in}, {&out});  // warm up
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < runs; ++i) driver.evaluate(h, {&in}, {&out});
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / runs;
+  driver.unload(h);
+  return s;
+}
+
+}  // namespace
+
+int run_probe_command(const std::vector<std::string>& argv) {
+  Args args("probe", argv, {"runs"}, {});
+  const int runs = static_cast<int>(args.get_int("runs", 20));
+  std::unique_ptr<ane::AneDriver> driver;
+  const char* forced = std::getenv("ANETRAIN_ANE_DRIVER");
+  std::string reason;
+  if (forced && std::string(forced) == "fake") {
+    driver = std::make_unique<ane::FakeDriver>(ane::FakeDriverOptions{1000000, "m4-macos15"});
+    std::printf("ANE: fake driver (ANETRAIN_ANE_DRIVER=fake): figures below measure the fp16 "
+                "interpreter on this CPU, not an ANE\n");
+  } else {
+    driver = ane::open_framework_driver(&reason);
+    if (!driver) {
+      std::printf("ANE: unavailable: %s\n", reason.c_str());
+      return 1;
+    }
+    std::printf("ANE: available through %s\n", driver->name().c_str());
+  }
+  const double latency = seconds_per_eval(*driver, conv_chain(64, 32, 1), 64, 32, runs);
+  std::printf("dispatch latency (one 64-channel conv, S 32): %.3f ms\n", latency * 1e3);
+  const int64_t S = 512;
+  std::printf("%-28s %10s %10s\n", "1x1 conv, S 512", "ms", "TFLOPS");
+  for (int64_t C : {256, 512, 1024, 2048}) {
+    const double s = seconds_per_eval(*driver, conv_chain(C, S, 1), C, S, runs);
+    std::printf("%-28s %10.3f %10.3f\n", ("C " + std::to_string(C)).c_str(), s * 1e3,
+                2.0 * C * C * S / s / 1e12);
+  }
+  const int depth = 16;
+  const double s = seconds_per_eval(*driver, conv_chain(512, S, depth), 512, S, runs);
+  std::printf("%-28s %10.3f %10.3f\n", "chain of 16 convs, C 512", s * 1e3,
+              2.0 * depth * 512 * 512 * S / s / 1e12);
+  return 0;
+}
+
+}  // namespace anetrain
