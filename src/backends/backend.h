@@ -17,6 +17,9 @@ class Backend {
   virtual std::string name() const = 0;
   // Whether this backend can run kernel k at these dimensions.
   virtual bool supports(Kernel k, const KernelDims& dims) const = 0;
+  // True when kernels run off the CPU (the ANE): the host's weight-gradient GEMMs then run on
+  // a host thread while the next kernels execute, as the seed overlaps them.
+  virtual bool overlaps_host_work() const { return false; }
 
   virtual void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) = 0;
   virtual void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) = 0;

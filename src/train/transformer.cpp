@@ -79,6 +79,7 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
                    acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
                    g + layout_.final_norm());
   for (int l = L - 1; l >= 0; --l) block_backward(l, p, g);
+  join_all();
   embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
   return loss_sum;
 }
@@ -91,6 +92,22 @@ void Transformer::block_forward_backward(const float* p, const float* x, const f
   block_forward(0, p);
   std::copy(dy, dy + n, acts_.dres.data());
   block_backward(0, p, g);
+  join_all();
+}
+
+void Transformer::run_host(std::future<void>& slot, std::function<void()> work) {
+  join(slot);
+  if (backend_.overlaps_host_work()) slot = std::async(std::launch::async, std::move(work));
+  else work();
+}
+
+void Transformer::join(std::future<void>& slot) {
+  if (slot.valid()) slot.get();  // rethrows anything the work threw
+}
+
+void Transformer::join_all() {
+  join(ffn_grads_);
+  join(attention_grads_);
 }
 
 // On entry acts_.dres holds d loss / d resid(l + 1); on exit, d loss / d resid(l).
@@ -101,7 +118,9 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   FfnTaps& ft = ffn_taps(l);
   if (recompute_) {
     // Rebuild this block's taps from its saved input; resid(l + 1) is rewritten with the
-    // identical values it had, since the forward pass is deterministic.
+    // identical values it had, since the forward pass is deterministic. The shared taps are
+    // still read by the previous block's gradient work, so that finishes first.
+    join_all();
     block_forward(l, p);
   }
   float* dres = acts_.dres.data();
@@ -111,9 +130,14 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   backend_.ffn_backward(dims_, {dres, p + lp.w1, p + lp.w3, p + lp.w2, ft.h1.data(),
                                 ft.h3.data(), acts_.dxnorm.data(), acts_.dh1.data(),
                                 acts_.dh3.data()});
-  accumulate_weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2);
-  accumulate_weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1);
-  accumulate_weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3);
+  // Weight gradients may overlap the kernels below; what they read (dres, dh1, dh3, taps) is
+  // not written until the joins that precede those writes.
+  run_host(ffn_grads_, [=, this, &ft] {
+    accumulate_weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2);
+    accumulate_weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1);
+    accumulate_weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3);
+  });
+  join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D, T,
                    dmid, g + lp.ffn_norm);
 
@@ -121,14 +145,17 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.q.data(), at.k.data(), at.v.data(),
                                   at.lse.data(), acts_.dattn.data(), acts_.dv.data(),
                                   acts_.probs.data(), acts_.dprobs.data()});
-  accumulate_weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo);
   backend_.sdpa_backward2(dims_, {at.q.data(), at.k.data(), acts_.probs.data(),
                                   acts_.dprobs.data(), acts_.dq.data(), acts_.dk.data()});
   backend_.qkv_backward(dims_, {acts_.dq.data(), acts_.dk.data(), acts_.dv.data(), p + lp.wq,
                                 p + lp.wk, p + lp.wv, acts_.dxnorm.data()});
-  accumulate_weight_grad(acts_.dq.data(), at.xnorm.data(), QD, D, T, g + lp.wq);
-  accumulate_weight_grad(acts_.dk.data(), at.xnorm.data(), KD, D, T, g + lp.wk);
-  accumulate_weight_grad(acts_.dv.data(), at.xnorm.data(), KD, D, T, g + lp.wv);
+  run_host(attention_grads_, [=, this, &at] {
+    accumulate_weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo);
+    accumulate_weight_grad(acts_.dq.data(), at.xnorm.data(), QD, D, T, g + lp.wq);
+    accumulate_weight_grad(acts_.dk.data(), at.xnorm.data(), KD, D, T, g + lp.wk);
+    accumulate_weight_grad(acts_.dv.data(), at.xnorm.data(), KD, D, T, g + lp.wv);
+  });
+  join(ffn_grads_);  // it reads dres, which the next line writes
   rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(), dmid,
                    D, T, dres, g + lp.attention_norm);
 }

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <future>
 
 #include "backends/backend.h"
 #include "model/params.h"
@@ -46,6 +48,10 @@ class Transformer {
   double run_forward(const float* params, const int32_t* inputs, const int32_t* targets,
                      float grad_scale);
   void block_backward(int l, const float* params, float* grads);
+  // Runs host work now, or (backends that overlap) on a host thread; `slot` is joined first.
+  void run_host(std::future<void>& slot, std::function<void()> work);
+  static void join(std::future<void>& slot);
+  void join_all();
   float* resid(int l);
   float* mid(int l);
   AttentionTaps& attention_taps(int l);
@@ -57,6 +63,8 @@ class Transformer {
   KernelDims dims_;
   bool recompute_, for_training_;
   Activations acts_;
+  // In-flight weight-gradient work: the FFN's, and the attention's (see block_backward).
+  std::future<void> ffn_grads_, attention_grads_;
 };
 
 }  // namespace anetrain

@@ -37,6 +37,7 @@ class AneBackend final : public Backend {
   explicit AneBackend(std::unique_ptr<AneDriver> driver, std::string pipeline = "dynamic");
   std::string name() const override { return "ane"; }
   bool supports(Kernel k, const KernelDims& dims) const override;
+  bool overlaps_host_work() const override { return true; }
 
   void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) override;
   void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) override;
