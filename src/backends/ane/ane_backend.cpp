@@ -7,6 +7,7 @@
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/programs/program_check.h"
 #include "backends/ane/programs/program_files.h"
+#include "backends/ane/runtime/compile_cache.h"
 #include "backends/ane/runtime/fake_driver.h"
 #include "backends/ane/runtime/framework_driver.h"
 #include "core/error.h"
@@ -50,6 +51,7 @@ std::unique_ptr<Backend> make_ane_backend(const std::string& pipeline) {
   const char* driver = std::getenv("ANETRAIN_ANE_DRIVER");
   if (driver && std::string(driver) == "fake") {
     FakeDriverOptions options;
+    options.cache_dir = default_compile_cache_dir();
     if (const char* budget = std::getenv("ANETRAIN_FAKE_COMPILE_BUDGET"))
       options.compile_budget = std::atoll(budget);
     return std::make_unique<AneBackend>(std::make_unique<FakeDriver>(options), pipeline);

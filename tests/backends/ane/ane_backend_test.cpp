@@ -12,6 +12,7 @@
 #include "backends/ane/ane_backend.h"
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/programs/program_files.h"
+#include "backends/ane/runtime/compile_cache.h"
 #include "backends/ane/runtime/fake_driver.h"
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -46,8 +47,10 @@ TEST(AneBackend, TinyTrainingTracksTheCpuBackend) {
   };
   ASSERT_EQ(run_anetrain(args("cpu", dir.file("cpu"))).exit_code, 0);
   setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  setenv("ANETRAIN_ANE_CACHE", dir.file("cache").c_str(), 1);
   const CommandResult r = run_anetrain(args("ane", dir.file("ane")));
   unsetenv("ANETRAIN_ANE_DRIVER");
+  unsetenv("ANETRAIN_ANE_CACHE");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("backend ane"), std::string::npos) << r.out;
   const auto cpu = losses(dir.file("cpu/metrics.jsonl")), ane = losses(dir.file("ane/metrics.jsonl"));
@@ -71,11 +74,13 @@ TEST(AneBackend, StaticPipelineRestartsThroughExecToTheSameWeights) {
                                     "--steps", "8", "--out", out, "--backend", "ane"};
   };
   setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  setenv("ANETRAIN_ANE_CACHE", dir.file("cache").c_str(), 1);
   const CommandResult restarted = run_anetrain(args(dir.file("restarted"), "30"));
   setenv("ANETRAIN_FAKE_COMPILE_BUDGET", "100000", 1);
   const CommandResult straight = run_anetrain(args(dir.file("straight"), "100000"));
   unsetenv("ANETRAIN_FAKE_COMPILE_BUDGET");
   unsetenv("ANETRAIN_ANE_DRIVER");
+  unsetenv("ANETRAIN_ANE_CACHE");
   ASSERT_EQ(restarted.exit_code, 0) << restarted.err;
   ASSERT_EQ(straight.exit_code, 0) << straight.err;
   int restarts = 0;
@@ -91,6 +96,7 @@ TEST(AneBackend, StaticPipelineRestartsThroughExecToTheSameWeights) {
 
 TEST(AneBackend, UnavailableWithoutADriverSaysWhy) {
   unsetenv("ANETRAIN_ANE_DRIVER");
+  unsetenv("ANETRAIN_ANE_CACHE");
   try {
     make_ane_backend();
     FAIL() << "expected UserError";
@@ -141,6 +147,20 @@ TEST_F(FakeDriverRules, RejectsMisSizedAndUnalignedSurfaces) {
   Surface wrong_out = out;
   wrong_out.width = 48;  // 96-byte rows
   EXPECT_THROW(driver.evaluate(h, {&in}, {&wrong_out}), DriverError);
+}
+
+TEST_F(FakeDriverRules, CompileCacheIsKeyedByProgramWeightsAndOs) {
+  TempDir cache;
+  FakeDriver first({119, "m4-macos15", cache.path()});
+  first.compile_and_load(text_, weights_);
+  EXPECT_EQ(first.cache_hits(), 0);
+  FakeDriver second({119, "m4-macos15", cache.path()});  // a later process
+  second.compile_and_load(text_, weights_);
+  EXPECT_EQ(second.cache_hits(), 1);
+  auto other = weights_;
+  other.begin()->second.back() ^= 1;  // different weights: a different program
+  EXPECT_NE(compile_cache_key(text_, other), compile_cache_key(text_, weights_));
+  EXPECT_NE(os_build(), "");
 }
 
 TEST_F(FakeDriverRules, EnforcesTheCompileBudget) {
@@ -214,6 +234,7 @@ namespace {
 
 TEST(AneProbe, SaysWhyWhenUnavailableAndMeasuresThroughADriver) {
   unsetenv("ANETRAIN_ANE_DRIVER");
+  unsetenv("ANETRAIN_ANE_CACHE");
   testing::CommandResult r = testing::run_anetrain({"probe", "--runs", "1"});
   if (r.exit_code == 1) {
     EXPECT_NE(r.out.find("ANE: unavailable: cannot load the framework"), std::string::npos) << r.out;
@@ -223,6 +244,7 @@ TEST(AneProbe, SaysWhyWhenUnavailableAndMeasuresThroughADriver) {
   setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
   r = testing::run_anetrain({"probe", "--runs", "1"});
   unsetenv("ANETRAIN_ANE_DRIVER");
+  unsetenv("ANETRAIN_ANE_CACHE");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("not an ANE"), std::string::npos);
   EXPECT_NE(r.out.find("chain of 16 convs"), std::string::npos);

@@ -18,6 +18,7 @@ namespace anetrain::ane {
 struct FakeDriverOptions {
   int64_t compile_budget = 119;
   std::string lint_profile = "m4-macos15";
+  std::string cache_dir;  // compile cache (compile_cache.h); "" disables it
 };
 
 class FakeDriver final : public AneDriver {
@@ -32,12 +33,13 @@ class FakeDriver final : public AneDriver {
   void unload(int64_t program) override;
   int64_t compiles() const override { return compiles_; }
   int64_t evaluations() const { return evaluations_; }
+  int64_t cache_hits() const { return cache_hits_; }
 
  private:
   struct Loaded;
   FakeDriverOptions options_;
   std::map<int64_t, std::unique_ptr<Loaded>> loaded_;
-  int64_t next_handle_ = 1, compiles_ = 0, evaluations_ = 0;
+  int64_t next_handle_ = 1, compiles_ = 0, evaluations_ = 0, cache_hits_ = 0;
 };
 
 }  // namespace anetrain::ane

@@ -1,4 +1,5 @@
 #include "backends/ane/runtime/framework_driver.h"
+#include "backends/ane/runtime/compile_cache.h"
 
 #include <dlfcn.h>
 
@@ -132,6 +133,13 @@ class FrameworkDriver final : public AneDriver {
     // The compiler reads model.mil and weights/ from a temporary directory named by the
     // model's hexStringIdentifier, and writes its output there.
     const std::string dir = temp_dir() + "/" + to_string(send<CFTypeRef>(model, "hexStringIdentifier"));
+    // Restore an earlier compile's output (same program, weights and OS build) if cached.
+    const std::string cache_root = default_compile_cache_dir();
+    const std::string cached = cache_root.empty() ? "" : cache_root + "/" + compile_cache_key(mil_text, weight_files);
+    std::error_code ec;
+    if (!cached.empty() && std::filesystem::is_directory(cached, ec))
+      std::filesystem::copy(cached, dir, std::filesystem::copy_options::recursive |
+                                             std::filesystem::copy_options::overwrite_existing, ec);
     std::filesystem::create_directories(dir + "/weights");
     std::ofstream(dir + "/model.mil", std::ios::binary) << mil_text;
     for (const auto& [path, bytes] : weight_files) {
@@ -144,6 +152,10 @@ class FrameworkDriver final : public AneDriver {
       throw DriverError("compile failed: " + describe(error));
     if (!send<bool, long, CFTypeRef, id*>(model, "loadWithQoS:options:error:", kQoS, empty, &error))
       throw DriverError("load failed: " + describe(error));
+    if (!cached.empty() && !std::filesystem::exists(cached, ec)) {
+      std::filesystem::create_directories(cached, ec);
+      std::filesystem::copy(dir, cached, std::filesystem::copy_options::recursive, ec);
+    }
     const int64_t handle = next_++;
     programs_[handle] = model;
     return handle;
