@@ -36,14 +36,20 @@ std::vector<double> losses(const std::string& metrics_path) {
   return out;
 }
 
-TEST(AneBackend, TinyTrainingTracksTheCpuBackend) {
+class AneTracking : public ::testing::TestWithParam<std::string> {};
+
+// A 3-layer tiny model trained 50 steps on the ANE backend (fake driver) follows the CPU
+// backend's loss curve within fp16 tolerance, for both pipelines (the static one restarts
+// through exec() along the way: 18 compiles a step against a budget of 100).
+TEST_P(AneTracking, TinyTrainingTracksTheCpuBackend) {
   TempDir dir;
   write_shard(dir.file("d.bin"), pattern_tokens(30000, 512, 3));
   auto args = [&](const std::string& backend, const std::string& out) {
     return std::vector<std::string>{"train", "--config", "tiny", "--set", "n_layers=3", "--set",
                                     "batch_size=2", "--set", "loss_scale=1024", "--set",
-                                    "dynamic_loss_scale=true", "--data", dir.file("d.bin"),
-                                    "--steps", "50", "--out", out, "--backend", backend};
+                                    "dynamic_loss_scale=true", "--set", "ane_pipeline=" + GetParam(),
+                                    "--data", dir.file("d.bin"), "--steps", "50", "--out", out,
+                                    "--backend", backend};
   };
   ASSERT_EQ(run_anetrain(args("cpu", dir.file("cpu"))).exit_code, 0);
   setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
@@ -53,6 +59,7 @@ TEST(AneBackend, TinyTrainingTracksTheCpuBackend) {
   unsetenv("ANETRAIN_ANE_CACHE");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("backend ane"), std::string::npos) << r.out;
+  if (GetParam() == "static") EXPECT_NE(r.out.find("restarting (exec)"), std::string::npos);
   const auto cpu = losses(dir.file("cpu/metrics.jsonl")), ane = losses(dir.file("ane/metrics.jsonl"));
   ASSERT_EQ(cpu.size(), 50u);
   ASSERT_EQ(ane.size(), 50u);
@@ -60,6 +67,8 @@ TEST(AneBackend, TinyTrainingTracksTheCpuBackend) {
     EXPECT_NEAR(ane[i], cpu[i], 2e-3 * cpu[i]) << "step " << i + 1;
   EXPECT_LT(ane.back(), ane.front() - 0.3) << "the ANE run learns";
 }
+
+INSTANTIATE_TEST_SUITE_P(Pipelines, AneTracking, ::testing::Values("dynamic", "static"));
 
 // The static pipeline recompiles every step; with a compile budget of 30 (tiny: 2 blocks, up
 // to 12 compiles a step) the trainer checkpoints and exec()s itself every two steps, and must
