@@ -16,6 +16,7 @@
 #include "cli/config_flags.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profiler.h"
 #include "core/rng.h"
 #include "model/flops.h"
 #include "train/optimizer.h"
@@ -33,7 +34,8 @@ double peak_rss_mb() {
 }  // namespace
 
 int run_bench_command(const std::vector<std::string>& argv) {
-  Args args("bench", argv, {"config", "set", "steps", "warmup", "backend", "seed"}, {"json"});
+  Args args("bench", argv, {"config", "set", "steps", "warmup", "backend", "seed"},
+            {"json", "profile"});
   RunConfig config = config_from_flags(args);
   const bool block_only = config.preset == "layer768";
   // The block alone has no embedding or classifier: shrink the vocabulary so their (unused)
@@ -69,6 +71,10 @@ int run_bench_command(const std::vector<std::string>& argv) {
 
   std::vector<double> times;
   for (long long i = 0; i < warmup + steps; ++i) {
+    if (i == warmup && args.has("profile")) {
+      Profiler::get().reset();
+      Profiler::get().enable(true);
+    }
     const auto start = std::chrono::steady_clock::now();
     std::fill(grads.begin(), grads.end(), 0.0f);
     if (block_only)
@@ -76,9 +82,15 @@ int run_bench_command(const std::vector<std::string>& argv) {
     else
       model.forward_backward(params.data(), inputs.data(), targets.data(),
                              1.0f / static_cast<float>(d.T()), grads.data());
-    const double norm = global_grad_norm(grads.data(), layout.total());
-    clip_gradients(grads.data(), layout.total(), norm, tc.grad_clip);
-    optimizer.update(params.data(), grads.data(), tc.lr, i + 1);
+    {
+      ProfileScope scope("host grad norm + clip");
+      const double norm = global_grad_norm(grads.data(), layout.total());
+      clip_gradients(grads.data(), layout.total(), norm, tc.grad_clip);
+    }
+    {
+      ProfileScope scope("host AdamW");
+      optimizer.update(params.data(), grads.data(), tc.lr, i + 1);
+    }
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) times.push_back(ms);
@@ -96,6 +108,22 @@ int run_bench_command(const std::vector<std::string>& argv) {
               "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
               median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
               peak_rss_mb());
+  if (args.has("profile")) {
+    // Per step, averaged over the timed steps. Host work that overlaps kernels (ANE backend)
+    // is counted in full, so the column can add up to more than 100%.
+    std::printf("\n%-28s %8s %10s %8s %10s\n", "where the step goes", "calls", "ms/step", "%",
+                "GFLOPS");
+    double total = 0;
+    for (const auto& [name, e] : Profiler::get().entries()) total += e.seconds;
+    const double per_step = static_cast<double>(steps);
+    for (const auto& [name, e] : Profiler::get().entries()) {
+      std::printf("%-28s %8.0f %10.2f %7.1f%% %10s\n", name.c_str(), e.calls / per_step,
+                  e.seconds / per_step * 1e3, 100.0 * e.seconds / per_step / (median_ms / 1e3),
+                  e.flops > 0 ? std::to_string(static_cast<int>(e.flops / e.seconds / 1e9)).c_str() : "-");
+    }
+    std::printf("%-28s %8s %10.2f %7.1f%%\n", "(sum of the above)", "", total / per_step * 1e3,
+                100.0 * total / per_step / (median_ms / 1e3));
+  }
   if (args.has("json")) {
     nlohmann::json j = {{"impl", "anetrain"},         {"config", config.preset},
                         {"precision", "fp32"},        {"backend", backend->name()},

@@ -1,5 +1,7 @@
 #include "train/train_step.h"
 
+#include "core/profiler.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -54,6 +56,7 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, AdamW& op
   }
   stats.grad_norm = global_grad_norm(grads_.data(), n);
   clip_gradients(grads_.data(), n, stats.grad_norm, config_.grad_clip);
+  ProfileScope scope("host AdamW");
   optimizer.update(params, grads_.data(), stats.lr, step + 1);
   return stats;
 }

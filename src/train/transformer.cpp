@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/profiler.h"
 #include "train/host_ops.h"
 
 namespace anetrain {
@@ -34,15 +35,27 @@ void Transformer::block_forward(int l, const float* p) {
   const int64_t n = dims_.D * dims_.T();
   AttentionTaps& at = attention_taps(l);
   float* y = acts_.block_out.data();
+  const double T = dims_.T(), D = dims_.D, F = dims_.F, QD = dims_.QD(), KD = dims_.KD();
+  const double attention = 2.0 * 2.0 * dims_.B * dims_.S * dims_.S * QD;
+  {
+  ProfileScope scope("kernel attention_forward", 2 * T * D * (QD + 2 * KD) + 2 * T * QD * D + attention);
   backend_.attention_forward(
       dims_, {resid(l), p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, y,
               at.xnorm.data(), at.rms_inv.data(), at.q.data(), at.k.data(), at.v.data(),
               at.attn.data(), at.lse.data()});
+  }
+  {
+  ProfileScope scope("host residual add");
   add(resid(l), y, n, mid(l));
+  }
   FfnTaps& ft = ffn_taps(l);
+  {
+  ProfileScope scope("kernel ffn_forward", 2 * T * D * F * 3);
   backend_.ffn_forward(dims_, {mid(l), p + lp.ffn_norm, p + lp.w1, p + lp.w3, p + lp.w2, y,
                                ft.xnorm.data(), ft.rms_inv.data(), ft.h1.data(), ft.h3.data(),
                                ft.gate.data()});
+  }
+  ProfileScope scope("host residual add");
   add(mid(l), y, n, resid(l + 1));
 }
 
@@ -50,9 +63,14 @@ double Transformer::run_forward(const float* p, const int32_t* inputs, const int
                                 float grad_scale) {
   const int64_t T = dims_.T();
   const int L = config_.n_layers;
-  embedding_forward(inputs, p + layout_.tok_embeddings(), dims_.D, T, resid(0));
+  {
+    ProfileScope scope("host embedding");
+    embedding_forward(inputs, p + layout_.tok_embeddings(), dims_.D, T, resid(0));
+  }
   for (int l = 0; l < L; ++l) block_forward(l, p);
   double loss_sum = 0.0;
+  ProfileScope scope("kernel classifier_loss",
+                     2.0 * T * dims_.D * dims_.V * (targets && for_training_ ? 2 : 1));
   backend_.classifier_loss(
       dims_, {resid(L), p + layout_.final_norm(), p + layout_.classifier(), targets, grad_scale,
               acts_.logits.data(), acts_.final_xnorm.data(), acts_.final_rms_inv.data(),
@@ -73,13 +91,20 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
   const double loss_sum = run_forward(p, inputs, targets, grad_scale);
 
   // Classifier and final norm: logits now hold dlogits, dxnorm the normed input's gradient.
-  accumulate_classifier_grad(acts_.logits.data(), acts_.final_xnorm.data(), dims_.V, D, T,
-                             g + layout_.classifier());
-  rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
-                   acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
-                   g + layout_.final_norm());
+  {
+    ProfileScope scope("host weight gradients", 2.0 * T * D * dims_.V);
+    accumulate_classifier_grad(acts_.logits.data(), acts_.final_xnorm.data(), dims_.V, D, T,
+                               g + layout_.classifier());
+  }
+  {
+    ProfileScope scope("host rmsnorm_backward");
+    rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
+                     acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
+                     g + layout_.final_norm());
+  }
   for (int l = L - 1; l >= 0; --l) block_backward(l, p, g);
   join_all();
+  ProfileScope scope("host embedding");
   embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
   return loss_sum;
 }
@@ -127,35 +152,55 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   float* dmid = acts_.dmid.data();
 
   // FFN: dres is the gradient of the FFN's output (the residual passes it through unchanged).
+  const double Td = T, Dd = D, Fd = F, QDd = QD, KDd = KD;
+  const double attention = 2.0 * dims_.B * dims_.S * dims_.S * QDd;  // one S x S product
+  {
+  ProfileScope scope("kernel ffn_backward", 2 * Td * Dd * Fd * 3);
   backend_.ffn_backward(dims_, {dres, p + lp.w1, p + lp.w3, p + lp.w2, ft.h1.data(),
                                 ft.h3.data(), acts_.dxnorm.data(), acts_.dh1.data(),
                                 acts_.dh3.data()});
+  }
   // Weight gradients may overlap the kernels below; what they read (dres, dh1, dh3, taps) is
   // not written until the joins that precede those writes.
   run_host(ffn_grads_, [=, this, &ft] {
+    ProfileScope scope("host weight gradients", 2 * Td * Dd * Fd * 3);
     accumulate_weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2);
     accumulate_weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1);
     accumulate_weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3);
   });
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
+  {
+  ProfileScope scope("host rmsnorm_backward");
   rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D, T,
                    dmid, g + lp.ffn_norm);
+  }
 
   // Attention.
+  {
+  ProfileScope scope("kernel sdpa_backward1", 2 * Td * Dd * QDd + 3 * attention);
   backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.q.data(), at.k.data(), at.v.data(),
                                   at.lse.data(), acts_.dattn.data(), acts_.dv.data(),
                                   acts_.probs.data(), acts_.dprobs.data()});
+  }
+  {
+  ProfileScope scope("kernel sdpa_backward2", 2 * attention);
   backend_.sdpa_backward2(dims_, {at.q.data(), at.k.data(), acts_.probs.data(),
                                   acts_.dprobs.data(), acts_.dq.data(), acts_.dk.data()});
+  }
+  {
+  ProfileScope scope("kernel qkv_backward", 2 * Td * Dd * (QDd + 2 * KDd));
   backend_.qkv_backward(dims_, {acts_.dq.data(), acts_.dk.data(), acts_.dv.data(), p + lp.wq,
                                 p + lp.wk, p + lp.wv, acts_.dxnorm.data()});
+  }
   run_host(attention_grads_, [=, this, &at] {
+    ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
     accumulate_weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo);
     accumulate_weight_grad(acts_.dq.data(), at.xnorm.data(), QD, D, T, g + lp.wq);
     accumulate_weight_grad(acts_.dk.data(), at.xnorm.data(), KD, D, T, g + lp.wk);
     accumulate_weight_grad(acts_.dv.data(), at.xnorm.data(), KD, D, T, g + lp.wv);
   });
   join(ffn_grads_);  // it reads dres, which the next line writes
+  ProfileScope scope("host rmsnorm_backward");
   rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(), dmid,
                    D, T, dres, g + lp.attention_norm);
 }
