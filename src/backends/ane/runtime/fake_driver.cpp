@@ -1,5 +1,7 @@
 #include "backends/ane/runtime/fake_driver.h"
 
+#include "backends/ane/programs/program_files.h"
+
 #include <cstring>
 
 #include "backends/ane/blob/fp16.h"
@@ -64,17 +66,7 @@ int64_t FakeDriver::compile_and_load(const std::string& mil_text,
       raw->program, [raw](const std::string& path, uint64_t offset, const mil::Type& type) {
         auto it = raw->weights.find(path);
         if (it == raw->weights.end()) throw DriverError("compile failed: no weight file " + path);
-        const MilBlobEntry& e = it->second.at_record(offset);
-        std::string_view bytes = it->second.data(e);
-        if (static_cast<int64_t>(bytes.size()) != 2 * type.numel())
-          throw DriverError("compile failed: weight at " + std::to_string(offset) + " has the wrong size");
-        mil::HostTensor t{type, std::vector<float>(type.numel())};
-        for (int64_t i = 0; i < type.numel(); ++i) {
-          uint16_t bits;
-          std::memcpy(&bits, bytes.data() + 2 * i, 2);
-          t.data[i] = fp16_to_fp32(bits);
-        }
-        return t;
+        return blob_loader(it->second)(path, offset, type);
       });
   const int64_t handle = next_handle_++;
   loaded_[handle] = std::move(loaded);
