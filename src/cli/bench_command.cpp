@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "core/rng.h"
@@ -34,7 +35,7 @@ double peak_rss_mb() {
 }  // namespace
 
 int run_bench_command(const std::vector<std::string>& argv) {
-  Args args("bench", argv, {"config", "set", "steps", "warmup", "backend", "seed"},
+  Args args("bench", argv, {"config", "set", "steps", "warmup", "backend", "seed", "precision"},
             {"json", "profile"});
   RunConfig config = config_from_flags(args);
   const bool block_only = config.preset == "layer768";
@@ -47,6 +48,8 @@ int run_bench_command(const std::vector<std::string>& argv) {
   if (steps <= 0 || warmup < 0) throw UserError("anetrain bench: --steps must be > 0, --warmup >= 0");
 
   init_thread_pool();
+  if (args.has("precision")) config.train.precision = args.get("precision");
+  set_gemm_precision(parse_gemm_precision(config.train.precision));
   std::unique_ptr<Backend> backend = make_backend(args.get("backend", "cpu"));
   ParamLayout layout(mc);
   std::vector<float> params(layout.total()), grads(layout.total());
@@ -101,8 +104,9 @@ int run_bench_command(const std::vector<std::string>& argv) {
                                                  : model_forward_flops(mc, d.B, d.S));
   const double gflops = flops / (median_ms * 1e6);
   const double tokens_per_s = d.T() / (median_ms / 1e3);
-  std::printf("bench %s%s: backend %s, fp32, %d threads, batch %lld x seq %lld\n",
+  std::printf("bench %s%s: backend %s, %s, %d threads, batch %lld x seq %lld\n",
               config.preset.c_str(), block_only ? " (one block)" : "", backend->name().c_str(),
+              config.train.precision.c_str(),
               num_threads(), static_cast<long long>(d.B), static_cast<long long>(d.S));
   std::printf("  %.1f ms/step (median of %lld; min %.1f, max %.1f) | %.0f tokens/s | "
               "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
@@ -126,7 +130,7 @@ int run_bench_command(const std::vector<std::string>& argv) {
   }
   if (args.has("json")) {
     nlohmann::json j = {{"impl", "anetrain"},         {"config", config.preset},
-                        {"precision", "fp32"},        {"backend", backend->name()},
+                        {"precision", config.train.precision},        {"backend", backend->name()},
                         {"ms_per_step", median_ms},   {"tokens_per_s", tokens_per_s},
                         {"gflops", gflops},           {"gflop_per_step", flops / 1e9},
                         {"peak_rss_mb", peak_rss_mb()}, {"steps", steps},

@@ -6,9 +6,11 @@
 namespace anetrain {
 
 int run_train_command(const std::vector<std::string>& argv, const std::vector<std::string>& full_argv) {
-  Args args("train", argv, {"config", "set", "data", "val", "steps", "out", "backend", "seed", "tokenizer"},
+  Args args("train", argv, {"config", "set", "data", "val", "steps", "out", "backend", "seed", "tokenizer",
+             "precision"},
             {"resume"});
   RunConfig config = config_from_flags(args);
+  if (args.has("precision")) config.train.precision = args.get("precision");
   TrainOptions opts;
   opts.data = args.require("data");
   opts.tokenizer = args.get("tokenizer");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace anetrain {
 
@@ -13,6 +14,24 @@ enum class Trans : char { kNo = 'N', kYes = 'T' };
 void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
           int64_t ldc);
+
+// Always fp32, whatever the precision mode: for the attention products (scores, P·V and their
+// gradients), where softmax's backward subtracts nearly equal numbers and bf16 inputs would
+// swamp the small gradients of Wq and Wk. They are about a tenth of a block's FLOPs.
+void gemm_fp32(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+               int64_t ldc);
+
+// Compute precision of every gemm() in this process. kBf16 rounds both inputs to bfloat16
+// and accumulates in fp32 (the machine's bf16 dot-product units); outputs stay fp32. Master
+// weights, optimizer state and element-wise work stay fp32 either way.
+enum class GemmPrecision { kFp32, kBf16 };
+// Throws UserError for kBf16 where the CPU has no bf16 dot-product instructions (or on
+// macOS): never a silent fallback to fp32.
+void set_gemm_precision(GemmPrecision precision);
+// Parses "fp32" / "bf16" (UserError otherwise).
+GemmPrecision parse_gemm_precision(const std::string& name);
+GemmPrecision gemm_precision();
 
 // FLOPs of one such product, as counted everywhere in anetrain (2 per multiply-add).
 inline double gemm_flops(int64_t m, int64_t n, int64_t k) { return 2.0 * m * n * k; }

@@ -1,9 +1,31 @@
 // GEMM on macOS through Accelerate's CBLAS (runs on the CPU's AMX units on Apple Silicon).
 #include <Accelerate/Accelerate.h>
 
+#include "core/error.h"
 #include "core/gemm.h"
 
 namespace anetrain {
+
+// Accelerate has no bf16 GEMM entry point; the bf16 mode is refused on macOS (gemm() checks).
+static GemmPrecision g_precision = GemmPrecision::kFp32;
+void set_gemm_precision(GemmPrecision precision) {
+  if (precision == GemmPrecision::kBf16)
+    throw UserError("precision bf16 is not available with Accelerate: use --precision fp32");
+  g_precision = precision;
+}
+
+GemmPrecision parse_gemm_precision(const std::string& name) {
+  if (name == "fp32") return GemmPrecision::kFp32;
+  if (name == "bf16") return GemmPrecision::kBf16;
+  throw UserError("precision '" + name + "' is unknown: use fp32 or bf16");
+}
+GemmPrecision gemm_precision() { return g_precision; }
+
+void gemm_fp32(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+               int64_t ldc) {
+  gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);  // always fp32 here
+}
 
 void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,

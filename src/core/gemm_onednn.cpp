@@ -1,19 +1,125 @@
-// GEMM on Linux through oneDNN's row-major sgemm. oneDNN threads with OpenMP, the same
+// GEMM on Linux through oneDNN. fp32: the row-major sgemm. bf16: both inputs are rounded to
+// bfloat16 (nearest-even) into per-thread buffers and multiplied by a bf16 x bf16 -> f32
+// matmul primitive (the CPU's bf16 dot-product instructions, fp32 accumulation); primitives
+// are created once per shape and cached. oneDNN threads with OpenMP, the same
 // runtime as anetrain's own parallel loops (core/parallel.h), so the two never fight over cores.
 #include <dnnl.h>
+
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <tuple>
+#include <vector>
 
 #include "core/error.h"
 #include "core/gemm.h"
 
 namespace anetrain {
+namespace {
+
+GemmPrecision g_precision = GemmPrecision::kFp32;
+
+using Key = std::tuple<int64_t, int64_t, int64_t, char, char, int64_t, int64_t, int64_t, float, float>;
+
+struct Bf16Matmul {
+  dnnl::matmul primitive;
+  dnnl::memory::desc a, b, c;
+};
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+const Bf16Matmul& bf16_matmul(const Key& key) {
+  static std::mutex mutex;
+  static std::map<Key, Bf16Matmul> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  const auto [m, n, k, ta, tb, lda, ldb, ldc, alpha, beta] = key;
+  using dt = dnnl::memory::data_type;
+  using dims = dnnl::memory::dims;
+  // Transposes are strides: op(A)[i, p] lives at i*lda + p, or at p*lda + i when transposed.
+  // The bf16 copies are dense: op(A) [m, k] stored as written (k contiguous, or m when
+  // transposed), likewise op(B).
+  dnnl::memory::desc a({m, k}, dt::bf16, ta == 'T' ? dims{1, m} : dims{k, 1});
+  dnnl::memory::desc b({k, n}, dt::bf16, tb == 'T' ? dims{1, k} : dims{n, 1});
+  dnnl::memory::desc c({m, n}, dt::f32, dims{ldc, 1});
+  (void)lda, (void)ldb;
+  dnnl::primitive_attr attr;
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine());
+  return cache.emplace(key, Bf16Matmul{dnnl::matmul(pd), a, b, c}).first->second;
+}
+
+// Rounds a rows x cols block with leading dimension ld into a dense bf16 buffer.
+void to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, uint16_t* dst) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint32_t* in = reinterpret_cast<const uint32_t*>(src + r * ld);
+    uint16_t* out = dst + r * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      const uint32_t bits = in[c];
+      // Round to nearest even on the 16 dropped bits (inputs here are finite).
+      out[c] = static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+    }
+  }
+}
+
+}  // namespace
+
+void set_gemm_precision(GemmPrecision precision) {
+#if defined(__x86_64__)
+  if (precision == GemmPrecision::kBf16 && !__builtin_cpu_supports("avx512bf16"))
+    throw UserError("precision bf16 needs a CPU with AVX512-BF16 instructions; this one has "
+                    "none: use --precision fp32");
+#endif
+  g_precision = precision;
+}
+
+GemmPrecision parse_gemm_precision(const std::string& name) {
+  if (name == "fp32") return GemmPrecision::kFp32;
+  if (name == "bf16") return GemmPrecision::kBf16;
+  throw UserError("precision '" + name + "' is unknown: use fp32 or bf16");
+}
+GemmPrecision gemm_precision() { return g_precision; }
+
+void gemm_fp32(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+               int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  dnnl_status_t status = dnnl_sgemm(static_cast<char>(trans_a), static_cast<char>(trans_b), m, n,
+                                    k, alpha, a, lda, b, ldb, beta, c, ldc);
+  ANETRAIN_CHECK(status == dnnl_success, "dnnl_sgemm returned " + std::to_string(status));
+}
 
 void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
           int64_t ldc) {
   if (m == 0 || n == 0) return;
-  dnnl_status_t status = dnnl_sgemm(static_cast<char>(trans_a), static_cast<char>(trans_b), m, n,
-                                    k, alpha, a, lda, b, ldb, beta, c, ldc);
-  ANETRAIN_CHECK(status == dnnl_success, "dnnl_sgemm returned " + std::to_string(status));
+  if (g_precision == GemmPrecision::kFp32)
+    return gemm_fp32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const Bf16Matmul& mm = bf16_matmul(Key{m, n, k, static_cast<char>(trans_a),
+                                         static_cast<char>(trans_b), lda, ldb, ldc, alpha, beta});
+  thread_local dnnl::stream stream(engine());
+  thread_local std::vector<uint16_t> a16, b16;
+  a16.resize(m * k);
+  b16.resize(k * n);
+  // Stored rows of A: m rows of k (or k rows of m when transposed); likewise B.
+  if (trans_a == Trans::kYes) to_bf16(a, k, m, lda, a16.data());
+  else to_bf16(a, m, k, lda, a16.data());
+  if (trans_b == Trans::kYes) to_bf16(b, n, k, ldb, b16.data());
+  else to_bf16(b, k, n, ldb, b16.data());
+  dnnl::memory am(mm.a, engine(), a16.data());
+  dnnl::memory bm(mm.b, engine(), b16.data());
+  dnnl::memory cm(mm.c, engine(), c);
+  mm.primitive.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  stream.wait();
 }
 
 }  // namespace anetrain

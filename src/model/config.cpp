@@ -106,6 +106,7 @@ const std::map<std::string, Field>& fields() {
       INT_FIELD("compile_budget", c.train.compile_budget),
       BOOL_FIELD("recompute", c.train.recompute),
       STRING_FIELD("sampling", c.train.sampling),
+      STRING_FIELD("precision", c.train.precision),
       INT_FIELD("val_every", c.train.val_every),
       INT_FIELD("val_batches", c.train.val_batches),
       INT_FIELD("save_every", c.train.save_every),

@@ -55,7 +55,8 @@ struct TrainConfig {
   std::string ane_pipeline = "dynamic";
   int compile_budget = 100;
   bool recompute = false;     // recompute layer activations in backward (saves memory)
-  std::string sampling = "random";  // training windows: "random" or "epochs" (data_loader.h)
+  std::string sampling = "random";
+  std::string precision = "fp32";   // GEMM inputs: "fp32" or "bf16" (fp32 accumulation)  // training windows: "random" or "epochs" (data_loader.h)
   int val_every = 100;        // steps between validation runs (0: never)
   int val_batches = 4;        // micro-batches per validation
   int save_every = 0;         // steps between checkpoints (0: only at the end)

@@ -16,6 +16,7 @@
 #include "backends/ane/ane_backend.h"
 #include "backends/backend.h"
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/parallel.h"
 #include "data/data_loader.h"
 #include "data/dataset_dir.h"
@@ -152,6 +153,7 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   const ModelConfig& mc = config.model;
   const TrainConfig& tc = config.train;
   init_thread_pool();
+  set_gemm_precision(parse_gemm_precision(tc.precision));
   std::unique_ptr<Backend> backend = make_backend(opts.backend, tc.ane_pipeline);
   auto* ane_backend = dynamic_cast<ane::AneBackend*>(backend.get());
   const bool static_ane = ane_backend && ane_backend->pipeline() == "static";
@@ -210,9 +212,10 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   };
 
   std::printf("training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "
-              "backend %s, %d threads, steps %lld..%lld\n",
+              "backend %s, %s, %d threads, steps %lld..%lld\n",
               config.preset.c_str(), static_cast<long long>(layout.total()), mc.n_layers, mc.dim,
-              tc.batch_size, mc.seq_len, tc.grad_accum, backend->name().c_str(), num_threads(),
+              tc.batch_size, mc.seq_len, tc.grad_accum, backend->name().c_str(), tc.precision.c_str(),
+              num_threads(),
               static_cast<long long>(start_step + 1), static_cast<long long>(opts.steps));
   std::fflush(stdout);
 

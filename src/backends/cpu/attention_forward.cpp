@@ -31,7 +31,7 @@ void CpuBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
       const float* kg = a.k + g * E * T + b * S;
       const float* vg = a.v + g * E * T + b * S;
       // scores[i, j] = scale * sum_e q[e, i] k[e, j]
-      gemm(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, scores, S);
+      gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, scores, S);
       float* lse = a.lse + h * T + b * S;
       for (int64_t i = 0; i < S; ++i) {
         float* row = scores + i * S;
@@ -48,7 +48,7 @@ void CpuBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
         lse[i] = max + std::log(sum);
       }
       // attn[e, i] = sum_j v[e, j] P[i, j]
-      gemm(Trans::kNo, Trans::kYes, E, S, S, 1.0f, vg, T, scores, S, 0.0f,
+      gemm_fp32(Trans::kNo, Trans::kYes, E, S, S, 1.0f, vg, T, scores, S, 0.0f,
            a.attn + h * E * T + b * S, T);
     }
   });

@@ -29,16 +29,16 @@ void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
         float* P = a.probs + (h * d.B + b) * S * S;
         float* dP = a.dprobs + (h * d.B + b) * S * S;
         // Recompute P[i, j] = exp(scale * q_i . k_j - lse_i) for j <= i, 0 above.
-        gemm(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, P, S);
+        gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, P, S);
         for (int64_t i = 0; i < S; ++i) {
           float* row = P + i * S;
           for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
           for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;
         }
         // dP[i, j] = sum_e dattn[e, i] v[e, j]
-        gemm(Trans::kYes, Trans::kNo, S, S, E, 1.0f, dah, T, vg, T, 0.0f, dP, S);
+        gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, dah, T, vg, T, 0.0f, dP, S);
         // dv[e, j] += sum_i dattn[e, i] P[i, j]
-        gemm(Trans::kNo, Trans::kNo, E, S, S, 1.0f, dah, T, P, S, h == g * group ? 0.0f : 1.0f,
+        gemm_fp32(Trans::kNo, Trans::kNo, E, S, S, 1.0f, dah, T, P, S, h == g * group ? 0.0f : 1.0f,
              dvg, T);
       }
     }
@@ -68,10 +68,10 @@ void CpuBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a)
           for (int64_t j = i + 1; j < S; ++j) ds[j] = 0.0f;
         }
         // dq[e, i] = sum_j k[e, j] dS[i, j]
-        gemm(Trans::kNo, Trans::kYes, E, S, S, 1.0f, kg, T, dS, S, 0.0f,
+        gemm_fp32(Trans::kNo, Trans::kYes, E, S, S, 1.0f, kg, T, dS, S, 0.0f,
              a.dq + h * E * T + b * S, T);
         // dk[e, j] += sum_i q[e, i] dS[i, j]
-        gemm(Trans::kNo, Trans::kNo, E, S, S, 1.0f, qh, T, dS, S, h == g * group ? 0.0f : 1.0f,
+        gemm_fp32(Trans::kNo, Trans::kNo, E, S, S, 1.0f, qh, T, dS, S, h == g * group ? 0.0f : 1.0f,
              dkg, T);
       }
     }
