@@ -100,6 +100,12 @@ void train_sentencepiece(const SentencePieceTrainOptions& o) {
                     " is out of range: byte fallback needs more than 259 pieces and token "
                     "shards hold ids below 65536");
   std::string prefix = o.out_path;
+  const auto parent = std::filesystem::path(o.out_path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) throw UserError("cannot create '" + parent.string() + "' for the tokenizer: " + ec.message());
+  }
   if (prefix.size() > 6 && prefix.ends_with(".model")) prefix.resize(prefix.size() - 6);
   // llama2.c's settings for its custom vocabularies, plus no extra-whitespace removal so that
   // decoding returns the exact text.
