@@ -22,7 +22,7 @@ DATA=data/prepared/$CORPUS-$VOCAB
 
 RUN=runs/$CORPUS
 rm -rf "$RUN"
-# A 4.5M-parameter Llama: 4 layers, dim 192, 6 query heads sharing 2 kv heads.
+# A 2.4M-parameter Llama: 4 layers, dim 192, 6 query heads sharing 2 kv heads.
 build/anetrain train --config tiny --set vocab_size="$VOCAB" --set dim=192 --set n_layers=4 \
   --set n_heads=6 --set n_kv_heads=2 --set hidden_dim=512 --set seq_len=256 --set batch_size=8 \
   --set lr=2e-3 --set warmup_steps=50 --set val_every=250 --set log_every=50 \
