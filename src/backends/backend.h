@@ -20,6 +20,10 @@ class Backend {
   // True when kernels run off the CPU (the ANE): the host's weight-gradient GEMMs then run on
   // a host thread while the next kernels execute, as the seed overlaps them.
   virtual bool overlaps_host_work() const { return false; }
+  // True when sdpa_backward1 must hand P and dP ([H, B, S, S]) to sdpa_backward2 (the ANE's
+  // programs do). False lets a backend recompute them per head inside part 2, so attention
+  // memory stays one S x S block per thread instead of H x B of them.
+  virtual bool materializes_attention_probs() const { return true; }
 
   virtual void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) = 0;
   virtual void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) = 0;

@@ -92,6 +92,8 @@ struct SdpaBackward1Args {
   float* dv;      // [G*E, T] out
   float* probs;   // [H, B, S, S] out: P[h][b][i][j], row i = query position
   float* dprobs;  // [H, B, S, S] out: dP
+  // probs == dprobs == nullptr (backends that do not materialize attention probabilities,
+  // see Backend::materializes_attention_probs): part 2 recomputes P and dP per head instead.
 };
 
 // Part 2 (no weights): dS = P * (dP - rowsum(P * dP)) / sqrt(E); dQ = dS K; dK = dS^T Q;
@@ -103,6 +105,10 @@ struct SdpaBackward2Args {
   float* dprobs;  // in: dP; clobbered
   float* dq;      // [H*E, T] out
   float* dk;      // [G*E, T] out
+  // Only when probs == nullptr: what recomputing P and dP per head needs.
+  const float* v = nullptr;      // [G*E, T] tap
+  const float* dattn = nullptr;  // [H*E, T] from part 1
+  const float* lse = nullptr;    // [H, T] tap
 };
 
 // dxnorm = Wq^T dq + Wk^T dk + Wv^T dv.

@@ -22,7 +22,8 @@ void FfnTaps::allocate(const KernelDims& d) {
   gate.assign(d.F * T, 0.0f);
 }
 
-void Activations::allocate(const KernelDims& d, int n_layers, bool recompute, bool for_training) {
+void Activations::allocate(const KernelDims& d, int n_layers, bool recompute, bool for_training,
+                           bool keep_probs) {
   const int64_t T = d.T(), DT = d.D * T;
   // Inference keeps only what the next layer needs: one set of taps, two stream buffers.
   const int tap_sets = (recompute || !for_training) ? 1 : n_layers;
@@ -47,8 +48,10 @@ void Activations::allocate(const KernelDims& d, int n_layers, bool recompute, bo
   dq.assign(d.QD() * T, 0.0f);
   dk.assign(d.KD() * T, 0.0f);
   dv.assign(d.KD() * T, 0.0f);
-  probs.assign(d.H * d.B * d.S * d.S, 0.0f);
-  dprobs.assign(d.H * d.B * d.S * d.S, 0.0f);
+  if (keep_probs) {
+    probs.assign(d.H * d.B * d.S * d.S, 0.0f);
+    dprobs.assign(d.H * d.B * d.S * d.S, 0.0f);
+  }
 }
 
 int64_t Activations::bytes() const {

@@ -31,7 +31,9 @@ struct Activations {
   // Backward scratch, reused by every layer.
   std::vector<float> block_out, dres, dmid, dxnorm, dh1, dh3, dattn, dq, dk, dv, probs, dprobs;
 
-  void allocate(const KernelDims& d, int n_layers, bool recompute, bool for_training);
+  // keep_probs: allocate [H, B, S, S] P and dP (backends that materialize them).
+  void allocate(const KernelDims& d, int n_layers, bool recompute, bool for_training,
+                bool keep_probs = true);
   int64_t bytes() const;
 };
 

@@ -17,7 +17,8 @@ Transformer::Transformer(const ModelConfig& config, Backend& backend, int64_t ba
       recompute_(recompute),
       for_training_(for_training) {
   require_all_kernels(backend_, dims_);
-  acts_.allocate(dims_, config.n_layers, recompute, for_training);
+  acts_.allocate(dims_, config.n_layers, recompute, for_training,
+                 backend_.materializes_attention_probs());
 }
 
 // Inference keeps two stream buffers and alternates them; training keeps every block's input.
@@ -120,6 +121,8 @@ void Transformer::block_forward_backward(const float* p, const float* x, const f
   join_all();
 }
 
+float* Transformer::probs_or_null(std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+
 void Transformer::run_host(std::future<void>& slot, std::function<void()> work) {
   join(slot);
   if (backend_.overlaps_host_work()) slot = std::async(std::launch::async, std::move(work));
@@ -180,12 +183,13 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   ProfileScope scope("kernel sdpa_backward1", 2 * Td * Dd * QDd + 3 * attention);
   backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.q.data(), at.k.data(), at.v.data(),
                                   at.lse.data(), acts_.dattn.data(), acts_.dv.data(),
-                                  acts_.probs.data(), acts_.dprobs.data()});
+                                  probs_or_null(acts_.probs), probs_or_null(acts_.dprobs)});
   }
   {
   ProfileScope scope("kernel sdpa_backward2", 2 * attention);
-  backend_.sdpa_backward2(dims_, {at.q.data(), at.k.data(), acts_.probs.data(),
-                                  acts_.dprobs.data(), acts_.dq.data(), acts_.dk.data()});
+  backend_.sdpa_backward2(dims_, {at.q.data(), at.k.data(), probs_or_null(acts_.probs),
+                                  probs_or_null(acts_.dprobs), acts_.dq.data(), acts_.dk.data(),
+                                  at.v.data(), acts_.dattn.data(), at.lse.data()});
   }
   {
   ProfileScope scope("kernel qkv_backward", 2 * Td * Dd * (QDd + 2 * KDd));

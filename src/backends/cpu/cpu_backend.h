@@ -11,6 +11,7 @@ class CpuBackend final : public Backend {
  public:
   std::string name() const override { return "cpu"; }
   bool supports(Kernel, const KernelDims&) const override { return true; }
+  bool materializes_attention_probs() const override { return false; }
 
   void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) override;
   void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) override;

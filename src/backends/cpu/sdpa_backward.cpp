@@ -6,6 +6,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
+#include "backends/cpu/scratch.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 
@@ -26,8 +27,9 @@ void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
         const float* qh = a.q + h * E * T + b * S;
         const float* dah = a.dattn + h * E * T + b * S;
         const float* lse = a.lse + h * T + b * S;
-        float* P = a.probs + (h * d.B + b) * S * S;
-        float* dP = a.dprobs + (h * d.B + b) * S * S;
+        const bool keep = a.probs != nullptr;
+        float* P = keep ? a.probs + (h * d.B + b) * S * S : thread_scratch(S * S, 0);
+        float* dP = keep ? a.dprobs + (h * d.B + b) * S * S : nullptr;
         // Recompute P[i, j] = exp(scale * q_i . k_j - lse_i) for j <= i, 0 above.
         gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, P, S);
         for (int64_t i = 0; i < S; ++i) {
@@ -35,8 +37,8 @@ void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
           for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
           for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;
         }
-        // dP[i, j] = sum_e dattn[e, i] v[e, j]
-        gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, dah, T, vg, T, 0.0f, dP, S);
+        // dP[i, j] = sum_e dattn[e, i] v[e, j] (recomputed in part 2 when not kept)
+        if (keep) gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, dah, T, vg, T, 0.0f, dP, S);
         // dv[e, j] += sum_i dattn[e, i] P[i, j]
         gemm_fp32(Trans::kNo, Trans::kNo, E, S, S, 1.0f, dah, T, P, S, h == g * group ? 0.0f : 1.0f,
              dvg, T);
@@ -56,8 +58,26 @@ void CpuBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a)
       float* dkg = a.dk + g * E * T + b * S;
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
         const float* qh = a.q + h * E * T + b * S;
-        const float* P = a.probs + (h * d.B + b) * S * S;
-        float* dS = a.dprobs + (h * d.B + b) * S * S;
+        const float* P;
+        float* dS;
+        if (a.probs) {
+          P = a.probs + (h * d.B + b) * S * S;
+          dS = a.dprobs + (h * d.B + b) * S * S;
+        } else {
+          // Recompute this head's P (as in part 1) and dP into per-thread scratch.
+          float* p = thread_scratch(S * S, 0);
+          const float* lse = a.lse + h * T + b * S;
+          gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, p, S);
+          for (int64_t i = 0; i < S; ++i) {
+            float* row = p + i * S;
+            for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
+            for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;
+          }
+          dS = thread_scratch(S * S, 1);
+          gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, a.dattn + h * E * T + b * S, T,
+                    a.v + g * E * T + b * S, T, 0.0f, dS, S);
+          P = p;
+        }
         // Softmax backward, row by row: dS = P * (dP - sum_j P dP) * scale.
         for (int64_t i = 0; i < S; ++i) {
           const float* p = P + i * S;

@@ -1,0 +1,52 @@
+// The CPU backend's two SDPA backward paths give the same bits: P and dP handed from part 1 to
+// part 2 ([H, B, S, S] buffers), or recomputed per head inside part 2 (probs == nullptr, what
+// the trainer uses so that attention memory does not grow with H x B x S^2).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+
+namespace anetrain {
+namespace {
+
+TEST(CpuAttentionBackward, RecomputedAndMaterializedPathsAgreeExactly) {
+  init_thread_pool();
+  ModelConfig c;
+  c.dim = 48, c.n_heads = 6, c.n_kv_heads = 2, c.hidden_dim = 64, c.seq_len = 24;
+  const KernelDims d = KernelDims::from(c, 3, 24);
+  const int64_t T = d.T(), D = d.D, QD = d.QD(), KD = d.KD();
+  Rng rng(4);
+  auto random = [&](int64_t n, double s) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = static_cast<float>(rng.normal() * s);
+    return v;
+  };
+  std::vector<float> x = random(D * T, 1), norm(D, 1.0f), wq = random(QD * D, 0.2),
+                     wk = random(KD * D, 0.2), wv = random(KD * D, 0.2), wo = random(D * QD, 0.2);
+  std::vector<float> y(D * T), xn(D * T), rms(T), q(QD * T), k(KD * T), v(KD * T), attn(QD * T),
+      lse(d.H * T);
+  cpu::CpuBackend cpu;
+  cpu.attention_forward(d, {x.data(), norm.data(), wq.data(), wk.data(), wv.data(), wo.data(), y.data(),
+                            xn.data(), rms.data(), q.data(), k.data(), v.data(), attn.data(), lse.data()});
+  const std::vector<float> dy = random(D * T, 0.1);
+  std::vector<float> dattn1(QD * T), dv1(KD * T), dq1(QD * T), dk1(KD * T);
+  std::vector<float> probs(d.H * d.B * d.S * d.S), dprobs(probs.size());
+  cpu.sdpa_backward1(d, {dy.data(), wo.data(), q.data(), k.data(), v.data(), lse.data(), dattn1.data(),
+                         dv1.data(), probs.data(), dprobs.data()});
+  cpu.sdpa_backward2(d, {q.data(), k.data(), probs.data(), dprobs.data(), dq1.data(), dk1.data()});
+  std::vector<float> dattn2(QD * T), dv2(KD * T), dq2(QD * T), dk2(KD * T);
+  cpu.sdpa_backward1(d, {dy.data(), wo.data(), q.data(), k.data(), v.data(), lse.data(), dattn2.data(),
+                         dv2.data(), nullptr, nullptr});
+  cpu.sdpa_backward2(d, {q.data(), k.data(), nullptr, nullptr, dq2.data(), dk2.data(), v.data(),
+                         dattn2.data(), lse.data()});
+  EXPECT_EQ(dattn1, dattn2);
+  EXPECT_EQ(dv1, dv2);
+  EXPECT_EQ(dq1, dq2);
+  EXPECT_EQ(dk1, dk2);
+}
+
+}  // namespace
+}  // namespace anetrain
