@@ -11,6 +11,21 @@
 #include "core/parallel.h"
 
 namespace anetrain::cpu {
+namespace {
+
+// P[i, j] = exp(scale * q_i . k_j - lse_i) for j <= i, 0 above: one head's attention
+// probabilities rebuilt from the forward pass's log-sum-exp.
+void recompute_probs(const float* qh, const float* kg, const float* lse, int64_t S, int64_t E,
+                     int64_t T, float scale, float* P) {
+  gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, P, S);
+  for (int64_t i = 0; i < S; ++i) {
+    float* row = P + i * S;
+    for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
+    for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;
+  }
+}
+
+}  // namespace
 
 void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) {
   const int64_t D = d.D, T = d.T(), S = d.S, E = d.E, QD = d.QD();
@@ -30,13 +45,7 @@ void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
         const bool keep = a.probs != nullptr;
         float* P = keep ? a.probs + (h * d.B + b) * S * S : thread_scratch(S * S, 0);
         float* dP = keep ? a.dprobs + (h * d.B + b) * S * S : nullptr;
-        // Recompute P[i, j] = exp(scale * q_i . k_j - lse_i) for j <= i, 0 above.
-        gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, P, S);
-        for (int64_t i = 0; i < S; ++i) {
-          float* row = P + i * S;
-          for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
-          for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;
-        }
+        recompute_probs(qh, kg, lse, S, E, T, scale, P);
         // dP[i, j] = sum_e dattn[e, i] v[e, j] (recomputed in part 2 when not kept)
         if (keep) gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, dah, T, vg, T, 0.0f, dP, S);
         // dv[e, j] += sum_i dattn[e, i] P[i, j]
@@ -66,13 +75,7 @@ void CpuBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a)
         } else {
           // Recompute this head's P (as in part 1) and dP into per-thread scratch.
           float* p = thread_scratch(S * S, 0);
-          const float* lse = a.lse + h * T + b * S;
-          gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, p, S);
-          for (int64_t i = 0; i < S; ++i) {
-            float* row = p + i * S;
-            for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
-            for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;
-          }
+          recompute_probs(qh, kg, a.lse + h * T + b * S, S, E, T, scale, p);
           dS = thread_scratch(S * S, 1);
           gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, a.dattn + h * E * T + b * S, T,
                     a.v + g * E * T + b * S, T, 0.0f, dS, S);
