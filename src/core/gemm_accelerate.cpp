@@ -14,11 +14,6 @@ void set_gemm_precision(GemmPrecision precision) {
   g_precision = precision;
 }
 
-GemmPrecision parse_gemm_precision(const std::string& name) {
-  if (name == "fp32") return GemmPrecision::kFp32;
-  if (name == "bf16") return GemmPrecision::kBf16;
-  throw UserError("precision '" + name + "' is unknown: use fp32 or bf16");
-}
 GemmPrecision gemm_precision() { return g_precision; }
 
 void gemm_fp32(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
