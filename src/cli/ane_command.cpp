@@ -46,11 +46,7 @@ std::vector<ane::KernelProgram> programs_for(const RunConfig& config, const std:
   ParamLayout layout(one);
   params.assign(layout.total(), 0.0f);
   init_params(one, layout, config.train.init_std, seed, params.data());
-  const LayerParams& lp = layout.layer(0);
-  const float* p = params.data();
-  return ane::build_kernel_programs(config.model, {p + lp.attention_norm, p + lp.wq, p + lp.wk,
-                                                   p + lp.wv, p + lp.wo, p + lp.ffn_norm,
-                                                   p + lp.w1, p + lp.w2, p + lp.w3},
+  return ane::build_kernel_programs(config.model, ane::block_weights(layout, params.data()),
                                     variant, multi_input);
 }
 

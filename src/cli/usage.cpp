@@ -6,16 +6,16 @@ namespace anetrain {
 
 void print_usage() {
   std::printf(
-      "anetrain: train Llama-family transformers on the CPU (and, in time, Apple's ANE)\n"
+      "anetrain: train Llama-family transformers on the CPU or Apple's Neural Engine\n"
       "\n"
       "usage:\n"
       "  anetrain train --config PRESET|FILE.json [--set key=value]... --data GLOB\n"
       "                 [--val GLOB] --steps N --out DIR [--resume] [--backend cpu|ane]\n"
-      "                 [--seed S]\n"
+      "                 [--seed S] [--tokenizer SPEC] [--precision fp32|bf16]\n"
       "  anetrain sample --checkpoint DIR [--prompt \"ID ID ...\"] [--max-tokens N]\n"
-      "                  [--temperature T] [--top-p P] [--seed S]\n"
+      "                  [--temperature T] [--top-p P] [--seed S] [--ids]\n"
       "  anetrain bench --config PRESET|FILE.json [--set key=value]... [--steps N]\n"
-      "                 [--warmup N] [--backend cpu] [--json]\n"
+      "                 [--warmup N] [--backend cpu] [--precision fp32|bf16] [--json] [--profile]\n"
       "  anetrain tokenizer train --input PATH [--input PATH]... --vocab-size N --out FILE.model\n"
       "  anetrain tokenizer encode|decode --tokenizer SPEC   (stdin -> stdout)\n"
       "  anetrain data prepare --tokenizer SPEC --input PATH [--input PATH]... --out DIR\n"

@@ -120,12 +120,7 @@ class FakeDriverRules : public ::testing::Test {
     ModelConfig c = load_config("tiny").model;
     ParamLayout layout(c);
     params_.assign(layout.total(), 0.01f);
-    const LayerParams& lp = layout.layer(0);
-    const float* p = params_.data();
-    program_ = build_kernel_program(c, "qkv_backward",
-                                    {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo,
-                                     p + lp.ffn_norm, p + lp.w1, p + lp.w2, p + lp.w3},
-                                    "dynamic");
+    program_ = build_kernel_program(c, "qkv_backward", block_weights(layout, params_.data()), "dynamic");
     text_ = mil::print_program(program_.program);
     weights_ = {{kWeightFile, serialize_weights(program_)}};
   }

@@ -47,12 +47,7 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
   one.n_layers = 1;
   ParamLayout layout(one);
   std::vector<float> params(layout.total(), 0.01f);
-  const LayerParams& lp = layout.layer(0);
-  const float* p = params.data();
-  const auto programs = build_kernel_programs(
-      c.model, {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, p + lp.ffn_norm,
-                p + lp.w1, p + lp.w2, p + lp.w3},
-      variant);
+  const auto programs = build_kernel_programs(c.model, block_weights(layout, params.data()), variant);
   for (const KernelProgram& kp : programs) {
     const std::string text = mil::print_program(kp.program);
     const mil::Program parsed = mil::parse_program(text, kp.kernel);
@@ -80,10 +75,7 @@ TEST(KernelProgramsDynamic, WeightsTravelInTheSurfaceNotTheWeightFile) {
   const RunConfig c = load_config("tiny");
   ParamLayout layout(c.model);
   std::vector<float> params(layout.total(), 0.5f);
-  const LayerParams& lp = layout.layer(0);
-  const float* p = params.data();
-  const BlockWeights w{p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo,
-                       p + lp.ffn_norm,       p + lp.w1, p + lp.w2, p + lp.w3};
+  const BlockWeights w = block_weights(layout, params.data());
   for (const KernelProgram& kp : build_kernel_programs(c.model, w, "dynamic")) {
     if (kp.kernel == "sdpa_backward2") continue;  // no weights
     EXPECT_FALSE(kp.surface_weights.empty()) << kp.kernel;
@@ -117,12 +109,7 @@ TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
     EXPECT_TRUE(k.passed()) << k.kernel << " relative " << k.worst().relative();
   ParamLayout layout(c.model);
   std::vector<float> params(layout.total(), 0.01f);
-  const LayerParams& lp = layout.layer(0);
-  const float* p = params.data();
-  const auto programs = build_kernel_programs(
-      c.model, {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, p + lp.ffn_norm,
-                p + lp.w1, p + lp.w2, p + lp.w3},
-      "static", true);
+  const auto programs = build_kernel_programs(c.model, block_weights(layout, params.data()), "static", true);
   const KernelProgram& qkv = programs.back();
   ASSERT_EQ(qkv.kernel, "qkv_backward");
   EXPECT_EQ(qkv.program.main.inputs.size(), 3u);
@@ -130,7 +117,7 @@ TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
   for (const auto& issue : mil::lint_program(qkv.program, mil::lint_profile("m4-macos15")))
     order_flagged |= issue.rule == "input-order";
   EXPECT_TRUE(order_flagged);
-  EXPECT_THROW(build_kernel_programs(c.model, {p, p, p, p, p, p, p, p, p}, "dynamic", true),
+  EXPECT_THROW(build_kernel_programs(c.model, block_weights(layout, params.data()), "dynamic", true),
                UserError);
 }
 

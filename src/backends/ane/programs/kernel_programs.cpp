@@ -366,6 +366,12 @@ KernelProgram qkv_backward(const Dims& d, const BlockWeights& w, const std::stri
 
 }  // namespace
 
+BlockWeights block_weights(const ParamLayout& layout, const float* p, int layer) {
+  const LayerParams& lp = layout.layer(layer);
+  return {p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo,
+          p + lp.ffn_norm,       p + lp.w1, p + lp.w2, p + lp.w3};
+}
+
 int64_t KernelProgram::input_channels() const { return total(inputs); }
 int64_t KernelProgram::output_channels() const { return total(outputs); }
 

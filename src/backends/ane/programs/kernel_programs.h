@@ -23,6 +23,7 @@
 
 #include "backends/ane/mil/ir.h"
 #include "model/config.h"
+#include "model/params.h"
 
 namespace anetrain::ane {
 
@@ -68,6 +69,9 @@ struct KernelProgram {
 struct BlockWeights {
   const float *attention_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
 };
+
+// Block `layer`'s weights inside a flat parameter buffer laid out by `layout`.
+BlockWeights block_weights(const ParamLayout& layout, const float* params, int layer = 0);
 
 inline constexpr const char* kWeightFile = "@model_path/weights/weight.bin";
 

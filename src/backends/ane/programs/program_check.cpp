@@ -118,10 +118,7 @@ std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const 
   // Norm gains near 1 but not exactly, so a dropped gain would show.
   for (int64_t off : {layout.layer(0).attention_norm, layout.layer(0).ffn_norm})
     for (int64_t i = 0; i < config.dim; ++i) params[off + i] = 1.0f + 0.1f * static_cast<float>(rng.normal());
-  const LayerParams& lp = layout.layer(0);
-  const float* p = params.data();
-  BlockWeights w{p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo,
-                 p + lp.ffn_norm,       p + lp.w1, p + lp.w2, p + lp.w3};
+  const BlockWeights w = block_weights(layout, params.data());
   std::vector<KernelProgram> programs = build_kernel_programs(config, w, variant, multi_input);
 
   // The CPU backend's kernels on one sequence give both the programs' inputs and the reference.
