@@ -40,6 +40,8 @@ inline KernelDims dims_of(const Case& c) {
 // theta = 10000 or drops eps (invisible at eps = 1e-5 and x ~ N(0, 1)) fails somewhere.
 // sharp: peaked attention. wide: T = 135 tokens and D = 64, so the CPU backend's parallel_for
 // really splits tokens and rows across threads (the small cases mostly run inline).
+// long: S = 300 spans three causal query tiles of the CPU attention (128, 128 and a partial
+// 44; backends/cpu/softmax_rows.h), so the tiles' key ranges and masks are checked too.
 inline std::vector<Case> kernel_cases() {
   return {
       {"gqa", 32, 48, 4, 2, 37, 2, 7, 0.1, 1e-5f, 10000.0f},
@@ -47,6 +49,7 @@ inline std::vector<Case> kernel_cases() {
       {"mqa", 32, 48, 4, 1, 37, 2, 7, 0.1, 0.5f, 10000.0f},
       {"sharp", 32, 48, 4, 2, 37, 2, 7, 0.4, 1e-5f, 10000.0f},
       {"wide", 64, 96, 8, 2, 53, 3, 45, 0.1, 1e-5f, 10000.0f},
+      {"long", 32, 48, 4, 2, 37, 1, 300, 0.4, 1e-5f, 10000.0f},
   };
 }
 

@@ -1,11 +1,13 @@
 // attention_forward on the CPU: RMSNorm, Q/K/V projections, RoPE, causal SDPA per
-// (sequence, head), Wo. Scores for one head are an S x S block that lives only while that head
-// is processed; the backward pass recomputes P from q, k and the saved log-sum-exp.
+// (sequence, head), Wo. Scores live one causal tile of query rows at a time (at most
+// kQueryTile x S floats per thread); the backward pass recomputes P from q, k and the saved
+// log-sum-exp.
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/scratch.h"
+#include "backends/cpu/softmax_rows.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 
@@ -22,34 +24,25 @@ void CpuBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(E));
   const int64_t group = d.H / d.G;
-  // One task per (sequence b, query head h); each GEMM inside runs on one thread.
+  // One task per (sequence b, query head h); each GEMM inside runs on one thread. Query rows
+  // go in causal tiles (softmax_rows.h): tile [i0, i1) scores only keys [0, i1).
   parallel_for(d.B * d.H, [&](int64_t task0, int64_t task1) {
-    float* scores = thread_scratch(S * S);
+    float* scores = thread_scratch(kQueryTile * S);
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t b = task / d.H, h = task % d.H, g = h / group;
       const float* qh = a.q + h * E * T + b * S;
       const float* kg = a.k + g * E * T + b * S;
       const float* vg = a.v + g * E * T + b * S;
-      // scores[i, j] = scale * sum_e q[e, i] k[e, j]
-      gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, scores, S);
-      float* lse = a.lse + h * T + b * S;
-      for (int64_t i = 0; i < S; ++i) {
-        float* row = scores + i * S;
-        float max = row[0];
-        for (int64_t j = 1; j <= i; ++j) max = std::max(max, row[j]);
-        float sum = 0.0f;
-        for (int64_t j = 0; j <= i; ++j) {
-          row[j] = std::exp(row[j] - max);
-          sum += row[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j <= i; ++j) row[j] *= inv;
-        for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;  // causal mask
-        lse[i] = max + std::log(sum);
-      }
-      // attn[e, i] = sum_j v[e, j] P[i, j]
-      gemm_fp32(Trans::kNo, Trans::kYes, E, S, S, 1.0f, vg, T, scores, S, 0.0f,
-           a.attn + h * E * T + b * S, T);
+      float* out = a.attn + h * E * T + b * S;
+      for_each_query_tile(S, [&](int64_t i0, int64_t i1) {
+        // scores[i - i0, j] = scale * sum_e q[e, i] k[e, j], j < i1
+        gemm_fp32(Trans::kYes, Trans::kNo, i1 - i0, i1, E, scale, qh + i0, T, kg, T, 0.0f,
+                  scores, i1);
+        causal_softmax_rows(scores, i1, i0, i1, a.lse + h * T + b * S + i0);
+        // attn[e, i] = sum_j v[e, j] P[i, j]
+        gemm_fp32(Trans::kNo, Trans::kYes, E, i1 - i0, i1, 1.0f, vg, T, scores, i1, 0.0f,
+                  out + i0, T);
+      });
     }
   });
   gemm(Trans::kNo, Trans::kNo, D, T, QD, 1.0f, a.wo, QD, a.attn, T, 0.0f, a.y, T);

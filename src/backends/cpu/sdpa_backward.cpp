@@ -1,28 +1,58 @@
 // sdpa_backward1 and sdpa_backward2 on the CPU, split where the seed splits them on the ANE:
 // part 1 carries the Wo^T product and everything that needs V, part 2 has no weights.
 // Tasks are (sequence, kv head) so the heads sharing a kv head accumulate dV and dK in one
-// thread without races.
+// thread without races. Within a head, query rows go in causal tiles (softmax_rows.h): tile
+// [i0, i1) touches keys [0, i1) only.
+//
+// Two ways to get P and dP to part 2: backends that materialize them hand over [H, B, S, S]
+// buffers (the contract the ANE programs fill, used by `ane check`); the CPU trainer passes
+// nullptr and part 2 recomputes each tile's P and dP, so memory never holds H x B x S^2.
 #include <cmath>
+#include <cstring>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/scratch.h"
+#include "backends/cpu/softmax_rows.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 
 namespace anetrain::cpu {
 namespace {
 
-// P[i, j] = exp(scale * q_i . k_j - lse_i) for j <= i, 0 above: one head's attention
-// probabilities rebuilt from the forward pass's log-sum-exp.
-void recompute_probs(const float* qh, const float* kg, const float* lse, int64_t S, int64_t E,
-                     int64_t T, float scale, float* P) {
-  gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, scale, qh, T, kg, T, 0.0f, P, S);
-  for (int64_t i = 0; i < S; ++i) {
-    float* row = P + i * S;
-    for (int64_t j = 0; j <= i; ++j) row[j] = std::exp(row[j] - lse[i]);
-    for (int64_t j = i + 1; j < S; ++j) row[j] = 0.0f;
-  }
+// One head of one sequence, as strided views into the [C, T] activations.
+struct HeadView {
+  const float* q;   // [E, S] ld T
+  const float* k;   // [E, S] ld T
+  const float* v;   // [E, S] ld T (part 2 only needs it when recomputing dP)
+  const float* da;  // dattn [E, S] ld T
+  const float* lse; // [S]
+};
+
+HeadView head_view(const KernelDims& d, const float* q, const float* k, const float* v,
+                   const float* dattn, const float* lse, int64_t b, int64_t h) {
+  const int64_t T = d.T(), S = d.S, E = d.E, g = h / (d.H / d.G);
+  return {q + h * E * T + b * S, k + g * E * T + b * S, v ? v + g * E * T + b * S : nullptr,
+          dattn ? dattn + h * E * T + b * S : nullptr, lse ? lse + h * T + b * S : nullptr};
+}
+
+// P rows [i0, i1) x keys [0, i1) into P (ld ldp): exp(scale * q_i . k_j - lse_i), 0 for j > i.
+void tile_probs(const HeadView& hv, int64_t E, int64_t T, float scale, int64_t i0, int64_t i1,
+                float* P, int64_t ldp) {
+  gemm_fp32(Trans::kYes, Trans::kNo, i1 - i0, i1, E, scale, hv.q + i0, T, hv.k, T, 0.0f, P, ldp);
+  causal_probs_from_lse(P, ldp, i0, i1, hv.lse + i0);
+}
+
+// dP rows [i0, i1) x keys [j0, j1): dP[i, j] = sum_e dattn[e, i] v[e, j].
+void tile_dprobs(const HeadView& hv, int64_t E, int64_t T, int64_t i0, int64_t i1, int64_t j0,
+                 int64_t j1, float* dP, int64_t ldd) {
+  gemm_fp32(Trans::kYes, Trans::kNo, i1 - i0, j1 - j0, E, 1.0f, hv.da + i0, T, hv.v + j0, T, 0.0f,
+            dP + j0, ldd);
+}
+
+// Zeroes an [E, S] slice (ld T) that tiles then accumulate into.
+void zero_slice(float* x, int64_t E, int64_t S, int64_t T) {
+  for (int64_t e = 0; e < E; ++e) std::memset(x + e * T, 0, S * sizeof(float));
 }
 
 }  // namespace
@@ -32,25 +62,30 @@ void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
   gemm(Trans::kYes, Trans::kNo, QD, T, D, 1.0f, a.wo, QD, a.dy, T, 0.0f, a.dattn, T);
   const float scale = 1.0f / std::sqrt(static_cast<float>(E));
   const int64_t group = d.H / d.G;
+  const bool keep = a.probs != nullptr;
   parallel_for(d.B * d.G, [&](int64_t task0, int64_t task1) {
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t b = task / d.G, g = task % d.G;
-      const float* kg = a.k + g * E * T + b * S;
-      const float* vg = a.v + g * E * T + b * S;
       float* dvg = a.dv + g * E * T + b * S;
+      zero_slice(dvg, E, S, T);
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        const float* qh = a.q + h * E * T + b * S;
-        const float* dah = a.dattn + h * E * T + b * S;
-        const float* lse = a.lse + h * T + b * S;
-        const bool keep = a.probs != nullptr;
-        float* P = keep ? a.probs + (h * d.B + b) * S * S : thread_scratch(S * S, 0);
-        float* dP = keep ? a.dprobs + (h * d.B + b) * S * S : nullptr;
-        recompute_probs(qh, kg, lse, S, E, T, scale, P);
-        // dP[i, j] = sum_e dattn[e, i] v[e, j] (recomputed in part 2 when not kept)
-        if (keep) gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, dah, T, vg, T, 0.0f, dP, S);
-        // dv[e, j] += sum_i dattn[e, i] P[i, j]
-        gemm_fp32(Trans::kNo, Trans::kNo, E, S, S, 1.0f, dah, T, P, S, h == g * group ? 0.0f : 1.0f,
-             dvg, T);
+        const HeadView hv = head_view(d, a.q, a.k, a.v, a.dattn, a.lse, b, h);
+        float* P_head = keep ? a.probs + (h * d.B + b) * S * S : nullptr;
+        for_each_query_tile(S, [&](int64_t i0, int64_t i1) {
+          const int64_t ldp = keep ? S : i1;
+          float* P = keep ? P_head + i0 * S : thread_scratch(kQueryTile * S, 0);
+          tile_probs(hv, E, T, scale, i0, i1, P, ldp);
+          if (keep) {
+            // The full-square contract: P is 0 and dP is complete past the tile's keys.
+            float* dP = a.dprobs + (h * d.B + b) * S * S + i0 * S;
+            for (int64_t r = 0; r < i1 - i0; ++r) std::fill(P + r * S + i1, P + r * S + S, 0.0f);
+            tile_dprobs(hv, E, T, i0, i1, 0, i1, dP, S);
+            tile_dprobs(hv, E, T, i0, i1, i1, S, dP, S);
+          }
+          // dv[e, j] += sum_i dattn[e, i] P[i, j], j < i1
+          gemm_fp32(Trans::kNo, Trans::kNo, E, i1, i1 - i0, 1.0f, hv.da + i0, T, P, ldp, 1.0f,
+                    dvg, T);
+        });
       }
     }
   });
@@ -60,42 +95,39 @@ void CpuBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a)
   const int64_t T = d.T(), S = d.S, E = d.E;
   const float scale = 1.0f / std::sqrt(static_cast<float>(E));
   const int64_t group = d.H / d.G;
+  const bool keep = a.probs != nullptr;
   parallel_for(d.B * d.G, [&](int64_t task0, int64_t task1) {
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t b = task / d.G, g = task % d.G;
-      const float* kg = a.k + g * E * T + b * S;
       float* dkg = a.dk + g * E * T + b * S;
+      zero_slice(dkg, E, S, T);
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-        const float* qh = a.q + h * E * T + b * S;
-        const float* P;
-        float* dS;
-        if (a.probs) {
-          P = a.probs + (h * d.B + b) * S * S;
-          dS = a.dprobs + (h * d.B + b) * S * S;
-        } else {
-          // Recompute this head's P (as in part 1) and dP into per-thread scratch.
-          float* p = thread_scratch(S * S, 0);
-          recompute_probs(qh, kg, a.lse + h * T + b * S, S, E, T, scale, p);
-          dS = thread_scratch(S * S, 1);
-          gemm_fp32(Trans::kYes, Trans::kNo, S, S, E, 1.0f, a.dattn + h * E * T + b * S, T,
-                    a.v + g * E * T + b * S, T, 0.0f, dS, S);
-          P = p;
-        }
-        // Softmax backward, row by row: dS = P * (dP - sum_j P dP) * scale.
-        for (int64_t i = 0; i < S; ++i) {
-          const float* p = P + i * S;
-          float* ds = dS + i * S;
-          float dot = 0.0f;
-          for (int64_t j = 0; j <= i; ++j) dot += p[j] * ds[j];
-          for (int64_t j = 0; j <= i; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
-          for (int64_t j = i + 1; j < S; ++j) ds[j] = 0.0f;
-        }
-        // dq[e, i] = sum_j k[e, j] dS[i, j]
-        gemm_fp32(Trans::kNo, Trans::kYes, E, S, S, 1.0f, kg, T, dS, S, 0.0f,
-             a.dq + h * E * T + b * S, T);
-        // dk[e, j] += sum_i q[e, i] dS[i, j]
-        gemm_fp32(Trans::kNo, Trans::kNo, E, S, S, 1.0f, qh, T, dS, S, h == g * group ? 0.0f : 1.0f,
-             dkg, T);
+        const HeadView hv = head_view(d, a.q, a.k, a.v, a.dattn, a.lse, b, h);
+        const int64_t head = (h * d.B + b) * S * S;
+        for_each_query_tile(S, [&](int64_t i0, int64_t i1) {
+          const int64_t ld = keep ? S : i1;
+          const float* P;
+          float* dS;
+          if (keep) {
+            P = a.probs + head + i0 * S;
+            dS = a.dprobs + head + i0 * S;
+          } else {
+            float* p = thread_scratch(kQueryTile * S, 0);
+            tile_probs(hv, E, T, scale, i0, i1, p, ld);
+            dS = thread_scratch(kQueryTile * S, 1);
+            tile_dprobs(hv, E, T, i0, i1, 0, i1, dS, ld);
+            P = p;
+          }
+          causal_softmax_backward_rows(P, ld, dS, ld, i0, i1, scale);
+          if (keep)
+            for (int64_t r = 0; r < i1 - i0; ++r) std::fill(dS + r * S + i1, dS + r * S + S, 0.0f);
+          // dq[e, i] = sum_j k[e, j] dS[i, j]
+          gemm_fp32(Trans::kNo, Trans::kYes, E, i1 - i0, i1, 1.0f, hv.k, T, dS, ld, 0.0f,
+                    a.dq + h * E * T + b * S + i0, T);
+          // dk[e, j] += sum_i q[e, i] dS[i, j], j < i1
+          gemm_fp32(Trans::kNo, Trans::kNo, E, i1, i1 - i0, 1.0f, hv.q + i0, T, dS, ld, 1.0f, dkg,
+                    T);
+        });
       }
     }
   });

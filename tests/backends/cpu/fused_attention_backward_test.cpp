@@ -15,8 +15,9 @@ namespace {
 TEST(CpuAttentionBackward, RecomputedAndMaterializedPathsAgreeExactly) {
   init_thread_pool();
   ModelConfig c;
-  c.dim = 48, c.n_heads = 6, c.n_kv_heads = 2, c.hidden_dim = 64, c.seq_len = 24;
-  const KernelDims d = KernelDims::from(c, 3, 24);
+  c.dim = 48, c.n_heads = 6, c.n_kv_heads = 2, c.hidden_dim = 64, c.seq_len = 150;
+  // 150 positions: a full causal tile and a partial one (kQueryTile = 128).
+  const KernelDims d = KernelDims::from(c, 2, 150);
   const int64_t T = d.T(), D = d.D, QD = d.QD(), KD = d.KD();
   Rng rng(4);
   auto random = [&](int64_t n, double s) {
