@@ -20,6 +20,7 @@
 #include "core/profiler.h"
 #include "core/rng.h"
 #include "model/flops.h"
+#include "train/host_ops.h"
 #include "train/optimizer.h"
 #include "train/transformer.h"
 
@@ -79,21 +80,16 @@ int run_bench_command(const std::vector<std::string>& argv) {
       Profiler::get().enable(true);
     }
     const auto start = std::chrono::steady_clock::now();
-    std::fill(grads.begin(), grads.end(), 0.0f);
+    {
+      ProfileScope scope("host zero gradients");
+      fill_zero(grads.data(), static_cast<int64_t>(grads.size()));
+    }
     if (block_only)
       model.block_forward_backward(params.data(), x.data(), dy.data(), grads.data());
     else
       model.forward_backward(params.data(), inputs.data(), targets.data(),
                              1.0f / static_cast<float>(d.T()), grads.data());
-    {
-      ProfileScope scope("host grad norm + clip");
-      const double norm = global_grad_norm(grads.data(), layout.total());
-      clip_gradients(grads.data(), layout.total(), norm, tc.grad_clip);
-    }
-    {
-      ProfileScope scope("host AdamW");
-      optimizer.update(params.data(), grads.data(), tc.lr, i + 1);
-    }
+    optimizer.clipped_update(params.data(), grads.data(), tc.lr, i + 1, tc.grad_clip);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) times.push_back(ms);

@@ -5,6 +5,7 @@
 // runtime as anetrain's own parallel loops (core/parallel.h), so the two never fight over cores.
 #include <dnnl.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -13,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/parallel.h"
 
 namespace anetrain {
 namespace {
@@ -58,17 +60,20 @@ const Bf16Matmul& bf16_matmul(const Key& key) {
   return cache.emplace(key, Bf16Matmul{dnnl::matmul(pd), a, b, c}).first->second;
 }
 
-// Rounds a rows x cols block with leading dimension ld into a dense bf16 buffer.
+// Rounds a rows x cols block with leading dimension ld into a dense bf16 buffer, on the whole
+// pool: single-threaded, this rounding took 4.9 ms of layer768's 60 ms bf16 step.
 void to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, uint16_t* dst) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const uint32_t* in = reinterpret_cast<const uint32_t*>(src + r * ld);
-    uint16_t* out = dst + r * cols;
-    for (int64_t c = 0; c < cols; ++c) {
-      const uint32_t bits = in[c];
-      // Round to nearest even on the 16 dropped bits (inputs here are finite).
-      out[c] = static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+  parallel_for(rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint32_t* in = reinterpret_cast<const uint32_t*>(src + r * ld);
+      uint16_t* out = dst + r * cols;
+      for (int64_t c = 0; c < cols; ++c) {
+        const uint32_t bits = in[c];
+        // Round to nearest even on the 16 dropped bits (inputs here are finite).
+        out[c] = static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+      }
     }
-  }
+  }, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols)));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "train/host_ops.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "core/gemm.h"
@@ -25,6 +26,10 @@ void embedding_backward(const int32_t* tokens, const float* dx, int64_t D, int64
       for (int64_t c = c0; c < c1; ++c) row[c] += dx[c * T + t];
     }
   });
+}
+
+void fill_zero(float* x, int64_t n) {
+  parallel_for(n, [&](int64_t i0, int64_t i1) { std::fill(x + i0, x + i1, 0.0f); }, 1 << 16);
 }
 
 void add(const float* a, const float* b, int64_t n, float* out) {

@@ -13,6 +13,10 @@ void embedding_forward(const int32_t* tokens, const float* table, int64_t D, int
 void embedding_backward(const int32_t* tokens, const float* dx, int64_t D, int64_t T,
                         float* dtable);
 
+// x[0, n) = 0 on the whole pool (gradient buffers are tens of MB; one thread cannot fill
+// them at memory speed).
+void fill_zero(float* x, int64_t n);
+
 // out = a + b, element-wise over n floats (out may alias a or b).
 void add(const float* a, const float* b, int64_t n, float* out);
 

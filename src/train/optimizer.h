@@ -18,14 +18,26 @@ float learning_rate(const TrainConfig& c, int64_t step, int64_t total_steps);
 // sqrt(sum g^2) over all gradients, summed in a fixed order (deterministic).
 double global_grad_norm(const float* grads, int64_t n);
 
-// Scales grads so their global norm is at most max_norm (no-op when max_norm <= 0).
+// The factor that brings a global norm down to max_norm (1 when it is already below, or when
+// max_norm <= 0), computed as torch.nn.utils.clip_grad_norm_ does.
+float clip_coefficient(double norm, float max_norm);
+
+// Scales grads in place by clip_coefficient(norm, max_norm).
 void clip_gradients(float* grads, int64_t n, double norm, float max_norm);
 
 class AdamW {
  public:
   AdamW(const TrainConfig& config, const ParamLayout& layout);
   // One update; `step` is the 1-based count of updates including this one (bias correction).
-  void update(float* params, const float* grads, float lr, int64_t step);
+  // The update reads grads[i] * grad_multiplier, which is how the trainer clips: folding the
+  // clip coefficient in here saves a read-modify-write pass over every gradient (the update is
+  // memory-bound) and gives the same floats as clipping in place first.
+  void update(float* params, const float* grads, float lr, int64_t step,
+              float grad_multiplier = 1.0f);
+  // The end of every step: the global gradient norm, then update() with the clip coefficient
+  // folded in. Returns the norm (before clipping). Profiled as "host grad norm", "host AdamW".
+  double clipped_update(float* params, const float* grads, float lr, int64_t step,
+                        float max_norm);
   std::vector<float>& m() { return m_; }
   std::vector<float>& v() { return v_; }
 

@@ -1,6 +1,7 @@
 #include "train/train_step.h"
 
 #include "core/profiler.h"
+#include "train/host_ops.h"
 
 #include <algorithm>
 #include <cmath>
@@ -23,7 +24,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, AdamW& op
   const int64_t T = model_.dims().T();
   const float scale = scale_.scale;
   const float grad_scale = scale / static_cast<float>(T * config_.grad_accum);
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  {
+    ProfileScope scope("host zero gradients");
+    fill_zero(grads_.data(), static_cast<int64_t>(grads_.size()));
+  }
   double loss_sum = 0.0;
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
@@ -54,10 +58,8 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, AdamW& op
       scale_.good_steps = 0;
     }
   }
-  stats.grad_norm = global_grad_norm(grads_.data(), n);
-  clip_gradients(grads_.data(), n, stats.grad_norm, config_.grad_clip);
-  ProfileScope scope("host AdamW");
-  optimizer.update(params, grads_.data(), stats.lr, step + 1);
+  stats.grad_norm = optimizer.clipped_update(params, grads_.data(), stats.lr, step + 1,
+                                             config_.grad_clip);
   return stats;
 }
 

@@ -35,7 +35,7 @@ class TrainStep {
   // `step` is 0-based; `horizon` the schedule's total steps.
   StepStats run(int64_t step, int64_t horizon, float* params, AdamW& optimizer,
                 const BatchSource& next_batch);
-  const std::vector<float>& grads() const { return grads_; }  // after clipping
+  const std::vector<float>& grads() const { return grads_; }  // before clipping
   LossScaleState& loss_scale() { return scale_; }
 
  private:

@@ -18,6 +18,4 @@ void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float
 // which is RoPE's backward because the rotation is orthogonal.
 void rope_rotate(float* x, int64_t heads, const KernelDims& d, float direction);
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + __builtin_expf(-x)); }
-
 }  // namespace anetrain::cpu

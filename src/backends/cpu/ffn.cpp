@@ -2,6 +2,7 @@
 // gradients. Weight gradients are host work (train/host_ops.h).
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
+#include "backends/cpu/vec_math.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 

@@ -1,30 +1,11 @@
 #include "backends/cpu/softmax_rows.h"
 
-#include <bit>
 #include <cmath>
+
+#include "backends/cpu/vec_math.h"
 
 namespace anetrain::cpu {
 namespace {
-
-// exp(x) for x <= 0-ish in float, written so the compiler vectorizes it (libm's expf is a
-// scalar call per element). Range reduction x = n ln2 + r with ln2 split in two parts, a
-// degree-6 polynomial for exp(r) on |r| <= ln2/2 (Cephes' coefficients), and 2^n built in
-// the exponent bits. Relative error about 2 ulp; inputs below -87 give exp(-87) ~ 1.6e-38
-// instead of a denormal, which no softmax sum can notice.
-inline float exp_vectorizable(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
-  float r = x - n * 0.693359375f;
-  r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-}
 
 void zero_masked(float* row, int64_t i, int64_t i1) { std::fill(row + i + 1, row + i1, 0.0f); }
 
