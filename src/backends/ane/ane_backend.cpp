@@ -70,24 +70,35 @@ bool AneBackend::supports(Kernel, const KernelDims& d) const {
   return d.S % 32 == 0;
 }
 
-void AneBackend::dispatch(const KernelDims& d, const std::string& kernel, const BlockWeights& w,
-                          const std::vector<const float*>& inputs,
-                          const std::vector<float*>& outputs) {
-  const KernelProgram kp = build_kernel_program(config_of(d), kernel, w, pipeline_);
-  const std::string text = mil::print_program(kp.program);
-  const std::string weights = serialize_weights(kp);
-  // The dynamic pipeline's weight file holds only constant tables, so its text identifies it;
-  // the static pipeline's programs differ by their baked weights.
-  const std::string key = pipeline_ == "static" ? text + weights : text;
+const KernelProgram& AneBackend::load_program(const KernelDims& d, const std::string& kernel,
+                                              const BlockWeights& w, int64_t* handle) {
+  if (pipeline_ == "dynamic") {
+    // Compiled once per (kernel, shape); later dispatches only restage the current weights.
+    const std::string shape = kernel + " " + std::to_string(d.D) + " " + std::to_string(d.F) +
+                              " " + std::to_string(d.H) + " " + std::to_string(d.G) + " " +
+                              std::to_string(d.S) + " " + std::to_string(d.norm_eps) + " " +
+                              std::to_string(d.rope_theta);
+    auto it = dynamic_programs_.find(shape);
+    if (it != dynamic_programs_.end()) {
+      refresh_surface_weights(it->second.program, w);
+      *handle = it->second.handle;
+      return it->second.program;
+    }
+    KernelProgram kp = build_kernel_program(config_of(d), kernel, w, pipeline_);
+    const int64_t h = compile(kernel, mil::print_program(kp.program), serialize_weights(kp));
+    it = dynamic_programs_.emplace(shape, LoadedProgram{std::move(kp), h}).first;
+    *handle = h;
+    return it->second.program;
+  }
+  // Static: the weights are baked into the program, so every new set of weights is a new
+  // program, identified by its text and weight file together.
+  static_program_ = build_kernel_program(config_of(d), kernel, w, pipeline_);
+  const std::string text = mil::print_program(static_program_.program);
+  const std::string weights = serialize_weights(static_program_);
+  const std::string key = text + weights;
   auto it = compiled_.find(key);
   if (it == compiled_.end()) {
-    int64_t handle;
-    try {
-      handle = driver_->compile_and_load(text, {{kWeightFile, weights}});
-    } catch (const DriverError& e) {
-      throw UserError(std::string("ANE ") + kernel + ": " + e.what());
-    }
-    it = compiled_.emplace(key, handle).first;
+    it = compiled_.emplace(key, compile(kernel, text, weights)).first;
     compiled_order_.push_back(key);
     // Programs with stale weights are never used again: keep the loaded set small.
     constexpr size_t kMaxLoaded = 64;
@@ -97,6 +108,24 @@ void AneBackend::dispatch(const KernelDims& d, const std::string& kernel, const 
       compiled_order_.erase(compiled_order_.begin());
     }
   }
+  *handle = it->second;
+  return static_program_;
+}
+
+int64_t AneBackend::compile(const std::string& kernel, const std::string& text,
+                            const std::string& weights) {
+  try {
+    return driver_->compile_and_load(text, {{kWeightFile, weights}});
+  } catch (const DriverError& e) {
+    throw UserError(std::string("ANE ") + kernel + ": " + e.what());
+  }
+}
+
+void AneBackend::dispatch(const KernelDims& d, const std::string& kernel, const BlockWeights& w,
+                          const std::vector<const float*>& inputs,
+                          const std::vector<float*>& outputs) {
+  int64_t handle = 0;
+  const KernelProgram& kp = load_program(d, kernel, w, &handle);
   const int64_t S = d.S, T = d.T();
   Surface in{kp.surface_channels, kp.surface_columns, {}};
   Surface out{kp.output_channels(), S, {}};
@@ -114,7 +143,7 @@ void AneBackend::dispatch(const KernelDims& d, const std::string& kernel, const 
     in.fp16.resize(packed.size());
     for (size_t i = 0; i < packed.size(); ++i) in.fp16[i] = fp32_to_fp16(packed[i]);
     try {
-      driver_->evaluate(it->second, {&in}, {&out});
+      driver_->evaluate(handle, {&in}, {&out});
     } catch (const DriverError& e) {
       throw UserError(std::string("ANE ") + kernel + ": " + e.what());
     }

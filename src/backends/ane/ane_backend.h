@@ -1,6 +1,6 @@
 // The ANE backend: the training step's kernels as ANE programs (programs/kernel_programs.h),
-// dynamic pipeline — each program compiled once per shape, the current fp32 weights converted
-// to fp16 and staged into the input surface at every dispatch — dispatched through an
+// dynamic pipeline — each program built and compiled once per shape, the current fp32 weights
+// converted to fp16 and staged into the input surface at every dispatch — dispatched through an
 // AneDriver (runtime/driver.h): Apple's framework on a Mac, or the fake driver, which runs the
 // programs in the fp16 interpreter while enforcing the hardware's rules.
 //
@@ -54,16 +54,30 @@ class AneBackend final : public Backend {
   int64_t compiles_per_step(int n_layers) const { return 6LL * n_layers; }
 
  private:
-  // Builds the kernel's program with the given weights, compiles it the first time its text
-  // is seen, and runs it once per sequence: `inputs` are [C, T] tensors in the program's slot
-  // order, `outputs` receive the output slots (nullptr: discard).
+  // Runs the kernel's program with the given weights once per sequence: `inputs` are [C, T]
+  // tensors in the program's slot order, `outputs` receive the output slots (nullptr: discard).
   void dispatch(const KernelDims& d, const std::string& kernel, const BlockWeights& w,
                 const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+  // The loaded program for these weights, compiling it when needed; sets *handle. Dynamic:
+  // built and compiled once per (kernel, shape), then only its surface weights are refreshed.
+  // Static: rebuilt with the weights baked in, compiled the first time its text is seen.
+  const KernelProgram& load_program(const KernelDims& d, const std::string& kernel,
+                                    const BlockWeights& w, int64_t* handle);
+  int64_t compile(const std::string& kernel, const std::string& text, const std::string& weights);
+
+  struct LoadedProgram {
+    KernelProgram program;
+    int64_t handle;
+  };
 
   std::unique_ptr<AneDriver> driver_;
   std::string pipeline_;
   cpu::CpuBackend host_;
-  // MIL text (+ weight file, for the static pipeline) -> loaded program, oldest first.
+  // Dynamic pipeline: "kernel + shape" -> program and its handle.
+  std::map<std::string, LoadedProgram> dynamic_programs_;
+  // Static pipeline: MIL text + weight file -> loaded program, oldest first; the program last
+  // built (what the current dispatch packs).
+  KernelProgram static_program_;
   std::map<std::string, int64_t> compiled_;
   std::vector<std::string> compiled_order_;
 };

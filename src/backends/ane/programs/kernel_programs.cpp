@@ -57,26 +57,31 @@ struct DeclaredWeight {
   int64_t out, in;           // of the applied matrix A (in = 1 ... for gains: out = n, in = 1)
   bool gain;                 // a per-channel gain vector of length `out`
   std::vector<float> applied;  // A row-major [out, in] (or the gain)
+  WeightSource source;       // where A comes from in a BlockWeights
   int64_t column = 0;        // dynamic: first column of M in the surface
   Value value;               // dynamic: the slice holding it
 };
 
 class Generator {
  public:
-  Generator(const Dims& d, const std::string& variant, bool multi_input)
+  Generator(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi_input)
       : d_(d), dynamic_(variant == "dynamic"), multi_input_(multi_input), variant_(variant),
+        weights_source_(w),
         b_([this](const std::string& n, const std::vector<float>& v) { return blobs_.add(n, v); }) {}
 
   Builder& b() { return b_; }
 
   // Declares the matrix W [out, in] (applied as is, or transposed) before inputs() is called.
-  void declare(const std::string& name, const float* w, int64_t out, int64_t in, bool transpose) {
+  void declare(const std::string& name, const BlockWeights& bw, WeightSource::Field field,
+               int64_t out, int64_t in, bool transpose) {
     DeclaredWeight dw{name, transpose ? in : out, transpose ? out : in, false,
-                      conv_weight(w, out, in, transpose)};
+                      conv_weight(bw.*field, out, in, transpose), {field, transpose}, 0, {}};
     weights_.push_back(dw);
   }
-  void declare_gain(const std::string& name, const float* g, int64_t n) {
-    weights_.push_back({name, n, 1, true, std::vector<float>(g, g + n)});
+  void declare_gain(const std::string& name, const BlockWeights& bw, WeightSource::Field field,
+                    int64_t n) {
+    const float* g = bw.*field;
+    weights_.push_back({name, n, 1, true, std::vector<float>(g, g + n), {field, false}, 0, {}});
   }
 
   // The function's single input surface, unpacked into its activation slots. Static:
@@ -215,15 +220,12 @@ class Generator {
     k.input_names = input_names_;
     k.surface_channels = surface_channels_;
     k.surface_columns = surface_columns_;
-    if (dynamic_)
-      for (const auto& w : weights_) {
-        SurfaceWeight sw{w.name, w.gain ? w.out : w.in, w.gain ? 1 : w.out, w.column, {}};
-        sw.values.resize(sw.rows * sw.cols);
-        for (int64_t r = 0; r < sw.rows; ++r)
-          for (int64_t c = 0; c < sw.cols; ++c)
-            sw.values[r * sw.cols + c] = w.gain ? w.applied[r] : w.applied[c * w.in + r];
-        k.surface_weights.push_back(std::move(sw));
-      }
+    if (dynamic_) {
+      for (const auto& w : weights_)
+        k.surface_weights.push_back(
+            {w.name, w.gain ? w.out : w.in, w.gain ? 1 : w.out, w.column, w.source, {}});
+      refresh_surface_weights(k, weights_source_);
+    }
     return k;
   }
 
@@ -238,6 +240,7 @@ class Generator {
   Dims d_;
   bool dynamic_, multi_input_;
   std::string variant_;
+  BlockWeights weights_source_;
   std::vector<std::pair<std::string, std::string>> input_names_;
   BlobCollector blobs_;
   Builder b_;
@@ -253,13 +256,13 @@ int64_t total(const std::vector<SurfaceSlot>& slots) {
 }
 
 KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
-  Generator g(d, variant, multi);
+  Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare_gain("norm", w.attention_norm, d.D);
-  g.declare("wq", w.wq, d.QD, d.D, false);
-  g.declare("wk", w.wk, d.KD, d.D, false);
-  g.declare("wv", w.wv, d.KD, d.D, false);
-  g.declare("wo", w.wo, d.D, d.QD, false);
+  g.declare_gain("norm", w, &BlockWeights::attention_norm, d.D);
+  g.declare("wq", w, &BlockWeights::wq, d.QD, d.D, false);
+  g.declare("wk", w, &BlockWeights::wk, d.KD, d.D, false);
+  g.declare("wv", w, &BlockWeights::wv, d.KD, d.D, false);
+  g.declare("wo", w, &BlockWeights::wo, d.D, d.QD, false);
   Value x = g.inputs({{"x", d.D}})[0];
   Value xn = g.rmsnorm(x, "norm", "norm");
   Value q = g.rope(g.project("q", xn, "wq"), d.H, 1.0f, "rope_q");
@@ -276,12 +279,12 @@ KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std:
 }
 
 KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
-  Generator g(d, variant, multi);
+  Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare_gain("norm", w.ffn_norm, d.D);
-  g.declare("w1", w.w1, d.F, d.D, false);
-  g.declare("w3", w.w3, d.F, d.D, false);
-  g.declare("w2", w.w2, d.D, d.F, false);
+  g.declare_gain("norm", w, &BlockWeights::ffn_norm, d.D);
+  g.declare("w1", w, &BlockWeights::w1, d.F, d.D, false);
+  g.declare("w3", w, &BlockWeights::w3, d.F, d.D, false);
+  g.declare("w2", w, &BlockWeights::w2, d.D, d.F, false);
   Value x = g.inputs({{"x", d.D}})[0];
   Value xn = g.rmsnorm(x, "norm", "norm");
   Value h1 = g.project("h1", xn, "w1");
@@ -294,11 +297,11 @@ KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::strin
 }
 
 KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
-  Generator g(d, variant, multi);
+  Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare("w2t", w.w2, d.D, d.F, true);
-  g.declare("w1t", w.w1, d.F, d.D, true);
-  g.declare("w3t", w.w3, d.F, d.D, true);
+  g.declare("w2t", w, &BlockWeights::w2, d.D, d.F, true);
+  g.declare("w1t", w, &BlockWeights::w1, d.F, d.D, true);
+  g.declare("w3t", w, &BlockWeights::w3, d.F, d.D, true);
   std::vector<Value> v = g.inputs({{"dy", d.D}, {"h1", d.F}, {"h3", d.F}});
   Value dgate = g.project("dgate", v[0], "w2t");
   Value sig = b.sigmoid("sig", v[1]);
@@ -314,9 +317,9 @@ KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::stri
 }
 
 KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
-  Generator g(d, variant, multi);
+  Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare("wot", w.wo, d.D, d.QD, true);
+  g.declare("wot", w, &BlockWeights::wo, d.D, d.QD, true);
   std::vector<Value> v = g.inputs({{"dy", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}});
   Value da = g.project("dattn", v[0], "wot");  // Wo^T dy
   Value p = g.probabilities(v[1], v[2], "recompute");
@@ -332,8 +335,8 @@ KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w, const std::st
   return g.finish("sdpa_backward1", {{"dv", d.KD}, {"probs", d.H * d.S}, {"dprobs", d.H * d.S}});
 }
 
-KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&, const std::string& variant, bool multi) {
-  Generator g(d, variant, multi);
+KernelProgram sdpa_backward2(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
+  Generator g(d, w, variant, multi);
   Builder& b = g.b();
   std::vector<Value> v = g.inputs({{"probs", d.H * d.S}, {"dprobs", d.H * d.S}, {"q", d.QD}, {"k", d.KD}});
   Value p4 = b.reshape("p4", v[0], {d.G, d.R, d.S, d.S});
@@ -353,11 +356,11 @@ KernelProgram sdpa_backward2(const Dims& d, const BlockWeights&, const std::stri
 }
 
 KernelProgram qkv_backward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
-  Generator g(d, variant, multi);
+  Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare("wqt", w.wq, d.QD, d.D, true);
-  g.declare("wkt", w.wk, d.KD, d.D, true);
-  g.declare("wvt", w.wv, d.KD, d.D, true);
+  g.declare("wqt", w, &BlockWeights::wq, d.QD, d.D, true);
+  g.declare("wkt", w, &BlockWeights::wk, d.KD, d.D, true);
+  g.declare("wvt", w, &BlockWeights::wv, d.KD, d.D, true);
   std::vector<Value> v = g.inputs({{"dq", d.QD}, {"dk", d.KD}, {"dv", d.KD}});
   Value dx = b.add("dx_qk", g.project("dx_q", v[0], "wqt"), g.project("dx_k", v[1], "wkt"));
   b.output(b.add("dxnorm", dx, g.project("dx_v", v[2], "wvt")));
@@ -388,6 +391,21 @@ std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, cons
   return {attention_forward(d, w, variant, m), ffn_forward(d, w, variant, m),
           ffn_backward(d, w, variant, m),      sdpa_backward1(d, w, variant, m),
           sdpa_backward2(d, w, variant, m),    qkv_backward(d, w, variant, m)};
+}
+
+void refresh_surface_weights(KernelProgram& program, const BlockWeights& w) {
+  for (SurfaceWeight& sw : program.surface_weights) {
+    const float* src = w.*sw.source.field;
+    ANETRAIN_CHECK(src != nullptr, "no weight for surface slot " + sw.name);
+    sw.values.resize(sw.rows * sw.cols);
+    // M = A^T: the stored W [out, in] itself when A = W^T, else W transposed (gains: a column).
+    if (sw.cols == 1 || sw.source.transposed) {
+      std::copy(src, src + sw.rows * sw.cols, sw.values.begin());
+      continue;
+    }
+    for (int64_t r = 0; r < sw.rows; ++r)
+      for (int64_t c = 0; c < sw.cols; ++c) sw.values[r * sw.cols + c] = src[c * sw.rows + r];
+  }
 }
 
 KernelProgram build_kernel_program(const ModelConfig& config, const std::string& kernel,

@@ -39,12 +39,26 @@ struct BlobTensor {
   std::vector<float> values;   // rounded to fp16 when written
 };
 
+// One block's weights in Meta's layout (row-major [out, in]), as in model/params.h.
+struct BlockWeights {
+  const float *attention_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
+};
+
+// Which of a block's weights a program slot holds: the field, and whether the program applies
+// it transposed (A = W^T) or as is (A = W).
+struct WeightSource {
+  using Field = const float* BlockWeights::*;
+  Field field = nullptr;
+  bool transposed = false;
+};
+
 // Dynamic variant: a weight carried in the input surface, M = A^T for the applied matrix A
 // [out, in] (rows = in, cols = out) or a gain vector as one column; row r of M sits in
 // surface channel r, columns [column, column + cols).
 struct SurfaceWeight {
   std::string name;
   int64_t rows, cols, column;
+  WeightSource source;
   std::vector<float> values;  // row-major [rows, cols]
 };
 
@@ -65,13 +79,13 @@ struct KernelProgram {
   int64_t output_channels() const;
 };
 
-// One block's weights in Meta's layout (row-major [out, in]), as in model/params.h.
-struct BlockWeights {
-  const float *attention_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w1, *w2, *w3;
-};
 
 // Block `layer`'s weights inside a flat parameter buffer laid out by `layout`.
 BlockWeights block_weights(const ParamLayout& layout, const float* params, int layer = 0);
+
+// Dynamic variant: rewrites every surface weight's values from `w`, which is all that changes
+// between steps; the program, its constant tables and its compiled form stay as they are.
+void refresh_surface_weights(KernelProgram& program, const BlockWeights& w);
 
 inline constexpr const char* kWeightFile = "@model_path/weights/weight.bin";
 
