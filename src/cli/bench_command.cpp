@@ -20,6 +20,7 @@
 #include "core/profiler.h"
 #include "core/rng.h"
 #include "model/flops.h"
+#include "model/memory.h"
 #include "train/host_ops.h"
 #include "train/optimizer.h"
 #include "train/transformer.h"
@@ -30,7 +31,7 @@ namespace {
 double peak_rss_mb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux
+  return usage.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux; MB here means MiB
 }
 
 }  // namespace
@@ -108,6 +109,12 @@ int run_bench_command(const std::vector<std::string>& argv) {
               "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
               median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
               peak_rss_mb());
+  const TrainingMemory memory = training_memory(mc, d.B, d.S, tc.recompute);
+  constexpr double kMB = 1024.0 * 1024.0;  // the unit of peak_rss_mb()
+  std::printf("  memory formula %.0f MB (parameters, gradients, AdamW moments %.0f MB; "
+              "activations %.0f MB%s): peak RSS / formula = %.2f\n",
+              memory.total() / kMB, memory.state_bytes / kMB, memory.activation_bytes / kMB,
+              tc.recompute ? ", recomputed" : "", peak_rss_mb() * kMB / memory.total());
   if (args.has("profile")) {
     // Per step, averaged over the timed steps. Host work that overlaps kernels (ANE backend)
     // is counted in full, so the column can add up to more than 100%.
@@ -130,6 +137,7 @@ int run_bench_command(const std::vector<std::string>& argv) {
                         {"ms_per_step", median_ms},   {"tokens_per_s", tokens_per_s},
                         {"gflops", gflops},           {"gflop_per_step", flops / 1e9},
                         {"peak_rss_mb", peak_rss_mb()}, {"steps", steps},
+                        {"memory_formula_mb", memory.total() / kMB},
                         {"batch", d.B},               {"seq", d.S}};
     std::printf("%s\n", j.dump().c_str());
   }

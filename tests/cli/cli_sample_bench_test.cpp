@@ -63,6 +63,9 @@ TEST(CliBench, ReportsFiguresAsJson) {
   EXPECT_GT(j["gflops"].get<double>(), 0.0);
   EXPECT_GT(j["peak_rss_mb"].get<double>(), 1.0);
   EXPECT_EQ(j["seq"], 64);
+  // tiny's formula is a few MB; the process itself (libraries, thread stacks) is more.
+  EXPECT_GT(j["memory_formula_mb"].get<double>(), 0.5);
+  EXPECT_LT(j["memory_formula_mb"].get<double>(), j["peak_rss_mb"].get<double>());
 }
 
 }  // namespace

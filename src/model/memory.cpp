@@ -1,0 +1,25 @@
+#include "model/memory.h"
+
+#include "model/params.h"
+
+namespace anetrain {
+
+TrainingMemory training_memory(const ModelConfig& c, int64_t B, int64_t S, bool recompute) {
+  const double T = static_cast<double>(B * S), D = c.dim, F = c.hidden_dim, V = c.vocab_size,
+               L = c.n_layers, H = c.n_heads, E = c.head_dim(), QD = H * E,
+               KD = static_cast<double>(c.n_kv_heads) * E;
+  TrainingMemory m;
+  m.state_bytes = 16.0 * static_cast<double>(ParamLayout(c).total());
+  // One layer's taps: attention (xnorm, rms_inv, q, k, v, attn, lse), FFN (xnorm, rms_inv,
+  // h1, h3, gate).
+  const double taps = (D + 1 + 2 * QD + 2 * KD + H) * T + (D + 1 + 3 * F) * T;
+  const double streams = (2 * L + 1) * D * T;  // block inputs x_0..x_L and mid_0..mid_L-1
+  const double head = (D + 1) * T + T * V;     // final norm taps and the logits
+  // Backward scratch shared by all layers: block_out, dres, dmid, dxnorm, dh1, dh3, dattn, dq,
+  // dk, dv.
+  const double scratch = (4 * D + 2 * F + 2 * QD + 2 * KD) * T;
+  m.activation_bytes = 4.0 * (streams + (recompute ? 1 : L) * taps + head + scratch);
+  return m;
+}
+
+}  // namespace anetrain
