@@ -5,6 +5,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
+#include "backends/cpu/vec_math.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
@@ -24,16 +25,11 @@ void CpuBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& 
   parallel_for(T, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* row = a.logits + t * V;
-      float max = row[0];
-      for (int64_t v = 1; v < V; ++v) max = std::max(max, row[v]);
+      const float max = max_of(row, V);
       const int32_t target = a.targets[t];
       ANETRAIN_CHECK(target >= 0 && target < V, "target id out of range");  // loaders validate ids
       const float target_logit = row[target] - max;
-      float sum = 0.0f;
-      for (int64_t v = 0; v < V; ++v) {
-        row[v] = std::exp(row[v] - max);
-        sum += row[v];
-      }
+      const float sum = exp_shifted_sum(row, V, max);
       // -log softmax[target], from the shifted logit so it never takes log(0).
       token_loss[t] = std::log(static_cast<double>(sum)) - target_logit;
       // dlogits = (softmax - onehot) * grad_scale

@@ -15,15 +15,8 @@ void causal_softmax_rows(float* scores, int64_t ld, int64_t i0, int64_t i1, floa
   for (int64_t i = i0; i < i1; ++i) {
     float* row = scores + (i - i0) * ld;
     const int64_t n = i + 1;
-    float max = row[0];
-#pragma omp simd reduction(max : max)
-    for (int64_t j = 0; j < n; ++j) max = std::max(max, row[j]);
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < n; ++j) {
-      row[j] = exp_vectorizable(row[j] - max);
-      sum += row[j];
-    }
+    const float max = max_of(row, n);
+    const float sum = exp_shifted_sum(row, n, max);
     const float inv = 1.0f / sum;
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) row[j] *= inv;
@@ -47,11 +40,9 @@ void causal_softmax_backward_rows(const float* P, int64_t ldp, float* dP, int64_
   for (int64_t i = i0; i < i1; ++i) {
     const float* p = P + (i - i0) * ldp;
     float* ds = dP + (i - i0) * ldd;
-    float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-    for (int64_t j = 0; j <= i; ++j) dot += p[j] * ds[j];
+    const float pd = dot(p, ds, i + 1);
 #pragma omp simd
-    for (int64_t j = 0; j <= i; ++j) ds[j] = p[j] * (ds[j] - dot) * scale;
+    for (int64_t j = 0; j <= i; ++j) ds[j] = p[j] * (ds[j] - pd) * scale;
     zero_masked(ds, i, i1);
   }
 }

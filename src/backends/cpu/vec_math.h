@@ -31,4 +31,49 @@ inline float exp_vectorizable(float x) {
 
 inline float sigmoid(float x) { return 1.0f / (1.0f + exp_vectorizable(-x)); }
 
+// Row reductions with 16 independent lanes (one 512-bit register): the compiler vectorizes
+// them, and the summation order is fixed by the code, not by the machine or thread count.
+constexpr int kLanes = 16;
+
+inline float max_of(const float* x, int64_t n) {
+  float lane[kLanes];
+  for (int k = 0; k < kLanes; ++k) lane[k] = x[0];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] = std::max(lane[k], x[i + k]);
+  for (; i < n; ++i) lane[0] = std::max(lane[0], x[i]);
+  float m = lane[0];
+  for (int k = 1; k < kLanes; ++k) m = std::max(m, lane[k]);
+  return m;
+}
+
+// x[i] = exp(x[i] - shift) for i < n; returns the sum of the new values.
+inline float exp_shifted_sum(float* x, int64_t n, float shift) {
+  float lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) {
+      x[i + k] = exp_vectorizable(x[i + k] - shift);
+      lane[k] += x[i + k];
+    }
+  for (; i < n; ++i) {
+    x[i] = exp_vectorizable(x[i] - shift);
+    lane[0] += x[i];
+  }
+  float sum = 0.0f;
+  for (float l : lane) sum += l;
+  return sum;
+}
+
+inline float dot(const float* a, const float* b, int64_t n) {
+  float lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int k = 0; k < kLanes; ++k) lane[k] += a[i + k] * b[i + k];
+  for (; i < n; ++i) lane[0] += a[i] * b[i];
+  float sum = 0.0f;
+  for (float l : lane) sum += l;
+  return sum;
+}
+
 }  // namespace anetrain::cpu
