@@ -5,6 +5,7 @@
 
 #include "core/gemm.h"
 #include "core/parallel.h"
+#include "core/scratch.h"
 
 namespace anetrain {
 
@@ -45,7 +46,8 @@ void rmsnorm_backward(const float* dout, const float* x, const float* w, const f
   //   dx[c,t] = r[t] * (g[c,t] - xhat[c,t] * mean_c(g[., t] xhat[., t])),  g = dout * w.
   parallel_for(T, [&](int64_t t0, int64_t t1) {
     const int64_t n = t1 - t0;
-    std::vector<float> mean_gx(n, 0.0f);
+    float* mean_gx = thread_scratch(n, 3);
+    std::fill(mean_gx, mean_gx + n, 0.0f);
     for (int64_t c = 0; c < C; ++c) {
       const float* d = dout + c * T + t0;
       const float* xr = x + c * T + t0;

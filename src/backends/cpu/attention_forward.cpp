@@ -6,10 +6,10 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
-#include "backends/cpu/scratch.h"
 #include "backends/cpu/softmax_rows.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
+#include "core/scratch.h"
 
 namespace anetrain::cpu {
 

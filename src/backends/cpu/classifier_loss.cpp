@@ -21,7 +21,11 @@ void CpuBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& 
 
   // Per-token losses land in fixed slots and are summed in order afterwards, so the total
   // does not depend on how tokens were split across threads.
-  std::vector<double> token_loss(T);
+  // Reused across steps (no allocation). Workers must use this thread's buffer through a
+  // pointer: naming a thread_local inside the parallel lambda would reach each worker's own.
+  thread_local std::vector<double> token_loss_buffer;
+  token_loss_buffer.resize(T);
+  double* token_loss = token_loss_buffer.data();
   parallel_for(T, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* row = a.logits + t * V;
@@ -39,7 +43,7 @@ void CpuBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& 
     }
   });
   double total = 0.0;
-  for (double l : token_loss) total += l;
+  for (int64_t t = 0; t < T; ++t) total += token_loss[t];
   *a.loss_sum = total;
   // dxnorm[c, t] = sum_v wcls[v, c] dlogits[t, v]
   gemm(Trans::kYes, Trans::kYes, D, T, V, 1.0f, a.wcls, D, a.logits, V, 0.0f, a.dxnorm, T);

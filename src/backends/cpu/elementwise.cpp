@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/scratch.h"
 
 namespace anetrain::cpu {
 
@@ -19,7 +20,8 @@ void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float
       T,
       [&](int64_t t0, int64_t t1) {
         const int64_t n = t1 - t0;
-        std::vector<float> sumsq(n, 0.0f);
+        float* sumsq = thread_scratch(n, 2);
+        std::fill(sumsq, sumsq + n, 0.0f);
         for (int64_t c = 0; c < C; ++c) {
           const float* row = x + c * T + t0;
           for (int64_t t = 0; t < n; ++t) sumsq[t] += row[t] * row[t];

@@ -12,9 +12,9 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
-#include "backends/cpu/scratch.h"
 #include "backends/cpu/softmax_rows.h"
 #include "core/gemm.h"
+#include "core/scratch.h"
 #include "core/parallel.h"
 
 namespace anetrain::cpu {
