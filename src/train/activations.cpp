@@ -2,13 +2,18 @@
 
 namespace anetrain {
 
+void QkvBuffer::allocate(const KernelDims& d) {
+  const int64_t T = d.T();
+  data.assign((d.QD() + 2 * d.KD()) * T, 0.0f);
+  k_offset = d.QD() * T;
+  v_offset = (d.QD() + d.KD()) * T;
+}
+
 void AttentionTaps::allocate(const KernelDims& d) {
   const int64_t T = d.T();
   xnorm.assign(d.D * T, 0.0f);
   rms_inv.assign(T, 0.0f);
-  q.assign(d.QD() * T, 0.0f);
-  k.assign(d.KD() * T, 0.0f);
-  v.assign(d.KD() * T, 0.0f);
+  qkv.allocate(d);
   attn.assign(d.QD() * T, 0.0f);
   lse.assign(d.H * T, 0.0f);
 }
@@ -45,9 +50,7 @@ void Activations::allocate(const KernelDims& d, int n_layers, bool recompute, bo
   dh1.assign(d.F * T, 0.0f);
   dh3.assign(d.F * T, 0.0f);
   dattn.assign(d.QD() * T, 0.0f);
-  dq.assign(d.QD() * T, 0.0f);
-  dk.assign(d.KD() * T, 0.0f);
-  dv.assign(d.KD() * T, 0.0f);
+  dqkv.allocate(d);
   if (keep_probs) {
     probs.assign(d.H * d.B * d.S * d.S, 0.0f);
     dprobs.assign(d.H * d.B * d.S * d.S, 0.0f);
@@ -60,11 +63,11 @@ int64_t Activations::bytes() const {
   for (auto& v : resid) count(v);
   for (auto& v : mid) count(v);
   for (auto& t : attention)
-    for (auto* v : {&t.xnorm, &t.rms_inv, &t.q, &t.k, &t.v, &t.attn, &t.lse}) count(*v);
+    for (auto* v : {&t.xnorm, &t.rms_inv, &t.qkv.data, &t.attn, &t.lse}) count(*v);
   for (auto& t : ffn)
     for (auto* v : {&t.xnorm, &t.rms_inv, &t.h1, &t.h3, &t.gate}) count(*v);
   for (auto* v : {&final_xnorm, &final_rms_inv, &logits, &block_out, &dres, &dmid, &dxnorm, &dh1,
-                  &dh3, &dattn, &dq, &dk, &dv, &probs, &dprobs})
+                  &dh3, &dattn, &dqkv.data, &probs, &dprobs})
     count(*v);
   return floats * 4;
 }

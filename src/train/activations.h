@@ -10,8 +10,21 @@
 
 namespace anetrain {
 
+// q, k and v live back to back in one buffer ([H*E + 2*G*E, T]), and so do dq, dk, dv: with
+// Wq, Wk, Wv adjacent in the parameter layout, a backend can run the three projections (and
+// their input and weight gradients) as one larger GEMM.
+struct QkvBuffer {
+  std::vector<float> data;
+  int64_t k_offset = 0, v_offset = 0;
+  void allocate(const KernelDims& d);
+  float* q() { return data.data(); }
+  float* k() { return data.data() + k_offset; }
+  float* v() { return data.data() + v_offset; }
+};
+
 struct AttentionTaps {
-  std::vector<float> xnorm, rms_inv, q, k, v, attn, lse;
+  std::vector<float> xnorm, rms_inv, attn, lse;
+  QkvBuffer qkv;  // after RoPE (q, k)
   void allocate(const KernelDims& d);
 };
 
@@ -29,7 +42,8 @@ struct Activations {
   std::vector<float> final_xnorm, final_rms_inv, logits;  // logits: [T, V]
 
   // Backward scratch, reused by every layer.
-  std::vector<float> block_out, dres, dmid, dxnorm, dh1, dh3, dattn, dq, dk, dv, probs, dprobs;
+  std::vector<float> block_out, dres, dmid, dxnorm, dh1, dh3, dattn, probs, dprobs;
+  QkvBuffer dqkv;
 
   // keep_probs: allocate [H, B, S, S] P and dP (backends that materialize them).
   void allocate(const KernelDims& d, int n_layers, bool recompute, bool for_training,

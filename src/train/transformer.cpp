@@ -19,6 +19,12 @@ Transformer::Transformer(const ModelConfig& config, Backend& backend, int64_t ba
   require_all_kernels(backend_, dims_);
   acts_.allocate(dims_, config.n_layers, recompute, for_training,
                  backend_.materializes_attention_probs());
+  // The fused Wq/Wk/Wv weight-gradient GEMM in block_backward relies on this layout.
+  for (int l = 0; l < config.n_layers; ++l) {
+    const LayerParams& lp = layout_.layer(l);
+    ANETRAIN_CHECK(lp.wk == lp.wq + dims_.QD() * dims_.D && lp.wv == lp.wk + dims_.KD() * dims_.D,
+                   "Wq, Wk, Wv must be adjacent in the parameter layout");
+  }
 }
 
 // Inference keeps two stream buffers and alternates them; training keeps every block's input.
@@ -42,7 +48,7 @@ void Transformer::block_forward(int l, const float* p) {
   ProfileScope scope("kernel attention_forward", 2 * T * D * (QD + 2 * KD) + 2 * T * QD * D + attention);
   backend_.attention_forward(
       dims_, {resid(l), p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, y,
-              at.xnorm.data(), at.rms_inv.data(), at.q.data(), at.k.data(), at.v.data(),
+              at.xnorm.data(), at.rms_inv.data(), at.qkv.q(), at.qkv.k(), at.qkv.v(),
               at.attn.data(), at.lse.data()});
   }
   {
@@ -181,27 +187,26 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   // Attention.
   {
   ProfileScope scope("kernel sdpa_backward1", 2 * Td * Dd * QDd + 3 * attention);
-  backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.q.data(), at.k.data(), at.v.data(),
-                                  at.lse.data(), acts_.dattn.data(), acts_.dv.data(),
+  backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.qkv.q(), at.qkv.k(), at.qkv.v(),
+                                  at.lse.data(), acts_.dattn.data(), acts_.dqkv.v(),
                                   probs_or_null(acts_.probs), probs_or_null(acts_.dprobs)});
   }
   {
   ProfileScope scope("kernel sdpa_backward2", 2 * attention);
-  backend_.sdpa_backward2(dims_, {at.q.data(), at.k.data(), probs_or_null(acts_.probs),
-                                  probs_or_null(acts_.dprobs), acts_.dq.data(), acts_.dk.data(),
-                                  at.v.data(), acts_.dattn.data(), at.lse.data()});
+  backend_.sdpa_backward2(dims_, {at.qkv.q(), at.qkv.k(), probs_or_null(acts_.probs),
+                                  probs_or_null(acts_.dprobs), acts_.dqkv.q(), acts_.dqkv.k(),
+                                  at.qkv.v(), acts_.dattn.data(), at.lse.data()});
   }
   {
   ProfileScope scope("kernel qkv_backward", 2 * Td * Dd * (QDd + 2 * KDd));
-  backend_.qkv_backward(dims_, {acts_.dq.data(), acts_.dk.data(), acts_.dv.data(), p + lp.wq,
+  backend_.qkv_backward(dims_, {acts_.dqkv.q(), acts_.dqkv.k(), acts_.dqkv.v(), p + lp.wq,
                                 p + lp.wk, p + lp.wv, acts_.dxnorm.data()});
   }
   run_host(attention_grads_, [=, this, &at] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
     accumulate_weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo);
-    accumulate_weight_grad(acts_.dq.data(), at.xnorm.data(), QD, D, T, g + lp.wq);
-    accumulate_weight_grad(acts_.dk.data(), at.xnorm.data(), KD, D, T, g + lp.wk);
-    accumulate_weight_grad(acts_.dv.data(), at.xnorm.data(), KD, D, T, g + lp.wv);
+    // dq, dk, dv and the Wq, Wk, Wv gradients are each contiguous: one GEMM for all three.
+    accumulate_weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq);
   });
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");

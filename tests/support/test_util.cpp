@@ -102,4 +102,11 @@ std::string read_bytes(const std::string& path) { return slurp(path); }
 
 std::string source_dir() { return ANETRAIN_SOURCE_DIR; }
 
+std::vector<float> random_normal(uint64_t seed, int64_t n, double std) {
+  Rng rng(seed);
+  std::vector<float> v(n);
+  for (auto& x : v) x = static_cast<float>(rng.normal() * std);
+  return v;
+}
+
 }  // namespace anetrain::testing

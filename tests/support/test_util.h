@@ -35,6 +35,9 @@ CommandResult run_anetrain(const std::vector<std::string>& args);
 // Starts it in the background and returns the pid (stdout/stderr to /dev/null).
 int spawn_anetrain(const std::vector<std::string>& args);
 
+// n samples of N(0, std^2) from a fixed seed.
+std::vector<float> random_normal(uint64_t seed, int64_t n, double std);
+
 std::string read_bytes(const std::string& path);
 std::string source_dir();
 

@@ -16,9 +16,14 @@ namespace anetrain::cpu {
 void CpuBackend::attention_forward(const KernelDims& d, const AttentionForwardArgs& a) {
   const int64_t D = d.D, T = d.T(), S = d.S, E = d.E, QD = d.QD(), KD = d.KD();
   rmsnorm_forward(a.x, a.norm_w, D, T, d.norm_eps, a.xnorm, a.rms_inv);
-  gemm(Trans::kNo, Trans::kNo, QD, T, D, 1.0f, a.wq, D, a.xnorm, T, 0.0f, a.q, T);
-  gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wk, D, a.xnorm, T, 0.0f, a.k, T);
-  gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wv, D, a.xnorm, T, 0.0f, a.v, T);
+  if (qkv_adjacent(d, a.wq, a.wk, a.wv, a.q, a.k, a.v)) {
+    // One [QD + 2 KD, D] x [D, T] product instead of three smaller ones.
+    gemm(Trans::kNo, Trans::kNo, QD + 2 * KD, T, D, 1.0f, a.wq, D, a.xnorm, T, 0.0f, a.q, T);
+  } else {
+    gemm(Trans::kNo, Trans::kNo, QD, T, D, 1.0f, a.wq, D, a.xnorm, T, 0.0f, a.q, T);
+    gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wk, D, a.xnorm, T, 0.0f, a.k, T);
+    gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wv, D, a.xnorm, T, 0.0f, a.v, T);
+  }
   rope_rotate(a.q, d.H, d, 1.0f);
   rope_rotate(a.k, d.G, d, 1.0f);
 

@@ -18,4 +18,14 @@ void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float
 // which is RoPE's backward because the rotation is orthogonal.
 void rope_rotate(float* x, int64_t heads, const KernelDims& d, float direction);
 
+// True when Wq, Wk, Wv are one [QD + 2 KD, D] block and the three [C, T] activations
+// (q, k, v or dq, dk, dv) one [QD + 2 KD, T] block, so the projections fuse into one GEMM
+// (the trainer lays them out so; other callers get three GEMMs).
+inline bool qkv_adjacent(const KernelDims& d, const float* wq, const float* wk, const float* wv,
+                         const float* q, const float* k, const float* v) {
+  const int64_t T = d.T();
+  return wk == wq + d.QD() * d.D && wv == wk + d.KD() * d.D && k == q + d.QD() * T &&
+         v == k + d.KD() * T;
+}
+
 }  // namespace anetrain::cpu

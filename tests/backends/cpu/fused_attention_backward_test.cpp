@@ -7,7 +7,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/parallel.h"
-#include "core/rng.h"
+#include "support/test_util.h"
 
 namespace anetrain {
 namespace {
@@ -19,12 +19,8 @@ TEST(CpuAttentionBackward, RecomputedAndMaterializedPathsAgreeExactly) {
   // 150 positions: a full causal tile and a partial one (kQueryTile = 128).
   const KernelDims d = KernelDims::from(c, 2, 150);
   const int64_t T = d.T(), D = d.D, QD = d.QD(), KD = d.KD();
-  Rng rng(4);
-  auto random = [&](int64_t n, double s) {
-    std::vector<float> v(n);
-    for (auto& x : v) x = static_cast<float>(rng.normal() * s);
-    return v;
-  };
+  uint64_t seed = 4;
+  auto random = [&](int64_t n, double s) { return testing::random_normal(seed++, n, s); };
   std::vector<float> x = random(D * T, 1), norm(D, 1.0f), wq = random(QD * D, 0.2),
                      wk = random(KD * D, 0.2), wv = random(KD * D, 0.2), wo = random(D * QD, 0.2);
   std::vector<float> y(D * T), xn(D * T), rms(T), q(QD * T), k(KD * T), v(KD * T), attn(QD * T),
