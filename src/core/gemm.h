@@ -33,6 +33,22 @@ void set_gemm_precision(GemmPrecision precision);
 GemmPrecision parse_gemm_precision(const std::string& name);
 GemmPrecision gemm_precision();
 
+// bf16 mode only (a no-op in fp32): while this object lives, [base, base + n) is promised not
+// to change, so it is rounded to bf16 once, up front, on the whole pool, and every gemm()
+// operand inside it reads that copy instead of being rounded again. The trainer wraps one
+// forward/backward over the weights in it: each weight is then rounded once per micro-batch
+// instead of once per use (forward and backward). One region at a time.
+class Bf16ReadOnlyRegion {
+ public:
+  Bf16ReadOnlyRegion(const float* base, int64_t n);
+  ~Bf16ReadOnlyRegion();
+  Bf16ReadOnlyRegion(const Bf16ReadOnlyRegion&) = delete;
+  Bf16ReadOnlyRegion& operator=(const Bf16ReadOnlyRegion&) = delete;
+
+ private:
+  bool active_ = false;
+};
+
 // FLOPs of one such product, as counted everywhere in anetrain (2 per multiply-add).
 inline double gemm_flops(int64_t m, int64_t n, int64_t k) { return 2.0 * m * n * k; }
 

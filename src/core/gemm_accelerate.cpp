@@ -16,6 +16,10 @@ void set_gemm_precision(GemmPrecision precision) {
 
 GemmPrecision gemm_precision() { return g_precision; }
 
+// bf16 is refused here, so there is nothing to round ahead of time.
+Bf16ReadOnlyRegion::Bf16ReadOnlyRegion(const float*, int64_t) {}
+Bf16ReadOnlyRegion::~Bf16ReadOnlyRegion() {}
+
 void gemm_fp32(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                int64_t ldc) {

@@ -23,9 +23,13 @@ namespace {
 
 GemmPrecision g_precision = GemmPrecision::kFp32;
 
-// (m, n, k, trans_a, trans_b, lda, ldb, ldc, alpha, beta, bf16 inputs)
+// How gemm() feeds one input to the primitive: the fp32 original or its rounded region copy
+// (both read in place through lda/ldb), or a dense bf16 copy made for this call.
+enum class Input : char { kFp32InPlace, kBf16InPlace, kBf16Dense };
+
+// (m, n, k, trans_a, trans_b, lda, ldb, ldc, alpha, beta, how A is fed, how B is fed)
 using Key = std::tuple<int64_t, int64_t, int64_t, char, char, int64_t, int64_t, int64_t, float,
-                       float, bool>;
+                       float, Input, Input>;
 
 struct Matmul {
   dnnl::matmul primitive;
@@ -47,14 +51,14 @@ const Matmul& cached_matmul(const Key& key) {
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  const auto [m, n, k, ta, tb, lda, ldb, ldc, alpha, beta, bf16] = key;
+  const auto [m, n, k, ta, tb, lda, ldb, ldc, alpha, beta, feed_a, feed_b] = key;
   using dt = dnnl::memory::data_type;
   using dims = dnnl::memory::dims;
-  const int64_t ld_a = bf16 ? (ta == 'T' ? m : k) : lda;
-  const int64_t ld_b = bf16 ? (tb == 'T' ? k : n) : ldb;
-  const dt in = bf16 ? dt::bf16 : dt::f32;
-  dnnl::memory::desc a({m, k}, in, ta == 'T' ? dims{1, ld_a} : dims{ld_a, 1});
-  dnnl::memory::desc b({k, n}, in, tb == 'T' ? dims{1, ld_b} : dims{ld_b, 1});
+  const int64_t ld_a = feed_a == Input::kBf16Dense ? (ta == 'T' ? m : k) : lda;
+  const int64_t ld_b = feed_b == Input::kBf16Dense ? (tb == 'T' ? k : n) : ldb;
+  auto type = [](Input f) { return f == Input::kFp32InPlace ? dt::f32 : dt::bf16; };
+  dnnl::memory::desc a({m, k}, type(feed_a), ta == 'T' ? dims{1, ld_a} : dims{ld_a, 1});
+  dnnl::memory::desc b({k, n}, type(feed_b), tb == 'T' ? dims{1, ld_b} : dims{ld_b, 1});
   dnnl::memory::desc c({m, n}, dt::f32, dims{ldc, 1});
   dnnl::primitive_attr attr;
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
@@ -92,7 +96,40 @@ void to_bf16(const float* src, int64_t rows, int64_t cols, int64_t ld, uint16_t*
   }, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, cols)));
 }
 
+// The read-only region (Bf16ReadOnlyRegion) and its rounded copy.
+struct Region {
+  const float* base = nullptr;
+  int64_t n = 0;
+  std::vector<uint16_t> rounded;
+} g_region;
+
+// The rounded copy of a stored rows x cols block (leading dimension ld) when it lies inside the
+// region, else nullptr.
+const uint16_t* rounded_in_region(const float* x, int64_t rows, int64_t cols, int64_t ld) {
+  if (g_region.base == nullptr || x < g_region.base) return nullptr;
+  const int64_t offset = x - g_region.base;
+  const int64_t extent = (rows - 1) * ld + cols;
+  if (offset + extent > g_region.n) return nullptr;
+  return g_region.rounded.data() + offset;
+}
+
 }  // namespace
+
+Bf16ReadOnlyRegion::Bf16ReadOnlyRegion(const float* base, int64_t n) {
+  if (g_precision != GemmPrecision::kBf16) return;
+  ANETRAIN_CHECK(g_region.base == nullptr, "nested Bf16ReadOnlyRegion");
+  g_region.base = base;
+  g_region.n = n;
+  g_region.rounded.resize(n);
+  uint16_t* out = g_region.rounded.data();
+  parallel_for(n, [&](int64_t i0, int64_t i1) { to_bf16(base + i0, 1, i1 - i0, 0, out + i0); },
+               1 << 16);
+  active_ = true;
+}
+
+Bf16ReadOnlyRegion::~Bf16ReadOnlyRegion() {
+  if (active_) g_region.base = nullptr, g_region.n = 0;
+}
 
 void set_gemm_precision(GemmPrecision precision) {
 #if defined(__x86_64__)
@@ -126,19 +163,29 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   // suggested otherwise.
   if (!bf16 && !(trans_a == Trans::kYes && trans_b == Trans::kNo && beta == 0.0f && m > k))
     return gemm_fp32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  const Matmul& mm = cached_matmul(Key{m, n, k, static_cast<char>(trans_a),
-                                       static_cast<char>(trans_b), lda, ldb, ldc, alpha, beta,
-                                       bf16});
-  if (!bf16) return run_matmul(mm, a, b, c);
-  thread_local std::vector<uint16_t> a16, b16;
-  a16.resize(m * k);
-  b16.resize(k * n);
+  if (!bf16) {
+    const Key key{m, n, k, static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb, ldc,
+                  alpha, beta, Input::kFp32InPlace, Input::kFp32InPlace};
+    return run_matmul(cached_matmul(key), a, b, c);
+  }
   // Stored rows of A: m rows of k (or k rows of m when transposed); likewise B.
-  if (trans_a == Trans::kYes) to_bf16(a, k, m, lda, a16.data());
-  else to_bf16(a, m, k, lda, a16.data());
-  if (trans_b == Trans::kYes) to_bf16(b, n, k, ldb, b16.data());
-  else to_bf16(b, k, n, ldb, b16.data());
-  run_matmul(mm, a16.data(), b16.data(), c);
+  const int64_t a_rows = trans_a == Trans::kYes ? k : m, a_cols = trans_a == Trans::kYes ? m : k;
+  const int64_t b_rows = trans_b == Trans::kYes ? n : k, b_cols = trans_b == Trans::kYes ? k : n;
+  const void* a_in = rounded_in_region(a, a_rows, a_cols, lda);
+  const void* b_in = rounded_in_region(b, b_rows, b_cols, ldb);
+  thread_local std::vector<uint16_t> a16, b16;
+  if (!a_in) {
+    a16.resize(m * k);
+    to_bf16(a, a_rows, a_cols, lda, a16.data());
+  }
+  if (!b_in) {
+    b16.resize(k * n);
+    to_bf16(b, b_rows, b_cols, ldb, b16.data());
+  }
+  const Key key{m, n, k, static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb, ldc,
+                alpha, beta, a_in ? Input::kBf16InPlace : Input::kBf16Dense,
+                b_in ? Input::kBf16InPlace : Input::kBf16Dense};
+  run_matmul(cached_matmul(key), a_in ? a_in : a16.data(), b_in ? b_in : b16.data(), c);
 }
 
 }  // namespace anetrain

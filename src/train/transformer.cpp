@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/profiler.h"
 #include "train/host_ops.h"
 
@@ -86,6 +87,7 @@ double Transformer::run_forward(const float* p, const int32_t* inputs, const int
 }
 
 double Transformer::forward(const float* params, const int32_t* inputs, const int32_t* targets) {
+  Bf16ReadOnlyRegion weights(params, layout_.total());
   return run_forward(params, inputs, targets, 1.0f);
 }
 
@@ -93,6 +95,8 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
                                      const int32_t* targets, float grad_scale, float* g) {
   ANETRAIN_CHECK(for_training_, "forward_backward on an inference-only Transformer");
   ANETRAIN_CHECK(targets != nullptr);
+  // The weights do not change until the optimizer runs: round them to bf16 once (bf16 mode).
+  Bf16ReadOnlyRegion weights(p, layout_.total());
   const int64_t T = dims_.T(), D = dims_.D;
   const int L = config_.n_layers;
   const double loss_sum = run_forward(p, inputs, targets, grad_scale);
@@ -119,6 +123,7 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
 void Transformer::block_forward_backward(const float* p, const float* x, const float* dy,
                                          float* g) {
   ANETRAIN_CHECK(for_training_, "block_forward_backward on an inference-only Transformer");
+  Bf16ReadOnlyRegion weights(p, layout_.total());
   const int64_t n = dims_.D * dims_.T();
   std::copy(x, x + n, resid(0));
   block_forward(0, p);

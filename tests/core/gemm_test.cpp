@@ -3,7 +3,9 @@
 // fp32 accumulation: about 3 significant digits).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "core/error.h"
@@ -14,16 +16,23 @@
 namespace anetrain {
 namespace {
 
-double max_relative_error(GemmPrecision precision, Trans ta, Trans tb) {
-  const int64_t m = 37, n = 29, k = 45, lda = 50, ldb = 52, ldc = 31;
+// m > k with beta = 0 takes the matmul-primitive path for transposed A (gemm_onednn.cpp);
+// region: the inputs sit inside a Bf16ReadOnlyRegion (bf16 reads the pre-rounded copy).
+double max_relative_error(GemmPrecision precision, Trans ta, Trans tb, int64_t m = 37,
+                          int64_t k = 45, float beta = 1.0f, bool region = false) {
+  const int64_t n = 29, lda = 50, ldb = 52, ldc = 31;
   Rng rng(3);
-  std::vector<float> a(64 * lda), b(64 * ldb), c(m * ldc);
-  for (auto& v : a) v = static_cast<float>(rng.normal());
-  for (auto& v : b) v = static_cast<float>(rng.normal());
+  std::vector<float> ab(64 * lda + 64 * ldb), c(m * ldc);
+  float *a = ab.data(), *b = ab.data() + 64 * lda;
+  for (auto& v : ab) v = static_cast<float>(rng.normal());
   for (auto& v : c) v = static_cast<float>(rng.normal());
   const std::vector<float> c0 = c;
   set_gemm_precision(precision);
-  gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, b.data(), ldb, 1.0f, c.data(), ldc);
+  {
+    std::unique_ptr<Bf16ReadOnlyRegion> guard;
+    if (region) guard = std::make_unique<Bf16ReadOnlyRegion>(ab.data(), ab.size());
+    gemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, beta, c.data(), ldc);
+  }
   set_gemm_precision(GemmPrecision::kFp32);
   double worst = 0, scale = 0;
   for (int64_t i = 0; i < m; ++i)
@@ -34,7 +43,7 @@ double max_relative_error(GemmPrecision precision, Trans ta, Trans tb) {
         const double bv = tb == Trans::kYes ? b[j * ldb + p] : b[p * ldb + j];
         sum += av * bv;
       }
-      const double expected = 0.5 * sum + c0[i * ldc + j];
+      const double expected = 0.5 * sum + beta * c0[i * ldc + j];
       worst = std::max(worst, std::fabs(c[i * ldc + j] - expected));
       scale = std::max(scale, std::fabs(expected));
     }
@@ -50,9 +59,39 @@ TEST(Gemm, Fp32AndBf16MatchAPlainLoopForEveryTranspose) {
         const double e = max_relative_error(GemmPrecision::kBf16, ta, tb);
         EXPECT_LT(e, 2e-2);
         EXPECT_GT(e, 1e-5) << "bf16 mode must really round its inputs";
+        // Inputs read from a read-only region's pre-rounded copy: the same rounding.
+        const double r = max_relative_error(GemmPrecision::kBf16, ta, tb, 37, 45, 1.0f, true);
+        EXPECT_LT(r, 2e-2);
+        EXPECT_NEAR(r, e, 1e-6);
       }
+      // More rows than depth, beta 0: the transposed-A case runs on the matmul primitive.
+      EXPECT_LT(max_relative_error(GemmPrecision::kFp32, ta, tb, 45, 37, 0.0f), 1e-5);
     }
   EXPECT_THROW(parse_gemm_precision("fp8"), UserError);
+}
+
+TEST(Gemm, Bf16ReadOnlyRegionRoundsOnceAtTheStart) {
+  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  init_thread_pool();
+  std::vector<float> w(8 * 8, 1.0f), x(8 * 4, 2.0f), y(8 * 4, 0.0f);
+  set_gemm_precision(GemmPrecision::kBf16);
+  {
+    Bf16ReadOnlyRegion region(w.data(), static_cast<int64_t>(w.size()));
+    // Breaking the region's promise shows which copy gemm() reads: the one rounded when the
+    // region began (all ones), not the current zeros.
+    std::fill(w.begin(), w.end(), 0.0f);
+    gemm(Trans::kNo, Trans::kNo, 8, 4, 8, 1.0f, w.data(), 8, x.data(), 4, 0.0f, y.data(), 4);
+  }
+  EXPECT_EQ(y[0], 16.0f);
+  // Outside a region every call rounds what it is given.
+  gemm(Trans::kNo, Trans::kNo, 8, 4, 8, 1.0f, w.data(), 8, x.data(), 4, 0.0f, y.data(), 4);
+  set_gemm_precision(GemmPrecision::kFp32);
+  EXPECT_EQ(y[0], 0.0f);
+  // In fp32 a region does nothing.
+  Bf16ReadOnlyRegion fp32_region(w.data(), static_cast<int64_t>(w.size()));
+  std::fill(w.begin(), w.end(), 3.0f);
+  gemm(Trans::kNo, Trans::kNo, 8, 4, 8, 1.0f, w.data(), 8, x.data(), 4, 0.0f, y.data(), 4);
+  EXPECT_EQ(y[0], 48.0f);
 }
 
 }  // namespace
