@@ -16,7 +16,8 @@ struct TrainingMemory {
 
 // For B sequences of length S, fp32 everywhere. `recompute` keeps only each block's two
 // residual-stream inputs plus one shared set of taps. Per-thread attention tiles (128 x S
-// floats, a few MB at most) are left out.
+// floats, a few MB at most) and bf16 mode's rounded copies (2 bytes per parameter plus
+// per-call activations) are left out.
 TrainingMemory training_memory(const ModelConfig& c, int64_t B, int64_t S, bool recompute);
 
 }  // namespace anetrain
