@@ -50,14 +50,6 @@ float clip_coefficient(double norm, float max_norm) {
   return coef >= 1.0 ? 1.0f : static_cast<float>(coef);
 }
 
-void clip_gradients(float* grads, int64_t n, double norm, float max_norm) {
-  const float c = clip_coefficient(norm, max_norm);
-  if (c == 1.0f) return;
-  parallel_for(n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) grads[i] *= c;
-  }, 4096);
-}
-
 AdamW::AdamW(const TrainConfig& config, const ParamLayout& layout)
     : config_(config), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {
   for (const ParamInfo& t : layout.tensors()) {

@@ -22,8 +22,6 @@ double global_grad_norm(const float* grads, int64_t n);
 // max_norm <= 0), computed as torch.nn.utils.clip_grad_norm_ does.
 float clip_coefficient(double norm, float max_norm);
 
-// Scales grads in place by clip_coefficient(norm, max_norm).
-void clip_gradients(float* grads, int64_t n, double norm, float max_norm);
 
 class AdamW {
  public:

@@ -25,11 +25,28 @@ TEST(Clip, ScalesToMaxNormOnlyWhenAbove) {
   std::vector<float> g = {3.0f, 4.0f};
   double norm = global_grad_norm(g.data(), 2);
   EXPECT_DOUBLE_EQ(norm, 5.0);
-  clip_gradients(g.data(), 2, norm, 1.0f);
-  EXPECT_NEAR(std::hypot(g[0], g[1]), 1.0, 1e-6);
-  std::vector<float> small = {0.3f, 0.4f};
-  clip_gradients(small.data(), 2, 0.5, 1.0f);
-  EXPECT_EQ(small[0], 0.3f);
+  const float c = clip_coefficient(norm, 1.0f);
+  EXPECT_NEAR(std::hypot(g[0] * c, g[1] * c), 1.0, 1e-6);
+  EXPECT_EQ(clip_coefficient(0.5, 1.0f), 1.0f);  // already below max_norm
+  EXPECT_EQ(clip_coefficient(5.0, 0.0f), 1.0f);  // clipping off
+}
+
+TEST(Clip, ClippedUpdateEqualsClippingTheGradientsFirst) {
+  ModelConfig mc;
+  mc.n_layers = 1;
+  ParamLayout layout(mc);
+  TrainConfig tc;
+  std::vector<float> g(layout.total());
+  for (size_t i = 0; i < g.size(); ++i) g[i] = 0.01f * static_cast<float>(i % 17) - 0.05f;
+  std::vector<float> p1(layout.total(), 1.0f), p2 = p1;
+  AdamW folded(tc, layout), separate(tc, layout);
+  const double norm = folded.clipped_update(p1.data(), g.data(), 0.1f, 1, 1.0f);
+  ASSERT_GT(norm, 1.0);  // so clipping really happens
+  std::vector<float> clipped = g;
+  for (float& x : clipped) x *= clip_coefficient(norm, 1.0f);
+  separate.update(p2.data(), clipped.data(), 0.1f, 1);
+  EXPECT_EQ(p1, p2);
+  EXPECT_EQ(folded.m(), separate.m());
 }
 
 TEST(AdamW, MatchesTheUpdateRuleAndSkipsDecayOnNorms) {

@@ -38,9 +38,8 @@ double train_on_one_batch(RunConfig config, int steps) {
     std::fill(grads.begin(), grads.end(), 0.0f);
     loss = model.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / T,
                                   grads.data()) / T;
-    double norm = global_grad_norm(grads.data(), layout.total());
-    clip_gradients(grads.data(), layout.total(), norm, 1.0f);
-    adam.update(params.data(), grads.data(), learning_rate(config.train, step, steps), step + 1);
+    adam.clipped_update(params.data(), grads.data(), learning_rate(config.train, step, steps),
+                        step + 1, 1.0f);
   }
   return model.forward(params.data(), inputs.data(), targets.data()) / T;
 }

@@ -1,6 +1,7 @@
 #include "backends/ane/ane_backend.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "backends/ane/blob/fp16.h"
@@ -74,10 +75,12 @@ const KernelProgram& AneBackend::load_program(const KernelDims& d, const std::st
                                               const BlockWeights& w, int64_t* handle) {
   if (pipeline_ == "dynamic") {
     // Compiled once per (kernel, shape); later dispatches only restage the current weights.
-    const std::string shape = kernel + " " + std::to_string(d.D) + " " + std::to_string(d.F) +
-                              " " + std::to_string(d.H) + " " + std::to_string(d.G) + " " +
-                              std::to_string(d.S) + " " + std::to_string(d.norm_eps) + " " +
-                              std::to_string(d.rope_theta);
+    // Hex floats (%a) so that every distinct eps and theta gives a distinct key.
+    char shape[160];
+    std::snprintf(shape, sizeof(shape), "%s D%lld F%lld H%lld G%lld S%lld eps%a theta%a",
+                  kernel.c_str(), static_cast<long long>(d.D), static_cast<long long>(d.F),
+                  static_cast<long long>(d.H), static_cast<long long>(d.G),
+                  static_cast<long long>(d.S), d.norm_eps, d.rope_theta);
     auto it = dynamic_programs_.find(shape);
     if (it != dynamic_programs_.end()) {
       refresh_surface_weights(it->second.program, w);

@@ -7,6 +7,7 @@
 // Two ways to get P and dP to part 2: backends that materialize them hand over [H, B, S, S]
 // buffers (the contract the ANE programs fill, used by `ane check`); the CPU trainer passes
 // nullptr and part 2 recomputes each tile's P and dP, so memory never holds H x B x S^2.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -14,8 +15,8 @@
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/softmax_rows.h"
 #include "core/gemm.h"
-#include "core/scratch.h"
 #include "core/parallel.h"
+#include "core/scratch.h"
 
 namespace anetrain::cpu {
 namespace {
@@ -50,6 +51,12 @@ void tile_dprobs(const HeadView& hv, int64_t E, int64_t T, int64_t i0, int64_t i
             dP + j0, ldd);
 }
 
+// Zeroes columns [from, S) of a tile's rows [i0, i1) in a full [S, S] matrix (row ld S): the
+// masked keys the tile never computes, for the materialized-P contract.
+void zero_past_tile(float* rows, int64_t i0, int64_t i1, int64_t S) {
+  for (int64_t r = 0; r < i1 - i0; ++r) std::fill(rows + r * S + i1, rows + r * S + S, 0.0f);
+}
+
 // Zeroes an [E, S] slice (ld T) that tiles then accumulate into.
 void zero_slice(float* x, int64_t E, int64_t S, int64_t T) {
   for (int64_t e = 0; e < E; ++e) std::memset(x + e * T, 0, S * sizeof(float));
@@ -78,7 +85,7 @@ void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
           if (keep) {
             // The full-square contract: P is 0 and dP is complete past the tile's keys.
             float* dP = a.dprobs + (h * d.B + b) * S * S + i0 * S;
-            for (int64_t r = 0; r < i1 - i0; ++r) std::fill(P + r * S + i1, P + r * S + S, 0.0f);
+            zero_past_tile(P, i0, i1, S);
             tile_dprobs(hv, E, T, i0, i1, 0, i1, dP, S);
             tile_dprobs(hv, E, T, i0, i1, i1, S, dP, S);
           }
@@ -119,8 +126,7 @@ void CpuBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a)
             P = p;
           }
           causal_softmax_backward_rows(P, ld, dS, ld, i0, i1, scale);
-          if (keep)
-            for (int64_t r = 0; r < i1 - i0; ++r) std::fill(dS + r * S + i1, dS + r * S + S, 0.0f);
+          if (keep) zero_past_tile(dS, i0, i1, S);
           // dq[e, i] = sum_j k[e, j] dS[i, j]
           gemm_fp32(Trans::kNo, Trans::kYes, E, i1 - i0, i1, 1.0f, hv.k, T, dS, ld, 0.0f,
                     a.dq + h * E * T + b * S + i0, T);

@@ -72,15 +72,15 @@ class Generator {
   Builder& b() { return b_; }
 
   // Declares the matrix W [out, in] (applied as is, or transposed) before inputs() is called.
-  void declare(const std::string& name, const BlockWeights& bw, WeightSource::Field field,
-               int64_t out, int64_t in, bool transpose) {
+  void declare(const std::string& name, WeightSource::Field field, int64_t out, int64_t in,
+               bool transpose) {
     DeclaredWeight dw{name, transpose ? in : out, transpose ? out : in, false,
-                      conv_weight(bw.*field, out, in, transpose), {field, transpose}, 0, {}};
+                      conv_weight(weights_source_.*field, out, in, transpose), {field, transpose},
+                      0, {}};
     weights_.push_back(dw);
   }
-  void declare_gain(const std::string& name, const BlockWeights& bw, WeightSource::Field field,
-                    int64_t n) {
-    const float* g = bw.*field;
+  void declare_gain(const std::string& name, WeightSource::Field field, int64_t n) {
+    const float* g = weights_source_.*field;
     weights_.push_back({name, n, 1, true, std::vector<float>(g, g + n), {field, false}, 0, {}});
   }
 
@@ -258,11 +258,11 @@ int64_t total(const std::vector<SurfaceSlot>& slots) {
 KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
   Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare_gain("norm", w, &BlockWeights::attention_norm, d.D);
-  g.declare("wq", w, &BlockWeights::wq, d.QD, d.D, false);
-  g.declare("wk", w, &BlockWeights::wk, d.KD, d.D, false);
-  g.declare("wv", w, &BlockWeights::wv, d.KD, d.D, false);
-  g.declare("wo", w, &BlockWeights::wo, d.D, d.QD, false);
+  g.declare_gain("norm", &BlockWeights::attention_norm, d.D);
+  g.declare("wq", &BlockWeights::wq, d.QD, d.D, false);
+  g.declare("wk", &BlockWeights::wk, d.KD, d.D, false);
+  g.declare("wv", &BlockWeights::wv, d.KD, d.D, false);
+  g.declare("wo", &BlockWeights::wo, d.D, d.QD, false);
   Value x = g.inputs({{"x", d.D}})[0];
   Value xn = g.rmsnorm(x, "norm", "norm");
   Value q = g.rope(g.project("q", xn, "wq"), d.H, 1.0f, "rope_q");
@@ -281,10 +281,10 @@ KernelProgram attention_forward(const Dims& d, const BlockWeights& w, const std:
 KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
   Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare_gain("norm", w, &BlockWeights::ffn_norm, d.D);
-  g.declare("w1", w, &BlockWeights::w1, d.F, d.D, false);
-  g.declare("w3", w, &BlockWeights::w3, d.F, d.D, false);
-  g.declare("w2", w, &BlockWeights::w2, d.D, d.F, false);
+  g.declare_gain("norm", &BlockWeights::ffn_norm, d.D);
+  g.declare("w1", &BlockWeights::w1, d.F, d.D, false);
+  g.declare("w3", &BlockWeights::w3, d.F, d.D, false);
+  g.declare("w2", &BlockWeights::w2, d.D, d.F, false);
   Value x = g.inputs({{"x", d.D}})[0];
   Value xn = g.rmsnorm(x, "norm", "norm");
   Value h1 = g.project("h1", xn, "w1");
@@ -299,9 +299,9 @@ KernelProgram ffn_forward(const Dims& d, const BlockWeights& w, const std::strin
 KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
   Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare("w2t", w, &BlockWeights::w2, d.D, d.F, true);
-  g.declare("w1t", w, &BlockWeights::w1, d.F, d.D, true);
-  g.declare("w3t", w, &BlockWeights::w3, d.F, d.D, true);
+  g.declare("w2t", &BlockWeights::w2, d.D, d.F, true);
+  g.declare("w1t", &BlockWeights::w1, d.F, d.D, true);
+  g.declare("w3t", &BlockWeights::w3, d.F, d.D, true);
   std::vector<Value> v = g.inputs({{"dy", d.D}, {"h1", d.F}, {"h3", d.F}});
   Value dgate = g.project("dgate", v[0], "w2t");
   Value sig = b.sigmoid("sig", v[1]);
@@ -319,7 +319,7 @@ KernelProgram ffn_backward(const Dims& d, const BlockWeights& w, const std::stri
 KernelProgram sdpa_backward1(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
   Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare("wot", w, &BlockWeights::wo, d.D, d.QD, true);
+  g.declare("wot", &BlockWeights::wo, d.D, d.QD, true);
   std::vector<Value> v = g.inputs({{"dy", d.D}, {"q", d.QD}, {"k", d.KD}, {"v", d.KD}});
   Value da = g.project("dattn", v[0], "wot");  // Wo^T dy
   Value p = g.probabilities(v[1], v[2], "recompute");
@@ -358,9 +358,9 @@ KernelProgram sdpa_backward2(const Dims& d, const BlockWeights& w, const std::st
 KernelProgram qkv_backward(const Dims& d, const BlockWeights& w, const std::string& variant, bool multi) {
   Generator g(d, w, variant, multi);
   Builder& b = g.b();
-  g.declare("wqt", w, &BlockWeights::wq, d.QD, d.D, true);
-  g.declare("wkt", w, &BlockWeights::wk, d.KD, d.D, true);
-  g.declare("wvt", w, &BlockWeights::wv, d.KD, d.D, true);
+  g.declare("wqt", &BlockWeights::wq, d.QD, d.D, true);
+  g.declare("wkt", &BlockWeights::wk, d.KD, d.D, true);
+  g.declare("wvt", &BlockWeights::wv, d.KD, d.D, true);
   std::vector<Value> v = g.inputs({{"dq", d.QD}, {"dk", d.KD}, {"dv", d.KD}});
   Value dx = b.add("dx_qk", g.project("dx_q", v[0], "wqt"), g.project("dx_k", v[1], "wkt"));
   b.output(b.add("dxnorm", dx, g.project("dx_v", v[2], "wvt")));
