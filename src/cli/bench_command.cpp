@@ -14,6 +14,7 @@
 #include "backends/backend.h"
 #include "cli/commands.h"
 #include "cli/config_flags.h"
+#include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
@@ -54,7 +55,7 @@ int run_bench_command(const std::vector<std::string>& argv) {
   set_gemm_precision(parse_gemm_precision(config.train.precision));
   std::unique_ptr<Backend> backend = make_backend(args.get("backend", "cpu"));
   ParamLayout layout(mc);
-  std::vector<float> params(layout.total()), grads(layout.total());
+  FloatBuffer params(layout.total()), grads(layout.total());
   init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed", 1)),
               params.data());
   AdamW optimizer(tc, layout);
@@ -65,7 +66,7 @@ int run_bench_command(const std::vector<std::string>& argv) {
   std::vector<int32_t> inputs(d.T()), targets(d.T());
   for (auto& t : inputs) t = static_cast<int32_t>(rng.below(mc.vocab_size));
   for (auto& t : targets) t = static_cast<int32_t>(rng.below(mc.vocab_size));
-  std::vector<float> x, dy;
+  FloatBuffer x, dy;
   if (block_only) {
     x.resize(d.D * d.T());
     dy.resize(d.D * d.T());

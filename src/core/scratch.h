@@ -7,12 +7,12 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
+#include "core/aligned_buffer.h"
 
 namespace anetrain {
 
 inline float* thread_scratch(int64_t floats, int slot = 0) {
-  thread_local std::vector<float> buffers[4];
+  thread_local FloatBuffer buffers[4];
   auto& buffer = buffers[slot];
   if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(floats);
   return buffer.data();

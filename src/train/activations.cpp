@@ -33,8 +33,8 @@ void Activations::allocate(const KernelDims& d, int n_layers, bool recompute, bo
   // Inference keeps only what the next layer needs: one set of taps, two stream buffers.
   const int tap_sets = (recompute || !for_training) ? 1 : n_layers;
   const int stream_sets = for_training ? n_layers : 1;
-  resid.assign(stream_sets + 1, std::vector<float>(DT));
-  mid.assign(stream_sets, std::vector<float>(DT));
+  resid.assign(stream_sets + 1, FloatBuffer(DT));
+  mid.assign(stream_sets, FloatBuffer(DT));
   attention.resize(tap_sets);
   ffn.resize(tap_sets);
   for (auto& t : attention) t.allocate(d);
@@ -59,7 +59,7 @@ void Activations::allocate(const KernelDims& d, int n_layers, bool recompute, bo
 
 int64_t Activations::bytes() const {
   int64_t floats = 0;
-  auto count = [&](const std::vector<float>& v) { floats += static_cast<int64_t>(v.size()); };
+  auto count = [&](const FloatBuffer& v) { floats += static_cast<int64_t>(v.size()); };
   for (auto& v : resid) count(v);
   for (auto& v : mid) count(v);
   for (auto& t : attention)

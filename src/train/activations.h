@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "kernels/kernels.h"
 
 namespace anetrain {
@@ -14,7 +15,7 @@ namespace anetrain {
 // Wq, Wk, Wv adjacent in the parameter layout, a backend can run the three projections (and
 // their input and weight gradients) as one larger GEMM.
 struct QkvBuffer {
-  std::vector<float> data;
+  FloatBuffer data;
   int64_t k_offset = 0, v_offset = 0;
   void allocate(const KernelDims& d);
   float* q() { return data.data(); }
@@ -23,26 +24,26 @@ struct QkvBuffer {
 };
 
 struct AttentionTaps {
-  std::vector<float> xnorm, rms_inv, attn, lse;
+  FloatBuffer xnorm, rms_inv, attn, lse;
   QkvBuffer qkv;  // after RoPE (q, k)
   void allocate(const KernelDims& d);
 };
 
 struct FfnTaps {
-  std::vector<float> xnorm, rms_inv, h1, h3, gate;
+  FloatBuffer xnorm, rms_inv, h1, h3, gate;
   void allocate(const KernelDims& d);
 };
 
 struct Activations {
   // resid[l]: input of block l ([D, T]); resid[L] feeds the final norm. mid[l]: the stream
   // between block l's attention and FFN.
-  std::vector<std::vector<float>> resid, mid;
+  std::vector<FloatBuffer> resid, mid;
   std::vector<AttentionTaps> attention;  // L sets, or 1 when recomputing
   std::vector<FfnTaps> ffn;
-  std::vector<float> final_xnorm, final_rms_inv, logits;  // logits: [T, V]
+  FloatBuffer final_xnorm, final_rms_inv, logits;  // logits: [T, V]
 
   // Backward scratch, reused by every layer.
-  std::vector<float> block_out, dres, dmid, dxnorm, dh1, dh3, dattn, probs, dprobs;
+  FloatBuffer block_out, dres, dmid, dxnorm, dh1, dh3, dattn, probs, dprobs;
   QkvBuffer dqkv;
 
   // keep_probs: allocate [H, B, S, S] P and dP (backends that materialize them).

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "model/config.h"
 #include "model/params.h"
 
@@ -36,12 +37,12 @@ class AdamW {
   // folded in. Returns the norm (before clipping). Profiled as "host grad norm", "host AdamW".
   double clipped_update(float* params, const float* grads, float lr, int64_t step,
                         float max_norm);
-  std::vector<float>& m() { return m_; }
-  std::vector<float>& v() { return v_; }
+  FloatBuffer& m() { return m_; }
+  FloatBuffer& v() { return v_; }
 
  private:
   TrainConfig config_;
-  std::vector<float> m_, v_;
+  FloatBuffer m_, v_;
   // One (offset, numel) range per tensor with its weight decay: 0 for norms by default.
   std::vector<std::pair<int64_t, int64_t>> decay_ranges_;
   std::vector<float> range_decay_;

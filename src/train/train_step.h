@@ -35,13 +35,13 @@ class TrainStep {
   // `step` is 0-based; `horizon` the schedule's total steps.
   StepStats run(int64_t step, int64_t horizon, float* params, AdamW& optimizer,
                 const BatchSource& next_batch);
-  const std::vector<float>& grads() const { return grads_; }  // before clipping
+  const FloatBuffer& grads() const { return grads_; }  // before clipping
   LossScaleState& loss_scale() { return scale_; }
 
  private:
   Transformer& model_;
   TrainConfig config_;
-  std::vector<float> grads_;
+  FloatBuffer grads_;
   std::vector<int32_t> inputs_, targets_;
   LossScaleState scale_;
 };

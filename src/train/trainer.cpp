@@ -15,6 +15,7 @@
 
 #include "backends/ane/ane_backend.h"
 #include "backends/backend.h"
+#include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
@@ -173,7 +174,7 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
     val_data = std::make_unique<SequentialLoader>(source.val_glob, mc.seq_len, mc.vocab_size);
 
   ParamLayout layout(mc);
-  std::vector<float> params(layout.total());
+  FloatBuffer params(layout.total());
   AdamW optimizer(tc, layout);
   if (resumed) {
     load_model_weights((std::filesystem::path(opts.out_dir) / "model.safetensors").string(),

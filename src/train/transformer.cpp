@@ -132,7 +132,7 @@ void Transformer::block_forward_backward(const float* p, const float* x, const f
   join_all();
 }
 
-float* Transformer::probs_or_null(std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+float* Transformer::probs_or_null(FloatBuffer& v) { return v.empty() ? nullptr : v.data(); }
 
 void Transformer::run_host(std::future<void>& slot, std::function<void()> work) {
   join(slot);

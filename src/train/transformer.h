@@ -51,7 +51,7 @@ class Transformer {
   // Runs host work now, or (backends that overlap) on a host thread; `slot` is joined first.
   void run_host(std::future<void>& slot, std::function<void()> work);
   static void join(std::future<void>& slot);
-  static float* probs_or_null(std::vector<float>& v);
+  static float* probs_or_null(FloatBuffer& v);
   void join_all();
   float* resid(int l);
   float* mid(int l);
