@@ -82,15 +82,13 @@ int run_bench_command(const std::vector<std::string>& argv) {
       Profiler::get().enable(true);
     }
     const auto start = std::chrono::steady_clock::now();
-    {
-      ProfileScope scope("host zero gradients");
-      fill_zero(grads.data(), static_cast<int64_t>(grads.size()));
-    }
     if (block_only)
-      model.block_forward_backward(params.data(), x.data(), dy.data(), grads.data());
+      model.block_forward_backward(params.data(), x.data(), dy.data(), grads.data(),
+                                   GradWrite::kOverwrite);
     else
       model.forward_backward(params.data(), inputs.data(), targets.data(),
-                             1.0f / static_cast<float>(d.T()), grads.data());
+                             1.0f / static_cast<float>(d.T()), grads.data(),
+                             GradWrite::kOverwrite);
     optimizer.clipped_update(params.data(), grads.data(), tc.lr, i + 1, tc.grad_clip);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

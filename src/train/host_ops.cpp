@@ -40,9 +40,10 @@ void add(const float* a, const float* b, int64_t n, float* out) {
 }
 
 void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rms_inv,
-                      const float* dx_residual, int64_t C, int64_t T, float* dx, float* dw) {
+                      const float* dx_residual, int64_t C, int64_t T, float* dx, float* dw,
+                      GradWrite write) {
   // With xhat = x * r (r = rms_inv) and out = xhat * w:
-  //   dw[c] += sum_t dout[c,t] xhat[c,t]
+  //   dw[c] (+)= sum_t dout[c,t] xhat[c,t]
   //   dx[c,t] = r[t] * (g[c,t] - xhat[c,t] * mean_c(g[., t] xhat[., t])),  g = dout * w.
   parallel_for(T, [&](int64_t t0, int64_t t1) {
     const int64_t n = t1 - t0;
@@ -72,19 +73,24 @@ void rmsnorm_backward(const float* dout, const float* x, const float* w, const f
       const float* d = dout + c * T;
       const float* xr = x + c * T;
       for (int64_t t = 0; t < T; ++t) sum += d[t] * xr[t] * rms_inv[t];
-      dw[c] += sum;
+      dw[c] = write == GradWrite::kAccumulate ? dw[c] + sum : sum;
     }
   });
 }
 
-void accumulate_classifier_grad(const float* dlogits, const float* xnorm, int64_t V, int64_t D,
-                                int64_t T, float* dw) {
-  gemm(Trans::kYes, Trans::kYes, V, D, T, 1.0f, dlogits, V, xnorm, T, 1.0f, dw, D);
+namespace {
+// GEMM beta for a gradient write: 0 overwrites (BLAS does not read C then), 1 accumulates.
+float beta(GradWrite write) { return write == GradWrite::kAccumulate ? 1.0f : 0.0f; }
+}  // namespace
+
+void classifier_grad(const float* dlogits, const float* xnorm, int64_t V, int64_t D, int64_t T,
+                     float* dw, GradWrite write) {
+  gemm(Trans::kYes, Trans::kYes, V, D, T, 1.0f, dlogits, V, xnorm, T, beta(write), dw, D);
 }
 
-void accumulate_weight_grad(const float* dy, const float* x, int64_t out, int64_t in, int64_t T,
-                            float* dw) {
-  gemm(Trans::kNo, Trans::kYes, out, in, T, 1.0f, dy, T, x, T, 1.0f, dw, in);
+void weight_grad(const float* dy, const float* x, int64_t out, int64_t in, int64_t T, float* dw,
+                 GradWrite write) {
+  gemm(Trans::kNo, Trans::kYes, out, in, T, 1.0f, dy, T, x, T, beta(write), dw, in);
 }
 
 }  // namespace anetrain

@@ -24,15 +24,12 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, AdamW& op
   const int64_t T = model_.dims().T();
   const float scale = scale_.scale;
   const float grad_scale = scale / static_cast<float>(T * config_.grad_accum);
-  {
-    ProfileScope scope("host zero gradients");
-    fill_zero(grads_.data(), static_cast<int64_t>(grads_.size()));
-  }
   double loss_sum = 0.0;
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
-    loss_sum += model_.forward_backward(params, inputs_.data(), targets_.data(), grad_scale,
-                                        grads_.data());
+    loss_sum += model_.forward_backward(
+        params, inputs_.data(), targets_.data(), grad_scale, grads_.data(),
+        micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate);
   }
   StepStats stats;
   stats.loss = loss_sum / (static_cast<double>(T) * config_.grad_accum);

@@ -92,7 +92,8 @@ double Transformer::forward(const float* params, const int32_t* inputs, const in
 }
 
 double Transformer::forward_backward(const float* p, const int32_t* inputs,
-                                     const int32_t* targets, float grad_scale, float* g) {
+                                     const int32_t* targets, float grad_scale, float* g,
+                                     GradWrite write) {
   ANETRAIN_CHECK(for_training_, "forward_backward on an inference-only Transformer");
   ANETRAIN_CHECK(targets != nullptr);
   // The weights do not change until the optimizer runs: round them to bf16 once (bf16 mode).
@@ -104,31 +105,35 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
   // Classifier and final norm: logits now hold dlogits, dxnorm the normed input's gradient.
   {
     ProfileScope scope("host weight gradients", 2.0 * T * D * dims_.V);
-    accumulate_classifier_grad(acts_.logits.data(), acts_.final_xnorm.data(), dims_.V, D, T,
-                               g + layout_.classifier());
+    classifier_grad(acts_.logits.data(), acts_.final_xnorm.data(), dims_.V, D, T,
+                    g + layout_.classifier(), write);
   }
   {
     ProfileScope scope("host rmsnorm_backward");
     rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
                      acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
-                     g + layout_.final_norm());
+                     g + layout_.final_norm(), write);
   }
-  for (int l = L - 1; l >= 0; --l) block_backward(l, p, g);
+  for (int l = L - 1; l >= 0; --l) block_backward(l, p, g, write);
   join_all();
   ProfileScope scope("host embedding");
+  // The embedding gradient is a scatter-add over the batch's tokens. Tied to the classifier,
+  // its table was just written in full above; untied, it starts from zero when overwriting.
+  if (write == GradWrite::kOverwrite && layout_.classifier() != layout_.tok_embeddings())
+    fill_zero(g + layout_.tok_embeddings(), dims_.V * D);
   embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
   return loss_sum;
 }
 
 void Transformer::block_forward_backward(const float* p, const float* x, const float* dy,
-                                         float* g) {
+                                         float* g, GradWrite write) {
   ANETRAIN_CHECK(for_training_, "block_forward_backward on an inference-only Transformer");
   Bf16ReadOnlyRegion weights(p, layout_.total());
   const int64_t n = dims_.D * dims_.T();
   std::copy(x, x + n, resid(0));
   block_forward(0, p);
   std::copy(dy, dy + n, acts_.dres.data());
-  block_backward(0, p, g);
+  block_backward(0, p, g, write);
   join_all();
 }
 
@@ -150,7 +155,7 @@ void Transformer::join_all() {
 }
 
 // On entry acts_.dres holds d loss / d resid(l + 1); on exit, d loss / d resid(l).
-void Transformer::block_backward(int l, const float* p, float* g) {
+void Transformer::block_backward(int l, const float* p, float* g, GradWrite write) {
   const LayerParams& lp = layout_.layer(l);
   const int64_t T = dims_.T(), D = dims_.D, F = dims_.F, QD = dims_.QD(), KD = dims_.KD();
   AttentionTaps& at = attention_taps(l);
@@ -178,15 +183,15 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   // not written until the joins that precede those writes.
   run_host(ffn_grads_, [=, this, &ft] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * Fd * 3);
-    accumulate_weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2);
-    accumulate_weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1);
-    accumulate_weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3);
+    weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2, write);
+    weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1, write);
+    weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3, write);
   });
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   {
   ProfileScope scope("host rmsnorm_backward");
   rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D, T,
-                   dmid, g + lp.ffn_norm);
+                   dmid, g + lp.ffn_norm, write);
   }
 
   // Attention.
@@ -209,14 +214,14 @@ void Transformer::block_backward(int l, const float* p, float* g) {
   }
   run_host(attention_grads_, [=, this, &at] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
-    accumulate_weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo);
+    weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);
     // dq, dk, dv and the Wq, Wk, Wv gradients are each contiguous: one GEMM for all three.
-    accumulate_weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq);
+    weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq, write);
   });
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");
   rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(), dmid,
-                   D, T, dres, g + lp.attention_norm);
+                   D, T, dres, g + lp.attention_norm, write);
 }
 
 }  // namespace anetrain

@@ -16,6 +16,7 @@
 #include "backends/backend.h"
 #include "model/params.h"
 #include "train/activations.h"
+#include "train/host_ops.h"
 
 namespace anetrain {
 
@@ -26,17 +27,20 @@ class Transformer {
               bool recompute, bool for_training = true);
 
   // Forward and backward of one micro-batch; inputs/targets are [B*S], index b*S + s.
-  // Gradients are ADDED to grads, scaled by grad_scale (d total loss / d per-token loss).
+  // Gradients, scaled by grad_scale (d total loss / d per-token loss), overwrite grads (the
+  // first micro-batch of a step: no zeroing pass needed) or are added to them.
   // Returns the sum of per-token losses.
   double forward_backward(const float* params, const int32_t* inputs, const int32_t* targets,
-                          float grad_scale, float* grads);
+                          float grad_scale, float* grads, GradWrite write);
 
   // Forward only. With targets, returns the loss sum; without, fills logits() and returns 0.
   double forward(const float* params, const int32_t* inputs, const int32_t* targets);
 
   // One block alone (block 0), as the seed's single-layer benchmark times it: forward from x
   // [D, T], then backward from dy [D, T] (the gradient of some loss on the block's output).
-  void block_forward_backward(const float* params, const float* x, const float* dy, float* grads);
+  // Writes only block 0's gradients, like forward_backward's `write`.
+  void block_forward_backward(const float* params, const float* x, const float* dy, float* grads,
+                              GradWrite write);
 
   const float* logits() const { return acts_.logits.data(); }  // [T, V], valid after forward
   const KernelDims& dims() const { return dims_; }
@@ -47,7 +51,7 @@ class Transformer {
   void block_forward(int l, const float* params);
   double run_forward(const float* params, const int32_t* inputs, const int32_t* targets,
                      float grad_scale);
-  void block_backward(int l, const float* params, float* grads);
+  void block_backward(int l, const float* params, float* grads, GradWrite write);
   // Runs host work now, or (backends that overlap) on a host thread; `slot` is joined first.
   void run_host(std::future<void>& slot, std::function<void()> work);
   static void join(std::future<void>& slot);

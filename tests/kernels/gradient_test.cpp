@@ -10,6 +10,7 @@
 // the input gradient and every weight gradient checked against the reference block forward.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@
 
 namespace anetrain {
 namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 using kernel_test::Case;
 using kernel_test::close;
@@ -232,8 +235,9 @@ TEST_P(KernelGradient, ClassifierLossMeanGradients) {
 // Host ops alone.
 
 TEST_P(KernelGradient, HostRmsNormBackward) {
-  // L = <R, rmsnorm(x, w)>. dw accumulates into a nonzero prior; dx adds dx_residual, both as a
-  // separate buffer and aliased with dx (the contract allows both).
+  // L = <R, rmsnorm(x, w)>. dw accumulates into a nonzero prior, or overwrites a buffer of NaNs
+  // (which must never be read); dx adds dx_residual, both as a separate buffer and aliased with
+  // dx (the contract allows both).
   const Buf<double> xd = to_double(x);
   Buf<double> rms_inv_d;
   ref::rmsnorm(xd, attn_norm, D, T, eps, &rms_inv_d);
@@ -243,13 +247,13 @@ TEST_P(KernelGradient, HostRmsNormBackward) {
   const Buf<double> Rd = to_double(R);
 
   std::vector<float> dx_plain(D * T), dx_res(D * T), dx_alias = residual;
-  std::vector<float> dw_plain = prior, dw_res(D), dw_alias(D);
+  std::vector<float> dw_plain = prior, dw_res(D, kNaN), dw_alias(D, kNaN);
   rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx_plain.data(), dw_plain.data());
+                   dx_plain.data(), dw_plain.data(), GradWrite::kAccumulate);
   rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), residual.data(), D, T,
-                   dx_res.data(), dw_res.data());
+                   dx_res.data(), dw_res.data(), GradWrite::kOverwrite);
   rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), dx_alias.data(), D, T,
-                   dx_alias.data(), dw_alias.data());
+                   dx_alias.data(), dw_alias.data(), GradWrite::kOverwrite);
 
   Buf<double> xp = xd, wp = attn_norm;
   auto loss = [&] { return ref::inner(Rd, ref::rmsnorm(xp, wp, D, T, eps)); };
@@ -267,31 +271,40 @@ TEST_P(KernelGradient, HostRmsNormBackward) {
                     kRmsNormBackwardTol));
 }
 
-TEST_P(KernelGradient, HostAccumulateWeightGrad) {
-  // L = <R, W X> for W [F, D] (out != in, so a transposed result cannot pass); dW += R X^T.
+TEST_P(KernelGradient, HostWeightGrad) {
+  // L = <R, W X> for W [F, D] (out != in, so a transposed result cannot pass); dW (+)= R X^T,
+  // accumulated into a prior or overwriting NaNs.
   const std::vector<float> X = normal(rng, D * T, 1.0), R = normal(rng, F * T, 1.0),
                            prior = normal(rng, F * D, 0.1);
-  std::vector<float> dw = prior;
-  accumulate_weight_grad(R.data(), X.data(), F, D, T, dw.data());
+  std::vector<float> accumulated = prior, overwritten(F * D, kNaN);
+  weight_grad(R.data(), X.data(), F, D, T, accumulated.data(), GradWrite::kAccumulate);
+  weight_grad(R.data(), X.data(), F, D, T, overwritten.data(), GradWrite::kOverwrite);
   const Buf<double> Xd = to_double(X), Rd = to_double(R);
   Buf<double> W = w1;
   auto loss = [&] { return ref::inner(Rd, ref::project(W, Xd, F, D, T)); };
-  EXPECT_TRUE(close(name("accumulate_weight_grad dW"), dw.data(),
-                    plus(fd_gradient(W, coords(F * D), loss), prior), D, kWeightGradTol));
+  const Sampled gw = fd_gradient(W, coords(F * D), loss);
+  EXPECT_TRUE(close(name("weight_grad dW (accumulated)"), accumulated.data(), plus(gw, prior), D,
+                    kWeightGradTol));
+  EXPECT_TRUE(close(name("weight_grad dW (overwritten)"), overwritten.data(), gw, D,
+                    kWeightGradTol));
 }
 
-TEST_P(KernelGradient, HostAccumulateClassifierGrad) {
-  // L = <R, logits(W)>, logits[t, v] = sum_c W[v, c] xnorm[c, t]; dW[v, c] += sum_t R[t, v]
-  // xnorm[c, t].
+TEST_P(KernelGradient, HostClassifierGrad) {
+  // L = <R, logits(W)>, logits[t, v] = sum_c W[v, c] xnorm[c, t]; dW[v, c] (+)= sum_t R[t, v]
+  // xnorm[c, t], accumulated into a prior or overwriting NaNs.
   const std::vector<float> xn = normal(rng, D * T, 1.0), R = normal(rng, T * V, 1.0),
                            prior = normal(rng, V * D, 0.1);
-  std::vector<float> dw = prior;
-  accumulate_classifier_grad(R.data(), xn.data(), V, D, T, dw.data());
+  std::vector<float> accumulated = prior, overwritten(V * D, kNaN);
+  classifier_grad(R.data(), xn.data(), V, D, T, accumulated.data(), GradWrite::kAccumulate);
+  classifier_grad(R.data(), xn.data(), V, D, T, overwritten.data(), GradWrite::kOverwrite);
   const Buf<double> xnd = to_double(xn), Rd = to_double(R);
   Buf<double> W = wcls;
   auto loss = [&] { return ref::inner(Rd, ref::classifier_logits(xnd, W, D, V, T)); };
-  EXPECT_TRUE(close(name("accumulate_classifier_grad dW"), dw.data(),
-                    plus(fd_gradient(W, coords(V * D), loss), prior), D, kWeightGradTol));
+  const Sampled gw = fd_gradient(W, coords(V * D), loss);
+  EXPECT_TRUE(close(name("classifier_grad dW (accumulated)"), accumulated.data(),
+                    plus(gw, prior), D, kWeightGradTol));
+  EXPECT_TRUE(close(name("classifier_grad dW (overwritten)"), overwritten.data(), gw, D,
+                    kWeightGradTol));
 }
 
 TEST_P(KernelGradient, HostEmbeddingBackward) {
@@ -332,11 +345,11 @@ TEST_P(KernelGradient, AttentionBlockInputAndWeightGradients) {
   backend->qkv_backward(
       d, {dq.data(), dk.data(), dv.data(), w.wq.data(), w.wk.data(), w.wv.data(), dxnorm.data()});
   rmsnorm_backward(dxnorm.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx.data(), dnorm.data());
-  accumulate_weight_grad(dq.data(), xnorm.data(), QD, D, T, dwq.data());
-  accumulate_weight_grad(dk.data(), xnorm.data(), KD, D, T, dwk.data());
-  accumulate_weight_grad(dv.data(), xnorm.data(), KD, D, T, dwv.data());
-  accumulate_weight_grad(R.data(), attn.data(), D, QD, T, dwo.data());
+                   dx.data(), dnorm.data(), GradWrite::kOverwrite);
+  weight_grad(dq.data(), xnorm.data(), QD, D, T, dwq.data(), GradWrite::kOverwrite);
+  weight_grad(dk.data(), xnorm.data(), KD, D, T, dwk.data(), GradWrite::kOverwrite);
+  weight_grad(dv.data(), xnorm.data(), KD, D, T, dwv.data(), GradWrite::kOverwrite);
+  weight_grad(R.data(), attn.data(), D, QD, T, dwo.data(), GradWrite::kOverwrite);
 
   const Buf<double> Rd = to_double(R);
   Buf<double> xp = to_double(x), np = attn_norm, qp = wq, kp = wk, vp = wv, op = wo;
@@ -367,10 +380,10 @@ TEST_P(KernelGradient, FfnBlockInputAndWeightGradients) {
   backend->ffn_backward(d, {R.data(), w.w1.data(), w.w3.data(), w.w2.data(), h1.data(), h3.data(),
                             dxnorm.data(), dh1.data(), dh3.data()});
   rmsnorm_backward(dxnorm.data(), x.data(), w.ffn_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx.data(), dnorm.data());
-  accumulate_weight_grad(R.data(), gate.data(), D, F, T, dw2.data());
-  accumulate_weight_grad(dh1.data(), xnorm.data(), F, D, T, dw1.data());
-  accumulate_weight_grad(dh3.data(), xnorm.data(), F, D, T, dw3.data());
+                   dx.data(), dnorm.data(), GradWrite::kOverwrite);
+  weight_grad(R.data(), gate.data(), D, F, T, dw2.data(), GradWrite::kOverwrite);
+  weight_grad(dh1.data(), xnorm.data(), F, D, T, dw1.data(), GradWrite::kOverwrite);
+  weight_grad(dh3.data(), xnorm.data(), F, D, T, dw3.data(), GradWrite::kOverwrite);
 
   const Buf<double> Rd = to_double(R);
   Buf<double> xp = to_double(x), np = ffn_norm, p1 = w1, p3 = w3, p2 = w2;
@@ -398,8 +411,8 @@ TEST_P(KernelGradient, ClassifierHeadInputAndWeightGradients) {
                                1.0f / static_cast<float>(T), logits.data(), xnorm.data(),
                                rms_inv.data(), dxnorm.data(), &loss_sum});
   rmsnorm_backward(dxnorm.data(), x.data(), w.final_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx.data(), dnorm.data());
-  accumulate_classifier_grad(logits.data(), xnorm.data(), V, D, T, dwcls.data());
+                   dx.data(), dnorm.data(), GradWrite::kOverwrite);
+  classifier_grad(logits.data(), xnorm.data(), V, D, T, dwcls.data(), GradWrite::kOverwrite);
 
   Buf<double> xp = to_double(x), np = final_norm, cp = wcls;
   auto loss = [&] {

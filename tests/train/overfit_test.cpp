@@ -35,9 +35,8 @@ double train_on_one_batch(RunConfig config, int steps) {
   for (auto& t : targets) t = static_cast<int32_t>(rng.below(mc.vocab_size));
   double loss = 0;
   for (int step = 0; step < steps; ++step) {
-    std::fill(grads.begin(), grads.end(), 0.0f);
     loss = model.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / T,
-                                  grads.data()) / T;
+                                  grads.data(), GradWrite::kOverwrite) / T;
     adam.clipped_update(params.data(), grads.data(), learning_rate(config.train, step, steps),
                         step + 1, 1.0f);
   }
@@ -72,8 +71,10 @@ TEST(Overfit, RecomputeGivesIdenticalGradients) {
   for (auto& t : inputs) t = static_cast<int32_t>(rng.below(512));
   for (auto& t : targets) t = static_cast<int32_t>(rng.below(512));
   std::vector<float> g1(layout.total()), g2(layout.total());
-  double l1 = keep.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / 128, g1.data());
-  double l2 = recompute.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / 128, g2.data());
+  double l1 = keep.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / 128,
+                                    g1.data(), GradWrite::kOverwrite);
+  double l2 = recompute.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / 128,
+                                         g2.data(), GradWrite::kOverwrite);
   EXPECT_EQ(l1, l2);
   EXPECT_EQ(g1, g2) << "recomputation must reproduce the stored activations exactly";
   EXPECT_LT(recompute.activation_bytes(), keep.activation_bytes());

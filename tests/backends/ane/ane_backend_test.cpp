@@ -276,8 +276,9 @@ TEST(AneBackend, OverlappedWeightGradientsAreDeterministic) {
   for (bool recompute : {false, true, false}) {
     AneBackend ane(std::make_unique<FakeDriver>());
     Transformer model(c.model, ane, 2, 64, recompute);
-    std::vector<float> g(layout.total(), 0.0f);
-    model.forward_backward(params.data(), in.data(), tg.data(), 1.0f, g.data());
+    std::vector<float> g(layout.total());
+    model.forward_backward(params.data(), in.data(), tg.data(), 1.0f, g.data(),
+                           GradWrite::kOverwrite);
     grads.push_back(g);
   }
   EXPECT_TRUE(grads[0] == grads[1]);
