@@ -84,16 +84,18 @@ struct FfnBackwardArgs {
 
 // Part 1: dattn = Wo^T dy; per head P is recomputed from q, k and lse (causal);
 // dV = sum over the group's heads of dattn_h P; dP = dattn_h^T V.
+// Without materialized P and dP (probs == nullptr), part 1 produces dattn only and part 2
+// everything else, dV included: each P tile is then built once, not once per part.
 struct SdpaBackward1Args {
   const float* dy;  // [D, T]
   const float* wo;  // [D, H*E]
   const float *q, *k, *v, *lse;  // taps
   float* dattn;   // [H*E, T] out
-  float* dv;      // [G*E, T] out
+  float* dv;      // [G*E, T] out (not written when probs == nullptr: part 2 writes it)
   float* probs;   // [H, B, S, S] out: P[h][b][i][j], row i = query position
   float* dprobs;  // [H, B, S, S] out: dP
   // probs == dprobs == nullptr (backends that do not materialize attention probabilities,
-  // see Backend::materializes_attention_probs): part 2 recomputes P and dP per head instead.
+  // see Backend::materializes_attention_probs): part 2 recomputes P and dP per tile instead.
 };
 
 // Part 2 (no weights): dS = P * (dP - rowsum(P * dP)) / sqrt(E); dQ = dS K; dK = dS^T Q;
@@ -105,10 +107,11 @@ struct SdpaBackward2Args {
   float* dprobs;  // in: dP; clobbered
   float* dq;      // [H*E, T] out
   float* dk;      // [G*E, T] out
-  // Only when probs == nullptr: what recomputing P and dP per head needs.
+  // Only when probs == nullptr: what recomputing P and dP per tile needs, and dV.
   const float* v = nullptr;      // [G*E, T] tap
   const float* dattn = nullptr;  // [H*E, T] from part 1
   const float* lse = nullptr;    // [H, T] tap
+  float* dv = nullptr;           // [G*E, T] out
 };
 
 // dxnorm = Wq^T dq + Wk^T dk + Wv^T dv.

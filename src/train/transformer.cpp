@@ -195,17 +195,22 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   }
 
   // Attention.
+  // S x S products done (P rebuilt, dV, dP | dQ, dK): without materialized P and dP, part 2
+  // does all five (kernels.h).
+  const bool materialized = !acts_.probs.empty();
   {
-  ProfileScope scope("kernel sdpa_backward1", 2 * Td * Dd * QDd + 3 * attention);
+  ProfileScope scope("kernel sdpa_backward1",
+                     2 * Td * Dd * QDd + (materialized ? 3 : 0) * attention);
   backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.qkv.q(), at.qkv.k(), at.qkv.v(),
                                   at.lse.data(), acts_.dattn.data(), acts_.dqkv.v(),
                                   probs_or_null(acts_.probs), probs_or_null(acts_.dprobs)});
   }
   {
-  ProfileScope scope("kernel sdpa_backward2", 2 * attention);
+  ProfileScope scope("kernel sdpa_backward2", (materialized ? 2 : 5) * attention);
   backend_.sdpa_backward2(dims_, {at.qkv.q(), at.qkv.k(), probs_or_null(acts_.probs),
                                   probs_or_null(acts_.dprobs), acts_.dqkv.q(), acts_.dqkv.k(),
-                                  at.qkv.v(), acts_.dattn.data(), at.lse.data()});
+                                  at.qkv.v(), acts_.dattn.data(), at.lse.data(),
+                                  acts_.dqkv.v()});
   }
   {
   ProfileScope scope("kernel qkv_backward", 2 * Td * Dd * (QDd + 2 * KDd));

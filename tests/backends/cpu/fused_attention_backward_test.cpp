@@ -38,7 +38,7 @@ TEST(CpuAttentionBackward, RecomputedAndMaterializedPathsAgreeExactly) {
   cpu.sdpa_backward1(d, {dy.data(), wo.data(), q.data(), k.data(), v.data(), lse.data(), dattn2.data(),
                          dv2.data(), nullptr, nullptr});
   cpu.sdpa_backward2(d, {q.data(), k.data(), nullptr, nullptr, dq2.data(), dk2.data(), v.data(),
-                         dattn2.data(), lse.data()});
+                         dattn2.data(), lse.data(), dv2.data()});
   EXPECT_EQ(dattn1, dattn2);
   EXPECT_EQ(dv1, dv2);
   EXPECT_EQ(dq1, dq2);
