@@ -8,7 +8,7 @@
 // buffers (the contract the ANE programs fill, used by `ane check`); the CPU trainer passes
 // nullptr, part 1 then stops after Wo^T dy and part 2 builds each tile's P once and uses it
 // for dV, dS, dQ and dK together, so memory never holds H x B x S^2 and no tile's scores are
-// computed twice (building P in both parts cost layer768 about 0.8 ms per step).
+// computed twice (building P in both parts cost layer768 about 1 ms per step).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -16,6 +16,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/softmax_rows.h"
+#include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/scratch.h"
@@ -106,6 +107,8 @@ void CpuBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a)
   const float scale = 1.0f / std::sqrt(static_cast<float>(E));
   const int64_t group = d.H / d.G;
   const bool keep = a.probs != nullptr;
+  ANETRAIN_CHECK(keep || (a.v && a.dattn && a.lse && a.dv),
+                 "sdpa_backward2 without P and dP needs v, dattn, lse and dv (kernels.h)");
   parallel_for(d.B * d.G, [&](int64_t task0, int64_t task1) {
     for (int64_t task = task0; task < task1; ++task) {
       const int64_t b = task / d.G, g = task % d.G;
