@@ -1,7 +1,9 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 
@@ -50,12 +52,44 @@ float clip_coefficient(double norm, float max_norm) {
   return coef >= 1.0 ? 1.0f : static_cast<float>(coef);
 }
 
+namespace {
+
+struct AdamStep {
+  float b1, b2, eps, step_size, bias2_sqrt, grad_multiplier;
+};
+
+// The update of n consecutive parameters sharing one weight-decay factor. A free function with
+// __restrict pointers and by-value constants: that is what lets GCC vectorize it (as a lambda
+// capturing by reference it stayed scalar, 3x slower).
+void adam_span(const AdamStep& a, float shrink, float* __restrict p, const float* __restrict g,
+               float* __restrict m, float* __restrict v, int64_t n) {
+  const float b1 = a.b1, b2 = a.b2, eps = a.eps, step_size = a.step_size;
+  const float bias2_sqrt = a.bias2_sqrt, c = a.grad_multiplier;
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = g[i] * c;  // the same float product an in-place clip would store
+    p[i] *= shrink;  // decoupled weight decay first, as torch.optim.AdamW does
+    m[i] = b1 * m[i] + (1.0f - b1) * gi;
+    v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+    const float denom = std::sqrt(v[i]) / bias2_sqrt + eps;
+    p[i] -= step_size * m[i] / denom;
+  }
+}
+
+}  // namespace
+
 AdamW::AdamW(const TrainConfig& config, const ParamLayout& layout)
     : config_(config), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {
   for (const ParamInfo& t : layout.tensors()) {
+    const int64_t expected = decay_ranges_.empty()
+                                 ? 0
+                                 : decay_ranges_.back().first + decay_ranges_.back().second;
+    ANETRAIN_CHECK(t.offset == expected, "AdamW needs the parameter tensors back to back");
     decay_ranges_.push_back({t.offset, t.numel});
     range_decay_.push_back(t.is_norm && !config.decay_norms ? 0.0f : config.weight_decay);
   }
+  ANETRAIN_CHECK(decay_ranges_.empty() ||
+                     decay_ranges_.back().first + decay_ranges_.back().second == layout.total(),
+                 "AdamW: the parameter tensors must cover the whole layout");
 }
 
 void AdamW::update(float* params, const float* grads, float lr, int64_t step,
@@ -65,30 +99,26 @@ void AdamW::update(float* params, const float* grads, float lr, int64_t step,
   const double bias2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(step));
   const float step_size = static_cast<float>(lr / bias1);
   const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  for (size_t r = 0; r < decay_ranges_.size(); ++r) {
-    const auto [offset, numel] = decay_ranges_[r];
-    const float shrink = 1.0f - lr * range_decay_[r];
-    float* const p = params + offset;
-    const float* const g = grads + offset;
-    float* const m = m_.data() + offset;
-    float* const v = v_.data() + offset;
-    const float c = grad_multiplier;
-    parallel_for(numel, [=](int64_t i0, int64_t i1) {
-      // __restrict: the four arrays never alias, which lets the compiler vectorize the loop.
-      float* __restrict pp = p;
-      const float* __restrict gg = g;
-      float* __restrict mm = m;
-      float* __restrict vv = v;
-      for (int64_t i = i0; i < i1; ++i) {
-        const float g = gg[i] * c;  // the same float product an in-place clip would store
-        pp[i] *= shrink;  // decoupled weight decay first, as torch.optim.AdamW does
-        mm[i] = b1 * mm[i] + (1.0f - b1) * g;
-        vv[i] = b2 * vv[i] + (1.0f - b2) * g * g;
-        const float denom = std::sqrt(vv[i]) / bias2_sqrt + eps;
-        pp[i] -= step_size * mm[i] / denom;
-      }
-    }, 4096);
-  }
+  const AdamStep at{b1, b2, eps, step_size, bias2_sqrt, grad_multiplier};
+  // One parallel region over every parameter (not one per tensor: a model has hundreds, and
+  // each region costs a wake-up of the pool), walked backwards in blocks: the gradient norm
+  // has just read the same span forwards, so its last blocks are still in the cache.
+  constexpr int64_t kBlock = 1 << 15;
+  const int64_t n = static_cast<int64_t>(m_.size());
+  parallel_for(n, [&](int64_t s0, int64_t s1) {
+    // Ranges are back to back from 0 (checked in the constructor): range r - 1 below always
+    // holds element end - 1.
+    size_t r = decay_ranges_.size();
+    for (int64_t end = s1; end > s0;) {
+      const int64_t block_begin = std::max(s0, end - kBlock);
+      while (decay_ranges_[r - 1].first >= end) --r;
+      const int64_t begin = std::max(block_begin, decay_ranges_[r - 1].first);
+      const float shrink = 1.0f - lr * range_decay_[r - 1];
+      adam_span(at, shrink, params + begin, grads + begin, m_.data() + begin, v_.data() + begin,
+                end - begin);
+      end = begin;
+    }
+  }, 4096);
 }
 
 double AdamW::clipped_update(float* params, const float* grads, float lr, int64_t step,
