@@ -132,7 +132,6 @@ def anetrain_cmd(args, config, precision, seq, batch):
     cmd = [args.anetrain, "bench", "--config", config, "--steps", str(args.steps), "--json",
            "--set", f"seq_len={seq}", "--set", f"batch_size={batch}"]
     if precision != "fp32":
-        # The bench command's precision flag is not specified yet; this is our assumption.
         cmd += ["--precision", precision]
     return cmd
 

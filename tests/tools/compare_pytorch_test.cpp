@@ -1,0 +1,59 @@
+// bench/compare_pytorch.py as a user runs it, on the tiny workload: both sides run, the table
+// carries a ratio and names the wait policy both sides ran with, and the saved rounds hold
+// both sides' timings. An unknown workload gets a one-line error and exit status 2.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "support/test_util.h"
+
+namespace anetrain {
+namespace {
+
+int compare(const std::string& args, const std::string& out, const std::string& err) {
+  const std::string cmd = "/usr/bin/python3 " + testing::source_dir() +
+                          "/bench/compare_pytorch.py --anetrain " ANETRAIN_BINARY " " + args +
+                          " > " + out + " 2> " + err;
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(ComparePytorch, RunsBothSidesAndPrintsTheRatio) {
+  testing::TempDir dir;
+  const std::string out = dir.file("out"), err = dir.file("err"), saved = dir.file("runs.json");
+  ASSERT_EQ(compare("--configs tiny --steps 2 --warmup 1 --rounds 1 --wait-idle 0 "
+                    "--omp-wait-policy active --save " + saved,
+                    out, err),
+            0)
+      << testing::read_bytes(err);
+  const std::string table = testing::read_bytes(out);
+  EXPECT_NE(table.find("anetrain"), std::string::npos) << table;
+  EXPECT_NE(table.find("pytorch"), std::string::npos) << table;
+  EXPECT_NE(table.find("x\n"), std::string::npos) << "no ratio column filled:\n" << table;
+  EXPECT_NE(table.find("OMP_WAIT_POLICY=active for both"), std::string::npos) << table;
+
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(saved));
+  ASSERT_EQ(j["runs"].size(), 2u);
+  for (const auto& run : j["runs"]) {
+    EXPECT_GT(run["ms_per_step"].get<double>(), 0.0) << run.dump();
+    EXPECT_EQ(run["config"], "tiny");
+  }
+  double ratio = 0;
+  for (const auto& row : j["rows"])
+    if (row["impl"] == "anetrain") ratio = row.value("ratio", 0.0);
+  EXPECT_GT(ratio, 0.0);
+}
+
+TEST(ComparePytorch, RejectsAnUnknownWorkload) {
+  testing::TempDir dir;
+  const std::string out = dir.file("out"), err = dir.file("err");
+  EXPECT_EQ(compare("--configs nonsense --wait-idle 0", out, err), 2);
+  EXPECT_NE(testing::read_bytes(err).find("unknown config(s) nonsense"), std::string::npos)
+      << testing::read_bytes(err);
+}
+
+}  // namespace
+}  // namespace anetrain
