@@ -100,23 +100,20 @@ void AdamW::update(float* params, const float* grads, float lr, int64_t step,
   const float step_size = static_cast<float>(lr / bias1);
   const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
   const AdamStep at{b1, b2, eps, step_size, bias2_sqrt, grad_multiplier};
-  // One parallel region over every parameter (not one per tensor: a model has hundreds, and
-  // each region costs a wake-up of the pool), walked backwards in blocks: the gradient norm
-  // has just read the same span forwards, so its last blocks are still in the cache.
-  constexpr int64_t kBlock = 1 << 15;
+  // One parallel region over every parameter, not one per tensor: a model has hundreds of
+  // tensors, and each region costs the pool a wake-up.
   const int64_t n = static_cast<int64_t>(m_.size());
   parallel_for(n, [&](int64_t s0, int64_t s1) {
-    // Ranges are back to back from 0 (checked in the constructor): range r - 1 below always
-    // holds element end - 1.
-    size_t r = decay_ranges_.size();
-    for (int64_t end = s1; end > s0;) {
-      const int64_t block_begin = std::max(s0, end - kBlock);
-      while (decay_ranges_[r - 1].first >= end) --r;
-      const int64_t begin = std::max(block_begin, decay_ranges_[r - 1].first);
-      const float shrink = 1.0f - lr * range_decay_[r - 1];
+    // Ranges are back to back from 0 (checked in the constructor); start at the one holding s0.
+    size_t r = std::upper_bound(decay_ranges_.begin(), decay_ranges_.end(), s0,
+                                [](int64_t i, const auto& range) { return i < range.first; }) -
+               decay_ranges_.begin() - 1;
+    for (int64_t begin = s0; begin < s1; ++r) {
+      const int64_t end = std::min(s1, decay_ranges_[r].first + decay_ranges_[r].second);
+      const float shrink = 1.0f - lr * range_decay_[r];
       adam_span(at, shrink, params + begin, grads + begin, m_.data() + begin, v_.data() + begin,
                 end - begin);
-      end = begin;
+      begin = end;
     }
   }, 4096);
 }

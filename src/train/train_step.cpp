@@ -1,6 +1,5 @@
 #include "train/train_step.h"
 
-#include "core/profiler.h"
 #include "train/host_ops.h"
 
 #include <algorithm>
