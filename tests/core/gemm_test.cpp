@@ -70,6 +70,50 @@ TEST(Gemm, Fp32AndBf16MatchAPlainLoopForEveryTranspose) {
   EXPECT_THROW(parse_gemm_precision("fp8"), UserError);
 }
 
+// Rounds to bfloat16, nearest even, computed independently of gemm_onednn.cpp (via double).
+float round_to_bf16(float x) {
+  int exponent = 0;
+  std::frexp(static_cast<double>(x), &exponent);
+  const double ulp = std::ldexp(1.0, exponent - 8);  // bf16 keeps 8 significant bits
+  return static_cast<float>(std::nearbyint(static_cast<double>(x) / ulp) * ulp);
+}
+
+TEST(Gemm, Bf16RoundsEveryElementOfLargeOperandsSplitAcrossThreads) {
+  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  init_thread_pool();
+  // Big enough that both operands' rows are rounded in one region split across the pool,
+  // with a chunk boundary inside A or B; lda > k so padding must be skipped.
+  const int64_t m = 301, k = 257, n = 123, lda = 260;
+  Rng rng(11);
+  std::vector<float> a(m * lda), b(k * n), c(m * n);
+  for (auto& v : a) v = static_cast<float>(rng.normal());
+  for (auto& v : b) v = static_cast<float>(rng.normal());
+  auto check = [&](const char* what) {
+    double worst = 0;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double sum = 0, magnitude = 0;
+        for (int64_t p = 0; p < k; ++p) {
+          const double term = static_cast<double>(round_to_bf16(a[i * lda + p])) *
+                              round_to_bf16(b[p * n + j]);
+          sum += term, magnitude += std::fabs(term);
+        }
+        worst = std::max(worst, std::fabs(c[i * n + j] - sum) / magnitude);
+      }
+    // fp32 accumulation of exactly rounded inputs; a wrong rounding of one element costs ~1e-3.
+    EXPECT_LT(worst, 1e-5) << what;
+  };
+  set_gemm_precision(GemmPrecision::kBf16);
+  gemm(Trans::kNo, Trans::kNo, m, n, k, 1.0f, a.data(), lda, b.data(), n, 0.0f, c.data(), n);
+  check("both operands rounded per call");
+  {
+    Bf16ReadOnlyRegion region(b.data(), static_cast<int64_t>(b.size()));
+    gemm(Trans::kNo, Trans::kNo, m, n, k, 1.0f, a.data(), lda, b.data(), n, 0.0f, c.data(), n);
+  }
+  check("B from a region, A rounded per call");
+  set_gemm_precision(GemmPrecision::kFp32);
+}
+
 TEST(Gemm, Bf16ReadOnlyRegionRoundsOnceAtTheStart) {
   if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   init_thread_pool();

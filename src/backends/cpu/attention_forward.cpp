@@ -24,8 +24,7 @@ void CpuBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
     gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wk, D, a.xnorm, T, 0.0f, a.k, T);
     gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wv, D, a.xnorm, T, 0.0f, a.v, T);
   }
-  rope_rotate(a.q, d.H, d, 1.0f);
-  rope_rotate(a.k, d.G, d, 1.0f);
+  rope_rotate_qk(a.q, a.k, d, 1.0f);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(E));
   const int64_t group = d.H / d.G;

@@ -96,4 +96,10 @@ void rope_rotate(float* x, int64_t heads, const KernelDims& d, float direction) 
   });
 }
 
+void rope_rotate_qk(float* q, float* k, const KernelDims& d, float direction) {
+  if (k == q + d.QD() * d.T()) return rope_rotate(q, d.H + d.G, d, direction);
+  rope_rotate(q, d.H, d, direction);
+  rope_rotate(k, d.G, d, direction);
+}
+
 }  // namespace anetrain::cpu

@@ -17,6 +17,9 @@ void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float
 // direction * pos * theta^(-2i/E) (llama2.c's RoPE). direction -1 applies the inverse,
 // which is RoPE's backward because the rotation is orthogonal.
 void rope_rotate(float* x, int64_t heads, const KernelDims& d, float direction);
+// rope_rotate of q's H heads and k's G heads: one pass (one parallel region) when k directly
+// follows q, as in the trainer's fused [QD + 2 KD, T] layout.
+void rope_rotate_qk(float* q, float* k, const KernelDims& d, float direction);
 
 // True when Wq, Wk, Wv are one [QD + 2 KD, D] block and the three [C, T] activations
 // (q, k, v or dq, dk, dv) one [QD + 2 KD, T] block, so the projections fuse into one GEMM

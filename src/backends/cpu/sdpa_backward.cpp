@@ -146,8 +146,7 @@ void CpuBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a)
       }
     }
   });
-  rope_rotate(a.dq, d.H, d, -1.0f);
-  rope_rotate(a.dk, d.G, d, -1.0f);
+  rope_rotate_qk(a.dq, a.dk, d, -1.0f);
 }
 
 }  // namespace anetrain::cpu
