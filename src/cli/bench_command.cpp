@@ -15,8 +15,10 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/aligned_buffer.h"
+#include "core/cpu_peak.h"
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/gemm_alone.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "core/rng.h"
@@ -29,6 +31,36 @@
 namespace anetrain {
 namespace {
 
+// The GEMM part of the profile: each shape's time inside the step beside the same shape timed
+// alone (core/gemm_alone.h). Call after the timed steps; it stops the profiler.
+void print_gemm_profile(double steps, double median_ms) {
+  Profiler& profiler = Profiler::get();
+  profiler.enable(false);  // the solo runs below must not count
+  if (profiler.gemms().empty()) return;
+  std::printf("\n%-40s %6s %9s %7s %10s %10s\n", "GEMMs by shape (inside the rows above)",
+              "calls", "ms/step", "%", "GFLOPS", "alone");
+  double seconds = 0, flops = 0, alone_seconds = 0;
+  for (const auto& [shape, e] : profiler.gemms()) {
+    char name[96];
+    std::snprintf(name, sizeof(name), "%c%c m%lld n%lld k%lld%s%s", shape.trans_a, shape.trans_b,
+                  static_cast<long long>(shape.m), static_cast<long long>(shape.n),
+                  static_cast<long long>(shape.k), shape.accumulate ? " C+=" : "",
+                  shape.a_pre_rounded ? " (A pre-rounded)"
+                  : shape.b_pre_rounded ? " (B pre-rounded)" : "");
+    const double alone = time_gemm_alone(shape);
+    std::printf("%-40s %6.0f %9.2f %6.1f%% %10.0f %10.0f\n", name, e.calls / steps,
+                e.seconds / steps * 1e3, 100.0 * e.seconds / steps / (median_ms / 1e3),
+                e.flops / e.seconds / 1e9, gemm_flops(shape.m, shape.n, shape.k) / alone / 1e9);
+    seconds += e.seconds, flops += e.flops;
+    alone_seconds += alone * e.calls;
+  }
+  std::printf("%-40s %6s %9.2f %6.1f%% %10.0f %10.0f\n", "(all gemm() calls)", "",
+              seconds / steps * 1e3, 100.0 * seconds / steps / (median_ms / 1e3),
+              flops / seconds / 1e9, flops / alone_seconds / 1e9);
+  std::printf("GFLOPS: inside the step, and the same product repeated alone on warm operands.\n"
+              "Attention's per-head products (gemm_fp32, inside parallel regions) are not listed.\n");
+}
+
 double peak_rss_mb() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -39,7 +71,7 @@ double peak_rss_mb() {
 
 int run_bench_command(const std::vector<std::string>& argv) {
   Args args("bench", argv, {"config", "set", "steps", "warmup", "backend", "seed", "precision"},
-            {"json", "profile"});
+            {"json", "profile", "measure-peak"});
   RunConfig config = config_from_flags(args);
   const bool block_only = config.preset == "layer768";
   // The block alone has no embedding or classifier: shrink the vocabulary so their (unused)
@@ -75,6 +107,10 @@ int run_bench_command(const std::vector<std::string>& argv) {
     for (auto& v : dy) v = static_cast<float>(rng.normal() / dy.size());
   }
 
+  // The peak is measured before and after the timed steps and the higher reading kept: on a
+  // shared VM one reading now and then comes out at one core's worth (a vCPU descheduled).
+  double measured_peak = 0;
+  if (args.has("measure-peak")) measured_peak = measure_peak_gflops(gemm_precision());
   std::vector<double> times;
   for (long long i = 0; i < warmup + steps; ++i) {
     if (i == warmup && args.has("profile")) {
@@ -114,6 +150,17 @@ int run_bench_command(const std::vector<std::string>& argv) {
               "activations %.0f MB%s): peak RSS / formula = %.2f\n",
               memory.total() / kMB, memory.state_bytes / kMB, memory.activation_bytes / kMB,
               tc.recompute ? ", recomputed" : "", peak_rss_mb() * kMB / memory.total());
+  if (args.has("measure-peak")) {
+    measured_peak = std::max(measured_peak, measure_peak_gflops(gemm_precision()));
+    if (measured_peak > 0)
+      std::printf("  peak measured now (%s multiply-add loop, %d threads): %.0f GFLOPS; this step "
+                  "ran at %.1f%% of it\n",
+                  config.train.precision.c_str(), num_threads(), measured_peak,
+                  100.0 * gflops / measured_peak);
+    else
+      std::printf("  peak: this build has no %s vector loop to measure it with\n",
+                  config.train.precision.c_str());
+  }
   if (args.has("profile")) {
     // Per step, averaged over the timed steps. Host work that overlaps kernels (ANE backend)
     // is counted in full, so the column can add up to more than 100%.
@@ -129,6 +176,7 @@ int run_bench_command(const std::vector<std::string>& argv) {
     }
     std::printf("%-28s %8s %10.2f %7.1f%%\n", "(sum of the above)", "", total / per_step * 1e3,
                 100.0 * total / per_step / (median_ms / 1e3));
+    print_gemm_profile(per_step, median_ms);
   }
   if (args.has("json")) {
     nlohmann::json j = {{"impl", "anetrain"},         {"config", config.preset},
@@ -138,6 +186,7 @@ int run_bench_command(const std::vector<std::string>& argv) {
                         {"peak_rss_mb", peak_rss_mb()}, {"steps", steps},
                         {"memory_formula_mb", memory.total() / kMB},
                         {"batch", d.B},               {"seq", d.S}};
+    if (measured_peak > 0) j["measured_peak_gflops"] = measured_peak;
     std::printf("%s\n", j.dump().c_str());
   }
   return 0;

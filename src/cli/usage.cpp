@@ -16,6 +16,7 @@ void print_usage() {
       "                  [--temperature T] [--top-p P] [--seed S] [--ids]\n"
       "  anetrain bench --config PRESET|FILE.json [--set key=value]... [--steps N]\n"
       "                 [--warmup N] [--backend cpu] [--precision fp32|bf16] [--json] [--profile]\n"
+      "                 [--measure-peak]\n"
       "  anetrain tokenizer train --input PATH [--input PATH]... --vocab-size N --out FILE.model\n"
       "  anetrain tokenizer encode|decode --tokenizer SPEC   (stdin -> stdout)\n"
       "  anetrain data prepare --tokenizer SPEC --input PATH [--input PATH]... --out DIR\n"

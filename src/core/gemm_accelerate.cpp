@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/profiler.h"
 
 namespace anetrain {
 
@@ -30,6 +31,8 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
           int64_t ldc) {
   if (m == 0 || n == 0) return;
+  GemmProfileScope profile({static_cast<char>(trans_a), static_cast<char>(trans_b), m, n, k,
+                            beta != 0.0f, false, false});
   cblas_sgemm(CblasRowMajor, trans_a == Trans::kYes ? CblasTrans : CblasNoTrans,
               trans_b == Trans::kYes ? CblasTrans : CblasNoTrans, static_cast<int>(m),
               static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
+#include "core/profiler.h"
 
 namespace anetrain {
 namespace {
@@ -177,6 +178,14 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
           int64_t ldc) {
   if (m == 0 || n == 0) return;
   const bool bf16 = g_precision == GemmPrecision::kBf16;
+  // Stored rows of A: m rows of k (or k rows of m when transposed); likewise B.
+  const int64_t a_rows = trans_a == Trans::kYes ? k : m, a_cols = trans_a == Trans::kYes ? m : k;
+  const int64_t b_rows = trans_b == Trans::kYes ? n : k, b_cols = trans_b == Trans::kYes ? k : n;
+  // Pre-rounded copies exist only in bf16 mode (a region does nothing in fp32).
+  const void* a_in = rounded_in_region(a, a_rows, a_cols, lda);
+  const void* b_in = rounded_in_region(b, b_rows, b_cols, ldb);
+  GemmProfileScope profile({static_cast<char>(trans_a), static_cast<char>(trans_b), m, n, k,
+                            beta != 0.0f, a_in != nullptr, b_in != nullptr});
   // fp32: dnnl_sgemm, except for the one shape class where the matmul primitive measured
   // faster inside a real step (transposed A with more rows than the inner dimension, e.g. the
   // FFN backward's W2^T dy: 1.2% of layer768's step). Elsewhere the primitive was slower in
@@ -189,11 +198,6 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
                   alpha, beta, Input::kFp32InPlace, Input::kFp32InPlace};
     return run_matmul(cached_matmul(key), a, b, c);
   }
-  // Stored rows of A: m rows of k (or k rows of m when transposed); likewise B.
-  const int64_t a_rows = trans_a == Trans::kYes ? k : m, a_cols = trans_a == Trans::kYes ? m : k;
-  const int64_t b_rows = trans_b == Trans::kYes ? n : k, b_cols = trans_b == Trans::kYes ? k : n;
-  const void* a_in = rounded_in_region(a, a_rows, a_cols, lda);
-  const void* b_in = rounded_in_region(b, b_rows, b_cols, ldb);
   thread_local std::vector<uint16_t> a16, b16;
   if (!a_in) a16.resize(m * k);
   if (!b_in) b16.resize(k * n);

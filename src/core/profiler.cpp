@@ -1,5 +1,7 @@
 #include "core/profiler.h"
 
+#include "core/gemm.h"
+
 namespace anetrain {
 
 Profiler& Profiler::get() {
@@ -8,9 +10,18 @@ Profiler& Profiler::get() {
 }
 
 void Profiler::add(const char* name, double seconds, double flops) {
+  std::lock_guard<std::mutex> lock(mutex_);
   ProfileEntry& e = entries_[name];
   e.seconds += seconds;
   e.flops += flops;
+  ++e.calls;
+}
+
+void Profiler::add_gemm(const GemmShape& shape, double seconds) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ProfileEntry& e = gemms_[shape];
+  e.seconds += seconds;
+  e.flops += gemm_flops(shape.m, shape.n, shape.k);
   ++e.calls;
 }
 

@@ -66,6 +66,42 @@ TEST(CliBench, ReportsFiguresAsJson) {
   // tiny's formula is a few MB; the process itself (libraries, thread stacks) is more.
   EXPECT_GT(j["memory_formula_mb"].get<double>(), 0.5);
   EXPECT_LT(j["memory_formula_mb"].get<double>(), j["peak_rss_mb"].get<double>());
+  EXPECT_FALSE(j.contains("measured_peak_gflops")) << "only measured when asked";
+}
+
+TEST(CliBench, MeasuresThePeakWhenAsked) {
+  auto r = run_anetrain({"bench", "--config", "tiny", "--steps", "1", "--warmup", "0",
+                         "--measure-peak", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("peak measured now (fp32"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  EXPECT_GT(j["measured_peak_gflops"].get<double>(), j["gflops"].get<double>());
+}
+
+TEST(CliBench, ProfileListsEveryGemmShapeWithItsSoloSpeed) {
+  auto r = run_anetrain({"bench", "--config", "tiny", "--steps", "2", "--warmup", "1",
+                         "--profile"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("where the step goes"), std::string::npos) << r.out;
+  const size_t table = r.out.find("GEMMs by shape");
+  ASSERT_NE(table, std::string::npos) << r.out;
+  // tiny: dim 64, hidden 192; the FFN's W1 and W3 products are NN [192, 64] x [64, T].
+  EXPECT_NE(r.out.find("NN m192 ", table), std::string::npos) << r.out;
+  // Every row ends with two positive GFLOPS figures: in the step and alone.
+  std::istringstream rows(r.out.substr(table));
+  std::string line;
+  std::getline(rows, line);  // header
+  int shapes = 0;
+  while (std::getline(rows, line) && line.rfind("(all", 0) != 0) {
+    std::istringstream fields(line);
+    std::vector<std::string> words;
+    for (std::string w; fields >> w;) words.push_back(w);
+    ASSERT_GE(words.size(), 6u) << line;
+    EXPECT_GT(std::stod(words[words.size() - 2]), 0.0) << line;
+    EXPECT_GT(std::stod(words.back()), 0.0) << line;
+    ++shapes;
+  }
+  EXPECT_GE(shapes, 5) << r.out;
 }
 
 }  // namespace

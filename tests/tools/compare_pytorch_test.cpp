@@ -1,6 +1,7 @@
 // bench/compare_pytorch.py as a user runs it, on the tiny workload: both sides run, the table
 // carries a ratio and names the wait policy both sides ran with, and the saved rounds hold
-// both sides' timings. An unknown workload gets a one-line error and exit status 2.
+// both sides' timings, "% peak" is against the peak measured in the same run unless one is
+// given. An unknown workload gets a one-line error and exit status 2.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -45,6 +46,36 @@ TEST(ComparePytorch, RunsBothSidesAndPrintsTheRatio) {
   for (const auto& row : j["rows"])
     if (row["impl"] == "anetrain") ratio = row.value("ratio", 0.0);
   EXPECT_GT(ratio, 0.0);
+  // "% peak" is taken against the peak anetrain measured in the same round.
+  EXPECT_GT(j["runs"][0].value("measured_peak_gflops", 0.0) +
+                j["runs"][1].value("measured_peak_gflops", 0.0),
+            0.0);
+  for (const auto& row : j["rows"]) {
+    EXPECT_EQ(row["peak_source"], "measured") << row.dump();
+    EXPECT_NEAR(row["pct_peak"].get<double>(),
+                100.0 * row["gflops"].get<double>() / row["peak_gflops"].get<double>(), 1e-6);
+  }
+  EXPECT_NE(table.find("(measured)"), std::string::npos) << table;
+}
+
+TEST(ComparePytorch, TakesAGivenPeakAndRejectsANonPositiveOne) {
+  testing::TempDir dir;
+  const std::string out = dir.file("out"), err = dir.file("err"), saved = dir.file("runs.json");
+  ASSERT_EQ(compare("--configs tiny --steps 1 --warmup 0 --rounds 1 --wait-idle 0 "
+                    "--peak-fp32 400 --precision fp32 --save " + saved,
+                    out, err),
+            0)
+      << testing::read_bytes(err);
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(saved));
+  for (const auto& row : j["rows"]) {
+    EXPECT_EQ(row["peak_source"], "given") << row.dump();
+    EXPECT_EQ(row["peak_gflops"].get<double>(), 400.0);
+  }
+  EXPECT_NE(testing::read_bytes(out).find("fp32 400 (given)"), std::string::npos)
+      << testing::read_bytes(out);
+  EXPECT_EQ(compare("--configs tiny --peak-bf16 0 --wait-idle 0", out, err), 2);
+  EXPECT_NE(testing::read_bytes(err).find("--peak-bf16 must be positive"), std::string::npos)
+      << testing::read_bytes(err);
 }
 
 TEST(ComparePytorch, RejectsAnUnknownWorkload) {

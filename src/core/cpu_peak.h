@@ -1,0 +1,17 @@
+// The CPU's arithmetic peak, measured rather than assumed: a dependency-free loop of fused
+// multiply-adds (fp32) or bf16 dot products (fp32 accumulation) on every pool thread. On a
+// shared VM the clock, and with it the peak, drifts between runs (475-545 GFLOPS fp32 seen on
+// the same 2-core machine), so `bench --measure-peak` sets a step's GFLOPS against the peak
+// measured in the same run.
+#pragma once
+
+#include "core/gemm.h"
+
+namespace anetrain {
+
+// GFLOPS of the loop for this precision on all pool threads (2 FLOPs per multiply-add), best
+// of three ~30 ms trials; 0 when this build has no vector code for it (a CPU without AVX2/FMA,
+// or bf16 without AVX512-BF16).
+double measure_peak_gflops(GemmPrecision precision);
+
+}  // namespace anetrain
