@@ -107,8 +107,8 @@ int run_bench_command(const std::vector<std::string>& argv) {
     for (auto& v : dy) v = static_cast<float>(rng.normal() / dy.size());
   }
 
-  // The peak is measured before and after the timed steps and the higher reading kept: on a
-  // shared VM one reading now and then comes out at one core's worth (a vCPU descheduled).
+  // The peak is measured before and after the timed steps and the higher reading kept, so a
+  // moment when the shared VM runs slow does not understate it (and flatter the step).
   double measured_peak = 0;
   if (args.has("measure-peak")) measured_peak = measure_peak_gflops(gemm_precision());
   std::vector<double> times;
