@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -19,17 +20,17 @@ namespace {
 // two pipes, so the loop is bound by throughput, not by dependencies.
 constexpr int kChains = 16;
 
-#if defined(__AVX512F__)
-float sum_lanes(const __m512 (&acc)[kChains]) {
-  alignas(64) float lanes[16];
+// Sum of every lane of the chains (Vec: __m512 or __m256), to keep the loop's results alive.
+template <typename Vec>
+float sum_lanes(const Vec (&acc)[kChains]) {
   float sum = 0;
-  for (int i = 0; i < kChains; ++i) {
-    _mm512_store_ps(lanes, acc[i]);
+  for (const Vec& chain : acc) {
+    float lanes[sizeof(Vec) / sizeof(float)];
+    std::memcpy(lanes, &chain, sizeof(Vec));
     for (float v : lanes) sum += v;
   }
   return sum;
 }
-#endif
 
 // The loop's results, stored so that the compiler cannot drop the loop.
 std::atomic<float> g_sink{0};
@@ -63,11 +64,7 @@ double fma_loop(GemmPrecision precision, long iterations, float* sink) {
   const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
   for (long it = 0; it < iterations; ++it)
     for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, c);
-  float lanes[8];
-  for (int i = 0; i < kChains; ++i) {
-    _mm256_storeu_ps(lanes, acc[i]);
-    for (float v : lanes) *sink += v;
-  }
+  *sink += sum_lanes(acc);
   return iterations * kChains * 8.0 * 2;
 #else
   (void)iterations, (void)sink;

@@ -79,17 +79,14 @@ void adam_span(const AdamStep& a, float shrink, float* __restrict p, const float
 
 AdamW::AdamW(const TrainConfig& config, const ParamLayout& layout)
     : config_(config), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {
+  int64_t end = 0;  // update() walks the ranges as one back-to-back cover of the layout
   for (const ParamInfo& t : layout.tensors()) {
-    const int64_t expected = decay_ranges_.empty()
-                                 ? 0
-                                 : decay_ranges_.back().first + decay_ranges_.back().second;
-    ANETRAIN_CHECK(t.offset == expected, "AdamW needs the parameter tensors back to back");
+    ANETRAIN_CHECK(t.offset == end, "AdamW needs the parameter tensors back to back");
     decay_ranges_.push_back({t.offset, t.numel});
     range_decay_.push_back(t.is_norm && !config.decay_norms ? 0.0f : config.weight_decay);
+    end += t.numel;
   }
-  ANETRAIN_CHECK(decay_ranges_.empty() ||
-                     decay_ranges_.back().first + decay_ranges_.back().second == layout.total(),
-                 "AdamW: the parameter tensors must cover the whole layout");
+  ANETRAIN_CHECK(end == layout.total(), "AdamW: the parameter tensors must cover the whole layout");
 }
 
 void AdamW::update(float* params, const float* grads, float lr, int64_t step,
