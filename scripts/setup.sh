@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   build-essential cmake pkg-config
   libdnnl-dev            # oneDNN: the GEMM library on Linux
+  ocl-icd-opencl-dev     # Debian's oneDNN config find_package()s OpenCL; libdnnl-dev only recommends it
   nlohmann-json3-dev     # JSON for configs, state.json, safetensors headers
   libgtest-dev           # GoogleTest for the test suite
   libsentencepiece-dev sentencepiece   # SentencePiece tokenizers (library + spm_* tools)
