@@ -182,10 +182,9 @@ class Checker {
     const bool tx = bool_scalar("transpose_x", false), ty = bool_scalar("transpose_y", false);
     // Rank-1 operands act as a row (x) or column (y) whose unit axis is dropped from the result;
     // transposing them is a no-op.
-    std::vector<int64_t> a = x.shape, b = y.shape;
-    const bool vec_x = a.size() == 1, vec_y = b.size() == 1;
-    if (vec_x) a.insert(a.begin(), 1);
-    if (vec_y) b.push_back(1);
+    const bool vec_x = x.shape.size() == 1, vec_y = y.shape.size() == 1;
+    std::vector<int64_t> a = vec_x ? std::vector<int64_t>{1, x.shape[0]} : x.shape;
+    std::vector<int64_t> b = vec_y ? std::vector<int64_t>{y.shape[0], 1} : y.shape;
     if (tx && !vec_x) std::swap(a[a.size() - 1], a[a.size() - 2]);
     if (ty && !vec_y) std::swap(b[b.size() - 1], b[b.size() - 2]);
     const int64_t m = a[a.size() - 2], k = a.back(), kb = b[b.size() - 2], n = b.back();

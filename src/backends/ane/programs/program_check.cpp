@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <utility>
 
 #include "backends/ane/mil/interpreter.h"
 #include "backends/ane/programs/kernel_programs.h"
@@ -54,14 +55,16 @@ std::vector<float> run_program(const KernelProgram& kp, const Tensors& values) {
   std::vector<std::pair<std::string, mil::HostTensor>> inputs;
   if (kp.multi_input) {
     for (const auto& [slot, input_name] : kp.input_names) {
-      const std::vector<float>& v = values.at(slot);
-      inputs.push_back({input_name, {{mil::DType::kFp16, {1, static_cast<int64_t>(v.size()) / kp.seq, 1, kp.seq}}, v}});
+      mil::HostTensor input;
+      input.data = values.at(slot);
+      input.type = {mil::DType::kFp16, {1, static_cast<int64_t>(input.data.size()) / kp.seq, 1, kp.seq}};
+      inputs.emplace_back(input_name, std::move(input));
     }
   } else {
     mil::HostTensor input;
     input.type = {mil::DType::kFp16, {1, kp.surface_channels, 1, kp.surface_columns}};
     input.data = pack_input_surface(kp, values);
-    inputs.push_back({kp.program.main.inputs.at(0).first, input});
+    inputs.emplace_back(kp.program.main.inputs.at(0).first, std::move(input));
   }
   std::vector<mil::HostTensor> out = interpreter.run(inputs);
   ANETRAIN_CHECK(out.size() == 1, "one output surface");
