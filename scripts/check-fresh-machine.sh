@@ -9,6 +9,7 @@
 #   sudo scripts/check-fresh-machine.sh            STEPS=30 quickstart, then the full test suite
 #   STEPS=100 KEEP_ROOT=1 scripts/check-fresh-machine.sh    keep the root to look inside
 #   FRESH_ROOT_PARENT=/srv scripts/check-fresh-machine.sh   where the root is built (default /var/tmp)
+#   FRESH_MIRROR=http://host/debian scripts/check-fresh-machine.sh   another Debian mirror
 #
 # Prints each command's time and result; logs land in $FRESH_LOG_DIR (default
 # /var/tmp/anetrain-fresh-logs). Exit codes: 0 both commands passed, 1 one failed (a missing
@@ -64,10 +65,10 @@ mirror_in() {
 
 SOURCE_FILES=$(debian_source_files)
 [ -n "$SOURCE_FILES" ] || cannot_run "no Debian archive in /etc/apt/sources.list{,.d}"
-MIRROR=""
+MIRROR=${FRESH_MIRROR:-}  # overrides the host's mirror (e.g. a local one)
 for f in $SOURCE_FILES; do
-  MIRROR=$(mirror_in "$f")
   [ -n "$MIRROR" ] && break
+  MIRROR=$(mirror_in "$f")
 done
 [ -n "$MIRROR" ] || cannot_run "no apt source serves Debian $SUITE ($SOURCE_FILES)"
 
