@@ -80,6 +80,7 @@ fi
 
 mkdir -p "$LOG_DIR" "${FRESH_ROOT_PARENT:-/var/tmp}"
 ROOT=$(mktemp -d "${FRESH_ROOT_PARENT:-/var/tmp}/anetrain-fresh.XXXXXX")
+chmod 755 "$ROOT"  # it becomes /: mktemp's 0700 would lock out apt's _apt user and every non-root test
 
 # Ends whatever still runs inside the root, unmounts everything under it, and only then deletes
 # it: rm must never walk into a still-mounted /dev or /proc of the host.
