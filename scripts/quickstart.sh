@@ -16,7 +16,7 @@ TEXT=data/corpora/$CORPUS/$CORPUS.jsonl
 TOKENIZER=data/tokenizers/$CORPUS-$VOCAB.model
 DATA=data/prepared/$CORPUS-$VOCAB
 [ -s "$TOKENIZER" ] || build/anetrain tokenizer train --input "$TEXT" --vocab-size "$VOCAB" \
-                         --out "$TOKENIZER" 2> >(grep -v 'LOG(INFO)' >&2)
+                         --out "$TOKENIZER"
 [ -s "$DATA/manifest.json" ] || build/anetrain data prepare --tokenizer "sp:$TOKENIZER" \
                                   --input "$TEXT" --out "$DATA"
 

@@ -50,13 +50,12 @@ std::vector<ane::KernelProgram> programs_for(const RunConfig& config, const std:
                                     variant, multi_input);
 }
 
-int run_emit(const std::vector<std::string>& argv) {
-  Args args("ane emit", argv, {"config", "set", "out", "variant", "seed"}, {"multi-input"});
+int run_emit(const Args& args) {
   const RunConfig config = config_from_flags(args);
-  const std::string out = args.require("out");
+  const std::string out = args.get("out");
   std::vector<float> params;
-  auto programs = programs_for(config, args.get("variant", "static"),
-                               static_cast<uint64_t>(args.get_int("seed", 1)), params,
+  auto programs = programs_for(config, args.get("variant"),
+                               static_cast<uint64_t>(args.get_int("seed")), params,
                                args.has("multi-input"));
   for (const auto& kp : programs) {
     const std::string dir = (std::filesystem::path(out) / kp.kernel).string();
@@ -71,24 +70,20 @@ int run_emit(const std::vector<std::string>& argv) {
   return 0;
 }
 
-int run_lint(const std::vector<std::string>& argv) {
-  if (argv.empty() || argv[0].rfind("--", 0) == 0)
-    throw UserError("anetrain ane lint: expected a MIL file: anetrain ane lint FILE.mil [--profile P]");
-  Args args("ane lint", std::vector<std::string>(argv.begin() + 1, argv.end()), {"profile"}, {});
-  const std::string path = argv[0];
+int run_lint(const Args& args) {
+  const std::string path = args.operand();
   const mil::Program program = mil::parse_program(read_file(path), path);
-  const int errors = lint_and_report(program, path, args.get("profile", "m4-macos15"));
+  const int errors = lint_and_report(program, path, args.get("profile"));
   std::printf("%s: %zu ops, %d lint error(s)\n", path.c_str(), program.main.ops.size(), errors);
   return errors == 0 ? 0 : 1;
 }
 
-int run_check(const std::vector<std::string>& argv) {
-  Args args("ane check", argv, {"config", "set", "variant", "profile", "seed"}, {"multi-input"});
+int run_check(const Args& args) {
   const bool multi_input = args.has("multi-input");
   const RunConfig config = config_from_flags(args);
-  const std::string variant = args.get("variant", "static");
-  const std::string profile = args.get("profile", "m4-macos15");
-  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 1));
+  const std::string variant = args.get("variant");
+  const std::string profile = args.get("profile");
+  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
   std::vector<float> params;
   int lint_errors = 0;
   for (const auto& kp : programs_for(config, variant, seed, params, multi_input)) {
@@ -116,15 +111,45 @@ int run_check(const std::vector<std::string>& argv) {
   return all ? 0 : 1;
 }
 
+std::vector<Flag> program_flags() {
+  return {
+      {.name = "variant",
+       .value = "static|dynamic",
+       .default_value = "static",
+       .help = "weights baked into the program, or staged into its input surface"},
+      {.name = "seed", .value = "N", .default_value = "1",
+       .help = "seed of the random weights the programs carry"},
+      {.name = "multi-input", .help = "one input per tensor instead of one packed surface"},
+  };
+}
+
+Flag profile_flag() {
+  return {.name = "profile",
+          .value = "m1-macos15|m4-macos15|strict",
+          .default_value = "m4-macos15",
+          .help = "the chip and OS whose known limits the lint checks"};
+}
+
 }  // namespace
 
-int run_ane_command(const std::vector<std::string>& argv) {
-  if (argv.empty()) throw UserError("anetrain ane: expected emit, lint or check (run 'anetrain help')");
-  const std::vector<std::string> rest(argv.begin() + 1, argv.end());
-  if (argv[0] == "emit") return run_emit(rest);
-  if (argv[0] == "lint") return run_lint(rest);
-  if (argv[0] == "check") return run_check(rest);
-  throw UserError("anetrain ane: unknown action '" + argv[0] + "': use emit, lint or check");
+std::vector<Command> ane_commands() {
+  return {
+      {.name = "ane emit",
+       .summary = "write each kernel's MIL program, weights and io.json, as a Mac would compile",
+       .flags = config_flags() + program_flags() +
+                std::vector<Flag>{{.name = "out", .value = "DIR",
+                                   .help = "one subdirectory per kernel", .required = true}},
+       .run = run_emit},
+      {.name = "ane lint",
+       .summary = "parse, type-check and lint a MIL file against a chip profile",
+       .operand = "FILE.mil",
+       .flags = {profile_flag()},
+       .run = run_lint},
+      {.name = "ane check",
+       .summary = "lint every kernel program and run it in the fp16 interpreter against the CPU",
+       .flags = config_flags() + program_flags() + std::vector<Flag>{profile_flag()},
+       .run = run_check},
+  };
 }
 
 }  // namespace anetrain

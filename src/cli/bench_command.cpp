@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/backend.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/aligned_buffer.h"
@@ -67,11 +68,7 @@ double peak_rss_mb() {
   return usage.ru_maxrss / 1024.0;  // ru_maxrss is in KiB on Linux; MB here means MiB
 }
 
-}  // namespace
-
-int run_bench_command(const std::vector<std::string>& argv) {
-  Args args("bench", argv, {"config", "set", "steps", "warmup", "backend", "seed", "precision"},
-            {"json", "profile", "measure-peak"});
+int run_bench(const Args& args) {
   RunConfig config = config_from_flags(args);
   const bool block_only = config.preset == "layer768";
   // The block alone has no embedding or classifier: shrink the vocabulary so their (unused)
@@ -79,16 +76,16 @@ int run_bench_command(const std::vector<std::string>& argv) {
   if (block_only) config.model.vocab_size = 2;
   const ModelConfig& mc = config.model;
   const TrainConfig& tc = config.train;
-  const long long steps = args.get_int("steps", 10), warmup = args.get_int("warmup", 2);
+  const long long steps = args.get_int("steps"), warmup = args.get_int("warmup");
   if (steps <= 0 || warmup < 0) throw UserError("anetrain bench: --steps must be > 0, --warmup >= 0");
 
   init_thread_pool();
   if (args.has("precision")) config.train.precision = args.get("precision");
   set_gemm_precision(parse_gemm_precision(config.train.precision));
-  std::unique_ptr<Backend> backend = make_backend(args.get("backend", "cpu"));
+  std::unique_ptr<Backend> backend = make_backend(args.get("backend"));
   ParamLayout layout(mc);
   FloatBuffer params(layout.total()), grads(layout.total());
-  init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed", 1)),
+  init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed")),
               params.data());
   AdamW optimizer(tc, layout);
   Transformer model(mc, *backend, tc.batch_size, mc.seq_len, tc.recompute);
@@ -190,6 +187,32 @@ int run_bench_command(const std::vector<std::string>& argv) {
     std::printf("%s\n", j.dump().c_str());
   }
   return 0;
+}
+
+}  // namespace
+
+Command bench_command() {
+  return {
+      .name = "bench",
+      .summary = "time training steps on random data: ms/step, tokens/s, GFLOPS, peak RSS",
+      .flags = config_flags() + std::vector<Flag>{
+          {.name = "steps", .value = "N", .default_value = "10", .help = "timed steps"},
+          {.name = "warmup", .value = "N", .default_value = "2", .help = "untimed steps first"},
+          {.name = "backend", .value = "cpu|ane", .default_value = "cpu",
+           .help = "where the kernels run"},
+          {.name = "seed", .value = "N", .default_value = "1", .help = "initialisation seed"},
+          {.name = "precision", .value = "fp32|bf16",
+           .help = "GEMM input precision (default: the config key 'precision')"},
+          {.name = "json", .help = "also print the figures as one JSON line"},
+          {.name = "profile", .help = "time per kernel and per GEMM shape (inside the step and alone)"},
+          {.name = "measure-peak",
+           .help = "measure this CPU's multiply-add peak before and after, and print the step's % "
+                   "of it"},
+      },
+      .notes = "The layer768 preset times one block alone (no embedding or classifier), as the\n"
+               "seed's benchmark and bench/pytorch_baseline.py do.",
+      .run = run_bench,
+  };
 }
 
 }  // namespace anetrain

@@ -1,20 +1,25 @@
-// The CLI's subcommands. Each parses its own flags (cli/args.h) and returns the exit code;
-// user-facing problems surface as UserError, which main() prints as one line.
+// The CLI's subcommands, each declared with its flags (cli/command.h) in its own file and
+// collected by all_commands() (cli/command_table.cpp). Each run function returns the exit
+// code; user-facing problems surface as UserError, which main() prints as one line.
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "cli/command.h"
+
 namespace anetrain {
 
-// full_argv: the whole command line, for the static ANE pipeline's exec() restart.
-int run_train_command(const std::vector<std::string>& args, const std::vector<std::string>& full_argv);
-int run_sample_command(const std::vector<std::string>& args);
-int run_bench_command(const std::vector<std::string>& args);
-int run_tokenizer_command(const std::vector<std::string>& args);
-int run_data_command(const std::vector<std::string>& args);
-int run_ane_command(const std::vector<std::string>& args);
-int run_probe_command(const std::vector<std::string>& args);
-void print_usage();
+Command train_command();
+Command sample_command();
+Command bench_command();
+std::vector<Command> tokenizer_commands();  // tokenizer train | encode | decode
+std::vector<Command> data_commands();       // data prepare
+std::vector<Command> ane_commands();        // ane emit | lint | check
+Command probe_command();
+
+// argv: the whole command line, program name first. Dispatches to a command, or prints help
+// or the version. Throws UserError for an unknown command.
+int run_cli(const std::vector<std::string>& argv);
 
 }  // namespace anetrain

@@ -2,11 +2,30 @@
 
 namespace anetrain {
 
+std::vector<Flag> config_flags() {
+  return {
+      {.name = "config",
+       .value = "PRESET|FILE.json",
+       .help = "a preset (tiny, stories15M, stories42M, stories110M, layer768) or a JSON file of "
+               "config keys ('anetrain help config')",
+       .required = true},
+      {.name = "set",
+       .value = "KEY=VALUE",
+       .help = "override one config key, e.g. --set lr=3e-4 ('anetrain help config' lists them)",
+       .repeated = true},
+  };
+}
+
 RunConfig config_from_flags(const Args& args) {
-  RunConfig config = load_config(args.require("config"));
+  RunConfig config = load_config(args.get("config"));
   for (const std::string& kv : args.all("set")) apply_override(config, kv);
   config.model.validate();
   return config;
+}
+
+std::vector<Flag> operator+(std::vector<Flag> a, const std::vector<Flag>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
 }
 
 }  // namespace anetrain

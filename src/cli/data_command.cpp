@@ -1,5 +1,4 @@
-// `anetrain data prepare --tokenizer SPEC --input PATH... --out DIR [--val-fraction F]
-//  [--text-field NAME] [--shard-tokens N] [--force]`
+// `anetrain data prepare`: a text corpus -> a dataset directory the trainer reads.
 #include <cstdio>
 
 #include "cli/args.h"
@@ -8,21 +7,16 @@
 #include "data/prepare.h"
 
 namespace anetrain {
+namespace {
 
-int run_data_command(const std::vector<std::string>& argv) {
-  if (argv.empty() || argv[0] != "prepare")
-    throw UserError("anetrain data: expected 'prepare' (run 'anetrain help')");
-  Args args("data prepare", std::vector<std::string>(argv.begin() + 1, argv.end()),
-            {"tokenizer", "input", "out", "val-fraction", "text-field", "shard-tokens"},
-            {"force", "quiet"});
+int run_prepare(const Args& args) {
   PrepareOptions o;
-  o.tokenizer_spec = args.require("tokenizer");
+  o.tokenizer_spec = args.get("tokenizer");
   o.inputs = args.all("input");
-  if (o.inputs.empty()) args.require("input");
-  o.out_dir = args.require("out");
-  o.val_fraction = args.get_double("val-fraction", o.val_fraction);
-  o.text_field = args.get("text-field", o.text_field);
-  o.shard_tokens = args.get_int("shard-tokens", o.shard_tokens);
+  o.out_dir = args.get("out");
+  o.val_fraction = args.get_double("val-fraction");
+  o.text_field = args.get("text-field");
+  o.shard_tokens = args.get_int("shard-tokens");
   o.force = args.has("force");
   o.progress = !args.has("quiet");
   const PrepareResult r = prepare_dataset(o);
@@ -33,6 +27,51 @@ int run_data_command(const std::vector<std::string>& argv) {
               static_cast<long long>(r.val_documents), static_cast<long long>(r.skipped),
               r.bytes / 1e6, r.seconds, r.bytes / 1e6 / std::max(r.seconds, 1e-9));
   return 0;
+}
+
+std::string number_text(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", v);
+  return text;
+}
+
+}  // namespace
+
+std::vector<Command> data_commands() {
+  const PrepareOptions defaults;
+  return {{
+      .name = "data prepare",
+      .summary = "tokenize a corpus into train/validation token shards and a manifest",
+      .flags =
+          {
+              {.name = "tokenizer",
+               .value = "SPEC",
+               .help = "bytes | sp:PATH.model | gpt2:DIR (encoder.json + vocab.bpe)",
+               .required = true},
+              {.name = "input",
+               .value = "PATH",
+               .help = "a .txt file (one document), a .jsonl/.json file (one document per "
+                       "line), or a directory of them",
+               .required = true,
+               .repeated = true},
+              {.name = "out", .value = "DIR", .help = "the dataset directory", .required = true},
+              {.name = "val-fraction",
+               .value = "F",
+               .default_value = number_text(defaults.val_fraction),
+               .help = "share of the documents held out for validation; 0 for none"},
+              {.name = "text-field",
+               .value = "NAME",
+               .default_value = defaults.text_field,
+               .help = "the JSON field that holds each document's text"},
+              {.name = "shard-tokens",
+               .value = "N",
+               .default_value = std::to_string(defaults.shard_tokens),
+               .help = "tokens per shard file"},
+              {.name = "force", .help = "replace a dataset already in --out"},
+              {.name = "quiet", .help = "no progress bar"},
+          },
+      .run = run_prepare,
+  }};
 }
 
 }  // namespace anetrain

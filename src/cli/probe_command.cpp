@@ -34,9 +34,13 @@ Built conv_chain(int64_t C, int64_t S, int depth) {
                           blob.add_fp16(bits.data(), static_cast<int64_t>(bits.size())));
   });
   mil::Value x = b.input("x", {1, C, 1, S});
-  for (int i = 0; i < depth; ++i)
-    x = b.conv1x1("c" + std::to_string(i), x,
-                  b.weight("w" + std::to_string(i), {C, C, 1, 1}, std::vector<float>(C * C, 1.0f / C)));
+  for (int i = 0; i < depth; ++i) {
+    // Appended, not "c" + index: GCC 12 reports a false -Wrestrict for literal + string.
+    const std::string index = std::to_string(i);
+    x = b.conv1x1(std::string("c") += index, x,
+                  b.weight(std::string("w") += index, {C, C, 1, 1},
+                           std::vector<float>(C * C, 1.0f / C)));
+  }
   b.output(x);
   return {mil::print_program(b.finish()), blob.serialize()};
 }
@@ -52,16 +56,13 @@ double seconds_per_eval(ane::AneDriver& driver, const Built& p, int64_t C, int64
   return s;
 }
 
-}  // namespace
-
-int run_probe_command(const std::vector<std::string>& argv) {
-  Args args("probe", argv, {"runs"}, {});
-  const int runs = static_cast<int>(args.get_int("runs", 20));
+int run_probe(const Args& args) {
+  const int runs = static_cast<int>(args.get_int("runs"));
   std::unique_ptr<ane::AneDriver> driver;
   const char* forced = std::getenv("ANETRAIN_ANE_DRIVER");
   std::string reason;
   if (forced && std::string(forced) == "fake") {
-    driver = std::make_unique<ane::FakeDriver>(ane::FakeDriverOptions{1000000, "m4-macos15"});
+    driver = std::make_unique<ane::FakeDriver>(ane::FakeDriverOptions{.compile_budget = 1000000});
     std::printf("ANE: fake driver (ANETRAIN_ANE_DRIVER=fake): figures below measure the fp16 "
                 "interpreter on this CPU, not an ANE\n");
   } else {
@@ -86,6 +87,20 @@ int run_probe_command(const std::vector<std::string>& argv) {
   std::printf("%-28s %10.3f %10.3f\n", "chain of 16 convs, C 512", s * 1e3,
               2.0 * depth * 512 * 512 * S / s / 1e12);
   return 0;
+}
+
+}  // namespace
+
+Command probe_command() {
+  return {
+      .name = "probe",
+      .summary = "is the ANE usable here; on a Mac, dispatch latency and TFLOPS",
+      .flags = {{.name = "runs", .value = "N", .default_value = "20",
+                 .help = "evaluations timed per measurement"}},
+      .notes = "ANETRAIN_ANE_DRIVER=fake runs it on the fake driver (the fp16 interpreter on this\n"
+               "CPU): a test of the code path, not a measurement of an ANE.",
+      .run = run_probe,
+  };
 }
 
 }  // namespace anetrain

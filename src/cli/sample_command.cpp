@@ -38,21 +38,16 @@ std::vector<int32_t> parse_prompt(const std::string& text, int vocab_size) {
   return ids;
 }
 
-}  // namespace
-
-int run_sample_command(const std::vector<std::string>& argv) {
-  Args args("sample", argv,
-            {"checkpoint", "prompt", "max-tokens", "temperature", "top-p", "seed", "backend"},
-            {"ids"});
-  const std::string dir = args.require("checkpoint");
+int run_sample(const Args& args) {
+  const std::string dir = args.get("checkpoint");
   const TrainingState state = load_training_state(dir);
   const ModelConfig& mc = state.config.model;
   SamplerOptions so;
-  so.temperature = static_cast<float>(args.get_double("temperature", 0.8));
-  so.top_p = static_cast<float>(args.get_double("top-p", 0.9));
+  so.temperature = static_cast<float>(args.get_double("temperature"));
+  so.top_p = static_cast<float>(args.get_double("top-p"));
   if (so.temperature < 0) throw UserError("anetrain sample: --temperature must be >= 0");
   if (so.top_p <= 0 || so.top_p > 1) throw UserError("anetrain sample: --top-p must be in (0, 1]");
-  const long long max_tokens = args.get_int("max-tokens", 64);
+  const long long max_tokens = args.get_int("max-tokens");
   if (max_tokens < 0) throw UserError("anetrain sample: --max-tokens must be >= 0");
 
   // With a tokenizer the prompt is text (empty: start a new document); without one it is ids,
@@ -68,14 +63,14 @@ int run_sample_command(const std::vector<std::string>& argv) {
   std::vector<int32_t> tokens;
   if (tokenizer) {
     tokens.push_back(tokenizer->document_separator());
-    for (int32_t id : tokenizer->encode(args.get("prompt", ""))) tokens.push_back(id);
+    for (int32_t id : tokenizer->encode(args.get("prompt"))) tokens.push_back(id);
   } else {
-    tokens = parse_prompt(args.get("prompt", "1"), mc.vocab_size);
+    tokens = parse_prompt(args.has("prompt") ? args.get("prompt") : "1", mc.vocab_size);
   }
-  Sampler sampler(so, static_cast<uint64_t>(args.get_int("seed", 42)));
+  Sampler sampler(so, static_cast<uint64_t>(args.get_int("seed")));
 
   init_thread_pool();
-  std::unique_ptr<Backend> backend = make_backend(args.get("backend", "cpu"));
+  std::unique_ptr<Backend> backend = make_backend(args.get("backend"));
   ParamLayout layout(mc);
   std::vector<float> params(layout.total());
   load_model_weights((std::filesystem::path(dir) / "model.safetensors").string(), layout,
@@ -92,6 +87,38 @@ int run_sample_command(const std::vector<std::string>& argv) {
     std::printf("\n");
   }
   return 0;
+}
+
+}  // namespace
+
+Command sample_command() {
+  return {
+      .name = "sample",
+      .summary = "continue a prompt with a trained checkpoint",
+      .flags =
+          {
+              {.name = "checkpoint",
+               .value = "DIR",
+               .help = "a run directory (train --out) or a checkpoint in it",
+               .required = true},
+              {.name = "prompt",
+               .value = "TEXT",
+               .help = "text to continue when the checkpoint records a tokenizer (default: "
+                       "empty, a new document); token ids like \"1 42 7\" otherwise (default: 1)"},
+              {.name = "max-tokens", .value = "N", .default_value = "64",
+               .help = "tokens to generate"},
+              {.name = "temperature", .value = "T", .default_value = "0.8",
+               .help = "softmax temperature; 0 picks the most likely token"},
+              {.name = "top-p", .value = "P", .default_value = "0.9",
+               .help = "nucleus sampling: draw from the smallest set of tokens holding P of the "
+                       "probability, in (0, 1]"},
+              {.name = "seed", .value = "N", .default_value = "42", .help = "sampling seed"},
+              {.name = "backend", .value = "cpu|ane", .default_value = "cpu",
+               .help = "where the forward pass runs"},
+              {.name = "ids", .help = "prompt and output as token ids even with a tokenizer"},
+          },
+      .run = run_sample,
+  };
 }
 
 }  // namespace anetrain

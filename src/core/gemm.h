@@ -49,6 +49,9 @@ class Bf16ReadOnlyRegion {
   bool active_ = false;
 };
 
+// The library behind gemm() and its version, e.g. "oneDNN 2.7.3 (cpu runtime: OpenMP)".
+std::string gemm_library();
+
 // FLOPs of one such product, as counted everywhere in anetrain (2 per multiply-add).
 inline double gemm_flops(int64_t m, int64_t n, int64_t k) { return 2.0 * m * n * k; }
 

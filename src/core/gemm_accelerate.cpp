@@ -40,3 +40,9 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
 }
 
 }  // namespace anetrain
+
+namespace anetrain {
+
+std::string gemm_library() { return "Apple Accelerate (cblas_sgemm)"; }
+
+}  // namespace anetrain

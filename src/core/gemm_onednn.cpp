@@ -213,3 +213,14 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
 }
 
 }  // namespace anetrain
+
+namespace anetrain {
+
+std::string gemm_library() {
+  const dnnl_version_t* v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + " (" + (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") +
+         " threading)";
+}
+
+}  // namespace anetrain

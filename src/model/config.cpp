@@ -1,10 +1,10 @@
 #include "model/config.h"
 
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -57,82 +57,134 @@ bool parse_bool(const std::string& key, const std::string& text) {
   throw UserError("config key '" + key + "': '" + text + "' is not a boolean (use true or false)");
 }
 
-// One table of every settable key: how to read it from text and how to print it to JSON.
+// One table of every settable key: its type, its meaning (for `anetrain help config`), how to
+// read it from text and how to print it to JSON. Kept in display order: model, then training.
 struct Field {
+  std::string key, type, meaning;
   std::function<void(RunConfig&, const std::string&)> set;
   std::function<nlohmann::json(const RunConfig&)> get;
 };
 
-#define INT_FIELD(key, expr) \
-  {key, {[](RunConfig& c, const std::string& v) { expr = parse_number<int>(key, v); }, \
-         [](const RunConfig& c) { return nlohmann::json(expr); }}}
-#define FLOAT_FIELD(key, expr) \
-  {key, {[](RunConfig& c, const std::string& v) { expr = parse_number<float>(key, v); }, \
-         [](const RunConfig& c) { return nlohmann::json(expr); }}}
-#define STRING_FIELD(key, expr) \
-  {key, {[](RunConfig& c, const std::string& v) { expr = v; }, \
-         [](const RunConfig& c) { return nlohmann::json(expr); }}}
-#define BOOL_FIELD(key, expr) \
-  {key, {[](RunConfig& c, const std::string& v) { expr = parse_bool(key, v); }, \
-         [](const RunConfig& c) { return nlohmann::json(expr); }}}
+#define CONFIG_FIELD(key, type, expr, meaning, parse)                                   \
+  Field {                                                                              \
+    key, type, meaning, [](RunConfig& c, const std::string& v) { expr = parse; },     \
+        [](const RunConfig& c) { return nlohmann::json(expr); }                        \
+  }
+#define INT_FIELD(key, expr, meaning) \
+  CONFIG_FIELD(key, "int", expr, meaning, parse_number<int>(key, v))
+#define FLOAT_FIELD(key, expr, meaning) \
+  CONFIG_FIELD(key, "float", expr, meaning, parse_number<float>(key, v))
+#define STRING_FIELD(key, expr, meaning) CONFIG_FIELD(key, "string", expr, meaning, v)
+#define BOOL_FIELD(key, expr, meaning) \
+  CONFIG_FIELD(key, "bool", expr, meaning, parse_bool(key, v))
 
-const std::map<std::string, Field>& fields() {
-  static const std::map<std::string, Field> table = {
-      INT_FIELD("dim", c.model.dim),
-      INT_FIELD("hidden_dim", c.model.hidden_dim),
-      INT_FIELD("n_layers", c.model.n_layers),
-      INT_FIELD("n_heads", c.model.n_heads),
-      INT_FIELD("n_kv_heads", c.model.n_kv_heads),
-      INT_FIELD("vocab_size", c.model.vocab_size),
-      INT_FIELD("seq_len", c.model.seq_len),
-      BOOL_FIELD("tied_embeddings", c.model.tied_embeddings),
-      FLOAT_FIELD("norm_eps", c.model.norm_eps),
-      FLOAT_FIELD("rope_theta", c.model.rope_theta),
-      INT_FIELD("batch_size", c.train.batch_size),
-      INT_FIELD("grad_accum", c.train.grad_accum),
-      FLOAT_FIELD("lr", c.train.lr),
-      FLOAT_FIELD("min_lr_frac", c.train.min_lr_frac),
-      INT_FIELD("warmup_steps", c.train.warmup_steps),
-      INT_FIELD("decay_steps", c.train.decay_steps),
-      FLOAT_FIELD("weight_decay", c.train.weight_decay),
-      BOOL_FIELD("decay_norms", c.train.decay_norms),
-      FLOAT_FIELD("beta1", c.train.beta1),
-      FLOAT_FIELD("beta2", c.train.beta2),
-      FLOAT_FIELD("adam_eps", c.train.adam_eps),
-      FLOAT_FIELD("grad_clip", c.train.grad_clip),
-      FLOAT_FIELD("loss_scale", c.train.loss_scale),
-      BOOL_FIELD("dynamic_loss_scale", c.train.dynamic_loss_scale),
-      STRING_FIELD("ane_pipeline", c.train.ane_pipeline),
-      INT_FIELD("compile_budget", c.train.compile_budget),
-      BOOL_FIELD("recompute", c.train.recompute),
-      STRING_FIELD("sampling", c.train.sampling),
-      STRING_FIELD("precision", c.train.precision),
-      INT_FIELD("val_every", c.train.val_every),
-      INT_FIELD("val_batches", c.train.val_batches),
-      INT_FIELD("save_every", c.train.save_every),
-      INT_FIELD("log_every", c.train.log_every),
-      FLOAT_FIELD("init_std", c.train.init_std),
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = {
+      INT_FIELD("dim", c.model.dim,
+                "model width D"),
+      INT_FIELD("hidden_dim", c.model.hidden_dim,
+                "SwiGLU hidden width F"),
+      INT_FIELD("n_layers", c.model.n_layers,
+                "transformer blocks L"),
+      INT_FIELD("n_heads", c.model.n_heads,
+                "query heads H (head dim = dim / n_heads, even for RoPE)"),
+      INT_FIELD("n_kv_heads", c.model.n_kv_heads,
+                "key/value heads G; must divide n_heads (fewer than n_heads: grouped-query attention)"),
+      INT_FIELD("vocab_size", c.model.vocab_size,
+                "vocabulary V; at least the tokenizer's (larger pads it)"),
+      INT_FIELD("seq_len", c.model.seq_len,
+                "context length S: the training window and the longest sample"),
+      BOOL_FIELD("tied_embeddings", c.model.tied_embeddings,
+                "the classifier reuses the token embedding table"),
+      FLOAT_FIELD("norm_eps", c.model.norm_eps,
+                "RMSNorm epsilon"),
+      FLOAT_FIELD("rope_theta", c.model.rope_theta,
+                "RoPE base frequency"),
+      INT_FIELD("batch_size", c.train.batch_size,
+                "sequences per micro-batch B"),
+      INT_FIELD("grad_accum", c.train.grad_accum,
+                "micro-batches per optimizer step"),
+      FLOAT_FIELD("lr", c.train.lr,
+                "peak learning rate (after warmup)"),
+      FLOAT_FIELD("min_lr_frac", c.train.min_lr_frac,
+                "the cosine decays to lr * min_lr_frac"),
+      INT_FIELD("warmup_steps", c.train.warmup_steps,
+                "linear warmup steps"),
+      INT_FIELD("decay_steps", c.train.decay_steps,
+                "cosine horizon in steps; 0 means the run's --steps"),
+      FLOAT_FIELD("weight_decay", c.train.weight_decay,
+                "AdamW decoupled weight decay (not on norm gains unless decay_norms)"),
+      BOOL_FIELD("decay_norms", c.train.decay_norms,
+                "apply weight decay to the RMSNorm gains too"),
+      FLOAT_FIELD("beta1", c.train.beta1,
+                "AdamW first-moment decay"),
+      FLOAT_FIELD("beta2", c.train.beta2,
+                "AdamW second-moment decay"),
+      FLOAT_FIELD("adam_eps", c.train.adam_eps,
+                "AdamW epsilon"),
+      FLOAT_FIELD("grad_clip", c.train.grad_clip,
+                "global gradient-norm clip; <= 0 disables"),
+      FLOAT_FIELD("loss_scale", c.train.loss_scale,
+                "multiply the loss before backward (fp16 gradients on the ANE); divided back before clipping"),
+      BOOL_FIELD("dynamic_loss_scale", c.train.dynamic_loss_scale,
+                "skip steps with inf/nan gradients and halve the scale; double it after 200 good steps"),
+      STRING_FIELD("ane_pipeline", c.train.ane_pipeline,
+                "ANE backend: dynamic (compiled once, weights staged as inputs) or static (weights baked in, recompiled each step)"),
+      INT_FIELD("compile_budget", c.train.compile_budget,
+                "ANE static pipeline: compiles per process before it checkpoints and exec()s itself"),
+      BOOL_FIELD("recompute", c.train.recompute,
+                "recompute activations in backward instead of keeping them (less memory)"),
+      STRING_FIELD("sampling", c.train.sampling,
+                "training windows: random (random offsets) or epochs (each window once per epoch, reshuffled)"),
+      STRING_FIELD("precision", c.train.precision,
+                "GEMM inputs: fp32, or bf16 (fp32 accumulation; needs AVX-512 BF16 or AMX)"),
+      INT_FIELD("val_every", c.train.val_every,
+                "steps between validations (0: never)"),
+      INT_FIELD("val_batches", c.train.val_batches,
+                "micro-batches per validation"),
+      INT_FIELD("save_every", c.train.save_every,
+                "steps between checkpoints (0: only at the end)"),
+      INT_FIELD("log_every", c.train.log_every,
+                "steps between progress lines"),
+      FLOAT_FIELD("init_std", c.train.init_std,
+                "standard deviation of the random initialisation"),
   };
   return table;
 }
 
 std::string known_keys() {
   std::string out;
-  for (const auto& [key, field] : fields()) out += (out.empty() ? "" : ", ") + key;
+  for (const Field& field : fields()) out += (out.empty() ? "" : ", ") + field.key;
   return out;
 }
 
 void set_field(RunConfig& c, const std::string& key, const std::string& value) {
-  auto it = fields().find(key);
-  if (it == fields().end())
-    throw UserError("unknown config key '" + key + "': known keys are " + known_keys());
-  it->second.set(c, value);
+  for (const Field& field : fields())
+    if (field.key == key) return field.set(c, value);
+  throw UserError("unknown config key '" + key + "': known keys are " + known_keys() +
+                  " ('anetrain help config' explains each)");
 }
 
 }  // namespace
 
 std::vector<std::string> preset_names() {
   return {"tiny", "stories15M", "stories42M", "stories110M", "layer768"};
+}
+
+std::vector<ConfigKey> config_keys() {
+  const RunConfig defaults;
+  std::vector<ConfigKey> keys;
+  for (const Field& field : fields()) {
+    const nlohmann::json value = field.get(defaults);
+    std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+    if (value.is_number_float()) {  // %g: 1e-05, not the float's double expansion
+      char shortest[32];
+      std::snprintf(shortest, sizeof(shortest), "%g", value.get<double>());
+      text = shortest;
+    }
+    keys.push_back({field.key, field.type, text, field.meaning});
+  }
+  return keys;
 }
 
 void ModelConfig::validate() const {
@@ -186,7 +238,7 @@ void apply_override(RunConfig& config, const std::string& key_equals_value) {
 
 nlohmann::json config_to_json(const RunConfig& config) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [key, field] : fields()) j[key] = field.get(config);
+  for (const Field& field : fields()) j[field.key] = field.get(config);
   j["preset"] = config.preset;
   return j;
 }

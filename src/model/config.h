@@ -55,8 +55,8 @@ struct TrainConfig {
   std::string ane_pipeline = "dynamic";
   int compile_budget = 100;
   bool recompute = false;     // recompute layer activations in backward (saves memory)
-  std::string sampling = "random";
-  std::string precision = "fp32";   // GEMM inputs: "fp32" or "bf16" (fp32 accumulation)  // training windows: "random" or "epochs" (data_loader.h)
+  std::string sampling = "random";  // training windows: "random" or "epochs" (data_loader.h)
+  std::string precision = "fp32";   // GEMM inputs: "fp32" or "bf16" (fp32 accumulation)
   int val_every = 100;        // steps between validation runs (0: never)
   int val_batches = 4;        // micro-batches per validation
   int save_every = 0;         // steps between checkpoints (0: only at the end)
@@ -72,6 +72,13 @@ struct RunConfig {
 
 // Names of the built-in presets, in display order.
 std::vector<std::string> preset_names();
+
+// One settable key, for `anetrain help config`: its default is the built-in one (the tiny
+// preset's; other presets change the model keys and batch_size).
+struct ConfigKey {
+  std::string key, type, default_value, meaning;
+};
+std::vector<ConfigKey> config_keys();
 
 // Loads a preset name or a JSON file path (a JSON object of the keys accepted by
 // apply_override; unknown keys are an error). Throws UserError.

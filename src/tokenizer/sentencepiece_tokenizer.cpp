@@ -3,6 +3,7 @@
 #include <sentencepiece_trainer.h>
 
 #include <filesystem>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "data/document_stream.h"
@@ -108,15 +109,27 @@ void train_sentencepiece(const SentencePieceTrainOptions& o) {
   }
   if (prefix.size() > 6 && prefix.ends_with(".model")) prefix.resize(prefix.size() - 6);
   // llama2.c's settings for its custom vocabularies, plus no extra-whitespace removal so that
-  // decoding returns the exact text.
-  const std::string args =
-      "--model_prefix=" + prefix + " --model_type=bpe" +
-      " --vocab_size=" + std::to_string(o.vocab_size) + " --byte_fallback=true" +
-      " --character_coverage=1.0 --split_digits=true --allow_whitespace_only_pieces=true" +
-      " --normalization_rule_name=identity --remove_extra_whitespaces=false" +
-      " --max_sentence_length=16384 --input_sentence_size=" + std::to_string(o.max_sentences) +
-      " --shuffle_input_sentence=true --seed_sentencepiece_size=1000000" +
-      " --num_threads=" + std::to_string(o.threads) + " --minloglevel=2";
+  // decoding returns the exact text. Passed as a key/value map, not as one "--key=value ..."
+  // string: the string overload of Train() logs "Running command: ..." at INFO level before it
+  // reads minloglevel, and splits at spaces (a path with a space would break it). The map
+  // overload sets the log level while it reads the options, before anything is logged.
+  const std::unordered_map<std::string, std::string> args = {
+      {"model_prefix", prefix},
+      {"model_type", "bpe"},
+      {"vocab_size", std::to_string(o.vocab_size)},
+      {"byte_fallback", "true"},
+      {"character_coverage", "1.0"},
+      {"split_digits", "true"},
+      {"allow_whitespace_only_pieces", "true"},
+      {"normalization_rule_name", "identity"},
+      {"remove_extra_whitespaces", "false"},
+      {"max_sentence_length", "16384"},
+      {"input_sentence_size", std::to_string(o.max_sentences)},
+      {"shuffle_input_sentence", "true"},
+      {"seed_sentencepiece_size", "1000000"},
+      {"num_threads", std::to_string(o.threads)},
+      {"minloglevel", "2"},  // errors only
+  };
   LineIterator lines(docs);
   const auto status = sentencepiece::SentencePieceTrainer::Train(args, &lines);
   if (!status.ok())

@@ -2,6 +2,7 @@
 // trips, and one-line errors for bad tokenizer specs, files and inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -53,6 +54,29 @@ TEST(CliTokenizer, BadSpecsFilesAndInputs) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no usable documents"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("1 JSON lines that do not parse"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace anetrain
+
+namespace anetrain {
+namespace {
+using namespace anetrain::testing;
+
+// A newcomer's first tokenizer: one line on stdout, nothing from the SentencePiece library on
+// stderr (its string-form Train() logged "Running command" at INFO before reading the level).
+TEST(CliTokenizer, TrainPrintsOneLineAndNoLibraryNoise) {
+  TempDir dir;
+  std::ofstream corpus(dir.file("input.txt"));
+  for (int i = 0; i < 300; ++i)
+    corpus << "Call me Ishmael. Some years ago, never mind how long precisely " << i << "\n";
+  corpus.close();
+  const CommandResult r = run_anetrain({"tokenizer", "train", "--input", dir.file("input.txt"),
+                                        "--vocab-size", "300", "--out", dir.file("t.model")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_NE(r.out.find("300 pieces"), std::string::npos) << r.out;
 }
 
 }  // namespace
