@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
 namespace fs = std::filesystem;
@@ -24,8 +25,29 @@ DatasetSource resolve_dataset(const std::string& data, const std::string& val) {
     if (manifest.at("format") != "anetrain-dataset")
       throw UserError("'" + manifest_path.string() + "' is not an anetrain dataset manifest");
     const auto& tok = manifest.at("tokenizer");
-    source.tokenizer_spec = tok.at("spec").get<std::string>();
+    const std::string recorded = tok.at("spec").get<std::string>();
     source.tokenizer_checksum = tok.at("checksum").get<std::string>();
+    if (!tok.contains("relative_to")) {
+      // Prepared before datasets kept a copy: the spec is relative to where it was prepared.
+      source.tokenizer_spec = recorded;
+      if (!tokenizer_files_exist(recorded))
+        source.tokenizer_problem =
+            "dataset '" + data + "' names its tokenizer relative to the directory it was "
+            "prepared in ('" + recorded + "', not found from here): run from that directory, "
+            "pass --tokenizer SPEC, or prepare the dataset again (datasets now keep a copy of "
+            "their tokenizer)";
+    } else if (tok.at("relative_to") == "dataset") {
+      source.tokenizer_spec = resolve_tokenizer_spec(recorded, data);
+      if (!tokenizer_files_exist(source.tokenizer_spec))
+        source.tokenizer_problem =
+            "dataset '" + data + "' lacks its copy of the tokenizer ('" +
+            source.tokenizer_spec + "' is incomplete): prepare it again with 'anetrain data "
+            "prepare --force', or pass --tokenizer SPEC";
+    } else {
+      throw UserError("'" + manifest_path.string() +
+                      "' is not a valid dataset manifest: tokenizer.relative_to must be "
+                      "\"dataset\"");
+    }
     source.tokenizer_vocab_size = tok.at("vocab_size").get<int>();
     source.train_glob = (fs::path(data) / "train_*.bin").string();
     if (val.empty() && manifest.at("tokens").at("val").get<int64_t>() > 0)

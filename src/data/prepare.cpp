@@ -1,5 +1,6 @@
 #include "data/prepare.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "io/atomic_file.h"
 #include "io/sha256.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
 namespace fs = std::filesystem;
@@ -21,32 +23,53 @@ namespace {
 
 constexpr int64_t kBatchBytes = 4 << 20;  // documents encoded together, in parallel
 constexpr size_t kBatchDocuments = 512;
+constexpr const char* kTokenizerDir = "tokenizer";  // the copy of the tokenizer's files
 
-// Accumulates one split's tokens and writes a shard whenever shard_tokens are collected.
+// Accumulates one split's tokens and writes a shard of exactly shard_tokens tokens whenever
+// that many are collected; finish() writes the rest. A held writer writes nothing yet and
+// remembers where its documents start, so that the tail of its stream can still become the
+// validation split (move_tail()).
 class ShardWriter {
  public:
-  ShardWriter(std::string dir, std::string split, int64_t shard_tokens)
-      : dir_(std::move(dir)), split_(std::move(split)), shard_tokens_(shard_tokens) {}
+  ShardWriter(std::string dir, std::string split, int64_t shard_tokens, bool hold)
+      : dir_(std::move(dir)), split_(std::move(split)), shard_tokens_(shard_tokens), hold_(hold) {}
 
   void add(int32_t separator, const std::vector<int32_t>& ids) {
+    if (hold_) starts_.push_back(static_cast<int64_t>(buffer_.size()));
     buffer_.push_back(static_cast<uint16_t>(separator));
-    for (int32_t id : ids) {
-      buffer_.push_back(static_cast<uint16_t>(id));
-      if (static_cast<int64_t>(buffer_.size()) >= shard_tokens_) flush();
-    }
-    if (static_cast<int64_t>(buffer_.size()) >= shard_tokens_) flush();
+    for (int32_t id : ids) buffer_.push_back(static_cast<uint16_t>(id));
     ++documents_;
+    write_full_shards();
   }
 
-  void flush() {
-    if (buffer_.empty()) return;
-    char name[64];
-    std::snprintf(name, sizeof name, "%s_%06zu.bin", split_.c_str(), shards_.size());
-    const std::string path = (fs::path(dir_) / name).string();
-    write_token_shard(path, buffer_.data(), static_cast<int64_t>(buffer_.size()));
-    shards_.push_back({{"file", name}, {"split", split_}, {"tokens", buffer_.size()},
-                       {"sha256", sha256_file_hex(path)}});
-    tokens_ += static_cast<int64_t>(buffer_.size());
+  bool held() const { return hold_; }
+  void release() {
+    hold_ = false;
+    starts_ = {};
+    write_full_shards();
+  }
+  // While held: the whole stream so far, and where its documents start.
+  const std::vector<uint16_t>& held_tokens() const { return buffer_; }
+  const std::vector<int64_t>& document_starts() const { return starts_; }
+
+  // Moves the held stream's tokens from position `at` on to the end of `to`. A document cut
+  // at `at` counts in both splits.
+  void move_tail(int64_t at, ShardWriter& to) {
+    ANETRAIN_CHECK(hold_ && at > 0 && at < static_cast<int64_t>(buffer_.size()));
+    const auto first_moved = std::lower_bound(starts_.begin(), starts_.end(), at);
+    const int64_t whole = starts_.end() - first_moved;
+    const bool cut_inside = first_moved == starts_.end() || *first_moved != at;
+    to.buffer_.insert(to.buffer_.end(), buffer_.begin() + at, buffer_.end());
+    to.documents_ += whole + (cut_inside ? 1 : 0);
+    buffer_.resize(at);
+    starts_.erase(first_moved, starts_.end());
+    documents_ -= whole;
+  }
+
+  void finish() {
+    hold_ = false;
+    write_full_shards();
+    write_shard(0, buffer_.size());
     buffer_.clear();
   }
 
@@ -55,12 +78,101 @@ class ShardWriter {
   const nlohmann::json& shards() const { return shards_; }
 
  private:
+  void write_full_shards() {
+    if (hold_) return;
+    const size_t full = static_cast<size_t>(shard_tokens_);
+    size_t done = 0;
+    for (; buffer_.size() - done >= full; done += full) write_shard(done, full);
+    buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(done));
+  }
+
+  void write_shard(size_t begin, size_t count) {
+    if (count == 0) return;
+    char name[64];
+    std::snprintf(name, sizeof name, "%s_%06zu.bin", split_.c_str(), shards_.size());
+    const std::string path = (fs::path(dir_) / name).string();
+    write_token_shard(path, buffer_.data() + begin, static_cast<int64_t>(count));
+    shards_.push_back({{"file", name}, {"split", split_}, {"tokens", count},
+                       {"sha256", sha256_file_hex(path)}});
+    tokens_ += static_cast<int64_t>(count);
+  }
+
   std::string dir_, split_;
   int64_t shard_tokens_;
+  bool hold_;
   std::vector<uint16_t> buffer_;
+  std::vector<int64_t> starts_;  // while held: where each document starts in buffer_
   nlohmann::json shards_ = nlohmann::json::array();
   int64_t tokens_ = 0, documents_ = 0;
 };
+
+// Where the validation split starts in a stream too few documents long to split by document.
+struct ValidationCut {
+  int64_t at = 0;               // the first validation token
+  bool line_boundary = false;   // false: no line starts near the target, so it is cut mid-line
+};
+
+// The start of a line nearest to leaving `val_tokens` tokens after it, among the cuts that
+// leave between half and twice that many (and at least one token besides the separator
+// before it); without one, exactly `val_tokens` from the end. A line starts where a document
+// starts and after a token whose text ends with a newline.
+ValidationCut find_validation_cut(const std::vector<uint16_t>& tokens,
+                                  const std::vector<int64_t>& document_starts,
+                                  int64_t val_tokens, const Tokenizer& tokenizer) {
+  const int64_t n = static_cast<int64_t>(tokens.size()), target = n - val_tokens;
+  const int64_t lowest = std::max<int64_t>(2, n - 2 * val_tokens);
+  const int64_t highest = n - (val_tokens + 1) / 2;
+  std::vector<int8_t> ends_line(tokenizer.vocab_size(), -1);  // per id: unknown, no, yes
+  auto line_starts_at = [&](int64_t at) {
+    if (at < lowest || at > highest) return false;
+    if (std::binary_search(document_starts.begin(), document_starts.end(), at)) return true;
+    int8_t& known = ends_line[tokens[at - 1]];
+    if (known < 0) known = tokenizer.decode({tokens[at - 1]}).ends_with('\n') ? 1 : 0;
+    return known == 1;
+  };
+  for (int64_t d = 0; target - d >= lowest || target + d <= highest; ++d) {
+    if (line_starts_at(target - d)) return {target - d, true};
+    if (line_starts_at(target + d)) return {target + d, true};
+  }
+  return {target, false};
+}
+
+std::string percent(double fraction) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g%%", fraction * 100);
+  return text;
+}
+
+struct TokenSplit {
+  bool line_boundary = false;  // cut at the start of a line (else mid-line)
+  std::string note;            // the one line that tells the user
+};
+
+// Too few documents for a whole-document split (the held train stream has them all): the last
+// `fraction` of the token stream becomes the validation split, cut at a line start. Throws
+// UserError when the text is too short to split at all.
+TokenSplit split_token_stream(ShardWriter& train, ShardWriter& val, double fraction,
+                               const Tokenizer& tokenizer, const std::string& input) {
+  const std::vector<uint16_t>& tokens = train.held_tokens();
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t val_tokens = std::llround(fraction * static_cast<double>(n));
+  const int64_t documents = train.documents();
+  const std::string what =
+      input + " is " + std::to_string(documents) + (documents == 1 ? " document" : " documents");
+  if (val_tokens < 1 || n - val_tokens < 2)
+    throw UserError("data prepare: " + what + " of " + std::to_string(n) +
+                    " tokens, too short to hold out " + percent(fraction) +
+                    " of it for validation: pass --val-fraction 0 for no validation split, or "
+                    "use more text");
+  const ValidationCut cut =
+      find_validation_cut(tokens, train.document_starts(), val_tokens, tokenizer);
+  train.move_tail(cut.at, val);
+  return {cut.line_boundary,
+          "data prepare: " + what + (documents == 1 ? "" : ", too few to hold out whole ones") +
+         ": validation is the last " + percent(fraction) + " of its tokens, " +
+         (cut.line_boundary ? "cut at a line boundary"
+                            : "cut mid-line (no line break near that point)")};
+}
 
 void draw_progress(const DocumentStream& docs, int64_t tokens, double seconds, bool done) {
   const double total = std::max<double>(1, docs.total_bytes());
@@ -92,10 +204,13 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
                     std::to_string(tokenizer->vocab_size()) +
                     " tokens, more than llm.c's uint16 shards can hold (65536)");
   DocumentStream docs(o.inputs, o.text_field);
+  // Read before anything in out_dir changes: the tokenizer given may be an earlier copy there.
+  const TokenizerFiles tokenizer_files = read_tokenizer_files(*tokenizer);
 
   const fs::path out(o.out_dir);
   const fs::path manifest_path = out / "manifest.json";
-  if (fs::exists(manifest_path) && !o.force)
+  const bool replacing = fs::exists(manifest_path);
+  if (replacing && !o.force)
     throw UserError("'" + o.out_dir + "' already holds a prepared dataset: pass --force to replace it");
   fs::create_directories(out);
   // Remove the previous dataset's shards first (manifest last), so no stale shard can be
@@ -106,10 +221,15 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
       fs::remove(entry.path());
   }
   fs::remove(manifest_path);
+  if (replacing) fs::remove_all(out / kTokenizerDir);
+  tokenizer_files.write_to((out / kTokenizerDir).string());
 
   const int64_t val_every =
       o.val_fraction > 0 ? std::max<int64_t>(2, std::llround(1.0 / o.val_fraction)) : 0;
-  ShardWriter train(o.out_dir, "train", o.shard_tokens), val(o.out_dir, "val", o.shard_tokens);
+  // Until the first validation document arrives, train keeps its whole stream in memory: with
+  // fewer documents than val_every, its tail becomes the validation split instead.
+  ShardWriter train(o.out_dir, "train", o.shard_tokens, /*hold=*/val_every > 0),
+      val(o.out_dir, "val", o.shard_tokens, /*hold=*/false);
   const int32_t separator = tokenizer->document_separator();
 
   init_thread_pool();
@@ -137,6 +257,7 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
     });
     for (auto& ids : encoded) {
       const bool to_val = val_every > 0 && (document_index % val_every) == val_every - 1;
+      if (to_val && train.held()) train.release();
       (to_val ? val : train).add(separator, ids);
       ++document_index;
     }
@@ -145,31 +266,44 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
       draw_progress(docs, train.tokens() + val.tokens(), last_draw, false);
     }
   }
+  if (o.progress) draw_progress(docs, train.tokens() + val.tokens(), elapsed(), true);
   if (document_index == 0)
     throw UserError("no usable documents in the input (skipped: " + docs.skipped().summary() +
                     ")");
-  if (val_every > 0 && val.documents() == 0)
-    throw UserError("only " + std::to_string(document_index) +
-                    " document(s): too few for a validation split of " +
-                    std::to_string(o.val_fraction) +
-                    "; pass --val-fraction 0 or split the text into more documents");
-  train.flush();
-  val.flush();
-  if (o.progress) draw_progress(docs, train.tokens() + val.tokens(), elapsed(), true);
+  TokenSplit token_split;
+  if (val_every > 0 && val.documents() == 0) {
+    const std::string input =
+        docs.files().size() == 1 ? docs.files()[0]
+                                 : "the input (" + std::to_string(docs.files().size()) + " files)";
+    token_split = split_token_stream(train, val, o.val_fraction, *tokenizer, input);
+  }
+  train.finish();
+  val.finish();
 
+  const std::string& note = token_split.note;
+  nlohmann::json val_split = {{"by", "none"}};
+  if (!note.empty())
+    val_split = {{"by", "tokens"},
+                 {"fraction", o.val_fraction},
+                 {"line_boundary", token_split.line_boundary}};
+  else if (val_every > 0)
+    val_split = {{"by", "documents"}, {"every", val_every}};
   nlohmann::json shards = train.shards();
   for (const auto& s : val.shards()) shards.push_back(s);
   nlohmann::json manifest = {
       {"format", "anetrain-dataset"},
       {"version", 1},
       {"tokenizer",
-       {{"spec", tokenizer->spec()},
+       {{"spec", tokenizer_files.spec_in(kTokenizerDir)},
+        {"relative_to", "dataset"},
+        {"source", tokenizer->spec()},
         {"checksum", tokenizer->checksum()},
         {"vocab_size", tokenizer->vocab_size()},
         {"document_separator", separator}}},
       {"inputs", docs.files()},
       {"text_field", o.text_field},
-      {"val_every", val_every},
+      {"val_split", val_split},
+      {"val_every", note.empty() ? val_every : 0},
       {"documents", {{"train", train.documents()}, {"val", val.documents()}}},
       {"tokens", {{"train", train.tokens()}, {"val", val.tokens()}}},
       {"skipped",
@@ -181,6 +315,10 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
       {"shards", shards}};
   const std::string text_out = manifest.dump(2) + "\n";
   write_file_atomic(manifest_path.string(), text_out.data(), text_out.size());
+  if (!note.empty()) {
+    std::printf("%s\n", note.c_str());
+    std::fflush(stdout);
+  }
 
   PrepareResult r;
   r.train_tokens = train.tokens();
@@ -190,6 +328,7 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
   r.skipped = docs.skipped().total();
   r.bytes = docs.bytes_read();
   r.seconds = elapsed();
+  r.val_split_note = note;
   for (const auto& w : docs.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
   if (r.skipped > 0)
     std::fprintf(stderr, "skipped documents: %s\n", docs.skipped().summary().c_str());

@@ -3,7 +3,12 @@
 // documents on every core, and writes output in document order, so the result is identical
 // for any thread count. Every document is preceded by the tokenizer's separator token
 // (BOS / <|endoftext|>). Every k-th document (k = round(1 / val_fraction)) goes to the
-// validation split, so the split is by whole documents and needs no second pass.
+// validation split, so the split is by whole documents and needs no second pass. A corpus of
+// fewer than k documents (one input.txt is one document) is split by tokens instead: the last
+// val_fraction of its token stream, cut at the start of a line, becomes the validation split;
+// until the k-th document arrives the train tokens are therefore kept in memory. The tokenizer's
+// files are copied into DIR/tokenizer/ and the manifest names them relative to DIR, so the
+// dataset works from any working directory and after being moved.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +32,10 @@ struct PrepareResult {
   int64_t train_tokens = 0, val_tokens = 0, train_documents = 0, val_documents = 0;
   int64_t skipped = 0, bytes = 0;
   double seconds = 0;
+  // When the validation split was cut out of the token stream: the one line printed about it,
+  // e.g. "data prepare: input.txt is 1 document: validation is the last 5% of its tokens, cut at
+  // a line boundary". Empty for a whole-document split or none.
+  std::string val_split_note;
 };
 
 class Tokenizer;

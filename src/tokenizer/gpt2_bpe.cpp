@@ -22,7 +22,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
-#include "io/sha256.h"
+#include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
 namespace {
@@ -384,7 +384,7 @@ std::unique_ptr<Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir) {
   std::string merges_text = read_file(merges_path);
   impl->load_encoder(encoder_path, encoder_text);
   impl->load_merges(merges_path, merges_text);
-  impl->checksum = sha256_hex(sha256_hex(encoder_text) + sha256_hex(merges_text));
+  impl->checksum = tokenizer_files_checksum({encoder_text, merges_text});
   impl->compile_regex();
   return std::unique_ptr<Gpt2Tokenizer>(new Gpt2Tokenizer(std::move(impl)));
 }

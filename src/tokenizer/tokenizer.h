@@ -25,8 +25,9 @@ class Tokenizer {
   // The token placed between documents: BOS for SentencePiece (Llama: 1), <|endoftext|> for
   // GPT-2 (50256), 0 for bytes.
   virtual int32_t document_separator() const = 0;
-  // sha256 (hex) of the files that define the vocabulary ("" for bytes): recorded in
-  // manifests and checkpoints so data and model can be matched to their tokenizer.
+  // sha256 (hex) of the files that define the vocabulary ("" for bytes; the rule for several
+  // files is tokenizer_files_checksum() in tokenizer/tokenizer_files.h): recorded in manifests
+  // and checkpoints so data and model can be matched to their tokenizer.
   virtual std::string checksum() const = 0;
 };
 

@@ -60,7 +60,15 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const P
   j["seed"] = hex64(state.seed);
   j["backend"] = state.backend;
   j["loader"] = state.loader;
-  j["tokenizer"] = {{"spec", state.tokenizer_spec}, {"checksum", state.tokenizer_checksum}};
+  const TokenizerFiles& tokenizer = state.tokenizer_files;
+  j["tokenizer"] = {{"spec", ""}, {"checksum", ""}};
+  if (!tokenizer.kind.empty()) {
+    for (const auto& [name, contents] : tokenizer.files)
+      write_file_atomic(commit.staging_path(name), contents.data(), contents.size());
+    j["tokenizer"] = {{"spec", tokenizer.spec_in("")},
+                      {"relative_to", "checkpoint"},
+                      {"checksum", tokenizer.checksum}};
+  }
   j["loss_scale"] = {{"scale", state.loss_scale}, {"good_steps", state.loss_scale_good_steps}};
   const std::string text = j.dump(2) + "\n";
   write_file_atomic(commit.staging_path("state.json"), text.data(), text.size());
@@ -95,8 +103,15 @@ TrainingState load_training_state(const std::string& dir) {
       s.loss_scale_good_steps = j["loss_scale"].at("good_steps").get<int64_t>();
     }
     if (j.contains("tokenizer")) {
-      s.tokenizer_spec = j["tokenizer"].at("spec").get<std::string>();
-      s.tokenizer_checksum = j["tokenizer"].at("checksum").get<std::string>();
+      const auto& tok = j["tokenizer"];
+      s.tokenizer_spec = tok.at("spec").get<std::string>();
+      s.tokenizer_checksum = tok.at("checksum").get<std::string>();
+      if (tok.contains("relative_to")) {
+        if (tok["relative_to"] != "checkpoint")
+          throw UserError("'" + path + "' is not a valid anetrain state file: "
+                          "tokenizer.relative_to must be \"checkpoint\"");
+        s.tokenizer_spec = resolve_tokenizer_spec(s.tokenizer_spec, dir);
+      }
     }
     s.config.model.validate();
     return s;

@@ -1,9 +1,13 @@
 // A training checkpoint is a directory (docs/FORMATS.md):
 //   model.safetensors      fp32 weights under Meta's Llama names
 //   optimizer.safetensors  AdamW moments, "m.<name>" and "v.<name>"
-//   state.json             config, step, seed, data-loader position
-// The three files are replaced together through io/checkpoint_commit.h, so a process killed at
-// any instant leaves either the previous checkpoint or the new one, never a mix.
+//   state.json             config, step, seed, data-loader position, tokenizer
+//   tokenizer.model        a copy of the tokenizer's files (encoder.json + vocab.bpe for
+//                          gpt2:, none for bytes; tokenizer/tokenizer_files.h), which
+//                          state.json names relative to the directory, so a run directory
+//                          samples and resumes from any working directory and after a move
+// The files are replaced together through io/checkpoint_commit.h, so a process killed at any
+// instant leaves either the previous checkpoint or the new one, never a mix.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +17,7 @@
 
 #include "model/config.h"
 #include "model/params.h"
+#include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
 
@@ -23,8 +28,14 @@ struct TrainingState {
   uint64_t seed = 0;
   std::string backend = "cpu";
   nlohmann::json loader;    // RandomWindowLoader::state()
-  std::string tokenizer_spec;      // "" when trained on bare token ids
+  // The tokenizer, "" when trained on bare token ids. After load_training_state() the spec is
+  // loadable from the working directory: resolved against the checkpoint directory when the
+  // checkpoint holds a copy (older checkpoints name it relative to where they were trained).
+  std::string tokenizer_spec;
   std::string tokenizer_checksum;  // sha256 of the tokenizer files (Tokenizer::checksum())
+  // save_checkpoint() copies these files into the checkpoint and records their spec and
+  // checksum (kind "": no tokenizer); tokenizer_spec and tokenizer_checksum are not written.
+  TokenizerFiles tokenizer_files;
   float loss_scale = 1;            // current (dynamic) loss scale
   int64_t loss_scale_good_steps = 0;
 };

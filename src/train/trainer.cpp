@@ -22,6 +22,7 @@
 #include "data/data_loader.h"
 #include "data/dataset_dir.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_files.h"
 #include "train/generate.h"
 #include "train/sampler.h"
 #include "train/checkpoint.h"
@@ -55,12 +56,15 @@ double validation_loss(Transformer& model, SequentialLoader& loader, const float
 }
 
 // The tokenizer of this run: --tokenizer, else the dataset's, else the checkpoint's. A
-// tokenizer whose files changed since the data or checkpoint was made is refused, as is one
-// with more ids than the model's vocabulary.
+// tokenizer whose files changed since the data was made is refused, as is one that differs
+// from the resumed checkpoint's or has more ids than the model's vocabulary.
 std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const DatasetSource& source,
                                           const TrainingState* resumed, const ModelConfig& mc) {
   std::string spec = opts.tokenizer;
-  if (spec.empty()) spec = source.tokenizer_spec;
+  if (spec.empty() && !source.tokenizer_spec.empty()) {
+    if (!source.tokenizer_problem.empty()) throw UserError(source.tokenizer_problem);
+    spec = source.tokenizer_spec;
+  }
   if (spec.empty() && resumed) spec = resumed->tokenizer_spec;
   if (spec.empty()) return nullptr;
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(spec);
@@ -70,7 +74,9 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
                       " was made with (checksum mismatch): use the original tokenizer files");
   };
   if (spec == source.tokenizer_spec) require_same(source.tokenizer_checksum, "the dataset");
-  if (resumed && spec == resumed->tokenizer_spec) require_same(resumed->tokenizer_checksum, "the checkpoint");
+  // Whatever spec it was found by (the checkpoint keeps its own copy), the checkpoint's model
+  // was trained with one tokenizer.
+  if (resumed) require_same(resumed->tokenizer_checksum, "the checkpoint");
   if (tokenizer->vocab_size() > mc.vocab_size)
     throw UserError("tokenizer '" + spec + "' has " + std::to_string(tokenizer->vocab_size()) +
                     " ids but the model's vocab_size is " + std::to_string(mc.vocab_size) +
@@ -199,10 +205,8 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   state.seed = seed;
   state.total_steps = opts.steps;
   state.backend = opts.backend;
-  if (tokenizer) {
-    state.tokenizer_spec = tokenizer->spec();
-    state.tokenizer_checksum = tokenizer->checksum();
-  }
+  // Checkpoints keep a copy of the tokenizer, so the run directory is usable on its own.
+  if (tokenizer) state.tokenizer_files = read_tokenizer_files(*tokenizer);
   auto save = [&](int64_t step) {
     state.step = step;
     state.loss_scale = stepper.loss_scale().scale;

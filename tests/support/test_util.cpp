@@ -12,6 +12,7 @@
 
 #include "core/rng.h"
 #include "data/token_shard.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 
 extern char** environ;
 
@@ -50,6 +51,32 @@ void write_shard(const std::string& path, const std::vector<int32_t>& tokens) {
   write_token_shard(path, tokens);
 }
 
+std::string english_lines(int lines, uint64_t seed) {
+  static const char* const kWords[] = {"the", "whale", "ship", "sea", "captain", "harpoon",
+                                       "white", "deep", "sailor", "boat", "wind", "storm",
+                                       "night", "morning", "said", "and", "of", "to", "in",
+                                       "was", "his", "with", "a", "Ishmael"};
+  constexpr int kCount = sizeof kWords / sizeof kWords[0];
+  Rng rng(seed);
+  std::string text;
+  for (int line = 0; line < lines; ++line) {
+    const int words = 3 + static_cast<int>(rng.below(12));
+    for (int w = 0; w < words; ++w) {
+      text += kWords[rng.below(kCount)];
+      text += w + 1 == words ? ".\n" : " ";
+    }
+  }
+  return text;
+}
+
+void train_small_sentencepiece(const std::string& text_path, const std::string& model_path) {
+  SentencePieceTrainOptions o;
+  o.inputs = {text_path};
+  o.out_path = model_path;
+  o.vocab_size = 300;
+  train_sentencepiece(o);
+}
+
 namespace {
 
 std::string slurp(const std::string& path) {
@@ -60,7 +87,7 @@ std::string slurp(const std::string& path) {
 }
 
 int spawn(const std::vector<std::string>& args, const std::string& out_path,
-          const std::string& err_path) {
+          const std::string& err_path, const std::string& cwd = "") {
   std::vector<std::string> full = {ANETRAIN_BINARY};
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -72,6 +99,7 @@ int spawn(const std::vector<std::string>& args, const std::string& out_path,
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());  // after the opens
   pid_t pid = -1;
   int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -80,11 +108,13 @@ int spawn(const std::vector<std::string>& args, const std::string& out_path,
 
 }  // namespace
 
-CommandResult run_anetrain(const std::vector<std::string>& args) {
+CommandResult run_anetrain(const std::vector<std::string>& args) { return run_anetrain_in("", args); }
+
+CommandResult run_anetrain_in(const std::string& cwd, const std::vector<std::string>& args) {
   TempDir io;
   const std::string out = io.file("stdout"), err = io.file("stderr");
   CommandResult result;
-  pid_t pid = spawn(args, out, err);
+  pid_t pid = spawn(args, out, err, cwd);
   if (pid < 0) return result;
   int status = 0;
   waitpid(pid, &status, 0);

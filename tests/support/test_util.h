@@ -25,6 +25,11 @@ class TempDir {
 // A learnable token stream: repeating runs of a fixed random permutation, plus noise.
 std::vector<int32_t> pattern_tokens(int64_t count, int vocab_size, uint64_t seed);
 void write_shard(const std::string& path, const std::vector<int32_t>& tokens);
+// `lines` lines of English-like text (3 to 14 words from a small list, drawn from a fixed
+// seed), each ending with ".\n": a stand-in for a plain-text corpus such as input.txt.
+std::string english_lines(int lines, uint64_t seed = 1);
+// Trains a small (300-piece) SentencePiece model at model_path on the text file text_path.
+void train_small_sentencepiece(const std::string& text_path, const std::string& model_path);
 
 struct CommandResult {
   int exit_code = -1;
@@ -32,6 +37,8 @@ struct CommandResult {
 };
 // Runs the anetrain binary with args (no shell); captures output.
 CommandResult run_anetrain(const std::vector<std::string>& args);
+// The same with `cwd` as its working directory.
+CommandResult run_anetrain_in(const std::string& cwd, const std::vector<std::string>& args);
 // Starts it in the background and returns the pid (stdout/stderr to /dev/null).
 int spawn_anetrain(const std::vector<std::string>& args);
 
