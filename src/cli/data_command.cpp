@@ -50,15 +50,17 @@ std::vector<Command> data_commands() {
                .required = true},
               {.name = "input",
                .value = "PATH",
-               .help = "a .txt file (one document), a .jsonl/.json file (one document per "
-                       "line), or a directory of them",
+               .help = "a .txt file (one document; over 4 MB, ~1 MB documents), a .jsonl/.json "
+                       "file (one document per line), or a directory of them",
                .required = true,
                .repeated = true},
               {.name = "out", .value = "DIR", .help = "the dataset directory", .required = true},
               {.name = "val-fraction",
                .value = "F",
                .default_value = number_text(defaults.val_fraction),
-               .help = "share of the documents held out for validation; 0 for none"},
+               .help = "share held out for validation: every k-th document (k = 1/F), or, with "
+                       "fewer than k documents, the last F of the tokens cut at a line start; 0 "
+                       "for none"},
               {.name = "text-field",
                .value = "NAME",
                .default_value = defaults.text_field,

@@ -2,6 +2,10 @@
 
 #include <vector>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace anetrain {
 namespace {
 
@@ -38,13 +42,20 @@ constexpr bool kAmxBf16 = true;
 constexpr bool kAmxBf16 = false;
 #endif
 
+// CPUID leaf 7 EDX bit 22. Read directly: clang's __builtin_cpu_supports knows no "amx-bf16".
+bool cpu_has_amx_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return (edx >> 22) & 1u;
+}
+
 // The extensions anetrain's own loops (cpu_peak, the CPU backend) and oneDNN's kernels use.
 std::vector<Feature> x86_features() {
   return {{"AVX2", kAvx2, __builtin_cpu_supports("avx2") != 0},
           {"FMA", kFma, __builtin_cpu_supports("fma") != 0},
           {"AVX-512F", kAvx512, __builtin_cpu_supports("avx512f") != 0},
           {"AVX-512 BF16", kAvx512Bf16, __builtin_cpu_supports("avx512bf16") != 0},
-          {"AMX-BF16", kAmxBf16, __builtin_cpu_supports("amx-bf16") != 0}};
+          {"AMX-BF16", kAmxBf16, cpu_has_amx_bf16()}};
 }
 
 std::string x86_list(bool runtime) {
