@@ -10,7 +10,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "tokenizer/sentencepiece_tokenizer.h"
+#include "data/tokenizer_training.h"
 #include "tokenizer/tokenizer.h"
 
 namespace anetrain {

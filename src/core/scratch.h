@@ -2,8 +2,8 @@
 // for and is then reused, so steady-state training steps do not allocate. Each slot has one
 // owner, so nested users never hand out the same buffer twice:
 //   0, 1  attention score / probability tiles (backends/cpu)
-//   2     rmsnorm_forward's per-token sums (backends/cpu/elementwise)
-//   3     rmsnorm_backward's per-token means (train/host_ops)
+//   2     rmsnorm_forward's per-token sums (backends/cpu/rmsnorm)
+//   3     rmsnorm_backward's per-token means (backends/cpu/rmsnorm)
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,5 @@
-// SentencePiece models through the real library (libsentencepiece): loading any .model
-// (Llama-2's included) and training a new BPE vocabulary with byte fallback, configured as
-// llama2.c trains its custom vocabularies (identity normalization, digits split, whitespace
-// kept), so that decode(encode(text)) gives the text back.
+// SentencePiece models through the real library (libsentencepiece): any .model, Llama-2's
+// included. Training one on a corpus is data/tokenizer_training.h.
 #pragma once
 
 #include <memory>
@@ -26,16 +24,5 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::string path_, checksum_;
   sentencepiece::SentencePieceProcessor processor_;
 };
-
-struct SentencePieceTrainOptions {
-  std::vector<std::string> inputs;  // text, JSON-lines files or directories (DocumentStream)
-  std::string out_path;             // where FILE.model goes (FILE.vocab beside it)
-  int vocab_size = 4096;
-  int64_t max_sentences = 2000000;  // input lines sampled for training
-  int threads = 2;
-};
-
-// Trains a BPE model with byte fallback. Throws UserError on bad options or library errors.
-void train_sentencepiece(const SentencePieceTrainOptions& options);
 
 }  // namespace anetrain

@@ -1,16 +1,14 @@
 // Host work shared by every backend (the seed runs these on the CPU beside the ANE):
-// embedding, residual adds, RMSNorm backward and weight gradients.
+// embedding, residual adds and weight gradients. RMSNorm's backward, host work too, sits beside
+// its forward in backends/cpu/rmsnorm.h.
 // All activations are channel-first [C, T] as in kernels/kernels.h.
 #pragma once
 
 #include <cstdint>
 
-namespace anetrain {
+#include "core/grad_write.h"
 
-// How a gradient lands in its buffer. The first micro-batch of a step overwrites (so no
-// zeroing pass over every gradient is needed, and the GEMMs do not read the old values);
-// later micro-batches accumulate.
-enum class GradWrite { kOverwrite, kAccumulate };
+namespace anetrain {
 
 // x[c, t] = table[tokens[t], c]; table is [V, D].
 void embedding_forward(const int32_t* tokens, const float* table, int64_t D, int64_t T, float* x);
@@ -24,13 +22,6 @@ void fill_zero(float* x, int64_t n);
 
 // out = a + b, element-wise over n floats (out may alias a or b).
 void add(const float* a, const float* b, int64_t n, float* out);
-
-// Backward of out = x * rms_inv * w. Given dout [C, T], writes or accumulates dw[c] and writes
-// dx = dx_residual + d(norm)/dx, so the residual path's gradient is added in the same pass
-// (dx_residual may be nullptr for none; dx may alias dx_residual).
-void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rms_inv,
-                      const float* dx_residual, int64_t C, int64_t T, float* dx, float* dw,
-                      GradWrite write);
 
 // dW[out, in] (+)= dY[out, T] * X[in, T]^T: the weight gradient of Y = W X.
 void weight_grad(const float* dy, const float* x, int64_t out, int64_t in, int64_t T, float* dw,

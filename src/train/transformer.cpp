@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "backends/cpu/rmsnorm.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/profiler.h"
@@ -110,7 +111,7 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
   }
   {
     ProfileScope scope("host rmsnorm_backward");
-    rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
+    cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
                      acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
                      g + layout_.final_norm(), write);
   }
@@ -190,7 +191,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   {
   ProfileScope scope("host rmsnorm_backward");
-  rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D, T,
+  cpu::rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D, T,
                    dmid, g + lp.ffn_norm, write);
   }
 
@@ -225,7 +226,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   });
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");
-  rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(), dmid,
+  cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(), dmid,
                    D, T, dres, g + lp.attention_norm, write);
 }
 

@@ -18,6 +18,7 @@
 #include "backends/backend.h"
 #include "kernels/kernel_test_util.h"
 #include "kernels/reference_model.h"
+#include "backends/cpu/rmsnorm.h"
 #include "train/host_ops.h"
 
 namespace anetrain {
@@ -248,11 +249,11 @@ TEST_P(KernelGradient, HostRmsNormBackward) {
 
   std::vector<float> dx_plain(D * T), dx_res(D * T), dx_alias = residual;
   std::vector<float> dw_plain = prior, dw_res(D, kNaN), dw_alias(D, kNaN);
-  rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
+  cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
                    dx_plain.data(), dw_plain.data(), GradWrite::kAccumulate);
-  rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), residual.data(), D, T,
+  cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), residual.data(), D, T,
                    dx_res.data(), dw_res.data(), GradWrite::kOverwrite);
-  rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), dx_alias.data(), D, T,
+  cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), dx_alias.data(), D, T,
                    dx_alias.data(), dw_alias.data(), GradWrite::kOverwrite);
 
   Buf<double> xp = xd, wp = attn_norm;
@@ -344,7 +345,7 @@ TEST_P(KernelGradient, AttentionBlockInputAndWeightGradients) {
                           {q.data(), k.data(), probs.data(), dprobs.data(), dq.data(), dk.data()});
   backend->qkv_backward(
       d, {dq.data(), dk.data(), dv.data(), w.wq.data(), w.wk.data(), w.wv.data(), dxnorm.data()});
-  rmsnorm_backward(dxnorm.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
+  cpu::rmsnorm_backward(dxnorm.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
                    dx.data(), dnorm.data(), GradWrite::kOverwrite);
   weight_grad(dq.data(), xnorm.data(), QD, D, T, dwq.data(), GradWrite::kOverwrite);
   weight_grad(dk.data(), xnorm.data(), KD, D, T, dwk.data(), GradWrite::kOverwrite);
@@ -379,7 +380,7 @@ TEST_P(KernelGradient, FfnBlockInputAndWeightGradients) {
       dw3(F * D), dw2(D * F);
   backend->ffn_backward(d, {R.data(), w.w1.data(), w.w3.data(), w.w2.data(), h1.data(), h3.data(),
                             dxnorm.data(), dh1.data(), dh3.data()});
-  rmsnorm_backward(dxnorm.data(), x.data(), w.ffn_norm.data(), rms_inv.data(), nullptr, D, T,
+  cpu::rmsnorm_backward(dxnorm.data(), x.data(), w.ffn_norm.data(), rms_inv.data(), nullptr, D, T,
                    dx.data(), dnorm.data(), GradWrite::kOverwrite);
   weight_grad(R.data(), gate.data(), D, F, T, dw2.data(), GradWrite::kOverwrite);
   weight_grad(dh1.data(), xnorm.data(), F, D, T, dw1.data(), GradWrite::kOverwrite);
@@ -410,7 +411,7 @@ TEST_P(KernelGradient, ClassifierHeadInputAndWeightGradients) {
   backend->classifier_loss(d, {x.data(), w.final_norm.data(), w.wcls.data(), targets.data(),
                                1.0f / static_cast<float>(T), logits.data(), xnorm.data(),
                                rms_inv.data(), dxnorm.data(), &loss_sum});
-  rmsnorm_backward(dxnorm.data(), x.data(), w.final_norm.data(), rms_inv.data(), nullptr, D, T,
+  cpu::rmsnorm_backward(dxnorm.data(), x.data(), w.final_norm.data(), rms_inv.data(), nullptr, D, T,
                    dx.data(), dnorm.data(), GradWrite::kOverwrite);
   classifier_grad(logits.data(), xnorm.data(), V, D, T, dwcls.data(), GradWrite::kOverwrite);
 

@@ -12,7 +12,7 @@
 
 #include "core/rng.h"
 #include "data/token_shard.h"
-#include "tokenizer/sentencepiece_tokenizer.h"
+#include "data/tokenizer_training.h"
 
 extern char** environ;
 

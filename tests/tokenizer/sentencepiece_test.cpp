@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "support/test_util.h"
 #include "tokenizer/bytes_tokenizer.h"
+#include "data/tokenizer_training.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 

@@ -6,6 +6,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/elementwise.h"
+#include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/softmax_rows.h"
 #include "core/gemm.h"
 #include "core/parallel.h"

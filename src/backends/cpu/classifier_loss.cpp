@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/elementwise.h"
+#include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/vec_math.h"
 #include "core/error.h"
 #include "core/gemm.h"

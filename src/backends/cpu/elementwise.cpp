@@ -8,35 +8,8 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "core/scratch.h"
 
 namespace anetrain::cpu {
-
-void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float eps, float* out,
-                     float* rms_inv) {
-  // Token blocks in parallel; within a block, channels outer and tokens inner so every loop is
-  // a contiguous, vectorizable stream.
-  parallel_for(
-      T,
-      [&](int64_t t0, int64_t t1) {
-        const int64_t n = t1 - t0;
-        float* sumsq = thread_scratch(n, 2);
-        std::fill(sumsq, sumsq + n, 0.0f);
-        for (int64_t c = 0; c < C; ++c) {
-          const float* row = x + c * T + t0;
-          for (int64_t t = 0; t < n; ++t) sumsq[t] += row[t] * row[t];
-        }
-        for (int64_t t = 0; t < n; ++t)
-          rms_inv[t0 + t] = 1.0f / std::sqrt(sumsq[t] / static_cast<float>(C) + eps);
-        for (int64_t c = 0; c < C; ++c) {
-          const float* row = x + c * T + t0;
-          float* o = out + c * T + t0;
-          const float wc = w[c];
-          for (int64_t t = 0; t < n; ++t) o[t] = row[t] * rms_inv[t0 + t] * wc;
-        }
-      },
-      64);
-}
 
 namespace {
 

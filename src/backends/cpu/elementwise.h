@@ -9,10 +9,6 @@
 
 namespace anetrain::cpu {
 
-// out[c,t] = x[c,t] * rms_inv[t] * w[c], rms_inv[t] = 1 / sqrt(mean_c x[c,t]^2 + eps).
-void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float eps, float* out,
-                     float* rms_inv);
-
 // Rotates interleaved pairs (2i, 2i+1) of every head in x [heads*E, B*S] by angle
 // direction * pos * theta^(-2i/E) (llama2.c's RoPE). direction -1 applies the inverse,
 // which is RoPE's backward because the rotation is orthogonal.

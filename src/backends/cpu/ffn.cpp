@@ -1,7 +1,7 @@
 // ffn_forward and ffn_backward on the CPU: SwiGLU, W2(silu(W1 x) * W3 x), and its input
 // gradients. Weight gradients are host work (train/host_ops.h).
 #include "backends/cpu/cpu_backend.h"
-#include "backends/cpu/elementwise.h"
+#include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/vec_math.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
