@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "data/token_shard.h"
+#include "support/test_util.h"
 
 namespace anetrain {
 namespace {
@@ -25,15 +26,8 @@ class DataLoaderTest : public ::testing::Test {
  protected:
   static constexpr int kVocab = 10000;
 
-  void SetUp() override {
-    std::string templ = (fs::temp_directory_path() / "data_loader_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-  std::string pattern() const { return (dir_ / "shard_*.bin").string(); }
+  std::string file(const std::string& name) const { return temp_.file(name); }
+  std::string pattern() const { return temp_.file("shard_*.bin"); }
 
   // Writes shards shard_00.bin, shard_01.bin, ... with the given token counts.
   void write_shards(const std::vector<int>& sizes) {
@@ -46,7 +40,7 @@ class DataLoaderTest : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  testing::TempDir temp_;
 };
 
 struct Batch {
@@ -86,7 +80,7 @@ TEST_F(DataLoaderTest, GlobExpandsSortedAndRejectsNoMatch) {
                                              file("shard_02.bin")}));
   EXPECT_EQ(expand_glob(file("other.bin")), std::vector<std::string>{file("other.bin")});
 
-  const std::string none = (dir_ / "nothing_*.bin").string();
+  const std::string none = temp_.file("nothing_*.bin");
   EXPECT_EQ(user_error_message([&] { expand_glob(none); }),
             "no files match '" + none + "': check --data/--val");
   EXPECT_NE(user_error_message([&] { RandomWindowLoader(none, 4, kVocab, 1); }).find(none),

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "support/test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -50,17 +52,8 @@ std::string quote(const std::string& s) { return "'" + s + "'"; }
 // One temporary directory per test process (ctest runs each test in its own process, so each
 // test fetches only what it checks); removed at exit.
 const fs::path& work_dir() {
-  static const fs::path dir = [] {
-    std::string tmpl = (fs::temp_directory_path() / "anetrain_fetch_corpus_XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    return fs::path(tmpl);
-  }();
-  static const struct Cleanup {
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup;
+  static const anetrain::testing::TempDir temp;
+  static const fs::path dir = temp.path();
   return dir;
 }
 

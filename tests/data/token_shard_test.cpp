@@ -11,6 +11,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "support/test_util.h"
 
 namespace anetrain {
 namespace {
@@ -19,14 +20,7 @@ namespace fs = std::filesystem;
 
 class TokenShardTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string templ = (fs::temp_directory_path() / "token_shard_test.XXXXXX").string();
-    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  std::string file(const std::string& name) const { return temp_.file(name); }
 
   // Writes a shard byte by byte, so tests can produce headers the writer never would.
   void write_raw(const std::string& path, int32_t magic, int32_t version, int32_t count,
@@ -39,7 +33,8 @@ class TokenShardTest : public ::testing::Test {
               static_cast<std::streamsize>(tokens.size() * 2));
   }
 
-  fs::path dir_;
+  testing::TempDir temp_;
+  const fs::path dir_ = temp_.path();
 };
 
 std::vector<uint16_t> iota_tokens(size_t n, uint16_t first = 0) {

@@ -22,6 +22,7 @@
 
 #include "backends/ane/blob/fp16.h"
 #include "core/error.h"
+#include "support/test_util.h"
 
 namespace anetrain::ane {
 namespace {
@@ -91,13 +92,8 @@ std::string two_blob_file() {
 
 class MilBlobTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "/milblob_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string dir_;
+  anetrain::testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(MilBlobTest, DocumentedOffsets) {
