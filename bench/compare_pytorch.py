@@ -132,6 +132,8 @@ def run_one(cmd, env, timeout, label):
 def anetrain_cmd(args, config, precision, seq, batch):
     cmd = [args.anetrain, "bench", "--config", config, "--steps", str(args.steps), "--json",
            "--set", f"seq_len={seq}", "--set", f"batch_size={batch}"]
+    if PRESETS[config]["block_only"]:
+        cmd.append("--block")
     if precision != "fp32":
         cmd += ["--precision", precision]
     if args.measure_peak:

@@ -6,11 +6,9 @@
 
 namespace anetrain {
 
-std::vector<std::string> backend_names() { return {"cpu", "ane"}; }
-
-std::unique_ptr<Backend> make_backend(const std::string& name, const std::string& ane_pipeline) {
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options) {
   if (name == "cpu") return std::make_unique<cpu::CpuBackend>();
-  if (name == "ane") return ane::make_ane_backend(ane_pipeline);
+  if (name == "ane") return ane::make_ane_backend(options);
   throw UserError("unknown backend '" + name + "': use cpu or ane");
 }
 

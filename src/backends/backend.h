@@ -11,6 +11,16 @@
 
 namespace anetrain {
 
+// What a run asks of its backend beyond the kernels, from the config keys of the same names
+// (`anetrain help config`). A backend reads the fields that are its own and ignores the rest.
+struct BackendOptions {
+  std::string ane_pipeline = "dynamic";  // ANE: "dynamic" or "static"
+  int compile_budget = 100;              // ANE static pipeline: compiles per process
+  static BackendOptions from(const TrainConfig& train) {
+    return {.ane_pipeline = train.ane_pipeline, .compile_budget = train.compile_budget};
+  }
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -25,6 +35,14 @@ class Backend {
   // memory stays one S x S block per thread instead of H x B of them.
   virtual bool materializes_attention_probs() const { return true; }
 
+  // Optional hooks; the defaults do nothing.
+  // Before a run's first step: throws UserError when this backend cannot run `model` under its
+  // options (e.g. a compile budget below what one step needs).
+  virtual void prepare_run(const ModelConfig& model) { (void)model; }
+  // Before every step but a process's first: why the process must checkpoint and restart
+  // (exec itself with --resume) before that step, or "" to go on.
+  virtual std::string restart_reason() const { return ""; }
+
   virtual void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) = 0;
   virtual void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) = 0;
   virtual void ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) = 0;
@@ -34,13 +52,9 @@ class Backend {
   virtual void classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) = 0;
 };
 
-std::vector<std::string> backend_names();
-
 // Creates a backend by name ("cpu", "ane"). Throws UserError naming the backend and the
 // reason when it is unknown or unavailable on this machine; never substitutes another.
-// `ane_pipeline` selects the ANE backend's pipeline ("dynamic" or "static").
-std::unique_ptr<Backend> make_backend(const std::string& name,
-                                      const std::string& ane_pipeline = "dynamic");
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options = {});
 
 // Throws UserError if `backend` does not support every kernel at `dims`.
 void require_all_kernels(const Backend& backend, const KernelDims& dims);

@@ -1,8 +1,8 @@
 // `anetrain bench`: times full training steps (forward, backward, clipping, AdamW) on random
 // data and reports the median ms/step, tokens/s, achieved GFLOPS (model/flops.h) and peak RSS.
-// The layer768 preset times one block alone, as the seed's benchmark and the PyTorch layer
-// baseline (bench/pytorch_baseline.py) do: no embedding, no classifier, a linear loss
-// sum(y * r) / numel on the block's output, AdamW on the block's weights.
+// With --block it times one transformer block alone, as the seed's benchmark and the PyTorch
+// layer baseline (bench/pytorch_baseline.py --config layer768) do: no embedding, no classifier,
+// a linear loss sum(y * r) / numel on the block's output, AdamW on the block's weights.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -70,7 +70,10 @@ double peak_rss_mb() {
 
 int run_bench(const Args& args) {
   RunConfig config = config_from_flags(args);
-  const bool block_only = config.preset == "layer768";
+  const bool block_only = args.has("block");
+  if (block_only && config.model.n_layers != 1)
+    throw UserError("anetrain bench: --block times one block: add --set n_layers=1 (config '" +
+                    config.preset + "' has " + std::to_string(config.model.n_layers) + ")");
   // The block alone has no embedding or classifier: shrink the vocabulary so their (unused)
   // parameters and optimizer state do not inflate the reported memory.
   if (block_only) config.model.vocab_size = 2;
@@ -82,7 +85,8 @@ int run_bench(const Args& args) {
   init_thread_pool();
   if (args.has("precision")) config.train.precision = args.get("precision");
   set_gemm_precision(parse_gemm_precision(config.train.precision));
-  std::unique_ptr<Backend> backend = make_backend(args.get("backend"));
+  std::unique_ptr<Backend> backend = make_backend(args.get("backend"), BackendOptions::from(tc));
+  backend->prepare_run(mc);
   ParamLayout layout(mc);
   FloatBuffer params(layout.total()), grads(layout.total());
   init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed")),
@@ -203,14 +207,16 @@ Command bench_command() {
           {.name = "seed", .value = "N", .default_value = "1", .help = "initialisation seed"},
           {.name = "precision", .value = "fp32|bf16",
            .help = "GEMM input precision (default: the config key 'precision')"},
+          {.name = "block",
+           .help = "time one transformer block alone (n_layers must be 1): no embedding, no "
+                   "classifier, as the seed's benchmark and pytorch_baseline.py's layer768"},
           {.name = "json", .help = "also print the figures as one JSON line"},
           {.name = "profile", .help = "time per kernel and per GEMM shape (inside the step and alone)"},
           {.name = "measure-peak",
            .help = "measure this CPU's multiply-add peak before and after, and print the step's % "
                    "of it"},
       },
-      .notes = "The layer768 preset times one block alone (no embedding or classifier), as the\n"
-               "seed's benchmark and bench/pytorch_baseline.py do.",
+      .notes = "example: anetrain bench --config layer768 --block --profile --measure-peak",
       .run = run_bench,
   };
 }

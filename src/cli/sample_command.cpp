@@ -38,6 +38,21 @@ std::vector<int32_t> parse_prompt(const std::string& text, int vocab_size) {
   return ids;
 }
 
+// The checkpoint's config with --set applied: only the keys that choose how the backend runs,
+// never the model's shape or training settings, which the weights were trained with.
+RunConfig backend_config(const TrainingState& state, const Args& args) {
+  RunConfig config = state.config;
+  for (const std::string& kv : args.all("set")) {
+    const std::string key = kv.substr(0, kv.find('='));
+    if (key != "ane_pipeline" && key != "compile_budget")
+      throw UserError("anetrain sample: --set " + key +
+                      ": sampling takes only the backend keys ane_pipeline and compile_budget; "
+                      "the model's keys come from the checkpoint");
+    apply_override(config, kv);
+  }
+  return config;
+}
+
 int run_sample(const Args& args) {
   const std::string dir = args.get("checkpoint");
   const TrainingState state = load_training_state(dir);
@@ -70,7 +85,9 @@ int run_sample(const Args& args) {
   Sampler sampler(so, static_cast<uint64_t>(args.get_int("seed")));
 
   init_thread_pool();
-  std::unique_ptr<Backend> backend = make_backend(args.get("backend"));
+  std::unique_ptr<Backend> backend =
+      make_backend(args.get("backend"), BackendOptions::from(backend_config(state, args).train));
+  backend->prepare_run(mc);
   ParamLayout layout(mc);
   std::vector<float> params(layout.total());
   load_model_weights((std::filesystem::path(dir) / "model.safetensors").string(), layout,
@@ -115,6 +132,10 @@ Command sample_command() {
               {.name = "seed", .value = "N", .default_value = "42", .help = "sampling seed"},
               {.name = "backend", .value = "cpu|ane", .default_value = "cpu",
                .help = "where the forward pass runs"},
+              {.name = "set",
+               .value = "KEY=VALUE",
+               .help = "a backend key: ane_pipeline or compile_budget ('anetrain help config')",
+               .repeated = true},
               {.name = "ids", .help = "prompt and output as token ids even with a tokenizer"},
           },
       .run = run_sample,

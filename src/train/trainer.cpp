@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "backends/ane/ane_backend.h"
 #include "backends/backend.h"
 #include "core/aligned_buffer.h"
 #include "core/error.h"
@@ -84,20 +83,19 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
   return tokenizer;
 }
 
-// The ANE stops compiling after about 119 programs per process. The static pipeline
-// recompiles every step, so before a step would cross the budget the trainer checkpoints and
-// replaces itself with a fresh process running the same command with --resume.
+// A backend can need a fresh process (Backend::restart_reason: the ANE stops compiling after
+// about 119 programs per process, and its static pipeline recompiles every step). The trainer
+// then checkpoints and replaces itself with a process running the same command with --resume.
 template <typename Save>
-[[noreturn]] void restart_for_compile_budget(int64_t step, int64_t used, int budget,
-                                             const TrainOptions& opts, Save& save) {
+[[noreturn]] void restart_process(int64_t step, const std::string& reason,
+                                  const TrainOptions& opts, Save& save) {
   if (opts.restart_argv.empty())
-    throw UserError("the compile budget is spent and this run cannot restart itself");
+    throw UserError(reason + ", and this run cannot restart itself");
   save(step);
   std::vector<std::string> argv = opts.restart_argv;
   if (std::find(argv.begin(), argv.end(), "--resume") == argv.end()) argv.push_back("--resume");
-  std::printf("compile budget: %lld of %d compiles used; checkpointed at step %lld, restarting "
-              "(exec) to continue\n",
-              static_cast<long long>(used), budget, static_cast<long long>(step));
+  std::printf("%s; checkpointed at step %lld, restarting (exec) to continue\n", reason.c_str(),
+              static_cast<long long>(step));
   std::fflush(stdout);
   std::fflush(stderr);
   std::vector<char*> raw;
@@ -161,13 +159,8 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   const TrainConfig& tc = config.train;
   init_thread_pool();
   set_gemm_precision(parse_gemm_precision(tc.precision));
-  std::unique_ptr<Backend> backend = make_backend(opts.backend, tc.ane_pipeline);
-  auto* ane_backend = dynamic_cast<ane::AneBackend*>(backend.get());
-  const bool static_ane = ane_backend && ane_backend->pipeline() == "static";
-  if (static_ane && ane_backend->compiles_per_step(mc.n_layers) > tc.compile_budget)
-    throw UserError("compile_budget " + std::to_string(tc.compile_budget) + " is below the " +
-                    std::to_string(ane_backend->compiles_per_step(mc.n_layers)) +
-                    " compiles one static-pipeline step needs: raise it or use ane_pipeline=dynamic");
+  std::unique_ptr<Backend> backend = make_backend(opts.backend, BackendOptions::from(tc));
+  backend->prepare_run(mc);
 
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
   const DatasetSource source = resolve_dataset(opts.data, opts.val_glob);
@@ -227,10 +220,9 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   TrainResult result;
   const auto run_start = Clock::now();
   for (int64_t step = start_step; step < opts.steps; ++step) {
-    if (static_ane && step > start_step &&
-        ane_backend->driver().compiles() + ane_backend->compiles_per_step(mc.n_layers) >
-            tc.compile_budget)
-      restart_for_compile_budget(step, ane_backend->driver().compiles(), tc.compile_budget, opts, save);
+    if (step > start_step)
+      if (const std::string why = backend->restart_reason(); !why.empty())
+        restart_process(step, why, opts, save);
     const auto step_start = Clock::now();
     const StepStats stats = stepper.run(
         step, tc.decay_steps > 0 ? tc.decay_steps : opts.steps, params.data(), optimizer,

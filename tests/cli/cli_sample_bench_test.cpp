@@ -51,6 +51,24 @@ TEST(CliSample, ContinuesPromptReproduciblyAndLearnsACycle) {
   auto bad = run_anetrain({"sample", "--checkpoint", dir.file("run"), "--prompt", "70"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("not an id in [0, 64)"), std::string::npos) << bad.err;
+
+  // Backend keys may be set when sampling; the model's may not (they come from the checkpoint).
+  auto shape = run_anetrain({"sample", "--checkpoint", dir.file("run"), "--set", "dim=32"});
+  EXPECT_EQ(shape.exit_code, 1);
+  EXPECT_NE(shape.err.find("--set dim: sampling takes only the backend keys"), std::string::npos)
+      << shape.err;
+  setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  auto on_ane = run_anetrain({"sample", "--checkpoint", dir.file("run"), "--prompt", "10 11 12",
+                              "--max-tokens", "4", "--temperature", "0", "--backend", "ane",
+                              "--set", "ane_pipeline=static", "--set", "compile_budget=200"});
+  auto bad_pipeline = run_anetrain({"sample", "--checkpoint", dir.file("run"), "--backend", "ane",
+                                    "--set", "ane_pipeline=sideways"});
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  ASSERT_EQ(on_ane.exit_code, 0) << on_ane.err;
+  EXPECT_EQ(parse_ids(on_ane.out).size(), 7u) << on_ane.out;
+  EXPECT_EQ(bad_pipeline.exit_code, 1);
+  EXPECT_NE(bad_pipeline.err.find("ane_pipeline 'sideways' is unknown"), std::string::npos)
+      << bad_pipeline.err;
 }
 
 TEST(CliBench, ReportsFiguresAsJson) {
@@ -103,6 +121,45 @@ TEST(CliBench, ProfileListsEveryGemmShapeWithItsSoloSpeed) {
     ++shapes;
   }
   EXPECT_GE(shapes, 5) << r.out;
+}
+
+}  // namespace
+}  // namespace anetrain
+
+namespace anetrain {
+namespace {
+using namespace anetrain::testing;
+
+// Single-block timing is asked for by name (--block), not inferred from a preset name.
+TEST(CliBench, BlockModeIsAFlagAndNeedsOneLayer) {
+  auto r = run_anetrain({"bench", "--config", "tiny", "--set", "n_layers=1", "--block", "--steps",
+                         "1", "--warmup", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("bench tiny (one block)"), std::string::npos) << r.out;
+  auto full = run_anetrain({"bench", "--config", "tiny", "--steps", "1", "--warmup", "0"});
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  EXPECT_EQ(full.out.find("(one block)"), std::string::npos) << full.out;
+  auto two = run_anetrain({"bench", "--config", "tiny", "--block", "--steps", "1"});
+  EXPECT_EQ(two.exit_code, 1);
+  EXPECT_NE(two.err.find("--set n_layers=1"), std::string::npos) << two.err;
+}
+
+// bench takes the backend's config keys as train does.
+TEST(CliBench, BackendKeysReachTheBackend) {
+  auto cpu = run_anetrain({"bench", "--config", "tiny", "--backend", "cpu", "--set",
+                           "ane_pipeline=sideways", "--steps", "1", "--warmup", "0"});
+  EXPECT_EQ(cpu.exit_code, 0) << cpu.err;  // the CPU backend has no pipeline to choose
+  setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  auto bad = run_anetrain({"bench", "--config", "tiny", "--backend", "ane", "--set",
+                           "ane_pipeline=sideways", "--steps", "1"});
+  auto small = run_anetrain({"bench", "--config", "tiny", "--backend", "ane", "--set",
+                             "ane_pipeline=static", "--set", "compile_budget=5", "--steps", "1"});
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("ane_pipeline 'sideways' is unknown"), std::string::npos) << bad.err;
+  EXPECT_EQ(small.exit_code, 1);
+  EXPECT_NE(small.err.find("compile_budget 5 is below the 12 compiles"), std::string::npos)
+      << small.err;
 }
 
 }  // namespace

@@ -40,31 +40,44 @@ void rms_inv_on_host(const float* x, int64_t C, int64_t T, float eps, float* out
 
 }  // namespace
 
-std::string unavailable_reason() {
-  std::string reason;
-  if (open_framework_driver(&reason)) return "";
-  return reason;
-}
-
-std::unique_ptr<Backend> make_ane_backend(const std::string& pipeline) {
-  if (pipeline != "dynamic" && pipeline != "static")
-    throw UserError("ane_pipeline '" + pipeline + "' is unknown: use dynamic or static");
+std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options) {
+  if (options.ane_pipeline != "dynamic" && options.ane_pipeline != "static")
+    throw UserError("ane_pipeline '" + options.ane_pipeline + "' is unknown: use dynamic or static");
   const char* driver = std::getenv("ANETRAIN_ANE_DRIVER");
   if (driver && std::string(driver) == "fake") {
-    FakeDriverOptions options;
-    options.cache_dir = default_compile_cache_dir();
+    FakeDriverOptions fake;
+    fake.cache_dir = default_compile_cache_dir();
     if (const char* budget = std::getenv("ANETRAIN_FAKE_COMPILE_BUDGET"))
-      options.compile_budget = std::atoll(budget);
-    return std::make_unique<AneBackend>(std::make_unique<FakeDriver>(options), pipeline);
+      fake.compile_budget = std::atoll(budget);
+    return std::make_unique<AneBackend>(std::make_unique<FakeDriver>(fake), options);
   }
   std::string reason;
   if (auto framework = open_framework_driver(&reason))
-    return std::make_unique<AneBackend>(std::move(framework), pipeline);
+    return std::make_unique<AneBackend>(std::move(framework), options);
   throw UserError("ANE backend unavailable: " + reason + "; use --backend cpu");
 }
 
-AneBackend::AneBackend(std::unique_ptr<AneDriver> driver, std::string pipeline)
-    : driver_(std::move(driver)), pipeline_(std::move(pipeline)) {}
+AneBackend::AneBackend(std::unique_ptr<AneDriver> driver, BackendOptions options)
+    : driver_(std::move(driver)),
+      pipeline_(std::move(options.ane_pipeline)),
+      compile_budget_(options.compile_budget) {}
+
+void AneBackend::prepare_run(const ModelConfig& model) {
+  n_layers_ = model.n_layers;
+  const int64_t per_step = compiles_per_step(model.n_layers);
+  if (pipeline_ == "static" && per_step > compile_budget_)
+    throw UserError("compile_budget " + std::to_string(compile_budget_) + " is below the " +
+                    std::to_string(per_step) +
+                    " compiles one static-pipeline step needs: raise it or use ane_pipeline=dynamic");
+}
+
+std::string AneBackend::restart_reason() const {
+  if (pipeline_ != "static") return "";
+  const int64_t used = driver_->compiles();
+  if (used + compiles_per_step(n_layers_) <= compile_budget_) return "";
+  return "compile budget: " + std::to_string(used) + " of " +
+         std::to_string(compile_budget_) + " compiles used";
+}
 
 bool AneBackend::supports(Kernel, const KernelDims& d) const {
   // One sequence per dispatch; rows of S fp16 values must be 64-byte aligned.

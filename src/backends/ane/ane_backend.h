@@ -22,22 +22,23 @@
 
 namespace anetrain::ane {
 
-// Why the ANE backend cannot run on this machine, or "" when it can.
-std::string unavailable_reason();
-
 // "ane": Apple's framework where available; with ANETRAIN_ANE_DRIVER=fake in the environment,
 // the fake driver (for running the real orchestration on Linux; documented in the README).
 // Throws UserError("ANE backend unavailable: <reason>; use --backend cpu") otherwise.
-std::unique_ptr<Backend> make_ane_backend(const std::string& pipeline = "dynamic");
+std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options = {});
 
 class AneBackend final : public Backend {
  public:
-  // pipeline: "dynamic" (compile once per shape) or "static" (weights baked: recompiles
-  // whenever the weights change).
-  explicit AneBackend(std::unique_ptr<AneDriver> driver, std::string pipeline = "dynamic");
+  // options.ane_pipeline: "dynamic" (compile once per shape) or "static" (weights baked:
+  // recompiles whenever the weights change, so a run restarts before its compile budget).
+  explicit AneBackend(std::unique_ptr<AneDriver> driver, BackendOptions options = {});
   std::string name() const override { return "ane"; }
   bool supports(Kernel k, const KernelDims& dims) const override;
   bool overlaps_host_work() const override { return true; }
+  // Static pipeline: refuses a budget below one step's compiles.
+  void prepare_run(const ModelConfig& model) override;
+  // Static pipeline: restart when the next step's compiles would cross the budget.
+  std::string restart_reason() const override;
 
   void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) override;
   void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) override;
@@ -72,6 +73,8 @@ class AneBackend final : public Backend {
 
   std::unique_ptr<AneDriver> driver_;
   std::string pipeline_;
+  int compile_budget_;
+  int n_layers_ = 0;  // of the run (prepare_run); 0 before one
   cpu::CpuBackend host_;
   // Dynamic pipeline: "kernel + shape" -> program and its handle.
   std::map<std::string, LoadedProgram> dynamic_programs_;
