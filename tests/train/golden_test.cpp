@@ -17,6 +17,7 @@
 #include "io/safetensors.h"
 #include "model/params.h"
 #include "support/test_util.h"
+#include "train/adamw.h"
 #include "train/train_step.h"
 
 namespace anetrain {

@@ -19,6 +19,7 @@
 #include "core/parallel.h"
 #include "model/params.h"
 #include "support/test_util.h"
+#include "train/adamw.h"
 #include "train/train_step.h"
 
 namespace anetrain::ane {
