@@ -1,5 +1,5 @@
-// The interface each weight format implements (model/weights.h dispatches to it by
-// WeightFormat). One file per format: weights_anetrain.cpp, ...
+// The interface each weight format implements, in its own file (weights_anetrain.cpp, ...),
+// with a function returning its codec that model/weights.cpp declares and lists.
 #pragma once
 
 #include <string>
@@ -19,7 +19,5 @@ class WeightCodec {
   virtual void write(const std::string& path, const ParamLayout& layout, const float* params,
                      const WeightsMetadata& metadata) const = 0;
 };
-
-const WeightCodec& anetrain_codec();
 
 }  // namespace anetrain

@@ -7,6 +7,10 @@
 #include "model/weight_codec.h"
 
 namespace anetrain {
+
+// Each defined in the format's own file.
+const WeightCodec& anetrain_codec();  // weights_anetrain.cpp
+
 namespace {
 
 struct Registered {

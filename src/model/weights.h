@@ -4,8 +4,9 @@
 //   WeightFormat::kAnetrain  safetensors, F32, Meta's Llama names (model/params.h), the run
 //                            config and step in the metadata (docs/FORMATS.md)
 //
-// Adding a format (llama2.c, a Hugging Face directory, GGUF): an enum value and its line in
-// weights.cpp, the format's own file implementing WeightCodec (model/weight_codec.h), tests.
+// Adding a format (llama2.c, a Hugging Face directory, GGUF): an enum value here; in
+// weights.cpp its codec function's declaration and one line in kFormats; the format's own file
+// implementing WeightCodec (model/weight_codec.h) and defining that function; its tests.
 #pragma once
 
 #include <cstdint>

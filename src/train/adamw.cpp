@@ -1,6 +1,9 @@
-#include "train/adamw.h"
-
+// AdamW with decoupled weight decay (Loshchilov & Hutter), matching torch.optim.AdamW's update
+// order. State tensors "m" and "v", the first and second moments.
 #include <cmath>
+#include <memory>
+
+#include "train/optimizer.h"
 
 namespace anetrain {
 namespace {
@@ -26,24 +29,31 @@ void adam_span(const AdamStep& a, float shrink, float* __restrict p, const float
   }
 }
 
+class AdamW final : public Optimizer {
+ public:
+  AdamW(const TrainConfig& config, const ParamLayout& layout)
+      : Optimizer("adamw", "host AdamW", config, layout, {"m", "v"}) {}
+
+  void update(float* params, const float* grads, float lr, int64_t step,
+              float grad_multiplier) override {
+    const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.adam_eps;
+    const double bias1 = 1.0 - std::pow(static_cast<double>(b1), static_cast<double>(step));
+    const double bias2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(step));
+    const float step_size = static_cast<float>(lr / bias1);
+    const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
+    const AdamStep at{b1, b2, eps, step_size, bias2_sqrt, grad_multiplier};
+    float* m = state("m").data();
+    float* v = state("v").data();
+    for_each_span(lr, [&](int64_t begin, int64_t end, float shrink) {
+      adam_span(at, shrink, params + begin, grads + begin, m + begin, v + begin, end - begin);
+    });
+  }
+};
+
 }  // namespace
 
-AdamW::AdamW(const TrainConfig& config, const ParamLayout& layout)
-    : Optimizer("adamw", "host AdamW", config, layout, {"m", "v"}) {}
-
-void AdamW::update(float* params, const float* grads, float lr, int64_t step,
-                   float grad_multiplier) {
-  const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.adam_eps;
-  const double bias1 = 1.0 - std::pow(static_cast<double>(b1), static_cast<double>(step));
-  const double bias2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(step));
-  const float step_size = static_cast<float>(lr / bias1);
-  const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  const AdamStep at{b1, b2, eps, step_size, bias2_sqrt, grad_multiplier};
-  float* m = this->m().data();
-  float* v = this->v().data();
-  for_each_span(lr, [&](int64_t begin, int64_t end, float shrink) {
-    adam_span(at, shrink, params + begin, grads + begin, m + begin, v + begin, end - begin);
-  });
+std::unique_ptr<Optimizer> make_adamw(const TrainConfig& config, const ParamLayout& layout) {
+  return std::make_unique<AdamW>(config, layout);
 }
 
 }  // namespace anetrain

@@ -1,4 +1,14 @@
-#include "train/lion.h"
+// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"): the update is the
+// sign of an interpolation between the momentum and the gradient, so every parameter moves by
+// exactly lr (plus weight decay). One state tensor, "m", the momentum. Per parameter, with g
+// the (clipped) gradient:
+//   p = p * (1 - lr * weight_decay)                    decoupled weight decay, as AdamW
+//   p = p - lr * sign(beta1 * m + (1 - beta1) * g)     sign(0) = 0
+//   m = beta2 * m + (1 - beta2) * g
+// The paper's defaults are beta1 0.9, beta2 0.99 and an lr 3-10x below AdamW's.
+#include <memory>
+
+#include "train/optimizer.h"
 
 namespace anetrain {
 namespace {
@@ -21,18 +31,25 @@ void lion_span(const LionStep& a, float shrink, float* __restrict p, const float
   }
 }
 
+class Lion final : public Optimizer {
+ public:
+  Lion(const TrainConfig& config, const ParamLayout& layout)
+      : Optimizer("lion", "host Lion", config, layout, {"m"}) {}
+
+  void update(float* params, const float* grads, float lr, int64_t /*step*/,
+              float grad_multiplier) override {
+    const LionStep at{config_.beta1, config_.beta2, lr, grad_multiplier};
+    float* m = state("m").data();
+    for_each_span(lr, [&](int64_t begin, int64_t end, float shrink) {
+      lion_span(at, shrink, params + begin, grads + begin, m + begin, end - begin);
+    });
+  }
+};
+
 }  // namespace
 
-Lion::Lion(const TrainConfig& config, const ParamLayout& layout)
-    : Optimizer("lion", "host Lion", config, layout, {"m"}) {}
-
-void Lion::update(float* params, const float* grads, float lr, int64_t /*step*/,
-                  float grad_multiplier) {
-  const LionStep at{config_.beta1, config_.beta2, lr, grad_multiplier};
-  float* m = state("m").data();
-  for_each_span(lr, [&](int64_t begin, int64_t end, float shrink) {
-    lion_span(at, shrink, params + begin, grads + begin, m + begin, end - begin);
-  });
+std::unique_ptr<Optimizer> make_lion(const TrainConfig& config, const ParamLayout& layout) {
+  return std::make_unique<Lion>(config, layout);
 }
 
 }  // namespace anetrain

@@ -7,8 +7,10 @@
 // (train/checkpoint.h), the memory formula counts state_bytes_per_param(), and resume reads the
 // tensors back by name. The config key `optimizer` chooses one from optimizer_kinds().
 //
-// Adding an optimizer: its own file (a class derived from Optimizer), one line in
-// optimizer_kinds() (train/optimizer_registry.cpp), its tests.
+// Adding an optimizer: its own file (a class derived from Optimizer and a make_ function, as
+// train/lion.cpp), that function's declaration and one line in optimizer_kinds()
+// (train/optimizer_registry.cpp), its tests. Code outside uses make_optimizer() and this
+// interface only.
 #pragma once
 
 #include <cstdint>

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
-#include "core/error.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
 #include "support/test_util.h"
@@ -29,14 +28,12 @@ std::vector<float> numbered(int64_t n) {
   return v;
 }
 
-template <class Fn>
-std::string user_error(Fn fn) {
-  try {
-    fn();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no error)";
+// Meta's names in layout order, as anetrain always wrote them; no metadata.
+SafetensorsWriter meta_named(const ParamLayout& layout, const std::vector<float>& params) {
+  SafetensorsWriter writer;
+  for (const ParamInfo& t : layout.tensors())
+    writer.add_f32(t.name, t.shape, params.data() + t.offset);
+  return writer;
 }
 
 TEST(Weights, AnetrainFormatRoundTripsTensorsAndMetadata) {
@@ -65,8 +62,7 @@ TEST(Weights, AnetrainFormatWritesTheCheckpointBytes) {
   const RunConfig config = small_config();
   const ParamLayout layout(config.model);
   const std::vector<float> params = numbered(layout.total());
-  SafetensorsWriter expected;
-  for (const ParamInfo& t : layout.tensors()) expected.add_f32(t.name, t.shape, params.data() + t.offset);
+  SafetensorsWriter expected = meta_named(layout, params);
   expected.set_metadata("format", "anetrain");
   expected.set_metadata("config", config_to_json(config).dump());
   expected.set_metadata("step", "3");
@@ -81,9 +77,7 @@ TEST(Weights, FilesWithoutMetadataOrTensorsSayWhatIsMissing) {
   const ParamLayout layout(config.model);
   const std::vector<float> params = numbered(layout.total());
   // Meta's names but no metadata: the weights read, the config is unknown.
-  SafetensorsWriter bare;
-  for (const ParamInfo& t : layout.tensors()) bare.add_f32(t.name, t.shape, params.data() + t.offset);
-  bare.write(dir.file("bare.safetensors"));
+  meta_named(layout, params).write(dir.file("bare.safetensors"));
   const WeightsMetadata metadata =
       read_weights_metadata(WeightFormat::kAnetrain, dir.file("bare.safetensors"));
   EXPECT_FALSE(metadata.config.has_value());
@@ -97,17 +91,17 @@ TEST(Weights, FilesWithoutMetadataOrTensorsSayWhatIsMissing) {
   deeper.model.n_layers = 2;
   const ParamLayout deeper_layout(deeper.model);
   std::vector<float> more(deeper_layout.total());
-  EXPECT_NE(user_error([&] {
+  EXPECT_NE(user_error_of([&] {
               read_weights(WeightFormat::kAnetrain, dir.file("bare.safetensors"), deeper_layout,
                            more.data());
             }).find("bare.safetensors' has no tensor 'layers.1.attention_norm.weight'"),
             std::string::npos);
 
   std::ofstream(dir.file("notes.txt")) << "not weights";
-  EXPECT_NE(user_error([&] { detect_weight_format(dir.file("notes.txt")); })
+  EXPECT_NE(user_error_of([&] { detect_weight_format(dir.file("notes.txt")); })
                 .find("notes.txt' is in no weights format anetrain reads"),
             std::string::npos);
-  EXPECT_NE(user_error([&] { detect_weight_format(dir.file("absent.safetensors")); })
+  EXPECT_NE(user_error_of([&] { detect_weight_format(dir.file("absent.safetensors")); })
                 .find("absent.safetensors' is not a weights file"),
             std::string::npos);
 }
