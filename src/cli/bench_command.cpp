@@ -1,8 +1,9 @@
-// `anetrain bench`: times full training steps (forward, backward, clipping, AdamW) on random
-// data and reports the median ms/step, tokens/s, achieved GFLOPS (model/flops.h) and peak RSS.
+// `anetrain bench`: times full training steps (forward, backward, clipping, the optimizer
+// update: AdamW unless the config says otherwise) on random data and reports the median
+// ms/step, tokens/s, achieved GFLOPS (model/flops.h) and peak RSS.
 // With --block it times one transformer block alone, as the seed's benchmark and the PyTorch
 // layer baseline (bench/pytorch_baseline.py --config layer768) do: no embedding, no classifier,
-// a linear loss sum(y * r) / numel on the block's output, AdamW on the block's weights.
+// a linear loss sum(y * r) / numel on the block's output, the optimizer on the block's weights.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -91,7 +92,8 @@ int run_bench(const Args& args) {
   FloatBuffer params(layout.total()), grads(layout.total());
   init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed")),
               params.data());
-  AdamW optimizer(tc, layout);
+  const std::unique_ptr<Optimizer> optimizer_owner = make_optimizer(tc, layout);
+  Optimizer& optimizer = *optimizer_owner;
   Transformer model(mc, *backend, tc.batch_size, mc.seq_len, tc.recompute);
   const KernelDims& d = model.dims();
 
@@ -145,12 +147,14 @@ int run_bench(const Args& args) {
               "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
               median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
               peak_rss_mb());
-  const TrainingMemory memory = training_memory(mc, d.B, d.S, tc.recompute);
+  const TrainingMemory memory =
+      training_memory(mc, d.B, d.S, tc.recompute, optimizer.state_bytes_per_param());
   constexpr double kMB = 1024.0 * 1024.0;  // the unit of peak_rss_mb()
-  std::printf("  memory formula %.0f MB (parameters, gradients, AdamW moments %.0f MB; "
+  std::printf("  memory formula %.0f MB (parameters, gradients, %s state %.0f MB; "
               "activations %.0f MB%s): peak RSS / formula = %.2f\n",
-              memory.total() / kMB, memory.state_bytes / kMB, memory.activation_bytes / kMB,
-              tc.recompute ? ", recomputed" : "", peak_rss_mb() * kMB / memory.total());
+              memory.total() / kMB, optimizer.name().c_str(), memory.state_bytes / kMB,
+              memory.activation_bytes / kMB, tc.recompute ? ", recomputed" : "",
+              peak_rss_mb() * kMB / memory.total());
   if (args.has("measure-peak")) {
     measured_peak = std::max(measured_peak, measure_peak_gflops(gemm_precision()));
     if (measured_peak > 0)

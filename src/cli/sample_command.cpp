@@ -1,8 +1,7 @@
-// `anetrain sample`: loads a checkpoint and continues a prompt: text when the checkpoint
-// records a tokenizer, token ids otherwise (or with --ids).
+// `anetrain sample`: loads a checkpoint directory or a bare weights file and continues a
+// prompt: text when the checkpoint records a tokenizer, token ids otherwise (or with --ids).
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -40,8 +39,7 @@ std::vector<int32_t> parse_prompt(const std::string& text, int vocab_size) {
 
 // The checkpoint's config with --set applied: only the keys that choose how the backend runs,
 // never the model's shape or training settings, which the weights were trained with.
-RunConfig backend_config(const TrainingState& state, const Args& args) {
-  RunConfig config = state.config;
+RunConfig backend_config(RunConfig config, const Args& args) {
   for (const std::string& kv : args.all("set")) {
     const std::string key = kv.substr(0, kv.find('='));
     if (key != "ane_pipeline" && key != "compile_budget")
@@ -54,9 +52,8 @@ RunConfig backend_config(const TrainingState& state, const Args& args) {
 }
 
 int run_sample(const Args& args) {
-  const std::string dir = args.get("checkpoint");
-  const TrainingState state = load_training_state(dir);
-  const ModelConfig& mc = state.config.model;
+  const InferenceModel loaded = load_inference_model(args.get("checkpoint"));
+  const ModelConfig& mc = loaded.config.model;
   SamplerOptions so;
   so.temperature = static_cast<float>(args.get_double("temperature"));
   so.top_p = static_cast<float>(args.get_double("top-p"));
@@ -68,10 +65,10 @@ int run_sample(const Args& args) {
   // With a tokenizer the prompt is text (empty: start a new document); without one it is ids,
   // and id 1 (BOS in Llama's vocabulary) is the default.
   std::unique_ptr<Tokenizer> tokenizer;
-  if (!state.tokenizer_spec.empty() && !args.has("ids")) {
-    tokenizer = load_tokenizer(state.tokenizer_spec);
-    if (!state.tokenizer_checksum.empty() && tokenizer->checksum() != state.tokenizer_checksum)
-      throw UserError("tokenizer '" + state.tokenizer_spec +
+  if (!loaded.tokenizer_spec.empty() && !args.has("ids")) {
+    tokenizer = load_tokenizer(loaded.tokenizer_spec);
+    if (!loaded.tokenizer_checksum.empty() && tokenizer->checksum() != loaded.tokenizer_checksum)
+      throw UserError("tokenizer '" + loaded.tokenizer_spec +
                       "' changed since the checkpoint was trained (checksum mismatch); pass "
                       "--ids to sample token ids");
   }
@@ -86,13 +83,9 @@ int run_sample(const Args& args) {
 
   init_thread_pool();
   std::unique_ptr<Backend> backend =
-      make_backend(args.get("backend"), BackendOptions::from(backend_config(state, args).train));
+      make_backend(args.get("backend"), BackendOptions::from(backend_config(loaded.config, args).train));
   backend->prepare_run(mc);
-  ParamLayout layout(mc);
-  std::vector<float> params(layout.total());
-  load_model_weights((std::filesystem::path(dir) / "model.safetensors").string(), layout,
-                     params.data());
-  generate(mc, *backend, params.data(), tokens, max_tokens, sampler);
+  generate(mc, *backend, loaded.params.data(), tokens, max_tokens, sampler);
   if (tokenizer) {
     // Prompt and continuation decoded together (SentencePiece drops a leading space from the
     // first piece it decodes, so decoding the continuation alone would glue words together);
@@ -115,8 +108,9 @@ Command sample_command() {
       .flags =
           {
               {.name = "checkpoint",
-               .value = "DIR",
-               .help = "a run directory (train --out) or a checkpoint in it",
+               .value = "DIR|FILE",
+               .help = "a run directory (train --out), or a bare model.safetensors (token ids: "
+                       "no tokenizer)",
                .required = true},
               {.name = "prompt",
                .value = "TEXT",

@@ -63,6 +63,9 @@ struct Field {
   std::string key, type, meaning;
   std::function<void(RunConfig&, const std::string&)> set;
   std::function<nlohmann::json(const RunConfig&)> get;
+  // As ConfigKey::written_at_default: a run that leaves such a key at its default writes the
+  // same state.json and model.safetensors metadata as before the key existed.
+  bool written_at_default = true;
 };
 
 #define CONFIG_FIELD(key, type, expr, meaning, parse)                                   \
@@ -77,6 +80,11 @@ struct Field {
 #define STRING_FIELD(key, expr, meaning) CONFIG_FIELD(key, "string", expr, meaning, v)
 #define BOOL_FIELD(key, expr, meaning) \
   CONFIG_FIELD(key, "bool", expr, meaning, parse_bool(key, v))
+
+Field added_later(Field field) {
+  field.written_at_default = false;
+  return field;
+}
 
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = {
@@ -112,14 +120,16 @@ const std::vector<Field>& fields() {
                 "linear warmup steps"),
       INT_FIELD("decay_steps", c.train.decay_steps,
                 "cosine horizon in steps; 0 means the run's --steps"),
+      added_later(STRING_FIELD("optimizer", c.train.optimizer,
+                "adamw, or lion (the sign of an interpolated momentum: one state tensor instead of two; wants a 3-10x lower lr)")),
       FLOAT_FIELD("weight_decay", c.train.weight_decay,
-                "AdamW decoupled weight decay (not on norm gains unless decay_norms)"),
+                "decoupled weight decay, AdamW's and Lion's (not on norm gains unless decay_norms)"),
       BOOL_FIELD("decay_norms", c.train.decay_norms,
                 "apply weight decay to the RMSNorm gains too"),
       FLOAT_FIELD("beta1", c.train.beta1,
-                "AdamW first-moment decay"),
+                "AdamW first-moment decay; Lion: the weight of the momentum in the update's sign"),
       FLOAT_FIELD("beta2", c.train.beta2,
-                "AdamW second-moment decay"),
+                "AdamW second-moment decay; Lion: the momentum's decay"),
       FLOAT_FIELD("adam_eps", c.train.adam_eps,
                 "AdamW epsilon"),
       FLOAT_FIELD("grad_clip", c.train.grad_clip,
@@ -182,7 +192,7 @@ std::vector<ConfigKey> config_keys() {
       std::snprintf(shortest, sizeof(shortest), "%g", value.get<double>());
       text = shortest;
     }
-    keys.push_back({field.key, field.type, text, field.meaning});
+    keys.push_back({field.key, field.type, text, field.meaning, field.written_at_default});
   }
   return keys;
 }
@@ -238,7 +248,11 @@ void apply_override(RunConfig& config, const std::string& key_equals_value) {
 
 nlohmann::json config_to_json(const RunConfig& config) {
   nlohmann::json j = nlohmann::json::object();
-  for (const Field& field : fields()) j[field.key] = field.get(config);
+  const RunConfig defaults;
+  for (const Field& field : fields()) {
+    nlohmann::json value = field.get(config);
+    if (field.written_at_default || value != field.get(defaults)) j[field.key] = std::move(value);
+  }
   j["preset"] = config.preset;
   return j;
 }

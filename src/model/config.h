@@ -38,10 +38,13 @@ struct TrainConfig {
   float min_lr_frac = 0.1f;   // cosine decays to lr * min_lr_frac
   int warmup_steps = 10;
   int decay_steps = 0;        // cosine horizon; 0 means the run's --steps
+  // The optimizer (train/optimizer.h lists them): "adamw", or "lion" (sign of an interpolated
+  // momentum; beta1, beta2, weight_decay and decay_norms as AdamW reads them, no adam_eps).
+  std::string optimizer = "adamw";
   float weight_decay = 0.1f;  // decoupled (AdamW); never on norm weights unless decay_norms
   bool decay_norms = false;
-  float beta1 = 0.9f;
-  float beta2 = 0.95f;
+  float beta1 = 0.9f;         // AdamW: first-moment decay; Lion: the update's interpolation
+  float beta2 = 0.95f;        // AdamW: second-moment decay; Lion: the momentum's decay
   float adam_eps = 1e-8f;
   float grad_clip = 1.0f;     // global-norm clip; <= 0 disables
   // Loss scaling keeps fp16 gradients (ANE backend) out of the subnormal range: gradients
@@ -77,6 +80,10 @@ std::vector<std::string> preset_names();
 // preset's; other presets change the model keys and batch_size).
 struct ConfigKey {
   std::string key, type, default_value, meaning;
+  // False for keys added after checkpoints existed (`optimizer`): config_to_json() leaves them
+  // out while they hold their default, so older files stay byte-identical and older builds
+  // read them; a config without the key reads as the default.
+  bool written_at_default = true;
 };
 std::vector<ConfigKey> config_keys();
 

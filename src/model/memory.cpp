@@ -4,12 +4,15 @@
 
 namespace anetrain {
 
-TrainingMemory training_memory(const ModelConfig& c, int64_t B, int64_t S, bool recompute) {
+TrainingMemory training_memory(const ModelConfig& c, int64_t B, int64_t S, bool recompute,
+                               double optimizer_bytes_per_param) {
   const double T = static_cast<double>(B * S), D = c.dim, F = c.hidden_dim, V = c.vocab_size,
                L = c.n_layers, H = c.n_heads, E = c.head_dim(), QD = H * E,
                KD = static_cast<double>(c.n_kv_heads) * E;
   TrainingMemory m;
-  m.state_bytes = 16.0 * static_cast<double>(ParamLayout(c).total());
+  const double P = static_cast<double>(ParamLayout(c).total());
+  m.optimizer_bytes = optimizer_bytes_per_param * P;
+  m.state_bytes = 8.0 * P + m.optimizer_bytes;
   // One layer's taps: attention (xnorm, rms_inv, q, k, v, attn, lse), FFN (xnorm, rms_inv,
   // h1, h3, gate).
   const double taps = (D + 1 + 2 * QD + 2 * KD + H) * T + (D + 1 + 3 * F) * T;

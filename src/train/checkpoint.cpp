@@ -6,6 +6,7 @@
 #include "io/atomic_file.h"
 #include "io/checkpoint_commit.h"
 #include "io/safetensors.h"
+#include "model/weights.h"
 
 namespace anetrain {
 namespace fs = std::filesystem;
@@ -18,38 +19,25 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
-void read_tensor(const SafetensorsFile& file, const std::string& path, const std::string& name,
-                 const std::vector<int64_t>& shape, int64_t numel, float* out) {
-  if (!file.has(name))
-    throw UserError("'" + path + "' has no tensor '" + name +
-                    "': it was written for a different model config");
-  if (file.shape(name) != shape)
-    throw UserError("'" + path + "': tensor '" + name +
-                    "' has a different shape than the model config expects");
-  file.read_f32(name, out, numel);
-}
-
 }  // namespace
 
+std::string CheckpointPaths::file(const std::string& name) const {
+  return (fs::path(dir) / name).string();
+}
+
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
-                     const float* params, const float* adam_m, const float* adam_v) {
+                     const float* params, const Optimizer& optimizer) {
   CheckpointCommit commit(dir);
-  const std::string config_text = config_to_json(state.config).dump();
+  write_weights(WeightFormat::kAnetrain, commit.staging_path(CheckpointPaths::kModel), layout,
+                params, {.config = state.config, .step = state.step});
 
-  SafetensorsWriter model;
-  for (const ParamInfo& t : layout.tensors()) model.add_f32(t.name, t.shape, params + t.offset);
-  model.set_metadata("format", "anetrain");
-  model.set_metadata("config", config_text);
-  model.set_metadata("step", std::to_string(state.step));
-  model.write(commit.staging_path("model.safetensors"));
-
-  SafetensorsWriter optimizer;
-  for (const ParamInfo& t : layout.tensors()) {
-    optimizer.add_f32("m." + t.name, t.shape, adam_m + t.offset);
-    optimizer.add_f32("v." + t.name, t.shape, adam_v + t.offset);
-  }
-  optimizer.set_metadata("step", std::to_string(state.step));
-  optimizer.write(commit.staging_path("optimizer.safetensors"));
+  // Parameter by parameter, each state tensor's slice ("m.NAME", "v.NAME", then the next).
+  SafetensorsWriter optimizer_file;
+  for (const ParamInfo& t : optimizer.layout().tensors())
+    for (const OptimizerState& s : optimizer.state())
+      optimizer_file.add_f32(s.name + "." + t.name, t.shape, s.values.data() + t.offset);
+  optimizer_file.set_metadata("step", std::to_string(state.step));
+  optimizer_file.write(commit.staging_path(CheckpointPaths::kOptimizer));
 
   nlohmann::json j;
   j["format"] = "anetrain-state";
@@ -71,19 +59,19 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const P
   }
   j["loss_scale"] = {{"scale", state.loss_scale}, {"good_steps", state.loss_scale_good_steps}};
   const std::string text = j.dump(2) + "\n";
-  write_file_atomic(commit.staging_path("state.json"), text.data(), text.size());
+  write_file_atomic(commit.staging_path(CheckpointPaths::kState), text.data(), text.size());
   commit.commit();
 }
 
 bool has_checkpoint(const std::string& dir) {
   if (!fs::is_directory(dir)) return false;
   recover_checkpoint_dir(dir);
-  return fs::exists(fs::path(dir) / "state.json");
+  return fs::exists(CheckpointPaths(dir).state());
 }
 
 TrainingState load_training_state(const std::string& dir) {
   recover_checkpoint_dir(dir);
-  const std::string path = (fs::path(dir) / "state.json").string();
+  const std::string path = CheckpointPaths(dir).state();
   if (!fs::exists(path))
     throw UserError("'" + dir + "' holds no checkpoint (no state.json): check --checkpoint/--out");
   nlohmann::json j;
@@ -122,19 +110,43 @@ TrainingState load_training_state(const std::string& dir) {
   }
 }
 
-void load_model_weights(const std::string& path, const ParamLayout& layout, float* params) {
-  SafetensorsFile file = SafetensorsFile::open(path);
-  for (const ParamInfo& t : layout.tensors())
-    read_tensor(file, path, t.name, t.shape, t.numel, params + t.offset);
+void load_checkpoint(const std::string& dir, const ParamLayout& layout, float* params,
+                     Optimizer& optimizer) {
+  const CheckpointPaths paths(dir);
+  read_weights(WeightFormat::kAnetrain, paths.model(), layout, params);
+  const SafetensorsFile file = SafetensorsFile::open(paths.optimizer());
+  for (OptimizerState& s : optimizer.state())
+    read_layout_tensors(file, optimizer.layout(), s.name + ".", s.values.data());
 }
 
-void load_optimizer_moments(const std::string& path, const ParamLayout& layout, float* adam_m,
-                            float* adam_v) {
-  SafetensorsFile file = SafetensorsFile::open(path);
-  for (const ParamInfo& t : layout.tensors()) {
-    read_tensor(file, path, "m." + t.name, t.shape, t.numel, adam_m + t.offset);
-    read_tensor(file, path, "v." + t.name, t.shape, t.numel, adam_v + t.offset);
+InferenceModel load_inference_model(const std::string& path) {
+  InferenceModel model;
+  const CheckpointPaths paths(path);
+  // A directory holding weights but no state.json (copied without it) loads as its weights.
+  const bool bare = fs::is_regular_file(path) ||
+                    (!has_checkpoint(path) && fs::is_regular_file(paths.model()));
+  std::string weights = paths.model();
+  WeightFormat format = WeightFormat::kAnetrain;
+  if (bare) {
+    if (fs::is_regular_file(path)) weights = path;
+    format = detect_weight_format(weights);
+    WeightsMetadata metadata = read_weights_metadata(format, weights);
+    if (!metadata.config)
+      throw UserError("'" + weights + "' records no model config (" +
+                      weight_format_name(format) +
+                      " weights without a 'config' metadata entry): load the checkpoint "
+                      "directory it came from, whose state.json holds the config");
+    model.config = std::move(*metadata.config);
+  } else {
+    TrainingState state = load_training_state(path);  // says what is missing
+    model.config = std::move(state.config);
+    model.tokenizer_spec = std::move(state.tokenizer_spec);
+    model.tokenizer_checksum = std::move(state.tokenizer_checksum);
   }
+  const ParamLayout layout(model.config.model);
+  model.params.resize(layout.total());
+  read_weights(format, weights, layout, model.params.data());
+  return model;
 }
 
 }  // namespace anetrain

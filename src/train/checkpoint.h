@@ -1,6 +1,7 @@
-// A training checkpoint is a directory (docs/FORMATS.md):
-//   model.safetensors      fp32 weights under Meta's Llama names
-//   optimizer.safetensors  AdamW moments, "m.<name>" and "v.<name>"
+// A training checkpoint is a directory (docs/FORMATS.md), its file names in CheckpointPaths:
+//   model.safetensors      fp32 weights under Meta's Llama names (model/weights.h, kAnetrain)
+//   optimizer.safetensors  the optimizer's named state tensors, "<state>.<name>" (AdamW: "m.",
+//                          "v."; train/optimizer.h)
 //   state.json             config, step, seed, data-loader position, tokenizer
 //   tokenizer.model        a copy of the tokenizer's files (encoder.json + vocab.bpe for
 //                          gpt2:, none for bytes; tokenizer/tokenizer_files.h), which
@@ -13,10 +14,12 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/config.h"
 #include "model/params.h"
+#include "train/optimizer.h"
 #include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
@@ -40,18 +43,50 @@ struct TrainingState {
   int64_t loss_scale_good_steps = 0;
 };
 
+// The files of the checkpoint in `dir`.
+struct CheckpointPaths {
+  static constexpr const char* kModel = "model.safetensors";
+  static constexpr const char* kOptimizer = "optimizer.safetensors";
+  static constexpr const char* kState = "state.json";
+
+  explicit CheckpointPaths(std::string dir) : dir(std::move(dir)) {}
+  std::string model() const { return file(kModel); }
+  std::string optimizer() const { return file(kOptimizer); }
+  std::string state() const { return file(kState); }
+  // Where the tokenizer copy's files (fixed names, tokenizer/tokenizer_files.h) are: the
+  // directory itself.
+  const std::string& tokenizer_dir() const { return dir; }
+  std::string file(const std::string& name) const;
+
+  std::string dir;
+};
+
+// Writes a checkpoint of params (laid out by `layout`) and the optimizer's state tensors.
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
-                     const float* params, const float* adam_m, const float* adam_v);
+                     const float* params, const Optimizer& optimizer);
 
 // True if dir holds a checkpoint (after finishing or discarding an interrupted commit).
 bool has_checkpoint(const std::string& dir);
 
 TrainingState load_training_state(const std::string& dir);
 
-// Reads weights into params (layout.total() floats). Every tensor must be present with the
-// layout's shape; anything else is a UserError naming the file and tensor.
-void load_model_weights(const std::string& path, const ParamLayout& layout, float* params);
-void load_optimizer_moments(const std::string& path, const ParamLayout& layout, float* adam_m,
-                            float* adam_v);
+// Reads the checkpoint's weights into params (layout.total() floats) and its optimizer state
+// into `optimizer`'s state tensors, by name. Every tensor must be present with the layout's
+// shape; anything else is a UserError naming the file and tensor.
+void load_checkpoint(const std::string& dir, const ParamLayout& layout, float* params,
+                     Optimizer& optimizer);
+
+// A model to run (sample, eval) and what was recorded with it.
+struct InferenceModel {
+  RunConfig config;
+  std::vector<float> params;  // ParamLayout(config.model)
+  // As in TrainingState; empty for a bare weights file (which records no tokenizer).
+  std::string tokenizer_spec, tokenizer_checksum;
+};
+
+// Loads `path`: a checkpoint directory (its state.json gives the config and tokenizer), or a
+// bare weights file (model/weights.h) whose format records the config, such as a
+// model.safetensors anetrain wrote. A UserError says what is missing otherwise.
+InferenceModel load_inference_model(const std::string& path);
 
 }  // namespace anetrain

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <utility>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -52,77 +54,62 @@ float clip_coefficient(double norm, float max_norm) {
   return coef >= 1.0 ? 1.0f : static_cast<float>(coef);
 }
 
-namespace {
-
-struct AdamStep {
-  float b1, b2, eps, step_size, bias2_sqrt, grad_multiplier;
-};
-
-// The update of n consecutive parameters sharing one weight-decay factor. A free function with
-// __restrict pointers and by-value constants: that is what lets GCC vectorize it (as a lambda
-// capturing by reference it stayed scalar, 3x slower).
-void adam_span(const AdamStep& a, float shrink, float* __restrict p, const float* __restrict g,
-               float* __restrict m, float* __restrict v, int64_t n) {
-  const float b1 = a.b1, b2 = a.b2, eps = a.eps, step_size = a.step_size;
-  const float bias2_sqrt = a.bias2_sqrt, c = a.grad_multiplier;
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = g[i] * c;  // the same float product an in-place clip would store
-    p[i] *= shrink;  // decoupled weight decay first, as torch.optim.AdamW does
-    m[i] = b1 * m[i] + (1.0f - b1) * gi;
-    v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-    const float denom = std::sqrt(v[i]) / bias2_sqrt + eps;
-    p[i] -= step_size * m[i] / denom;
-  }
-}
-
-}  // namespace
-
-AdamW::AdamW(const TrainConfig& config, const ParamLayout& layout)
-    : config_(config), m_(layout.total(), 0.0f), v_(layout.total(), 0.0f) {
-  int64_t end = 0;  // update() walks the ranges as one back-to-back cover of the layout
+Optimizer::Optimizer(std::string name, const char* profile_label, const TrainConfig& config,
+                     const ParamLayout& layout, const std::vector<std::string>& state_names)
+    : config_(config), name_(std::move(name)), profile_label_(profile_label), layout_(layout) {
+  state_.reserve(state_names.size());
+  for (const std::string& state_name : state_names)
+    state_.push_back({state_name, FloatBuffer(layout.total(), 0.0f)});
+  int64_t end = 0;  // for_each_span() walks the ranges as one back-to-back cover of the layout
   for (const ParamInfo& t : layout.tensors()) {
-    ANETRAIN_CHECK(t.offset == end, "AdamW needs the parameter tensors back to back");
+    ANETRAIN_CHECK(t.offset == end, "the optimizer needs the parameter tensors back to back");
     decay_ranges_.push_back({t.offset, t.numel});
     range_decay_.push_back(t.is_norm && !config.decay_norms ? 0.0f : config.weight_decay);
     end += t.numel;
   }
-  ANETRAIN_CHECK(end == layout.total(), "AdamW: the parameter tensors must cover the whole layout");
+  ANETRAIN_CHECK(end == layout.total(),
+                 "the optimizer: the parameter tensors must cover the whole layout");
 }
 
-void AdamW::update(float* params, const float* grads, float lr, int64_t step,
-                   float grad_multiplier) {
-  const float b1 = config_.beta1, b2 = config_.beta2, eps = config_.adam_eps;
-  const double bias1 = 1.0 - std::pow(static_cast<double>(b1), static_cast<double>(step));
-  const double bias2 = 1.0 - std::pow(static_cast<double>(b2), static_cast<double>(step));
-  const float step_size = static_cast<float>(lr / bias1);
-  const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  const AdamStep at{b1, b2, eps, step_size, bias2_sqrt, grad_multiplier};
+FloatBuffer& Optimizer::state(const std::string& name) {
+  return const_cast<FloatBuffer&>(std::as_const(*this).state(name));
+}
+
+const FloatBuffer& Optimizer::state(const std::string& name) const {
+  for (const OptimizerState& s : state_)
+    if (s.name == name) return s.values;
+  throw std::logic_error("optimizer " + name_ + " has no state tensor '" + name + "'");
+}
+
+double Optimizer::state_bytes_per_param() const {
+  return static_cast<double>(sizeof(float) * state_.size());
+}
+
+void Optimizer::for_each_span(
+    float lr, const std::function<void(int64_t begin, int64_t end, float shrink)>& span) const {
   // One parallel region over every parameter, not one per tensor: a model has hundreds of
   // tensors, and each region costs the pool a wake-up.
-  const int64_t n = static_cast<int64_t>(m_.size());
-  parallel_for(n, [&](int64_t s0, int64_t s1) {
+  parallel_for(layout_.total(), [&](int64_t s0, int64_t s1) {
     // Ranges are back to back from 0 (checked in the constructor); start at the one holding s0.
     size_t r = std::upper_bound(decay_ranges_.begin(), decay_ranges_.end(), s0,
                                 [](int64_t i, const auto& range) { return i < range.first; }) -
                decay_ranges_.begin() - 1;
     for (int64_t begin = s0; begin < s1; ++r) {
       const int64_t end = std::min(s1, decay_ranges_[r].first + decay_ranges_[r].second);
-      const float shrink = 1.0f - lr * range_decay_[r];
-      adam_span(at, shrink, params + begin, grads + begin, m_.data() + begin, v_.data() + begin,
-                end - begin);
+      span(begin, end, 1.0f - lr * range_decay_[r]);
       begin = end;
     }
   }, 4096);
 }
 
-double AdamW::clipped_update(float* params, const float* grads, float lr, int64_t step,
-                             float max_norm) {
+double Optimizer::clipped_update(float* params, const float* grads, float lr, int64_t step,
+                                 float max_norm) {
   double norm;
   {
     ProfileScope scope("host grad norm");
-    norm = global_grad_norm(grads, static_cast<int64_t>(m_.size()));
+    norm = global_grad_norm(grads, layout_.total());
   }
-  ProfileScope scope("host AdamW");
+  ProfileScope scope(profile_label_);
   update(params, grads, lr, step, clip_coefficient(norm, max_norm));
   return norm;
 }

@@ -1,9 +1,22 @@
-// AdamW with decoupled weight decay (Loshchilov & Hutter), matching torch.optim.AdamW's
-// update order, global-norm gradient clipping matching torch.nn.utils.clip_grad_norm_, and the
-// warmup + cosine learning-rate schedule.
+// The optimizer interface, global-norm gradient clipping matching torch.nn.utils.clip_grad_norm_,
+// and the warmup + cosine learning-rate schedule.
+//
+// An optimizer owns named state tensors, each one float per parameter of the layout it updates
+// (AdamW: "m" and "v"; Lion: "m"). Everything outside the optimizer goes through those names:
+// checkpoints store state tensor S of parameter NAME as "S.NAME" in optimizer.safetensors
+// (train/checkpoint.h), the memory formula counts state_bytes_per_param(), and resume reads the
+// tensors back by name. The config key `optimizer` chooses one from optimizer_kinds().
+//
+// Adding an optimizer: its own file (a class derived from Optimizer and a make_ function, as
+// train/lion.cpp), that function's declaration and one line in optimizer_kinds()
+// (train/optimizer_registry.cpp), its tests. Code outside uses make_optimizer() and this
+// interface only.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "core/aligned_buffer.h"
@@ -23,29 +36,83 @@ double global_grad_norm(const float* grads, int64_t n);
 // max_norm <= 0), computed as torch.nn.utils.clip_grad_norm_ does.
 float clip_coefficient(double norm, float max_norm);
 
+// One state tensor: `values` holds one float per parameter of Optimizer::layout(), in the
+// layout's order, so the slice of parameter tensor t is values[t.offset, t.offset + t.numel).
+struct OptimizerState {
+  std::string name;  // "m", "v": the prefix of its tensors in optimizer.safetensors
+  FloatBuffer values;
+};
 
-class AdamW {
+class Optimizer {
  public:
-  AdamW(const TrainConfig& config, const ParamLayout& layout);
-  // One update; `step` is the 1-based count of updates including this one (bias correction).
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  // The config key's value that chooses it ("adamw").
+  const std::string& name() const { return name_; }
+  // The parameters it updates (the whole model; an adapter's layout for adapters).
+  const ParamLayout& layout() const { return layout_; }
+
+  // One update of every parameter; `step` is the 1-based count of updates including this one.
   // The update reads grads[i] * grad_multiplier, which is how the trainer clips: folding the
-  // clip coefficient in here saves a read-modify-write pass over every gradient (the update is
+  // clip coefficient in saves a read-modify-write pass over every gradient (the update is
   // memory-bound) and gives the same floats as clipping in place first.
-  void update(float* params, const float* grads, float lr, int64_t step,
-              float grad_multiplier = 1.0f);
+  virtual void update(float* params, const float* grads, float lr, int64_t step,
+                      float grad_multiplier = 1.0f) = 0;
   // The end of every step: the global gradient norm, then update() with the clip coefficient
-  // folded in. Returns the norm (before clipping). Profiled as "host grad norm", "host AdamW".
+  // folded in. Returns the norm (before clipping). Profiled as "host grad norm" and the
+  // optimizer's own label ("host AdamW").
   double clipped_update(float* params, const float* grads, float lr, int64_t step,
                         float max_norm);
-  FloatBuffer& m() { return m_; }
-  FloatBuffer& v() { return v_; }
+
+  // The named state tensors, in the order checkpoints write them.
+  std::vector<OptimizerState>& state() { return state_; }
+  const std::vector<OptimizerState>& state() const { return state_; }
+  // The state tensor called `name`; std::logic_error if it has none.
+  FloatBuffer& state(const std::string& name);
+  const FloatBuffer& state(const std::string& name) const;
+
+  // Bytes of state this process holds per parameter, for the memory formula (model/memory.h):
+  // 4 per state tensor (a sharded optimizer holds a fraction of each).
+  virtual double state_bytes_per_param() const;
+
+ protected:
+  // Allocates one zeroed state tensor per name. `profile_label` is a string literal.
+  Optimizer(std::string name, const char* profile_label, const TrainConfig& config,
+            const ParamLayout& layout, const std::vector<std::string>& state_names);
+
+  // Runs span(begin, end, shrink) over every parameter [0, layout().total()) in one parallel
+  // region, in spans that never cross a tensor; shrink = 1 - lr * the tensor's weight decay
+  // (weight_decay, or 0 for norm gains unless decay_norms): decoupled weight decay multiplies
+  // each parameter by it. The span function is where an optimizer's element loop goes.
+  void for_each_span(float lr,
+                     const std::function<void(int64_t begin, int64_t end, float shrink)>& span) const;
+
+  const TrainConfig config_;
 
  private:
-  TrainConfig config_;
-  FloatBuffer m_, v_;
-  // One (offset, numel) range per tensor with its weight decay: 0 for norms by default.
+  std::string name_;
+  const char* profile_label_;
+  ParamLayout layout_;
+  std::vector<OptimizerState> state_;
+  // One (offset, numel) range per tensor, back to back from 0, and its weight decay.
   std::vector<std::pair<int64_t, int64_t>> decay_ranges_;
   std::vector<float> range_decay_;
 };
+
+// A registered optimizer: the `optimizer` config value, what it is and how to make one.
+struct OptimizerKind {
+  std::string name, summary;
+  std::function<std::unique_ptr<Optimizer>(const TrainConfig&, const ParamLayout&)> make;
+};
+const std::vector<OptimizerKind>& optimizer_kinds();
+
+// The kind called `name`; a UserError naming the known ones otherwise.
+const OptimizerKind& optimizer_kind(const std::string& name);
+
+// The optimizer config.optimizer names, over `layout`'s parameters. Throws UserError for an
+// unknown name.
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& config, const ParamLayout& layout);
 
 }  // namespace anetrain

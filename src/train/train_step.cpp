@@ -18,7 +18,7 @@ TrainStep::TrainStep(Transformer& model, const TrainConfig& config, const ParamL
   scale_.scale = config.loss_scale > 0 ? config.loss_scale : 1.0f;
 }
 
-StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, AdamW& optimizer,
+StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer& optimizer,
                          const BatchSource& next_batch) {
   const int64_t T = model_.dims().T();
   const float scale = scale_.scale;

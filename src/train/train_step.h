@@ -1,6 +1,6 @@
 // One optimizer step: grad_accum micro-batches of forward/backward, global-norm clipping, the
-// scheduled learning rate and an AdamW update. Shared by the trainer and the golden test, so
-// the test exercises exactly the code that trains.
+// scheduled learning rate and the optimizer's update. Shared by the trainer and the golden
+// test, so the test exercises exactly the code that trains.
 #pragma once
 
 #include <cstdint>
@@ -33,7 +33,7 @@ class TrainStep {
  public:
   TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout);
   // `step` is 0-based; `horizon` the schedule's total steps.
-  StepStats run(int64_t step, int64_t horizon, float* params, AdamW& optimizer,
+  StepStats run(int64_t step, int64_t horizon, float* params, Optimizer& optimizer,
                 const BatchSource& next_batch);
   const FloatBuffer& grads() const { return grads_; }  // before clipping
   LossScaleState& loss_scale() { return scale_; }

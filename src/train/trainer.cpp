@@ -174,13 +174,10 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
 
   ParamLayout layout(mc);
   FloatBuffer params(layout.total());
-  AdamW optimizer(tc, layout);
+  const std::unique_ptr<Optimizer> optimizer_owner = make_optimizer(tc, layout);
+  Optimizer& optimizer = *optimizer_owner;
   if (resumed) {
-    load_model_weights((std::filesystem::path(opts.out_dir) / "model.safetensors").string(),
-                       layout, params.data());
-    load_optimizer_moments(
-        (std::filesystem::path(opts.out_dir) / "optimizer.safetensors").string(), layout,
-        optimizer.m().data(), optimizer.v().data());
+    load_checkpoint(opts.out_dir, layout, params.data(), optimizer);
     train_data.set_state(resumed->loader);
   } else {
     init_params(mc, layout, tc.init_std, seed, params.data());
@@ -205,8 +202,7 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
     state.loss_scale = stepper.loss_scale().scale;
     state.loss_scale_good_steps = stepper.loss_scale().good_steps;
     state.loader = train_data.state();
-    save_checkpoint(opts.out_dir, state, layout, params.data(), optimizer.m().data(),
-                    optimizer.v().data());
+    save_checkpoint(opts.out_dir, state, layout, params.data(), optimizer);
   };
 
   std::printf("training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "

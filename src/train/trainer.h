@@ -1,4 +1,4 @@
-// The training loop: data -> micro-batches -> forward/backward -> clip -> AdamW, with
+// The training loop: data -> micro-batches -> forward/backward -> clip -> optimizer, with
 // validation, progress lines, metrics.jsonl and atomic checkpoints with exact resume.
 #pragma once
 

@@ -44,10 +44,10 @@ TEST(BackendHooks, AneStaticPipelineRefusesATooSmallBudgetAndRestartsBeforeCross
     std::vector<float> params(layout.total());
     init_params(c.model, layout, 0.02f, 1, params.data());
     Transformer model(c.model, ane, 1, 64, false);
-    AdamW adam(c.train, layout);
+    const std::unique_ptr<Optimizer> optimizer = make_optimizer(c.train, layout);
     TrainStep step(model, c.train, layout);
     const std::vector<int32_t> tokens = pattern_tokens(65, 512, 3);
-    step.run(0, 2, params.data(), adam, [&](int32_t* in, int32_t* tg) {
+    step.run(0, 2, params.data(), *optimizer, [&](int32_t* in, int32_t* tg) {
       for (int i = 0; i < 64; ++i) in[i] = tokens[i], tg[i] = tokens[i + 1];
     });
     // A static step compiles up to 12 programs (fewer when two blocks' programs are the same

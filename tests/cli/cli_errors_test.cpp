@@ -48,6 +48,8 @@ TEST_F(CliErrors, BadValues) {
   expect_error(train({"--data", data_, "--set", "dimm=3"}), "unknown config key 'dimm'");
   expect_error(train({"--data", data_, "--set", "n_kv_heads=3"}), "n_kv_heads (3) must divide");
   expect_error(train({"--data", data_, "--set", "nokey"}), "expected key=value");
+  expect_error(train({"--data", data_, "--set", "optimizer=sgd"}),
+               "optimizer 'sgd' is unknown: use one of adamw, lion");
   expect_error({"train", "--config", "huge", "--data", data_, "--steps", "1", "--out", "x"},
                "unknown preset 'huge'");
   expect_error({"sample", "--checkpoint", dir_.file("none")}, "holds no checkpoint");

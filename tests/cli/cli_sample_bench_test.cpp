@@ -3,6 +3,7 @@
 // model has learned; bench reports its figures as parseable JSON (no timing is asserted).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -69,6 +70,26 @@ TEST(CliSample, ContinuesPromptReproduciblyAndLearnsACycle) {
   EXPECT_EQ(bad_pipeline.exit_code, 1);
   EXPECT_NE(bad_pipeline.err.find("ane_pipeline 'sideways' is unknown"), std::string::npos)
       << bad_pipeline.err;
+}
+
+TEST(CliSample, SamplesABareWeightsFileAsItsCheckpoint) {
+  TempDir dir;
+  write_shard(dir.file("data.bin"), pattern_tokens(5000, 64, 1));
+  auto r = run_anetrain({"train", "--config", "tiny", "--set", "vocab_size=64", "--data",
+                         dir.file("data.bin"), "--steps", "3", "--out", dir.file("run")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // model.safetensors on its own (its metadata holds the config) samples as the directory does.
+  std::filesystem::copy_file(dir.file("run/model.safetensors"), dir.file("alone.safetensors"));
+  const std::vector<std::string> how = {"--prompt", "3 4", "--max-tokens", "10", "--seed", "5"};
+  std::vector<std::string> from_dir = {"sample", "--checkpoint", dir.file("run")};
+  std::vector<std::string> from_file = {"sample", "--checkpoint", dir.file("alone.safetensors")};
+  from_dir.insert(from_dir.end(), how.begin(), how.end());
+  from_file.insert(from_file.end(), how.begin(), how.end());
+  const auto a = run_anetrain(from_dir), b = run_anetrain(from_file);
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_EQ(parse_ids(a.out).size(), 12u) << a.out;
+  EXPECT_EQ(a.out, b.out);
 }
 
 TEST(CliBench, ReportsFiguresAsJson) {

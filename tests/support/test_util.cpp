@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/error.h"
 #include "core/rng.h"
 #include "data/token_shard.h"
 #include "data/tokenizer_training.h"
@@ -137,6 +138,15 @@ std::vector<float> random_normal(uint64_t seed, int64_t n, double std) {
   std::vector<float> v(n);
   for (auto& x : v) x = static_cast<float>(rng.normal() * std);
   return v;
+}
+
+std::string user_error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no UserError)";
 }
 
 }  // namespace anetrain::testing

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,5 +48,8 @@ std::vector<float> random_normal(uint64_t seed, int64_t n, double std);
 
 std::string read_bytes(const std::string& path);
 std::string source_dir();
+
+// What the UserError that fn throws says, or "(no UserError)" when it throws none.
+std::string user_error_of(const std::function<void()>& fn);
 
 }  // namespace anetrain::testing

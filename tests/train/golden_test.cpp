@@ -117,9 +117,9 @@ void run_golden_case(RunConfig config, const std::string& label, const Tolerance
     TrainConfig no_clip = tc;
     no_clip.grad_clip = 0;
     std::vector<float> scratch = params;
-    AdamW scratch_adam(no_clip, layout);
+    const std::unique_ptr<Optimizer> scratch_adam = make_optimizer(no_clip, layout);
     TrainStep probe(model, no_clip, layout);
-    probe.run(0, kSteps, scratch.data(), scratch_adam, next_batch);
+    probe.run(0, kSteps, scratch.data(), *scratch_adam, next_batch);
     next = 0;
     for (const ParamInfo& t : layout.tensors()) {
       Diff g = compare(probe.grads().data() + t.offset, golden.read_f32("grad." + t.name));
@@ -129,12 +129,12 @@ void run_golden_case(RunConfig config, const std::string& label, const Tolerance
   }
 
   // 3. Ten optimizer steps.
-  AdamW adam(tc, layout);
+  const std::unique_ptr<Optimizer> adam = make_optimizer(tc, layout);
   TrainStep step(model, tc, layout);
   const std::vector<float> losses = golden.read_f32("losses"), norms = golden.read_f32("grad_norm"),
                            lrs = golden.read_f32("lr");
   for (int s = 0; s < kSteps; ++s) {
-    StepStats stats = step.run(s, kSteps, params.data(), adam, next_batch);
+    StepStats stats = step.run(s, kSteps, params.data(), *adam, next_batch);
     EXPECT_NEAR(stats.loss, losses[s], tol.step_loss * losses[s]) << label << " loss at step " << s;
     EXPECT_NEAR(stats.grad_norm, norms[s], 10 * tol.step_loss * norms[s]) << label << " grad norm at step " << s;
     EXPECT_NEAR(stats.lr, lrs[s], 1e-6 * lrs[s]) << label << " lr at step " << s;

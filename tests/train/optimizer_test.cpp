@@ -1,8 +1,14 @@
-// The schedule, clipping and AdamW against their defining formulas, computed independently here.
+// The schedule, clipping and AdamW against their defining formulas, computed independently here;
+// the optimizer interface (train/optimizer.h): chosen by config, named state tensors.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
 
+#include "support/test_util.h"
 #include "train/optimizer.h"
 
 namespace anetrain {
@@ -35,18 +41,64 @@ TEST(Clip, ClippedUpdateEqualsClippingTheGradientsFirst) {
   ModelConfig mc;
   mc.n_layers = 1;
   ParamLayout layout(mc);
-  TrainConfig tc;
   std::vector<float> g(layout.total());
   for (size_t i = 0; i < g.size(); ++i) g[i] = 0.01f * static_cast<float>(i % 17) - 0.05f;
-  std::vector<float> p1(layout.total(), 1.0f), p2 = p1;
-  AdamW folded(tc, layout), separate(tc, layout);
-  const double norm = folded.clipped_update(p1.data(), g.data(), 0.1f, 1, 1.0f);
-  ASSERT_GT(norm, 1.0);  // so clipping really happens
-  std::vector<float> clipped = g;
-  for (float& x : clipped) x *= clip_coefficient(norm, 1.0f);
-  separate.update(p2.data(), clipped.data(), 0.1f, 1);
-  EXPECT_EQ(p1, p2);
-  EXPECT_EQ(folded.m(), separate.m());
+  for (const OptimizerKind& kind : optimizer_kinds()) {
+    TrainConfig tc;
+    tc.optimizer = kind.name;
+    std::vector<float> p1(layout.total(), 1.0f), p2 = p1;
+    auto folded = make_optimizer(tc, layout), separate = make_optimizer(tc, layout);
+    const double norm = folded->clipped_update(p1.data(), g.data(), 0.1f, 1, 1.0f);
+    ASSERT_GT(norm, 1.0);  // so clipping really happens
+    std::vector<float> clipped = g;
+    for (float& x : clipped) x *= clip_coefficient(norm, 1.0f);
+    separate->update(p2.data(), clipped.data(), 0.1f, 1);
+    EXPECT_EQ(p1, p2) << kind.name;
+    for (size_t s = 0; s < folded->state().size(); ++s)
+      EXPECT_EQ(folded->state()[s].values, separate->state()[s].values) << kind.name;
+  }
+}
+
+TEST(Optimizer, ChosenByTheConfigKeyWithNamedStateTensors) {
+  ModelConfig mc;
+  mc.n_layers = 1;
+  const ParamLayout layout(mc);
+  TrainConfig tc;
+  EXPECT_EQ(tc.optimizer, "adamw");  // the default: checkpoints from before the key are AdamW's
+  const std::map<std::string, std::vector<std::string>> expected = {{"adamw", {"m", "v"}},
+                                                                    {"lion", {"m"}}};
+  for (const auto& [name, state_names] : expected) {
+    tc.optimizer = name;
+    const std::unique_ptr<Optimizer> optimizer = make_optimizer(tc, layout);
+    EXPECT_EQ(optimizer->name(), name);
+    std::vector<std::string> names;
+    for (const OptimizerState& s : optimizer->state()) {
+      names.push_back(s.name);
+      EXPECT_EQ(static_cast<int64_t>(s.values.size()), layout.total()) << name << " " << s.name;
+      EXPECT_EQ(&optimizer->state(s.name), &s.values);
+    }
+    EXPECT_EQ(names, state_names);
+    EXPECT_EQ(optimizer->state_bytes_per_param(), 4.0 * state_names.size());
+    EXPECT_THROW(optimizer->state("w"), std::logic_error);
+  }
+  EXPECT_EQ(optimizer_kinds().size(), expected.size());
+  tc.optimizer = "sgd";
+  const std::string error = testing::user_error_of([&] { make_optimizer(tc, layout); });
+  EXPECT_NE(error.find("optimizer 'sgd' is unknown: use one of adamw, lion"), std::string::npos)
+      << error;
+}
+
+// A config without the key (a state.json or model.safetensors written before it existed) reads
+// as AdamW, and AdamW's config is written without it, as before; another optimizer is written.
+TEST(Optimizer, ConfigKeyIsLeftOutAtItsDefault) {
+  RunConfig config = load_config("tiny");
+  nlohmann::json j = config_to_json(config);
+  EXPECT_FALSE(j.contains("optimizer"));
+  EXPECT_EQ(config_from_json(j).train.optimizer, "adamw");
+  apply_override(config, "optimizer=lion");
+  j = config_to_json(config);
+  EXPECT_EQ(j.at("optimizer"), "lion");
+  EXPECT_EQ(config_from_json(j).train.optimizer, "lion");
 }
 
 TEST(AdamW, MatchesTheUpdateRuleAndSkipsDecayOnNorms) {
@@ -57,9 +109,9 @@ TEST(AdamW, MatchesTheUpdateRuleAndSkipsDecayOnNorms) {
   ParamLayout layout(mc);
   TrainConfig tc;
   tc.weight_decay = 0.5f;
-  AdamW adam(tc, layout);
+  const std::unique_ptr<Optimizer> adam = make_optimizer(tc, layout);  // the default, AdamW
   std::vector<float> p(layout.total(), 1.0f), g(layout.total(), 0.25f);
-  adam.update(p.data(), g.data(), 0.1f, 1);
+  adam->update(p.data(), g.data(), 0.1f, 1);
   // Step 1: m = 0.1 g, v = 0.05 g^2; bias-corrected m/sqrt(v) = sign(g) = 1 (up to eps).
   const float expected_decayed = 1.0f * (1.0f - 0.1f * 0.5f) - 0.1f * 1.0f;
   const float expected_norm = 1.0f - 0.1f;

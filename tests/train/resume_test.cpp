@@ -9,8 +9,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
+#include "io/safetensors.h"
 #include "support/test_util.h"
 #include "train/checkpoint.h"
 
@@ -67,6 +70,38 @@ TEST_F(Resume, EpochSamplingResumesBitIdentically) {
   auto r = run_anetrain(train_args(data_, split, 24, resume));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(read_bytes(one + "/model.safetensors") == read_bytes(split + "/model.safetensors"));
+}
+
+// Another optimizer resumes through the same named state: Lion's one tensor, "m.<name>".
+TEST_F(Resume, LionResumesBitIdenticallyFromItsNamedState) {
+  const std::string one = dir_.file("one"), split = dir_.file("split");
+  const std::vector<std::string> lion = {"--set", "optimizer=lion", "--set", "lr=1e-3"};
+  ASSERT_EQ(run_anetrain(train_args(data_, one, 24, lion)).exit_code, 0);
+  ASSERT_EQ(run_anetrain(train_args(data_, split, 10, lion)).exit_code, 0);
+  // Resuming with another optimizer is a different config.
+  auto r = run_anetrain(train_args(data_, split, 24, {"--resume"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("differs from the checkpoint's"), std::string::npos) << r.err;
+  std::vector<std::string> resume = lion;
+  resume.push_back("--resume");
+  r = run_anetrain(train_args(data_, split, 24, resume));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(read_bytes(one + "/model.safetensors") == read_bytes(split + "/model.safetensors"));
+  EXPECT_TRUE(read_bytes(one + "/optimizer.safetensors") ==
+              read_bytes(split + "/optimizer.safetensors"));
+  const SafetensorsFile state = SafetensorsFile::open(split + "/optimizer.safetensors");
+  const std::vector<std::string> names = state.names();
+  EXPECT_EQ(names.front(), "m.tok_embeddings.weight");
+  for (const std::string& name : names) EXPECT_EQ(name.rfind("m.", 0), 0u) << name;
+  EXPECT_EQ(names.size(), SafetensorsFile::open(split + "/model.safetensors").names().size());
+  // The losses went down.
+  std::istringstream metrics(read_bytes(one + "/metrics.jsonl"));
+  std::vector<double> losses;
+  for (std::string line; std::getline(metrics, line);)
+    if (const auto record = nlohmann::json::parse(line); record.contains("loss"))
+      losses.push_back(record["loss"].get<double>());
+  ASSERT_EQ(losses.size(), 24u);
+  EXPECT_LT(losses.back(), losses.front() - 0.5) << losses.front() << " -> " << losses.back();
 }
 
 TEST_F(Resume, KilledRunsResumeToTheSameWeights) {

@@ -184,7 +184,8 @@ TEST(AneBackend, CompilesEachProgramOnceAcrossSteps) {
   std::vector<float> params(layout.total());
   init_params(c.model, layout, 0.02f, 1, params.data());
   Transformer model(c.model, ane, 2, 64, false);
-  AdamW adam(c.train, layout);
+  const std::unique_ptr<Optimizer> adam_owner = make_optimizer(c.train, layout);
+  Optimizer& adam = *adam_owner;
   TrainStep step(model, c.train, layout);
   std::vector<int32_t> tokens = pattern_tokens(4096, 512, 2);
   int64_t at = 0;
@@ -209,7 +210,8 @@ TEST(LossScaling, OverflowSkipsTheStepKeepsWeightsAndRecovers) {
   std::vector<float> params(layout.total());
   init_params(c.model, layout, 0.02f, 1, params.data());
   Transformer model(c.model, ane, 2, 64, false);
-  AdamW adam(c.train, layout);
+  const std::unique_ptr<Optimizer> adam_owner = make_optimizer(c.train, layout);
+  Optimizer& adam = *adam_owner;
   TrainStep step(model, c.train, layout);
   std::vector<int32_t> tokens = pattern_tokens(20000, 512, 2);
   int64_t at = 0;
