@@ -86,12 +86,12 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
 // A backend can need a fresh process (Backend::restart_reason: the ANE stops compiling after
 // about 119 programs per process, and its static pipeline recompiles every step). The trainer
 // then checkpoints and replaces itself with a process running the same command with --resume.
-template <typename Save>
+template <typename Run>
 [[noreturn]] void restart_process(int64_t step, const std::string& reason,
-                                  const TrainOptions& opts, Save& save) {
+                                  const TrainOptions& opts, Run& run) {
   if (opts.restart_argv.empty())
     throw UserError(reason + ", and this run cannot restart itself");
-  save(step);
+  run.save(step);
   std::vector<std::string> argv = opts.restart_argv;
   if (std::find(argv.begin(), argv.end(), "--resume") == argv.end()) argv.push_back("--resume");
   std::printf("%s; checkpointed at step %lld, restarting (exec) to continue\n", reason.c_str(),
@@ -118,154 +118,239 @@ void print_sample(const ModelConfig& mc, Backend& backend, const float* params,
   std::printf("sample: %s\n", shown.c_str());
 }
 
-}  // namespace
-
-TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
+void check_request(const RunConfig& requested, const TrainOptions& opts) {
   if (opts.steps <= 0) throw UserError("--steps must be a positive number of optimizer steps");
   if (opts.out_dir.empty()) throw UserError("--out DIR is required: where checkpoints go");
-  requested.model.validate();
-  const TrainConfig& tc_req = requested.train;
-  if (tc_req.batch_size <= 0 || tc_req.grad_accum <= 0)
-    throw UserError("batch_size and grad_accum must be positive");
-  if (tc_req.lr <= 0) throw UserError("lr must be positive");
-  if (tc_req.sampling != "random" && tc_req.sampling != "epochs")
-    throw UserError("sampling '" + tc_req.sampling + "' is unknown: use random or epochs");
-
-  // Resume or start fresh. A fresh run never overwrites an existing checkpoint.
-  RunConfig config = requested;
-  uint64_t seed = opts.seed;
-  int64_t start_step = 0;
-  std::unique_ptr<TrainingState> resumed;
-  if (has_checkpoint(opts.out_dir)) {
-    if (!opts.resume)
-      throw UserError("'" + opts.out_dir +
-                      "' already holds a checkpoint: pass --resume to continue it, or choose "
-                      "another --out");
-    resumed = std::make_unique<TrainingState>(load_training_state(opts.out_dir));
-    nlohmann::json want = config_to_json(requested), have = config_to_json(resumed->config);
-    want.erase("preset"), have.erase("preset");
-    if (want != have)
-      throw UserError("the config given differs from the checkpoint's in '" + opts.out_dir +
-                      "': resume with the same --config/--set, or start a new --out");
-    if (opts.seed_given && opts.seed != resumed->seed)
-      throw UserError("--seed differs from the checkpoint's seed; drop --seed to resume");
-    config = resumed->config;
-    seed = resumed->seed;
-    start_step = resumed->step;
-  }
-  std::filesystem::create_directories(opts.out_dir);
-
-  const ModelConfig& mc = config.model;
-  const TrainConfig& tc = config.train;
-  init_thread_pool();
-  set_gemm_precision(parse_gemm_precision(tc.precision));
-  std::unique_ptr<Backend> backend = make_backend(opts.backend, BackendOptions::from(tc));
-  backend->prepare_run(mc);
-
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
-  const DatasetSource source = resolve_dataset(opts.data, opts.val_glob);
-  std::unique_ptr<Tokenizer> tokenizer = open_tokenizer(opts, source, resumed.get(), mc);
-  std::unique_ptr<TrainingLoader> train_loader = make_training_loader(
-      tc.sampling, source.train_glob, mc.seq_len, mc.vocab_size, loader_seed(seed));
-  TrainingLoader& train_data = *train_loader;
-  std::unique_ptr<SequentialLoader> val_data;
-  if (!source.val_glob.empty())
-    val_data = std::make_unique<SequentialLoader>(source.val_glob, mc.seq_len, mc.vocab_size);
+  requested.model.validate();
+  const TrainConfig& tc = requested.train;
+  if (tc.batch_size <= 0 || tc.grad_accum <= 0)
+    throw UserError("batch_size and grad_accum must be positive");
+  if (tc.lr <= 0) throw UserError("lr must be positive");
+  if (tc.sampling != "random" && tc.sampling != "epochs")
+    throw UserError("sampling '" + tc.sampling + "' is unknown: use random or epochs");
+}
 
-  ParamLayout layout(mc);
-  FloatBuffer params(layout.total());
-  const std::unique_ptr<Optimizer> optimizer_owner = make_optimizer(tc, layout);
-  Optimizer& optimizer = *optimizer_owner;
-  if (resumed) {
-    load_checkpoint(opts.out_dir, layout, params.data(), optimizer);
-    train_data.set_state(resumed->loader);
-  } else {
-    init_params(mc, layout, tc.init_std, seed, params.data());
+// Where a run starts: a fresh run at step 0, or the checkpoint in --out (never overwritten by
+// a fresh run; resumed only with --resume and the same config and seed).
+struct StartPoint {
+  RunConfig config;
+  uint64_t seed = 0;
+  int64_t step = 0;
+  std::unique_ptr<TrainingState> resumed;  // null for a fresh run
+};
+
+StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts) {
+  StartPoint start{.config = requested, .seed = opts.seed};
+  if (!has_checkpoint(opts.out_dir)) return start;
+  if (!opts.resume)
+    throw UserError("'" + opts.out_dir +
+                    "' already holds a checkpoint: pass --resume to continue it, or choose "
+                    "another --out");
+  start.resumed = std::make_unique<TrainingState>(load_training_state(opts.out_dir));
+  const TrainingState& resumed = *start.resumed;
+  nlohmann::json want = config_to_json(requested), have = config_to_json(resumed.config);
+  want.erase("preset"), have.erase("preset");
+  if (want != have)
+    throw UserError("the config given differs from the checkpoint's in '" + opts.out_dir +
+                    "': resume with the same --config/--set, or start a new --out");
+  if (opts.seed_given && opts.seed != resumed.seed)
+    throw UserError("--seed differs from the checkpoint's seed; drop --seed to resume");
+  start.config = resumed.config;
+  start.seed = resumed.seed;
+  start.step = resumed.step;
+  return start;
+}
+
+// Everything one training run holds, built in the order the run needs it; each method is one
+// named part of train()'s loop.
+class TrainingRun {
+ public:
+  TrainingRun(StartPoint start, const TrainOptions& opts)
+      : opts_(opts),
+        start_(std::move(start)),
+        mc_(start_.config.model),
+        tc_(start_.config.train),
+        backend_(open_backend(opts, start_.config)),
+        source_(resolve_dataset(opts.data, opts.val_glob)),
+        tokenizer_(open_tokenizer(opts, source_, start_.resumed.get(), mc_)),
+        train_data_(make_training_loader(tc_.sampling, source_.train_glob, mc_.seq_len,
+                                         mc_.vocab_size, loader_seed(start_.seed))),
+        layout_(mc_),
+        params_(layout_.total()),
+        optimizer_(make_optimizer(tc_, layout_)),
+        model_(mc_, *backend_, tc_.batch_size, mc_.seq_len, tc_.recompute),
+        inputs_(model_.dims().T()),
+        targets_(model_.dims().T()),
+        metrics_(opts.out_dir, start_.step),
+        stepper_(model_, tc_, layout_) {
+    if (!source_.val_glob.empty())
+      val_data_ = std::make_unique<SequentialLoader>(source_.val_glob, mc_.seq_len, mc_.vocab_size);
+    restore_or_initialize();
+    state_.config = start_.config;
+    state_.seed = start_.seed;
+    state_.total_steps = opts.steps;
+    state_.backend = opts.backend;
+    // Checkpoints keep a copy of the tokenizer, so the run directory is usable on its own.
+    if (tokenizer_) state_.tokenizer_files = read_tokenizer_files(*tokenizer_);
   }
 
-  Transformer model(mc, *backend, tc.batch_size, mc.seq_len, tc.recompute);
-  const KernelDims& d = model.dims();
-  std::vector<int32_t> inputs(d.T()), targets(d.T());
-  MetricsLog metrics(opts.out_dir, start_step);
+  int64_t first_step() const { return start_.step; }
 
-  TrainStep stepper(model, tc, layout);
-  if (resumed) stepper.loss_scale() = {resumed->loss_scale, resumed->loss_scale_good_steps};
-  TrainingState state;
-  state.config = config;
-  state.seed = seed;
-  state.total_steps = opts.steps;
-  state.backend = opts.backend;
-  // Checkpoints keep a copy of the tokenizer, so the run directory is usable on its own.
-  if (tokenizer) state.tokenizer_files = read_tokenizer_files(*tokenizer);
-  auto save = [&](int64_t step) {
-    state.step = step;
-    state.loss_scale = stepper.loss_scale().scale;
-    state.loss_scale_good_steps = stepper.loss_scale().good_steps;
-    state.loader = train_data.state();
-    save_checkpoint(opts.out_dir, state, layout, params.data(), optimizer);
-  };
+  void announce() const {
+    std::printf("training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "
+                "backend %s, %s, %d threads, steps %lld..%lld\n",
+                start_.config.preset.c_str(), static_cast<long long>(layout_.total()),
+                mc_.n_layers, mc_.dim, tc_.batch_size, mc_.seq_len, tc_.grad_accum,
+                backend_->name().c_str(), tc_.precision.c_str(), num_threads(),
+                static_cast<long long>(start_.step + 1), static_cast<long long>(opts_.steps));
+    std::fflush(stdout);
+  }
 
-  std::printf("training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "
-              "backend %s, %s, %d threads, steps %lld..%lld\n",
-              config.preset.c_str(), static_cast<long long>(layout.total()), mc.n_layers, mc.dim,
-              tc.batch_size, mc.seq_len, tc.grad_accum, backend->name().c_str(), tc.precision.c_str(),
-              num_threads(),
-              static_cast<long long>(start_step + 1), static_cast<long long>(opts.steps));
-  std::fflush(stdout);
+  // Before every step but this process's first: the backend may need a fresh process.
+  void restart_if_the_backend_asks(int64_t step) {
+    if (step == start_.step) return;
+    if (const std::string why = backend_->restart_reason(); !why.empty())
+      restart_process(step, why, opts_, *this);
+  }
 
-  TrainResult result;
-  const auto run_start = Clock::now();
-  for (int64_t step = start_step; step < opts.steps; ++step) {
-    if (step > start_step)
-      if (const std::string why = backend->restart_reason(); !why.empty())
-        restart_process(step, why, opts, save);
+  // One optimizer step: the micro-batches, the update, the metrics record.
+  void run_step(int64_t step) {
     const auto step_start = Clock::now();
-    const StepStats stats = stepper.run(
-        step, tc.decay_steps > 0 ? tc.decay_steps : opts.steps, params.data(), optimizer,
-        [&](int32_t* in, int32_t* tg) { train_data.next_batch(tc.batch_size, in, tg); });
-    const double loss = stats.loss, norm = stats.grad_norm;
-    const float lr = stats.lr;
-    if (!std::isfinite(loss))
-      throw UserError("loss became " + std::to_string(loss) + " at step " +
+    const StepStats stats = stepper_.run(
+        step, tc_.decay_steps > 0 ? tc_.decay_steps : opts_.steps, params_.data(), *optimizer_,
+        [&](int32_t* in, int32_t* tg) { train_data_->next_batch(tc_.batch_size, in, tg); });
+    if (!std::isfinite(stats.loss))
+      throw UserError("loss became " + std::to_string(stats.loss) + " at step " +
                       std::to_string(step + 1) + ": lower lr or check the data");
-    const double ms = seconds_since(step_start) * 1e3;
-    const double tokens_per_s = d.T() * tc.grad_accum / (ms / 1e3);
-    const int64_t done = step + 1;
-    result.steps_run++;
-    result.last_loss = loss;
-    nlohmann::json record = {{"step", done}, {"loss", loss}, {"lr", lr}, {"ms", ms},
-                             {"tokens_per_s", tokens_per_s}, {"grad_norm", norm}};
-    if (tc.loss_scale != 1.0f || tc.dynamic_loss_scale) record["loss_scale"] = stats.loss_scale;
+    last_ = {.done = step + 1, .stats = stats, .ms = seconds_since(step_start) * 1e3};
+    result_.steps_run++;
+    result_.last_loss = stats.loss;
+    nlohmann::json record = {{"step", last_.done},       {"loss", stats.loss},
+                             {"lr", stats.lr},           {"ms", last_.ms},
+                             {"tokens_per_s", tokens_per_s()}, {"grad_norm", stats.grad_norm}};
+    if (tc_.loss_scale != 1.0f || tc_.dynamic_loss_scale) record["loss_scale"] = stats.loss_scale;
     if (stats.skipped) {
       record["skipped"] = true;
       std::printf("step %lld: gradients overflowed at loss scale %g; step skipped\n",
-                  static_cast<long long>(done), stats.loss_scale);
+                  static_cast<long long>(last_.done), stats.loss_scale);
     }
-    metrics.append(record);
-    if (tc.log_every > 0 && (done % tc.log_every == 0 || done == opts.steps || done == 1)) {
-      const double eta = seconds_since(run_start) / result.steps_run * (opts.steps - done);
-      std::printf("step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | "
-                  "%.1f ms | ETA %s\n",
-                  static_cast<long long>(done), static_cast<long long>(opts.steps), loss, lr, norm,
-                  tokens_per_s, ms, format_duration(eta).c_str());
-      std::fflush(stdout);
-    }
-    if (val_data && tc.val_every > 0 && (done % tc.val_every == 0 || done == opts.steps)) {
-      const double val = validation_loss(model, *val_data, params.data(),
-                                         std::max(1, tc.val_batches), inputs, targets);
-      result.last_val_loss = val;
-      metrics.append({{"step", done}, {"val_loss", val}});
-      std::printf("step %lld | val loss %.4f\n", static_cast<long long>(done), val);
-      if (tokenizer) print_sample(mc, *backend, params.data(), *tokenizer);
-      std::fflush(stdout);
-    }
-    if (done == opts.steps || (tc.save_every > 0 && done % tc.save_every == 0)) save(done);
+    metrics_.append(record);
   }
-  if (start_step >= opts.steps)
-    std::printf("checkpoint in '%s' is already at step %lld of %lld: nothing to do\n",
-                opts.out_dir.c_str(), static_cast<long long>(start_step),
-                static_cast<long long>(opts.steps));
-  return result;
+
+  void log_progress() {
+    const int64_t done = last_.done;
+    if (tc_.log_every <= 0 || !(done % tc_.log_every == 0 || done == opts_.steps || done == 1))
+      return;
+    const double eta = seconds_since(run_start_) / result_.steps_run * (opts_.steps - done);
+    std::printf("step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | "
+                "%.1f ms | ETA %s\n",
+                static_cast<long long>(done), static_cast<long long>(opts_.steps),
+                last_.stats.loss, last_.stats.lr, last_.stats.grad_norm, tokens_per_s(), last_.ms,
+                format_duration(eta).c_str());
+    std::fflush(stdout);
+  }
+
+  void validate_if_due() {
+    const int64_t done = last_.done;
+    if (!val_data_ || tc_.val_every <= 0 || !(done % tc_.val_every == 0 || done == opts_.steps))
+      return;
+    const double val = validation_loss(model_, *val_data_, params_.data(),
+                                       std::max(1, tc_.val_batches), inputs_, targets_);
+    result_.last_val_loss = val;
+    metrics_.append({{"step", done}, {"val_loss", val}});
+    std::printf("step %lld | val loss %.4f\n", static_cast<long long>(done), val);
+    if (tokenizer_) print_sample(mc_, *backend_, params_.data(), *tokenizer_);
+    std::fflush(stdout);
+  }
+
+  void save_if_due() {
+    const int64_t done = last_.done;
+    if (done == opts_.steps || (tc_.save_every > 0 && done % tc_.save_every == 0)) save(done);
+  }
+
+  void save(int64_t step) {
+    state_.step = step;
+    state_.loss_scale = stepper_.loss_scale().scale;
+    state_.loss_scale_good_steps = stepper_.loss_scale().good_steps;
+    state_.loader = train_data_->state();
+    save_checkpoint(opts_.out_dir, state_, layout_, params_.data(), *optimizer_);
+  }
+
+  TrainResult result() const {
+    if (start_.step >= opts_.steps)
+      std::printf("checkpoint in '%s' is already at step %lld of %lld: nothing to do\n",
+                  opts_.out_dir.c_str(), static_cast<long long>(start_.step),
+                  static_cast<long long>(opts_.steps));
+    return result_;
+  }
+
+ private:
+  struct LastStep {
+    int64_t done = 0;  // steps completed
+    StepStats stats;
+    double ms = 0;
+  };
+
+  static std::unique_ptr<Backend> open_backend(const TrainOptions& opts, const RunConfig& config) {
+    std::filesystem::create_directories(opts.out_dir);
+    init_thread_pool();
+    set_gemm_precision(parse_gemm_precision(config.train.precision));
+    std::unique_ptr<Backend> backend = make_backend(opts.backend, BackendOptions::from(config.train));
+    backend->prepare_run(config.model);
+    return backend;
+  }
+
+  void restore_or_initialize() {
+    if (start_.resumed) {
+      load_checkpoint(opts_.out_dir, layout_, params_.data(), *optimizer_);
+      train_data_->set_state(start_.resumed->loader);
+      stepper_.loss_scale() = {start_.resumed->loss_scale, start_.resumed->loss_scale_good_steps};
+    } else {
+      init_params(mc_, layout_, tc_.init_std, start_.seed, params_.data());
+    }
+  }
+
+  double tokens_per_s() const {
+    return model_.dims().T() * tc_.grad_accum / (last_.ms / 1e3);
+  }
+
+  const TrainOptions& opts_;
+  StartPoint start_;
+  const ModelConfig& mc_;
+  const TrainConfig& tc_;
+  std::unique_ptr<Backend> backend_;
+  DatasetSource source_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<TrainingLoader> train_data_;
+  std::unique_ptr<SequentialLoader> val_data_;
+  ParamLayout layout_;
+  FloatBuffer params_;
+  std::unique_ptr<Optimizer> optimizer_;
+  Transformer model_;
+  std::vector<int32_t> inputs_, targets_;
+  MetricsLog metrics_;
+  TrainStep stepper_;
+  TrainingState state_;
+  TrainResult result_;
+  LastStep last_;
+  Clock::time_point run_start_ = Clock::now();
+};
+
+}  // namespace
+
+TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
+  check_request(requested, opts);
+  TrainingRun run(resume_or_start(requested, opts), opts);
+  run.announce();
+  for (int64_t step = run.first_step(); step < opts.steps; ++step) {
+    run.restart_if_the_backend_asks(step);
+    run.run_step(step);
+    run.log_progress();
+    run.validate_if_due();
+    run.save_if_due();
+  }
+  return run.result();
 }
 
 }  // namespace anetrain
