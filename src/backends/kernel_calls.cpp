@@ -26,6 +26,9 @@ class CallTensors {
     v.assign(size, 0.0f);
     return v.data();
   }
+  // An output [channels, T].
+  float* act(const std::string& name, int64_t channels) { return out(name, channels * d.T()); }
+  const float* w(int64_t offset) const { return p + offset; }
   const int32_t* targets() const { return call_.targets.data(); }
   double* loss_sum() { return &loss_sum_; }
   void finish() {
@@ -45,110 +48,73 @@ class CallTensors {
   double loss_sum_ = 0;
 };
 
-// Each kernel's arguments from the call's tensors. The call below needs one overload per row
-// of kernels/kernel_table.h, so a kernel cannot be left out.
+// Each kernel's arguments from the call's tensors, grouped by role: inputs, weights, outputs.
+// The call below needs one overload per row of kernels/kernel_table.h, so a kernel cannot be
+// left out.
 template <class Args>
 using As = std::type_identity<Args>;
 
 AttentionForwardArgs args(CallTensors& t, As<AttentionForwardArgs>) {
   const KernelDims& d = t.d;
-  return {.x = t.in("x"),
-          .norm_w = t.p + t.block.attention_norm,
-          .wq = t.p + t.block.wq,
-          .wk = t.p + t.block.wk,
-          .wv = t.p + t.block.wv,
-          .wo = t.p + t.block.wo,
-          .y = t.out("y", d.D * d.T()),
-          .xnorm = t.out("xnorm", d.D * d.T()),
-          .rms_inv = t.out("rms_inv", d.T()),
-          .q = t.out("q", d.QD() * d.T()),
-          .k = t.out("k", d.KD() * d.T()),
-          .v = t.out("v", d.KD() * d.T()),
-          .attn = t.out("attn", d.QD() * d.T()),
-          .lse = t.out("lse", d.H * d.T())};
+  const LayerParams& b = t.block;
+  return {.x = t.in("x"), .norm_w = t.w(b.attention_norm),
+          .wq = t.w(b.wq), .wk = t.w(b.wk), .wv = t.w(b.wv), .wo = t.w(b.wo),
+          .y = t.act("y", d.D), .xnorm = t.act("xnorm", d.D), .rms_inv = t.act("rms_inv", 1),
+          .q = t.act("q", d.QD()), .k = t.act("k", d.KD()), .v = t.act("v", d.KD()),
+          .attn = t.act("attn", d.QD()), .lse = t.act("lse", d.H)};
 }
 
 FfnForwardArgs args(CallTensors& t, As<FfnForwardArgs>) {
   const KernelDims& d = t.d;
-  return {.x = t.in("x"),
-          .norm_w = t.p + t.block.ffn_norm,
-          .w1 = t.p + t.block.w1,
-          .w3 = t.p + t.block.w3,
-          .w2 = t.p + t.block.w2,
-          .y = t.out("y", d.D * d.T()),
-          .xnorm = t.out("xnorm", d.D * d.T()),
-          .rms_inv = t.out("rms_inv", d.T()),
-          .h1 = t.out("h1", d.F * d.T()),
-          .h3 = t.out("h3", d.F * d.T()),
-          .gate = t.out("gate", d.F * d.T())};
+  const LayerParams& b = t.block;
+  return {.x = t.in("x"), .norm_w = t.w(b.ffn_norm),
+          .w1 = t.w(b.w1), .w3 = t.w(b.w3), .w2 = t.w(b.w2),
+          .y = t.act("y", d.D), .xnorm = t.act("xnorm", d.D), .rms_inv = t.act("rms_inv", 1),
+          .h1 = t.act("h1", d.F), .h3 = t.act("h3", d.F), .gate = t.act("gate", d.F)};
 }
 
 FfnBackwardArgs args(CallTensors& t, As<FfnBackwardArgs>) {
   const KernelDims& d = t.d;
-  return {.dy = t.in("dy"),
-          .w1 = t.p + t.block.w1,
-          .w3 = t.p + t.block.w3,
-          .w2 = t.p + t.block.w2,
-          .h1 = t.in("h1"),
-          .h3 = t.in("h3"),
-          .dxnorm = t.out("dxnorm", d.D * d.T()),
-          .dh1 = t.out("dh1", d.F * d.T()),
-          .dh3 = t.out("dh3", d.F * d.T())};
+  const LayerParams& b = t.block;
+  return {.dy = t.in("dy"), .w1 = t.w(b.w1), .w3 = t.w(b.w3), .w2 = t.w(b.w2),
+          .h1 = t.in("h1"), .h3 = t.in("h3"),
+          .dxnorm = t.act("dxnorm", d.D), .dh1 = t.act("dh1", d.F), .dh3 = t.act("dh3", d.F)};
 }
-
-int64_t attention_rows(const KernelDims& d) { return d.H * d.B * d.S * d.S; }
 
 SdpaBackward1Args args(CallTensors& t, As<SdpaBackward1Args>) {
   const KernelDims& d = t.d;
+  const int64_t rows = d.H * d.B * d.S * d.S;  // P and dP
   const bool m = t.materialized;
-  return {.dy = t.in("dy"),
-          .wo = t.p + t.block.wo,
-          .q = t.in("q"),
-          .k = t.in("k"),
-          .v = t.in("v"),
-          .lse = t.in("lse"),
-          .dattn = t.out("dattn", d.QD() * d.T()),
-          .dv = m ? t.out("dv", d.KD() * d.T()) : nullptr,
-          .probs = m ? t.out("probs", attention_rows(d)) : nullptr,
-          .dprobs = m ? t.out("dprobs", attention_rows(d)) : nullptr};
+  return {.dy = t.in("dy"), .wo = t.w(t.block.wo),
+          .q = t.in("q"), .k = t.in("k"), .v = t.in("v"), .lse = t.in("lse"),
+          .dattn = t.act("dattn", d.QD()), .dv = m ? t.act("dv", d.KD()) : nullptr,
+          .probs = m ? t.out("probs", rows) : nullptr,
+          .dprobs = m ? t.out("dprobs", rows) : nullptr};
 }
 
 SdpaBackward2Args args(CallTensors& t, As<SdpaBackward2Args>) {
   const KernelDims& d = t.d;
   const bool m = t.materialized;
-  return {.q = t.in("q"),
-          .k = t.in("k"),
-          .probs = m ? t.in("probs") : nullptr,
-          .dprobs = m ? t.scratch("dprobs") : nullptr,  // clobbered
-          .dq = t.out("dq", d.QD() * d.T()),
-          .dk = t.out("dk", d.KD() * d.T()),
-          .v = m ? nullptr : t.in("v"),
-          .dattn = m ? nullptr : t.in("dattn"),
-          .lse = m ? nullptr : t.in("lse"),
-          .dv = m ? nullptr : t.out("dv", d.KD() * d.T())};
+  return {.q = t.in("q"), .k = t.in("k"),
+          .probs = m ? t.in("probs") : nullptr, .dprobs = m ? t.scratch("dprobs") : nullptr,
+          .dq = t.act("dq", d.QD()), .dk = t.act("dk", d.KD()),
+          .v = m ? nullptr : t.in("v"), .dattn = m ? nullptr : t.in("dattn"),
+          .lse = m ? nullptr : t.in("lse"), .dv = m ? nullptr : t.act("dv", d.KD())};
 }
 
 QkvBackwardArgs args(CallTensors& t, As<QkvBackwardArgs>) {
-  return {.dq = t.in("dq"),
-          .dk = t.in("dk"),
-          .dv = t.in("dv"),
-          .wq = t.p + t.block.wq,
-          .wk = t.p + t.block.wk,
-          .wv = t.p + t.block.wv,
-          .dxnorm = t.out("dxnorm", t.d.D * t.d.T())};
+  const LayerParams& b = t.block;
+  return {.dq = t.in("dq"), .dk = t.in("dk"), .dv = t.in("dv"),
+          .wq = t.w(b.wq), .wk = t.w(b.wk), .wv = t.w(b.wv),
+          .dxnorm = t.act("dxnorm", t.d.D)};
 }
 
 ClassifierLossArgs args(CallTensors& t, As<ClassifierLossArgs>) {
   const KernelDims& d = t.d;
-  return {.x = t.in("x"),
-          .norm_w = t.p + t.layout.final_norm(),
-          .wcls = t.p + t.layout.classifier(),
-          .targets = t.targets(),
-          .grad_scale = 1.0f / static_cast<float>(d.T()),
-          .logits = t.out("logits", d.T() * d.V),
-          .xnorm = t.out("xnorm", d.D * d.T()),
-          .rms_inv = t.out("rms_inv", d.T()),
-          .dxnorm = t.out("dxnorm", d.D * d.T()),
+  return {.x = t.in("x"), .norm_w = t.w(t.layout.final_norm()), .wcls = t.w(t.layout.classifier()),
+          .targets = t.targets(), .grad_scale = 1.0f / static_cast<float>(d.T()),
+          .logits = t.out("logits", d.T() * d.V), .xnorm = t.act("xnorm", d.D),
+          .rms_inv = t.act("rms_inv", 1), .dxnorm = t.act("dxnorm", d.D),
           .loss_sum = t.loss_sum()};
 }
 

@@ -43,36 +43,22 @@ void Transformer::block_forward(int l, const float* p) {
   const int64_t n = dims_.D * dims_.T();
   AttentionTaps& at = attention_taps(l);
   float* y = acts_.block_out.data();
-  backend_.run(dims_, AttentionForwardArgs{.x = resid(l),
-                                           .norm_w = p + lp.attention_norm,
-                                           .wq = p + lp.wq,
-                                           .wk = p + lp.wk,
-                                           .wv = p + lp.wv,
-                                           .wo = p + lp.wo,
-                                           .y = y,
-                                           .xnorm = at.xnorm.data(),
-                                           .rms_inv = at.rms_inv.data(),
-                                           .q = at.qkv.q(),
-                                           .k = at.qkv.k(),
-                                           .v = at.qkv.v(),
-                                           .attn = at.attn.data(),
-                                           .lse = at.lse.data()});
+  backend_.run(dims_, AttentionForwardArgs{
+                          .x = resid(l), .norm_w = p + lp.attention_norm,
+                          .wq = p + lp.wq, .wk = p + lp.wk, .wv = p + lp.wv, .wo = p + lp.wo,
+                          .y = y, .xnorm = at.xnorm.data(), .rms_inv = at.rms_inv.data(),
+                          .q = at.qkv.q(), .k = at.qkv.k(), .v = at.qkv.v(),
+                          .attn = at.attn.data(), .lse = at.lse.data()});
   {
   ProfileScope scope("host residual add");
   add(resid(l), y, n, mid(l));
   }
   FfnTaps& ft = ffn_taps(l);
-  backend_.run(dims_, FfnForwardArgs{.x = mid(l),
-                                     .norm_w = p + lp.ffn_norm,
-                                     .w1 = p + lp.w1,
-                                     .w3 = p + lp.w3,
-                                     .w2 = p + lp.w2,
-                                     .y = y,
-                                     .xnorm = ft.xnorm.data(),
-                                     .rms_inv = ft.rms_inv.data(),
-                                     .h1 = ft.h1.data(),
-                                     .h3 = ft.h3.data(),
-                                     .gate = ft.gate.data()});
+  backend_.run(dims_, FfnForwardArgs{
+                          .x = mid(l), .norm_w = p + lp.ffn_norm,
+                          .w1 = p + lp.w1, .w3 = p + lp.w3, .w2 = p + lp.w2,
+                          .y = y, .xnorm = ft.xnorm.data(), .rms_inv = ft.rms_inv.data(),
+                          .h1 = ft.h1.data(), .h3 = ft.h3.data(), .gate = ft.gate.data()});
   ProfileScope scope("host residual add");
   add(mid(l), y, n, resid(l + 1));
 }
@@ -88,14 +74,10 @@ double Transformer::run_forward(const float* p, const int32_t* inputs, const int
   for (int l = 0; l < L; ++l) block_forward(l, p);
   double loss_sum = 0.0;
   backend_.run(dims_, ClassifierLossArgs{
-                          .x = resid(L),
-                          .norm_w = p + layout_.final_norm(),
-                          .wcls = p + layout_.classifier(),
-                          .targets = targets,
-                          .grad_scale = grad_scale,
-                          .logits = acts_.logits.data(),
-                          .xnorm = acts_.final_xnorm.data(),
-                          .rms_inv = acts_.final_rms_inv.data(),
+                          .x = resid(L), .norm_w = p + layout_.final_norm(),
+                          .wcls = p + layout_.classifier(), .targets = targets,
+                          .grad_scale = grad_scale, .logits = acts_.logits.data(),
+                          .xnorm = acts_.final_xnorm.data(), .rms_inv = acts_.final_rms_inv.data(),
                           .dxnorm = for_training_ ? acts_.dxnorm.data() : acts_.block_out.data(),
                           .loss_sum = &loss_sum});
   return loss_sum;
@@ -187,15 +169,11 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
 
   // FFN: dres is the gradient of the FFN's output (the residual passes it through unchanged).
   const double Td = T, Dd = D, Fd = F, QDd = QD, KDd = KD;
-  backend_.run(dims_, FfnBackwardArgs{.dy = dres,
-                                      .w1 = p + lp.w1,
-                                      .w3 = p + lp.w3,
-                                      .w2 = p + lp.w2,
-                                      .h1 = ft.h1.data(),
-                                      .h3 = ft.h3.data(),
-                                      .dxnorm = acts_.dxnorm.data(),
-                                      .dh1 = acts_.dh1.data(),
-                                      .dh3 = acts_.dh3.data()});
+  backend_.run(dims_, FfnBackwardArgs{
+                          .dy = dres, .w1 = p + lp.w1, .w3 = p + lp.w3, .w2 = p + lp.w2,
+                          .h1 = ft.h1.data(), .h3 = ft.h3.data(),
+                          .dxnorm = acts_.dxnorm.data(), .dh1 = acts_.dh1.data(),
+                          .dh3 = acts_.dh3.data()});
   // Weight gradients may overlap the kernels below; what they read (dres, dh1, dh3, taps) is
   // not written until the joins that precede those writes.
   run_host(ffn_grads_, [=, this, &ft] {
@@ -212,33 +190,23 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   }
 
   // Attention. Without materialized P and dP (empty buffers), part 2 rebuilds them (kernels.h).
-  backend_.run(dims_, SdpaBackward1Args{.dy = dmid,
-                                        .wo = p + lp.wo,
-                                        .q = at.qkv.q(),
-                                        .k = at.qkv.k(),
-                                        .v = at.qkv.v(),
-                                        .lse = at.lse.data(),
-                                        .dattn = acts_.dattn.data(),
-                                        .dv = acts_.dqkv.v(),
-                                        .probs = probs_or_null(acts_.probs),
-                                        .dprobs = probs_or_null(acts_.dprobs)});
-  backend_.run(dims_, SdpaBackward2Args{.q = at.qkv.q(),
-                                        .k = at.qkv.k(),
-                                        .probs = probs_or_null(acts_.probs),
-                                        .dprobs = probs_or_null(acts_.dprobs),
-                                        .dq = acts_.dqkv.q(),
-                                        .dk = acts_.dqkv.k(),
-                                        .v = at.qkv.v(),
-                                        .dattn = acts_.dattn.data(),
-                                        .lse = at.lse.data(),
-                                        .dv = acts_.dqkv.v()});
-  backend_.run(dims_, QkvBackwardArgs{.dq = acts_.dqkv.q(),
-                                      .dk = acts_.dqkv.k(),
-                                      .dv = acts_.dqkv.v(),
-                                      .wq = p + lp.wq,
-                                      .wk = p + lp.wk,
-                                      .wv = p + lp.wv,
-                                      .dxnorm = acts_.dxnorm.data()});
+  backend_.run(dims_, SdpaBackward1Args{
+                          .dy = dmid, .wo = p + lp.wo,
+                          .q = at.qkv.q(), .k = at.qkv.k(), .v = at.qkv.v(), .lse = at.lse.data(),
+                          .dattn = acts_.dattn.data(), .dv = acts_.dqkv.v(),
+                          .probs = probs_or_null(acts_.probs),
+                          .dprobs = probs_or_null(acts_.dprobs)});
+  backend_.run(dims_, SdpaBackward2Args{
+                          .q = at.qkv.q(), .k = at.qkv.k(),
+                          .probs = probs_or_null(acts_.probs),
+                          .dprobs = probs_or_null(acts_.dprobs),
+                          .dq = acts_.dqkv.q(), .dk = acts_.dqkv.k(),
+                          .v = at.qkv.v(), .dattn = acts_.dattn.data(), .lse = at.lse.data(),
+                          .dv = acts_.dqkv.v()});
+  backend_.run(dims_, QkvBackwardArgs{
+                          .dq = acts_.dqkv.q(), .dk = acts_.dqkv.k(), .dv = acts_.dqkv.v(),
+                          .wq = p + lp.wq, .wk = p + lp.wk, .wv = p + lp.wv,
+                          .dxnorm = acts_.dxnorm.data()});
   run_host(attention_grads_, [=, this, &at] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
     weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);

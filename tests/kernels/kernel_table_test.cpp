@@ -54,7 +54,9 @@ TEST(KernelTable, BackendRunProfilesEachKernelWithItsFormula) {
     explicit Profiled(Backend& b) : inner(b) {}
     std::string name() const override { return "profiled"; }
     bool supports(Kernel, const KernelDims&) const override { return true; }
-    bool materializes_attention_probs() const override { return inner.materializes_attention_probs(); }
+    bool materializes_attention_probs() const override {
+      return inner.materializes_attention_probs();
+    }
 #define FORWARD(Id, name) \
   void name(const KernelDims& d, const Id##Args& a) override { inner.run(d, a); }
     ANETRAIN_KERNELS(FORWARD)
@@ -64,10 +66,9 @@ TEST(KernelTable, BackendRunProfilesEachKernelWithItsFormula) {
   Profiler& profiler = Profiler::get();
   profiler.reset();
   profiler.enable(true);
-  for (KernelCall& call : calls)
-    run_kernel_call(profiled, d, layout, params.data(), call, backend->materializes_attention_probs());
-  profiler.enable(false);
   const bool m = backend->materializes_attention_probs();
+  for (KernelCall& call : calls) run_kernel_call(profiled, d, layout, params.data(), call, m);
+  profiler.enable(false);
   const std::map<Kernel, double> expected = {
       {Kernel::kAttentionForward, attention_forward_flops(d)},
       {Kernel::kFfnForward, ffn_forward_flops(d)},
@@ -90,7 +91,8 @@ TEST(KernelTable, ModelTotalsAddUpTheKernelFormulas) {
   RunConfig layer = load_config("layer768");
   const ModelConfig& c = layer.model;
   const KernelDims d = KernelDims::from(c, 1, c.seq_len);
-  EXPECT_EQ(block_forward_flops(c, 1, c.seq_len), attention_forward_flops(d) + ffn_forward_flops(d));
+  EXPECT_EQ(block_forward_flops(c, 1, c.seq_len),
+            attention_forward_flops(d) + ffn_forward_flops(d));
   // docs/DESIGN.md "FLOP counting": 24.16 GFLOP per step for one layer768 block.
   EXPECT_NEAR(training_flops(block_forward_flops(c, 1, c.seq_len)) / 1e9, 24.16, 0.005);
   EXPECT_EQ(model_forward_flops(c, 2, 64),

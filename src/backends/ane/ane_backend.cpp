@@ -37,8 +37,8 @@ std::vector<Tensor> bind(Kernel k, const std::vector<SurfaceSlot>& slots,
                                           slot.name + "' is bound to no kernel argument");
     out.push_back(it->second);
   }
-  ANETRAIN_CHECK(bound.size() == slots.size(), std::string("ANE ") + kernel_name(k) +
-                                                   ": a kernel argument is bound to no program slot");
+  ANETRAIN_CHECK(bound.size() == slots.size(),
+                 std::string("ANE ") + kernel_name(k) + ": an argument is bound to no program slot");
   return out;
 }
 
@@ -174,7 +174,8 @@ void AneBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
   run_program(d, Kernel::kAttentionForward,
               {.attention_norm = a.norm_w, .wq = a.wq, .wk = a.wk, .wv = a.wv, .wo = a.wo},
               {{"x", a.x}},
-              {{"y", a.y}, {"q", a.q}, {"k", a.k}, {"v", a.v}, {"attn", a.attn}, {"xnorm", a.xnorm}});
+              {{"y", a.y}, {"q", a.q}, {"k", a.k}, {"v", a.v}, {"attn", a.attn},
+               {"xnorm", a.xnorm}});
   rms_inv_on_host(a.x, d.D, d.T(), d.norm_eps, a.rms_inv);
   std::fill(a.lse, a.lse + d.H * d.T(), 0.0f);
 }

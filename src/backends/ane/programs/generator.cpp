@@ -46,7 +46,8 @@ Generator::Generator(const KernelDims& d, const BlockWeights& w, const std::stri
     : d_(d), dynamic_(variant == "dynamic"), multi_input_(multi_input), variant_(variant),
       weights_source_(w),
       b_([this](const std::string& n, const std::vector<float>& v) { return blobs_.add(n, v); }) {
-  ANETRAIN_CHECK(d.H % d.G == 0 && d.E % 2 == 0, "ANE programs need H divisible by G and an even E");
+  ANETRAIN_CHECK(d.H % d.G == 0 && d.E % 2 == 0,
+                 "ANE programs need H divisible by G and an even E");
 }
 
 void Generator::declare(const std::string& name, WeightSource::Field field, int64_t out, int64_t in,

@@ -21,7 +21,8 @@ namespace anetrain::ane {
 class Generator {
  public:
   // `d` is the per-sequence shape the program is for (its B is ignored: one sequence a dispatch).
-  Generator(const KernelDims& d, const BlockWeights& w, const std::string& variant, bool multi_input);
+  Generator(const KernelDims& d, const BlockWeights& w, const std::string& variant,
+            bool multi_input);
 
   mil::Builder& b() { return b_; }
 

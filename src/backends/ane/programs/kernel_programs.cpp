@@ -122,15 +122,15 @@ void qkv_backward(Generator& g, const KernelDims& d) {
 // rounding of every intermediate (our interpreter's model: one rounding per op, fp32
 // accumulation) through chains of 10-30 ops. Backward kernels multiply differences of nearly
 // equal fp16 numbers (softmax backward) and get more room.
-constexpr double kForwardTolerance = 1e-2, kBackwardTolerance = 2e-2;
+constexpr double kForward = 1e-2, kBackward = 2e-2;
 
 constexpr AneKernel kAneKernels[] = {
-    {.kernel = Kernel::kAttentionForward, .write = attention_forward, .tolerance = kForwardTolerance},
-    {.kernel = Kernel::kFfnForward, .write = ffn_forward, .tolerance = kForwardTolerance},
-    {.kernel = Kernel::kFfnBackward, .write = ffn_backward, .tolerance = kBackwardTolerance},
-    {.kernel = Kernel::kSdpaBackward1, .write = sdpa_backward1, .tolerance = kBackwardTolerance},
-    {.kernel = Kernel::kSdpaBackward2, .write = sdpa_backward2, .tolerance = kBackwardTolerance},
-    {.kernel = Kernel::kQkvBackward, .write = qkv_backward, .tolerance = kBackwardTolerance},
+    {.kernel = Kernel::kAttentionForward, .write = attention_forward, .tolerance = kForward},
+    {.kernel = Kernel::kFfnForward, .write = ffn_forward, .tolerance = kForward},
+    {.kernel = Kernel::kFfnBackward, .write = ffn_backward, .tolerance = kBackward},
+    {.kernel = Kernel::kSdpaBackward1, .write = sdpa_backward1, .tolerance = kBackward},
+    {.kernel = Kernel::kSdpaBackward2, .write = sdpa_backward2, .tolerance = kBackward},
+    {.kernel = Kernel::kQkvBackward, .write = qkv_backward, .tolerance = kBackward},
     // The classifier and its loss are host work in the seed too (ane_backend.h).
     {.kernel = Kernel::kClassifierLoss, .write = nullptr, .tolerance = 0},
 };
