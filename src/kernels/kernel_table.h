@@ -1,15 +1,21 @@
 // The list of fused kernels, written once. Each row names a kernel; by convention its
 // arguments are the struct <Id>Args of kernels/kernels.h and every backend implements it as the
-// method <name> (backends/backend.h declares them from this list). Everything that enumerates
-// kernels is derived from here: the Kernel enum and its names, require_all_kernels(), the
-// profiler's rows and FLOPs (Backend::run), the ANE program table (which must cover every row,
-// backends/ane/programs/ane_kernels.cpp) and the tests' counts.
+// method <name> (backends/backend.h declares the methods from this list). Everything that
+// enumerates kernels is derived from here: the Kernel enum and its names, require_all_kernels(),
+// the profiler's rows and FLOPs (Backend::run), the ANE's column (program writer, tolerance;
+// backends/ane/programs/kernel_programs.cpp, checked at compile time to cover every row), the
+// calls by name of backends/kernel_calls.h, and the tests' counts.
 //
-// Rows are in the order a training step first calls them.
+// A new kernel: its Args and contract in kernels.h, a row here and its kernel_flops() below
+// (formula in model/flops.h), the CPU method in backends/cpu, the ANE method (ane_backend.cpp)
+// and row (kernel_programs.cpp), its args() in backends/kernel_calls.cpp; the build names
+// whatever is missing. Rows are in the order a training step first calls them.
 #pragma once
 
 #include <array>
 #include <cstddef>
+#include <type_traits>
+#include <utility>
 
 #include "kernels/kernels.h"
 #include "model/flops.h"
@@ -68,8 +74,8 @@ ANETRAIN_KERNELS(ANETRAIN_KERNEL_OF)
 template <class Args>
 inline constexpr Kernel kernel_of = KernelOf<Args>::value;
 
-// The FLOPs one call counts (model/flops.h), chosen by what the arguments ask for. Backend::run
-// needs one overload per row, so a kernel without a formula does not compile.
+// The FLOPs one call counts (model/flops.h), chosen by what the arguments ask for; one overload
+// per row (checked below).
 inline double kernel_flops(const KernelDims& d, const AttentionForwardArgs&) {
   return attention_forward_flops(d);
 }
@@ -91,5 +97,11 @@ inline double kernel_flops(const KernelDims& d, const QkvBackwardArgs&) {
 inline double kernel_flops(const KernelDims& d, const ClassifierLossArgs& a) {
   return classifier_loss_flops(d, a.targets != nullptr);
 }
+
+#define ANETRAIN_KERNEL_HAS_FLOPS(Id, name)                                            \
+  static_assert(std::is_same_v<double, decltype(kernel_flops(std::declval<KernelDims>(), \
+                                                             std::declval<Id##Args>()))>);
+ANETRAIN_KERNELS(ANETRAIN_KERNEL_HAS_FLOPS)
+#undef ANETRAIN_KERNEL_HAS_FLOPS
 
 }  // namespace anetrain

@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 #include <tuple>
@@ -77,6 +78,13 @@ struct BackendUnderTest {
   std::unique_ptr<Backend> (*make)();
   double (*tolerance)(Kernel);
 };
+
+// How gtest (and so ctest) shows the parameters.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const BackendUnderTest& b, std::ostream* os) { *os << b.name; }
+}  // namespace
+void PrintTo(Kernel k, std::ostream* os) { *os << kernel_name(k); }
+namespace {
 
 std::vector<BackendUnderTest> backends() {
   return {

@@ -7,7 +7,8 @@
 //
 // I/O: one fp16 input surface and one fp16 output surface per program, each [1, C, 1, S] with
 // S = seq_len (one sequence per dispatch), holding several tensors concatenated along C in the
-// order of `inputs` / `outputs` below: exactly how the runtime packs them.
+// order of `inputs` / `outputs` below, which each program declares once (generator.h): exactly
+// how the runtime packs them.
 //
 // Variant "static": weights are BLOBFILE constants in weights/weight.bin (MILBlob v2), so a
 // weight update means a recompile. Variant "dynamic": the program is compiled once; weights
