@@ -1,7 +1,7 @@
 #include "backends/ane/ane_backend.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 
 #include "backends/ane/blob/fp16.h"
@@ -11,36 +11,12 @@
 #include "backends/ane/runtime/compile_cache.h"
 #include "backends/ane/runtime/fake_driver.h"
 #include "backends/ane/runtime/framework_driver.h"
+#include "backends/ane/slot_binding.h"
 #include "core/error.h"
 #include "core/gemm.h"
 
 namespace anetrain::ane {
 namespace {
-
-// Where element (c, s) of sequence b of a slot lives in the kernel's tensor (SlotLayout).
-int64_t tensor_index(SlotLayout layout, const KernelDims& d, int64_t b, int64_t c, int64_t s) {
-  if (layout == SlotLayout::kAttentionRows) {
-    const int64_t h = c / d.S, i = c % d.S;
-    return ((h * d.B + b) * d.S + i) * d.S + s;
-  }
-  return c * d.T() + b * d.S + s;
-}
-
-// The tensor bound to each of `slots` by name; throws unless every slot, and nothing else, is.
-template <class Tensor>
-std::vector<Tensor> bind(Kernel k, const std::vector<SurfaceSlot>& slots,
-                         const std::map<std::string, Tensor>& bound) {
-  std::vector<Tensor> out;
-  for (const SurfaceSlot& slot : slots) {
-    auto it = bound.find(slot.name);
-    ANETRAIN_CHECK(it != bound.end(), std::string("ANE ") + kernel_name(k) + ": program slot '" +
-                                          slot.name + "' is bound to no kernel argument");
-    out.push_back(it->second);
-  }
-  ANETRAIN_CHECK(bound.size() == slots.size(),
-                 std::string("ANE ") + kernel_name(k) + ": an argument is bound to no program slot");
-  return out;
-}
 
 void rms_inv_on_host(const float* x, int64_t C, int64_t T, float eps, float* out) {
   std::vector<float> sum(T, 0.0f);
