@@ -1,13 +1,21 @@
-// The Backend interface: one slot per fused kernel (kernels/kernels.h), each with the
-// contract written there. A backend answers supports() honestly; the trainer asks before it
-// starts and refuses to run rather than falling back to another backend.
+// The Backend interface: one method per fused kernel of kernels/kernel_table.h, each with the
+// contract of kernels/kernels.h. A backend answers supports() honestly; the trainer asks
+// before it starts and refuses to run rather than falling back to another backend.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "kernels/kernels.h"
+#include "core/profiler.h"
+#include "kernels/kernel_table.h"
+
+// Declares (in Backend) or overrides (in a backend) every kernel's method,
+// `void attention_forward(const KernelDims& d, const AttentionForwardArgs& a)` and so on.
+#define ANETRAIN_KERNEL_METHOD(Id, name) \
+  virtual void name(const KernelDims& d, const Id##Args& a) = 0;
+#define ANETRAIN_KERNEL_OVERRIDE(Id, name) \
+  void name(const KernelDims& d, const Id##Args& a) override;
 
 namespace anetrain {
 
@@ -43,13 +51,22 @@ class Backend {
   // (exec itself with --resume) before that step, or "" to go on.
   virtual std::string restart_reason() const { return ""; }
 
-  virtual void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) = 0;
-  virtual void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) = 0;
-  virtual void ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) = 0;
-  virtual void sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) = 0;
-  virtual void sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) = 0;
-  virtual void qkv_backward(const KernelDims& d, const QkvBackwardArgs& a) = 0;
-  virtual void classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) = 0;
+  ANETRAIN_KERNELS(ANETRAIN_KERNEL_METHOD)
+
+  // One kernel call as the trainer makes it: timed under the kernel's profiler row with the
+  // FLOPs of its formula (kernels/kernel_table.h), then run by the method above.
+  template <class Args>
+  void run(const KernelDims& d, const Args& a) {
+    constexpr Kernel k = kernel_of<Args>;
+    ProfileScope scope(kernel_profile_row(k), kernel_flops(d, a));
+    call(d, a);
+  }
+
+ private:
+#define ANETRAIN_KERNEL_CALL(Id, name) \
+  void call(const KernelDims& d, const Id##Args& a) { name(d, a); }
+  ANETRAIN_KERNELS(ANETRAIN_KERNEL_CALL)
+#undef ANETRAIN_KERNEL_CALL
 };
 
 // Creates a backend by name ("cpu", "ane"). Throws UserError naming the backend and the

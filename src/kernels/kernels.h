@@ -9,37 +9,15 @@
 //
 // Kernels never add residuals and never compute weight gradients: that host work is shared by
 // every backend (train/host_ops.h), as in the seed, where the CPU does it beside the ANE.
+//
+// kernels/kernel_table.h lists the kernels; adding one starts there.
 #pragma once
 
 #include <cstdint>
 
-#include "model/config.h"
+#include "model/dims.h"
 
 namespace anetrain {
-
-struct KernelDims {
-  int64_t D, F, H, G, E, V, B, S;  // see model/config.h for the letters
-  float norm_eps, rope_theta;
-  int64_t T() const { return B * S; }
-  int64_t QD() const { return H * E; }
-  int64_t KD() const { return G * E; }
-
-  static KernelDims from(const ModelConfig& c, int64_t batch, int64_t seq) {
-    return {c.dim, c.hidden_dim, c.n_heads, c.n_kv_heads, c.head_dim(), c.vocab_size, batch,
-            seq,   c.norm_eps,   c.rope_theta};
-  }
-};
-
-enum class Kernel {
-  kAttentionForward,
-  kFfnForward,
-  kFfnBackward,
-  kSdpaBackward1,
-  kSdpaBackward2,
-  kQkvBackward,
-  kClassifierLoss,
-};
-const char* kernel_name(Kernel k);
 
 // RMSNorm -> Q,K,V projections -> RoPE on Q,K -> causal SDPA (GQA: query head h reads kv head
 // h / (H/G)) -> Wo. `y` excludes the residual.

@@ -3,13 +3,29 @@
 // weight gradients), 2 FLOPs per multiply-add, attention counted as a full S x S product per
 // head (the causal half that is skipped is still counted, as PyTorch and llm.c baselines do).
 // Element-wise work (norms, RoPE, softmax, SiLU, the optimizer) is not counted.
+//
+// The formula of each fused kernel is written here once: the model totals below add them up,
+// and the profiler's kernel rows (kernels/kernel_table.h) count them per call.
 #pragma once
 
 #include <cstdint>
 
 #include "model/config.h"
+#include "model/dims.h"
 
 namespace anetrain {
+
+// One call of each kernel of kernels/kernels.h at dims d (all B sequences).
+double attention_forward_flops(const KernelDims& d);
+double ffn_forward_flops(const KernelDims& d);
+double ffn_backward_flops(const KernelDims& d);
+// `materialized`: P and dP pass from part 1 to part 2; otherwise part 2 rebuilds P and does
+// dV, dP, dQ and dK itself (kernels.h).
+double sdpa_backward1_flops(const KernelDims& d, bool materialized);
+double sdpa_backward2_flops(const KernelDims& d, bool materialized);
+double qkv_backward_flops(const KernelDims& d);
+// `with_gradient`: targets were given, so the kernel also computes dxnorm = Wclsᵀ dlogits.
+double classifier_loss_flops(const KernelDims& d, bool with_gradient);
 
 // Forward matmul FLOPs of one block for B sequences of length S.
 double block_forward_flops(const ModelConfig& c, int64_t B, int64_t S);

@@ -44,26 +44,22 @@ void Transformer::block_forward(int l, const float* p) {
   const int64_t n = dims_.D * dims_.T();
   AttentionTaps& at = attention_taps(l);
   float* y = acts_.block_out.data();
-  const double T = dims_.T(), D = dims_.D, F = dims_.F, QD = dims_.QD(), KD = dims_.KD();
-  const double attention = 2.0 * 2.0 * dims_.B * dims_.S * dims_.S * QD;
-  {
-  ProfileScope scope("kernel attention_forward", 2 * T * D * (QD + 2 * KD) + 2 * T * QD * D + attention);
-  backend_.attention_forward(
-      dims_, {resid(l), p + lp.attention_norm, p + lp.wq, p + lp.wk, p + lp.wv, p + lp.wo, y,
-              at.xnorm.data(), at.rms_inv.data(), at.qkv.q(), at.qkv.k(), at.qkv.v(),
-              at.attn.data(), at.lse.data()});
-  }
+  backend_.run(dims_, AttentionForwardArgs{
+                          .x = resid(l), .norm_w = p + lp.attention_norm,
+                          .wq = p + lp.wq, .wk = p + lp.wk, .wv = p + lp.wv, .wo = p + lp.wo,
+                          .y = y, .xnorm = at.xnorm.data(), .rms_inv = at.rms_inv.data(),
+                          .q = at.qkv.q(), .k = at.qkv.k(), .v = at.qkv.v(),
+                          .attn = at.attn.data(), .lse = at.lse.data()});
   {
   ProfileScope scope("host residual add");
   add(resid(l), y, n, mid(l));
   }
   FfnTaps& ft = ffn_taps(l);
-  {
-  ProfileScope scope("kernel ffn_forward", 2 * T * D * F * 3);
-  backend_.ffn_forward(dims_, {mid(l), p + lp.ffn_norm, p + lp.w1, p + lp.w3, p + lp.w2, y,
-                               ft.xnorm.data(), ft.rms_inv.data(), ft.h1.data(), ft.h3.data(),
-                               ft.gate.data()});
-  }
+  backend_.run(dims_, FfnForwardArgs{
+                          .x = mid(l), .norm_w = p + lp.ffn_norm,
+                          .w1 = p + lp.w1, .w3 = p + lp.w3, .w2 = p + lp.w2,
+                          .y = y, .xnorm = ft.xnorm.data(), .rms_inv = ft.rms_inv.data(),
+                          .h1 = ft.h1.data(), .h3 = ft.h3.data(), .gate = ft.gate.data()});
   ProfileScope scope("host residual add");
   add(mid(l), y, n, resid(l + 1));
 }
@@ -78,12 +74,13 @@ double Transformer::run_forward(const float* p, const int32_t* inputs, const int
   }
   for (int l = 0; l < L; ++l) block_forward(l, p);
   double loss_sum = 0.0;
-  ProfileScope scope("kernel classifier_loss",
-                     2.0 * T * dims_.D * dims_.V * (targets && for_training_ ? 2 : 1));
-  backend_.classifier_loss(
-      dims_, {resid(L), p + layout_.final_norm(), p + layout_.classifier(), targets, grad_scale,
-              acts_.logits.data(), acts_.final_xnorm.data(), acts_.final_rms_inv.data(),
-              for_training_ ? acts_.dxnorm.data() : acts_.block_out.data(), &loss_sum});
+  backend_.run(dims_, ClassifierLossArgs{
+                          .x = resid(L), .norm_w = p + layout_.final_norm(),
+                          .wcls = p + layout_.classifier(), .targets = targets,
+                          .grad_scale = grad_scale, .logits = acts_.logits.data(),
+                          .xnorm = acts_.final_xnorm.data(), .rms_inv = acts_.final_rms_inv.data(),
+                          .dxnorm = for_training_ ? acts_.dxnorm.data() : acts_.block_out.data(),
+                          .loss_sum = &loss_sum});
   return loss_sum;
 }
 
@@ -173,13 +170,11 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
 
   // FFN: dres is the gradient of the FFN's output (the residual passes it through unchanged).
   const double Td = T, Dd = D, Fd = F, QDd = QD, KDd = KD;
-  const double attention = 2.0 * dims_.B * dims_.S * dims_.S * QDd;  // one S x S product
-  {
-  ProfileScope scope("kernel ffn_backward", 2 * Td * Dd * Fd * 3);
-  backend_.ffn_backward(dims_, {dres, p + lp.w1, p + lp.w3, p + lp.w2, ft.h1.data(),
-                                ft.h3.data(), acts_.dxnorm.data(), acts_.dh1.data(),
-                                acts_.dh3.data()});
-  }
+  backend_.run(dims_, FfnBackwardArgs{
+                          .dy = dres, .w1 = p + lp.w1, .w3 = p + lp.w3, .w2 = p + lp.w2,
+                          .h1 = ft.h1.data(), .h3 = ft.h3.data(),
+                          .dxnorm = acts_.dxnorm.data(), .dh1 = acts_.dh1.data(),
+                          .dh3 = acts_.dh3.data()});
   // Weight gradients may overlap the kernels below; what they read (dres, dh1, dh3, taps) is
   // not written until the joins that precede those writes.
   run_host(ffn_grads_, [=, this, &ft] {
@@ -195,29 +190,24 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                    dmid, g + lp.ffn_norm, write);
   }
 
-  // Attention.
-  // S x S products done (P rebuilt, dV, dP | dQ, dK): without materialized P and dP, part 2
-  // does all five (kernels.h).
-  const bool materialized = !acts_.probs.empty();
-  {
-  ProfileScope scope("kernel sdpa_backward1",
-                     2 * Td * Dd * QDd + (materialized ? 3 : 0) * attention);
-  backend_.sdpa_backward1(dims_, {dmid, p + lp.wo, at.qkv.q(), at.qkv.k(), at.qkv.v(),
-                                  at.lse.data(), acts_.dattn.data(), acts_.dqkv.v(),
-                                  probs_or_null(acts_.probs), probs_or_null(acts_.dprobs)});
-  }
-  {
-  ProfileScope scope("kernel sdpa_backward2", (materialized ? 2 : 5) * attention);
-  backend_.sdpa_backward2(dims_, {at.qkv.q(), at.qkv.k(), probs_or_null(acts_.probs),
-                                  probs_or_null(acts_.dprobs), acts_.dqkv.q(), acts_.dqkv.k(),
-                                  at.qkv.v(), acts_.dattn.data(), at.lse.data(),
-                                  acts_.dqkv.v()});
-  }
-  {
-  ProfileScope scope("kernel qkv_backward", 2 * Td * Dd * (QDd + 2 * KDd));
-  backend_.qkv_backward(dims_, {acts_.dqkv.q(), acts_.dqkv.k(), acts_.dqkv.v(), p + lp.wq,
-                                p + lp.wk, p + lp.wv, acts_.dxnorm.data()});
-  }
+  // Attention. Without materialized P and dP (empty buffers), part 2 rebuilds them (kernels.h).
+  backend_.run(dims_, SdpaBackward1Args{
+                          .dy = dmid, .wo = p + lp.wo,
+                          .q = at.qkv.q(), .k = at.qkv.k(), .v = at.qkv.v(), .lse = at.lse.data(),
+                          .dattn = acts_.dattn.data(), .dv = acts_.dqkv.v(),
+                          .probs = probs_or_null(acts_.probs),
+                          .dprobs = probs_or_null(acts_.dprobs)});
+  backend_.run(dims_, SdpaBackward2Args{
+                          .q = at.qkv.q(), .k = at.qkv.k(),
+                          .probs = probs_or_null(acts_.probs),
+                          .dprobs = probs_or_null(acts_.dprobs),
+                          .dq = acts_.dqkv.q(), .dk = acts_.dqkv.k(),
+                          .v = at.qkv.v(), .dattn = acts_.dattn.data(), .lse = at.lse.data(),
+                          .dv = acts_.dqkv.v()});
+  backend_.run(dims_, QkvBackwardArgs{
+                          .dq = acts_.dqkv.q(), .dk = acts_.dqkv.k(), .dv = acts_.dqkv.v(),
+                          .wq = p + lp.wq, .wk = p + lp.wk, .wv = p + lp.wv,
+                          .dxnorm = acts_.dxnorm.data()});
   run_host(attention_grads_, [=, this, &at] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
     weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "backends/ane/program_key.h"
 #include "backends/ane/programs/kernel_programs.h"
 #include "backends/ane/runtime/driver.h"
 #include "backends/backend.h"
@@ -40,31 +41,31 @@ class AneBackend final : public Backend {
   // Static pipeline: restart when the next step's compiles would cross the budget.
   std::string restart_reason() const override;
 
-  void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) override;
-  void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) override;
-  void ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) override;
-  void sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) override;
-  void sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) override;
-  void qkv_backward(const KernelDims& d, const QkvBackwardArgs& a) override;
-  void classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) override;
+  ANETRAIN_KERNELS(ANETRAIN_KERNEL_OVERRIDE)
 
   AneDriver& driver() { return *driver_; }
   const std::string& pipeline() const { return pipeline_; }
   // Compiles one training step needs at most, for a model of n_layers blocks (static
-  // pipeline: six per block; dynamic: six per shape, once).
-  int64_t compiles_per_step(int n_layers) const { return 6LL * n_layers; }
+  // pipeline: one per program per block; dynamic: one per program per shape, once).
+  int64_t compiles_per_step(int n_layers) const {
+    return static_cast<int64_t>(ane_program_kernels().size()) * n_layers;
+  }
 
  private:
-  // Runs the kernel's program with the given weights once per sequence: `inputs` are [C, T]
-  // tensors in the program's slot order, `outputs` receive the output slots (nullptr: discard).
-  void dispatch(const KernelDims& d, const std::string& kernel, const BlockWeights& w,
-                const std::vector<const float*>& inputs, const std::vector<float*>& outputs);
+  // Kernel arguments bound to the program's slots by name (a slot's order and channels are the
+  // program's business); nullptr outputs are discarded. Every slot must be bound, and nothing
+  // else.
+  using Inputs = std::map<std::string, const float*>;
+  using Outputs = std::map<std::string, float*>;
+  // Runs kernel k's program with the given weights once per sequence.
+  void run_program(const KernelDims& d, Kernel k, const BlockWeights& w, const Inputs& inputs,
+                   const Outputs& outputs);
   // The loaded program for these weights, compiling it when needed; sets *handle. Dynamic:
-  // built and compiled once per (kernel, shape), then only its surface weights are refreshed.
+  // built and compiled once per program_key(k, d), then only its surface weights are refreshed.
   // Static: rebuilt with the weights baked in, compiled the first time its text is seen.
-  const KernelProgram& load_program(const KernelDims& d, const std::string& kernel,
-                                    const BlockWeights& w, int64_t* handle);
-  int64_t compile(const std::string& kernel, const std::string& text, const std::string& weights);
+  const KernelProgram& load_program(const KernelDims& d, Kernel k, const BlockWeights& w,
+                                    int64_t* handle);
+  int64_t compile(Kernel k, const std::string& text, const std::string& weights);
 
   struct LoadedProgram {
     KernelProgram program;
@@ -76,8 +77,8 @@ class AneBackend final : public Backend {
   int compile_budget_;
   int n_layers_ = 0;  // of the run (prepare_run); 0 before one
   cpu::CpuBackend host_;
-  // Dynamic pipeline: "kernel + shape" -> program and its handle.
-  std::map<std::string, LoadedProgram> dynamic_programs_;
+  // Dynamic pipeline: program_key(kernel, dims) -> program and its handle.
+  std::map<ProgramKey, LoadedProgram> dynamic_programs_;
   // Static pipeline: MIL text + weight file -> loaded program, oldest first; the program last
   // built (what the current dispatch packs).
   KernelProgram static_program_;

@@ -13,13 +13,7 @@ class CpuBackend final : public Backend {
   bool supports(Kernel, const KernelDims&) const override { return true; }
   bool materializes_attention_probs() const override { return false; }
 
-  void attention_forward(const KernelDims& d, const AttentionForwardArgs& a) override;
-  void ffn_forward(const KernelDims& d, const FfnForwardArgs& a) override;
-  void ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) override;
-  void sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) override;
-  void sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) override;
-  void qkv_backward(const KernelDims& d, const QkvBackwardArgs& a) override;
-  void classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) override;
+  ANETRAIN_KERNELS(ANETRAIN_KERNEL_OVERRIDE)  // in the files of this folder
 };
 
 }  // namespace anetrain::cpu

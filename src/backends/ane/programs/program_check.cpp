@@ -8,24 +8,13 @@
 #include "backends/ane/mil/interpreter.h"
 #include "backends/ane/programs/kernel_programs.h"
 #include "backends/ane/programs/program_files.h"
-#include "backends/cpu/cpu_backend.h"
+#include "backends/kernel_calls.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "model/params.h"
 
 namespace anetrain::ane {
-namespace {
-
-using Tensors = std::map<std::string, std::vector<float>>;  // slot name -> [C, S]
-
-std::vector<float> random_normal(Rng& rng, int64_t n, double scale) {
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(rng.normal() * scale);
-  return v;
-}
-
-}  // namespace
 
 std::vector<float> pack_input_surface(const KernelProgram& kp, const std::map<std::string, std::vector<float>>& values) {
   const int64_t W = kp.surface_columns;
@@ -47,8 +36,9 @@ std::vector<float> pack_input_surface(const KernelProgram& kp, const std::map<st
 
 namespace {
 
-// Runs one program on the interpreter with its input slots taken from `values`.
-std::vector<float> run_program(const KernelProgram& kp, const Tensors& values) {
+// Runs one program on the interpreter with its input slots taken from `values` (one sequence,
+// so every kernel tensor is its slot's [C, S]).
+std::vector<float> run_program(const KernelProgram& kp, const NamedTensors& values) {
   // Weights go through the real file format: written, parsed back, loaded by record offset.
   const MilBlobFile weights = MilBlobFile::parse(serialize_weights(kp), kp.kernel + "/weights/weight.bin");
   mil::Interpreter interpreter(kp.program, blob_loader(weights));
@@ -71,12 +61,13 @@ std::vector<float> run_program(const KernelProgram& kp, const Tensors& values) {
   return out[0].data;
 }
 
-KernelCheck compare(const KernelProgram& kp, const std::vector<float>& surface, const Tensors& reference) {
+KernelCheck compare(const KernelProgram& kp, const std::vector<float>& surface,
+                    const NamedTensors& reference) {
   KernelCheck check;
   check.kernel = kp.kernel;
   check.variant = kp.variant + (kp.multi_input ? "+mi" : "");
   check.ops = static_cast<int64_t>(kp.program.main.ops.size());
-  check.tolerance = kernel_tolerance(kp.kernel);
+  check.tolerance = ane_kernel(kp.op).tolerance;
   int64_t at = 0;
   for (const SurfaceSlot& s : kp.outputs) {
     const std::vector<float>& ref = reference.at(s.name);
@@ -100,103 +91,24 @@ const SlotError& KernelCheck::worst() const {
   });
 }
 
-double kernel_tolerance(const std::string& kernel) {
-  // fp16 carries 11 significant bits (relative step 4.9e-4); the tolerances allow for the
-  // rounding of every intermediate (our interpreter's model: one rounding per op, fp32
-  // accumulation) through chains of 10-30 ops. Backward kernels multiply differences of
-  // nearly equal fp16 numbers (softmax backward) and get more room.
-  if (kernel == "attention_forward" || kernel == "ffn_forward") return 1e-2;
-  return 2e-2;
-}
-
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const std::string& variant,
                                                uint64_t seed, bool multi_input) {
   init_thread_pool();
   ModelConfig one_block = config;
   one_block.n_layers = 1;
   ParamLayout layout(one_block);
-  std::vector<float> params(layout.total());
-  init_params(one_block, layout, 0.02f, seed, params.data());
   Rng rng(seed + 1);
-  // Norm gains near 1 but not exactly, so a dropped gain would show.
-  for (int64_t off : {layout.layer(0).attention_norm, layout.layer(0).ffn_norm})
-    for (int64_t i = 0; i < config.dim; ++i) params[off + i] = 1.0f + 0.1f * static_cast<float>(rng.normal());
-  const BlockWeights w = block_weights(layout, params.data());
-  std::vector<KernelProgram> programs = build_kernel_programs(config, w, variant, multi_input);
-
+  const std::vector<float> params = check_params(one_block, layout, seed, rng);
+  const std::vector<KernelProgram> programs =
+      build_kernel_programs(config, block_weights(layout, params.data()), variant, multi_input);
   // The CPU backend's kernels on one sequence give both the programs' inputs and the reference.
-  const KernelDims d = KernelDims::from(config, 1, config.seq_len);
-  const int64_t S = d.S, D = d.D, F = d.F, QD = d.QD(), KD = d.KD(), HSS = d.H * S * S;
-  cpu::CpuBackend cpu;
-  Tensors t;
-  t["x"] = random_normal(rng, D * S, 1.0);
-  for (const char* name : {"y", "xnorm"}) t[name].resize(D * S);
-  for (const char* name : {"q", "attn"}) t[name].resize(QD * S);
-  for (const char* name : {"k", "v"}) t[name].resize(KD * S);
-  std::vector<float> rms(S), lse(d.H * S);
-  cpu.attention_forward(d, {t["x"].data(), w.attention_norm, w.wq, w.wk, w.wv, w.wo, t["y"].data(),
-                            t["xnorm"].data(), rms.data(), t["q"].data(), t["k"].data(), t["v"].data(),
-                            t["attn"].data(), lse.data()});
-  Tensors results[6];
-  results[0] = t;
-
-  Tensors f;
-  f["x"] = random_normal(rng, D * S, 1.0);
-  for (const char* name : {"y", "xnorm"}) f[name].resize(D * S);
-  for (const char* name : {"h1", "h3", "gate"}) f[name].resize(F * S);
-  cpu.ffn_forward(d, {f["x"].data(), w.ffn_norm, w.w1, w.w3, w.w2, f["y"].data(), f["xnorm"].data(),
-                      rms.data(), f["h1"].data(), f["h3"].data(), f["gate"].data()});
-  results[1] = f;
-
-  // Gradients of realistic magnitude after loss scaling (dy ~ 1e-2).
-  Tensors fb;
-  fb["dy"] = random_normal(rng, D * S, 1e-2);
-  fb["h1"] = f["h1"];
-  fb["h3"] = f["h3"];
-  fb["dxnorm"].resize(D * S);
-  fb["dh1"].resize(F * S);
-  fb["dh3"].resize(F * S);
-  cpu.ffn_backward(d, {fb["dy"].data(), w.w1, w.w3, w.w2, fb["h1"].data(), fb["h3"].data(),
-                       fb["dxnorm"].data(), fb["dh1"].data(), fb["dh3"].data()});
-  results[2] = fb;
-
-  Tensors s1;
-  s1["dy"] = random_normal(rng, D * S, 1e-2);
-  s1["q"] = t["q"];
-  s1["k"] = t["k"];
-  s1["v"] = t["v"];
-  std::vector<float> dattn(QD * S);
-  s1["dv"].resize(KD * S);
-  s1["probs"].resize(HSS);
-  s1["dprobs"].resize(HSS);
-  cpu.sdpa_backward1(d, {s1["dy"].data(), w.wo, t["q"].data(), t["k"].data(), t["v"].data(), lse.data(),
-                         dattn.data(), s1["dv"].data(), s1["probs"].data(), s1["dprobs"].data()});
-  results[3] = s1;
-
-  Tensors s2;
-  s2["probs"] = s1["probs"];
-  s2["dprobs"] = s1["dprobs"];
-  s2["q"] = t["q"];
-  s2["k"] = t["k"];
-  s2["dq"].resize(QD * S);
-  s2["dk"].resize(KD * S);
-  std::vector<float> dprobs_scratch = s1["dprobs"];
-  cpu.sdpa_backward2(d, {t["q"].data(), t["k"].data(), s1["probs"].data(), dprobs_scratch.data(),
-                         s2["dq"].data(), s2["dk"].data()});
-  results[4] = s2;
-
-  Tensors qb;
-  qb["dq"] = s2["dq"];
-  qb["dk"] = s2["dk"];
-  qb["dv"] = s1["dv"];
-  qb["dxnorm"].resize(D * S);
-  cpu.qkv_backward(d, {qb["dq"].data(), qb["dk"].data(), qb["dv"].data(), w.wq, w.wk, w.wv,
-                       qb["dxnorm"].data()});
-  results[5] = qb;
-
+  const std::vector<KernelCall> calls =
+      reference_calls(KernelDims::from(config, 1, config.seq_len), layout, params.data(), rng);
   std::vector<KernelCheck> checks;
-  for (size_t i = 0; i < programs.size(); ++i)
-    checks.push_back(compare(programs[i], run_program(programs[i], results[i]), results[i]));
+  for (const KernelProgram& kp : programs) {
+    const KernelCall& call = calls[static_cast<size_t>(kp.op)];
+    checks.push_back(compare(kp, run_program(kp, call.inputs), call.outputs));
+  }
   return checks;
 }
 

@@ -1,6 +1,7 @@
 // Verifies the ANE kernel programs without a Mac: each program runs in the fp16 reference
 // interpreter (mil/interpreter.h) on realistic inputs — the CPU backend's own activations of a
-// random block — and its outputs are compared with the CPU backend's fp32 kernel, slot by slot.
+// random block (backends/kernel_calls.h) — and its outputs are compared with the CPU backend's
+// fp32 kernel, slot by slot, within the kernel's tolerance (ane_kernel(k).tolerance).
 #pragma once
 
 #include <cstdint>
@@ -22,14 +23,10 @@ struct KernelCheck {
   std::string kernel, variant;
   int64_t ops = 0;
   std::vector<SlotError> slots;
-  double tolerance = 0;  // on the worst slot's max_abs / max|cpu|
+  double tolerance = 0;  // on the worst slot's max_abs / max|cpu| (ane_kernel(k).tolerance)
   const SlotError& worst() const;
   bool passed() const { return worst().relative() <= tolerance; }
 };
-
-// Tolerance per kernel for fp16 execution against the fp32 CPU kernel, relative to the
-// largest reference magnitude of each output slot (see docs/DESIGN.md "ANE programs").
-double kernel_tolerance(const std::string& kernel);
 
 struct KernelProgram;
 // The input surface exactly as the runtime packs it: activation slots in channel order in
