@@ -11,6 +11,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "support/test_util.h"
 
 namespace anetrain {
 namespace {
@@ -19,20 +20,14 @@ namespace fs = std::filesystem;
 
 class AtomicFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "/atomic_file_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::set<std::string> entries() const {
     std::set<std::string> names;
     for (const auto& e : fs::directory_iterator(dir_)) names.insert(e.path().filename().string());
     return names;
   }
 
-  std::string dir_;
+  anetrain::testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 template <typename F>

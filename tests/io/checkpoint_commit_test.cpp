@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "support/test_util.h"
 
 namespace anetrain {
 namespace {
@@ -63,14 +64,6 @@ void commit_generation(const std::string& dir, int gen) {
 
 class CheckpointCommitTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "/checkpoint_commit_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
-    dir_ = root_ + "/ckpt";
-  }
-  void TearDown() override { fs::remove_all(root_); }
-
   std::set<std::string> entries() const {
     std::set<std::string> names;
     for (const auto& e : fs::directory_iterator(dir_)) names.insert(e.path().filename().string());
@@ -87,7 +80,8 @@ class CheckpointCommitTest : public ::testing::Test {
 
   std::string staging() const { return dir_ + "/.staging"; }
 
-  std::string root_, dir_;
+  anetrain::testing::TempDir temp_;
+  const std::string root_ = temp_.path(), dir_ = root_ + "/ckpt";
 };
 
 TEST_F(CheckpointCommitTest, CommitCreatesDirectoryAndFiles) {

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "support/test_util.h"
 
 namespace anetrain {
 namespace {
@@ -54,13 +55,6 @@ struct MalformedCase {
 
 class SafetensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string pattern = ::testing::TempDir() + "/safetensors_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Plain write, not write_file_atomic: some tests write thousands of files and need no fsync.
   std::string put(const std::string& name, const std::string& bytes) {
     std::string path = dir_ + "/" + name;
@@ -81,7 +75,8 @@ class SafetensorsTest : public ::testing::Test {
   // Each file must be rejected with a UserError naming it and saying what is wrong.
   void check_cases(const std::vector<MalformedCase>& cases);
 
-  std::string dir_;
+  anetrain::testing::TempDir temp_;
+  const std::string dir_ = temp_.path();
 };
 
 // Runs f; it must throw UserError whose single-line message contains every needle.

@@ -59,7 +59,6 @@ class Builder {
   Value slice_by_size(const std::string& name, const Value& x, std::vector<int64_t> begin, std::vector<int64_t> size);
   Value concat(const std::string& name, const std::vector<Value>& values, int axis);
 
-  int64_t op_count() const { return static_cast<int64_t>(function_.ops.size()); }
 
  private:
   Value emit(const std::string& name, const std::string& op, Type type,

@@ -223,7 +223,6 @@ const Generator::DeclaredWeight& Generator::find(const std::string& name) const 
   return weights_.front();
 }
 
-int64_t KernelProgram::input_channels() const { return total(inputs); }
 int64_t KernelProgram::output_channels() const { return total(outputs); }
 
 void refresh_surface_weights(KernelProgram& program, const BlockWeights& w) {

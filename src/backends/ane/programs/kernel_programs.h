@@ -92,7 +92,6 @@ struct KernelProgram {
   mil::Program program;
   std::vector<SurfaceSlot> inputs, outputs;
   std::vector<BlobTensor> weights;  // in file order: weights/weight.bin
-  int64_t input_channels() const;
   int64_t output_channels() const;
 };
 

@@ -32,14 +32,13 @@ class FakeDriver final : public AneDriver {
                 const std::vector<Surface*>& outputs) override;
   void unload(int64_t program) override;
   int64_t compiles() const override { return compiles_; }
-  int64_t evaluations() const { return evaluations_; }
   int64_t cache_hits() const { return cache_hits_; }
 
  private:
   struct Loaded;
   FakeDriverOptions options_;
   std::map<int64_t, std::unique_ptr<Loaded>> loaded_;
-  int64_t next_handle_ = 1, compiles_ = 0, evaluations_ = 0, cache_hits_ = 0;
+  int64_t next_handle_ = 1, compiles_ = 0, cache_hits_ = 0;
 };
 
 }  // namespace anetrain::ane
