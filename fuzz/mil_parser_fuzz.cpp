@@ -119,14 +119,17 @@ void fuzz_one(std::string_view text) {
   try {
     const std::string again = mil::print_program(mil::parse_program(printed, "printed.mil"));
     if (again != printed) {
-      std::fprintf(stderr, "mil_parser_fuzz: round trip differs:\n%s\n---\n%s\n", printed.c_str(), again.c_str());
+      std::fprintf(stderr, "mil_parser_fuzz: round trip differs:\n%s\n---\n%s\n", printed.c_str(),
+                   again.c_str());
       std::abort();
     }
   } catch (const UserError& e) {
-    std::fprintf(stderr, "mil_parser_fuzz: printed program does not parse: %s\n%s\n", e.what(), printed.c_str());
+    std::fprintf(stderr, "mil_parser_fuzz: printed program does not parse: %s\n%s\n", e.what(),
+                 printed.c_str());
     std::abort();
   }
-  for (const std::string& name : mil::lint_profile_names()) (void)mil::lint_program(program, mil::lint_profile(name));
+  for (const std::string& name : mil::lint_profile_names())
+    (void)mil::lint_program(program, mil::lint_profile(name));
   try {
     mil::check_program(program, "fuzz.mil");
   } catch (const mil::MilError&) {

@@ -15,8 +15,8 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOpti
 void require_all_kernels(const Backend& backend, const KernelDims& dims) {
   for (Kernel k : kAllKernels) {
     if (!backend.supports(k, dims))
-      throw UserError("backend '" + backend.name() + "' does not support kernel " +
-                      kernel_name(k) + " at these dimensions; use --backend cpu");
+      throw UserError("backend '" + backend.name() + "' does not support kernel " + kernel_name(k) +
+                      " at these dimensions; use --backend cpu");
   }
 }
 

@@ -10,9 +10,13 @@ namespace {
 // Hands out the named tensors of one call while its arguments are built.
 class CallTensors {
  public:
-  CallTensors(const KernelDims& d, const ParamLayout& layout, const float* params,
-              KernelCall& call, bool materialized)
-      : d(d), p(params), block(layout.layer(0)), layout(layout), materialized(materialized),
+  CallTensors(const KernelDims& d, const ParamLayout& layout, const float* params, KernelCall& call,
+              bool materialized)
+      : d(d),
+        p(params),
+        block(layout.layer(0)),
+        layout(layout),
+        materialized(materialized),
         call_(call) {}
 
   const float* in(const std::string& name) const { return call_.inputs.at(name).data(); }
@@ -57,37 +61,64 @@ using As = std::type_identity<Args>;
 AttentionForwardArgs args(CallTensors& t, As<AttentionForwardArgs>) {
   const KernelDims& d = t.d;
   const LayerParams& b = t.block;
-  return {.x = t.in("x"), .norm_w = t.w(b.attention_norm),
-          .wq = t.w(b.wq), .wk = t.w(b.wk), .wv = t.w(b.wv), .wo = t.w(b.wo),
-          .y = t.act("y", d.D), .xnorm = t.act("xnorm", d.D), .rms_inv = t.act("rms_inv", 1),
-          .q = t.act("q", d.QD()), .k = t.act("k", d.KD()), .v = t.act("v", d.KD()),
-          .attn = t.act("attn", d.QD()), .lse = t.act("lse", d.H)};
+  return {.x = t.in("x"),
+          .norm_w = t.w(b.attention_norm),
+          .wq = t.w(b.wq),
+          .wk = t.w(b.wk),
+          .wv = t.w(b.wv),
+          .wo = t.w(b.wo),
+          .y = t.act("y", d.D),
+          .xnorm = t.act("xnorm", d.D),
+          .rms_inv = t.act("rms_inv", 1),
+          .q = t.act("q", d.QD()),
+          .k = t.act("k", d.KD()),
+          .v = t.act("v", d.KD()),
+          .attn = t.act("attn", d.QD()),
+          .lse = t.act("lse", d.H)};
 }
 
 FfnForwardArgs args(CallTensors& t, As<FfnForwardArgs>) {
   const KernelDims& d = t.d;
   const LayerParams& b = t.block;
-  return {.x = t.in("x"), .norm_w = t.w(b.ffn_norm),
-          .w1 = t.w(b.w1), .w3 = t.w(b.w3), .w2 = t.w(b.w2),
-          .y = t.act("y", d.D), .xnorm = t.act("xnorm", d.D), .rms_inv = t.act("rms_inv", 1),
-          .h1 = t.act("h1", d.F), .h3 = t.act("h3", d.F), .gate = t.act("gate", d.F)};
+  return {.x = t.in("x"),
+          .norm_w = t.w(b.ffn_norm),
+          .w1 = t.w(b.w1),
+          .w3 = t.w(b.w3),
+          .w2 = t.w(b.w2),
+          .y = t.act("y", d.D),
+          .xnorm = t.act("xnorm", d.D),
+          .rms_inv = t.act("rms_inv", 1),
+          .h1 = t.act("h1", d.F),
+          .h3 = t.act("h3", d.F),
+          .gate = t.act("gate", d.F)};
 }
 
 FfnBackwardArgs args(CallTensors& t, As<FfnBackwardArgs>) {
   const KernelDims& d = t.d;
   const LayerParams& b = t.block;
-  return {.dy = t.in("dy"), .w1 = t.w(b.w1), .w3 = t.w(b.w3), .w2 = t.w(b.w2),
-          .h1 = t.in("h1"), .h3 = t.in("h3"),
-          .dxnorm = t.act("dxnorm", d.D), .dh1 = t.act("dh1", d.F), .dh3 = t.act("dh3", d.F)};
+  return {.dy = t.in("dy"),
+          .w1 = t.w(b.w1),
+          .w3 = t.w(b.w3),
+          .w2 = t.w(b.w2),
+          .h1 = t.in("h1"),
+          .h3 = t.in("h3"),
+          .dxnorm = t.act("dxnorm", d.D),
+          .dh1 = t.act("dh1", d.F),
+          .dh3 = t.act("dh3", d.F)};
 }
 
 SdpaBackward1Args args(CallTensors& t, As<SdpaBackward1Args>) {
   const KernelDims& d = t.d;
   const int64_t rows = d.H * d.B * d.S * d.S;  // P and dP
   const bool m = t.materialized;
-  return {.dy = t.in("dy"), .wo = t.w(t.block.wo),
-          .q = t.in("q"), .k = t.in("k"), .v = t.in("v"), .lse = t.in("lse"),
-          .dattn = t.act("dattn", d.QD()), .dv = m ? t.act("dv", d.KD()) : nullptr,
+  return {.dy = t.in("dy"),
+          .wo = t.w(t.block.wo),
+          .q = t.in("q"),
+          .k = t.in("k"),
+          .v = t.in("v"),
+          .lse = t.in("lse"),
+          .dattn = t.act("dattn", d.QD()),
+          .dv = m ? t.act("dv", d.KD()) : nullptr,
           .probs = m ? t.out("probs", rows) : nullptr,
           .dprobs = m ? t.out("dprobs", rows) : nullptr};
 }
@@ -95,26 +126,40 @@ SdpaBackward1Args args(CallTensors& t, As<SdpaBackward1Args>) {
 SdpaBackward2Args args(CallTensors& t, As<SdpaBackward2Args>) {
   const KernelDims& d = t.d;
   const bool m = t.materialized;
-  return {.q = t.in("q"), .k = t.in("k"),
-          .probs = m ? t.in("probs") : nullptr, .dprobs = m ? t.scratch("dprobs") : nullptr,
-          .dq = t.act("dq", d.QD()), .dk = t.act("dk", d.KD()),
-          .v = m ? nullptr : t.in("v"), .dattn = m ? nullptr : t.in("dattn"),
-          .lse = m ? nullptr : t.in("lse"), .dv = m ? nullptr : t.act("dv", d.KD())};
+  return {.q = t.in("q"),
+          .k = t.in("k"),
+          .probs = m ? t.in("probs") : nullptr,
+          .dprobs = m ? t.scratch("dprobs") : nullptr,
+          .dq = t.act("dq", d.QD()),
+          .dk = t.act("dk", d.KD()),
+          .v = m ? nullptr : t.in("v"),
+          .dattn = m ? nullptr : t.in("dattn"),
+          .lse = m ? nullptr : t.in("lse"),
+          .dv = m ? nullptr : t.act("dv", d.KD())};
 }
 
 QkvBackwardArgs args(CallTensors& t, As<QkvBackwardArgs>) {
   const LayerParams& b = t.block;
-  return {.dq = t.in("dq"), .dk = t.in("dk"), .dv = t.in("dv"),
-          .wq = t.w(b.wq), .wk = t.w(b.wk), .wv = t.w(b.wv),
+  return {.dq = t.in("dq"),
+          .dk = t.in("dk"),
+          .dv = t.in("dv"),
+          .wq = t.w(b.wq),
+          .wk = t.w(b.wk),
+          .wv = t.w(b.wv),
           .dxnorm = t.act("dxnorm", t.d.D)};
 }
 
 ClassifierLossArgs args(CallTensors& t, As<ClassifierLossArgs>) {
   const KernelDims& d = t.d;
-  return {.x = t.in("x"), .norm_w = t.w(t.layout.final_norm()), .wcls = t.w(t.layout.classifier()),
-          .targets = t.targets(), .grad_scale = 1.0f / static_cast<float>(d.T()),
-          .logits = t.out("logits", d.T() * d.V), .xnorm = t.act("xnorm", d.D),
-          .rms_inv = t.act("rms_inv", 1), .dxnorm = t.act("dxnorm", d.D),
+  return {.x = t.in("x"),
+          .norm_w = t.w(t.layout.final_norm()),
+          .wcls = t.w(t.layout.classifier()),
+          .targets = t.targets(),
+          .grad_scale = 1.0f / static_cast<float>(d.T()),
+          .logits = t.out("logits", d.T() * d.V),
+          .xnorm = t.act("xnorm", d.D),
+          .rms_inv = t.act("rms_inv", 1),
+          .dxnorm = t.act("dxnorm", d.D),
           .loss_sum = t.loss_sum()};
 }
 
@@ -131,9 +176,9 @@ void run_kernel_call(Backend& backend, const KernelDims& d, const ParamLayout& l
   call.outputs.clear();
   CallTensors t(d, layout, params, call, materialized);
   switch (call.kernel) {
-#define ANETRAIN_KERNEL_CALL_CASE(Id, name)       \
-  case Kernel::k##Id:                             \
-    backend.name(d, args(t, As<Id##Args>{}));     \
+#define ANETRAIN_KERNEL_CALL_CASE(Id, name)   \
+  case Kernel::k##Id:                         \
+    backend.name(d, args(t, As<Id##Args>{})); \
     break;
     ANETRAIN_KERNELS(ANETRAIN_KERNEL_CALL_CASE)
 #undef ANETRAIN_KERNEL_CALL_CASE
@@ -169,9 +214,8 @@ std::vector<KernelCall> reference_calls(const KernelDims& d, const ParamLayout& 
   call(Kernel::kFfnForward).inputs["x"] = normal(rng, DT, 1.0);
   run(Kernel::kFfnForward);
 
-  call(Kernel::kFfnBackward).inputs = {{"dy", normal(rng, DT, 1e-2)},
-                                       {"h1", ffn.outputs.at("h1")},
-                                       {"h3", ffn.outputs.at("h3")}};
+  call(Kernel::kFfnBackward).inputs = {
+      {"dy", normal(rng, DT, 1e-2)}, {"h1", ffn.outputs.at("h1")}, {"h3", ffn.outputs.at("h3")}};
   run(Kernel::kFfnBackward);
 
   call(Kernel::kSdpaBackward1).inputs = {{"dy", normal(rng, DT, 1e-2)},
@@ -181,13 +225,11 @@ std::vector<KernelCall> reference_calls(const KernelDims& d, const ParamLayout& 
                                          {"lse", attention.outputs.at("lse")}};
   run(Kernel::kSdpaBackward1);
 
-  call(Kernel::kSdpaBackward2).inputs = {{"q", attention.outputs.at("q")},
-                                         {"k", attention.outputs.at("k")},
-                                         {"probs", sdpa1.outputs.at("probs")},
-                                         {"dprobs", sdpa1.outputs.at("dprobs")},
-                                         {"v", attention.outputs.at("v")},
-                                         {"dattn", sdpa1.outputs.at("dattn")},
-                                         {"lse", attention.outputs.at("lse")}};
+  call(Kernel::kSdpaBackward2).inputs = {
+      {"q", attention.outputs.at("q")},     {"k", attention.outputs.at("k")},
+      {"probs", sdpa1.outputs.at("probs")}, {"dprobs", sdpa1.outputs.at("dprobs")},
+      {"v", attention.outputs.at("v")},     {"dattn", sdpa1.outputs.at("dattn")},
+      {"lse", attention.outputs.at("lse")}};
   run(Kernel::kSdpaBackward2);
   call(Kernel::kSdpaBackward2).outputs["dv"] = sdpa1.outputs.at("dv");
 

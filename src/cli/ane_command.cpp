@@ -26,13 +26,15 @@ namespace anetrain {
 namespace {
 
 // Lints one program; prints its issues; returns the number of errors.
-int lint_and_report(const mil::Program& program, const std::string& label, const std::string& profile) {
+int lint_and_report(const mil::Program& program, const std::string& label,
+                    const std::string& profile) {
   mil::check_program(program);
   int errors = 0;
   for (const mil::LintIssue& issue : mil::lint_program(program, mil::lint_profile(profile))) {
     std::printf("%s:%d: %s: [%s] %s%s\n", label.c_str(), issue.line,
-                issue.severity == mil::LintSeverity::kError ? "error" : "warning", issue.rule.c_str(),
-                issue.op.empty() ? "" : ("op '" + issue.op + "': ").c_str(), issue.message.c_str());
+                issue.severity == mil::LintSeverity::kError ? "error" : "warning",
+                issue.rule.c_str(), issue.op.empty() ? "" : ("op '" + issue.op + "': ").c_str(),
+                issue.message.c_str());
     errors += issue.severity == mil::LintSeverity::kError;
   }
   return errors;
@@ -54,17 +56,17 @@ int run_emit(const Args& args) {
   const RunConfig config = config_from_flags(args);
   const std::string out = args.get("out");
   std::vector<float> params;
-  auto programs = programs_for(config, args.get("variant"),
-                               static_cast<uint64_t>(args.get_int("seed")), params,
-                               args.has("multi-input"));
+  auto programs =
+      programs_for(config, args.get("variant"), static_cast<uint64_t>(args.get_int("seed")), params,
+                   args.has("multi-input"));
   for (const auto& kp : programs) {
     const std::string dir = (std::filesystem::path(out) / kp.kernel).string();
     ane::write_program_dir(kp, dir);
-    std::printf("%-18s %4zu ops  in [1, %lld, 1, %lld]  out [1, %lld, 1, %lld]  %zu weights  -> %s\n",
-                kp.kernel.c_str(), kp.program.main.ops.size(),
-                static_cast<long long>(kp.surface_channels), static_cast<long long>(kp.surface_columns),
-                static_cast<long long>(kp.output_channels()), static_cast<long long>(kp.seq),
-                kp.weights.size(), dir.c_str());
+    std::printf(
+        "%-18s %4zu ops  in [1, %lld, 1, %lld]  out [1, %lld, 1, %lld]  %zu weights  -> %s\n",
+        kp.kernel.c_str(), kp.program.main.ops.size(), static_cast<long long>(kp.surface_channels),
+        static_cast<long long>(kp.surface_columns), static_cast<long long>(kp.output_channels()),
+        static_cast<long long>(kp.seq), kp.weights.size(), dir.c_str());
   }
   std::printf("weights are a random initialisation (--seed); the trainer bakes its own\n");
   return 0;
@@ -105,9 +107,10 @@ int run_check(const Args& args) {
                 w.max_ref, w.relative(), c.tolerance, c.passed() ? "ok" : "FAIL");
     all = all && c.passed();
   }
-  std::printf("%s: %zu programs, lint profile %s: %d error(s); fp16 interpreter vs CPU backend: %s\n",
-              config.preset.c_str(), checks.size(), profile.c_str(), lint_errors,
-              all ? "all within tolerance" : "FAILED");
+  std::printf(
+      "%s: %zu programs, lint profile %s: %d error(s); fp16 interpreter vs CPU backend: %s\n",
+      config.preset.c_str(), checks.size(), profile.c_str(), lint_errors,
+      all ? "all within tolerance" : "FAILED");
   return all ? 0 : 1;
 }
 
@@ -117,7 +120,9 @@ std::vector<Flag> program_flags() {
        .value = "static|dynamic",
        .default_value = "static",
        .help = "weights baked into the program, or staged into its input surface"},
-      {.name = "seed", .value = "N", .default_value = "1",
+      {.name = "seed",
+       .value = "N",
+       .default_value = "1",
        .help = "seed of the random weights the programs carry"},
       {.name = "multi-input", .help = "one input per tensor instead of one packed surface"},
   };
@@ -137,8 +142,10 @@ std::vector<Command> ane_commands() {
       {.name = "ane emit",
        .summary = "write each kernel's MIL program, weights and io.json, as a Mac would compile",
        .flags = config_flags() + program_flags() +
-                std::vector<Flag>{{.name = "out", .value = "DIR",
-                                   .help = "one subdirectory per kernel", .required = true}},
+                std::vector<Flag>{{.name = "out",
+                                   .value = "DIR",
+                                   .help = "one subdirectory per kernel",
+                                   .required = true}},
        .run = run_emit},
       {.name = "ane lint",
        .summary = "parse, type-check and lint a MIL file against a chip profile",

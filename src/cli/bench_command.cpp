@@ -39,16 +39,17 @@ void print_gemm_profile(double steps, double median_ms) {
   Profiler& profiler = Profiler::get();
   profiler.enable(false);  // the solo runs below must not count
   if (profiler.gemms().empty()) return;
-  std::printf("\n%-40s %6s %9s %7s %10s %10s\n", "GEMMs by shape (inside the rows above)",
-              "calls", "ms/step", "%", "GFLOPS", "alone");
+  std::printf("\n%-40s %6s %9s %7s %10s %10s\n", "GEMMs by shape (inside the rows above)", "calls",
+              "ms/step", "%", "GFLOPS", "alone");
   double seconds = 0, flops = 0, alone_seconds = 0;
   for (const auto& [shape, e] : profiler.gemms()) {
     char name[96];
     std::snprintf(name, sizeof(name), "%c%c m%lld n%lld k%lld%s%s", shape.trans_a, shape.trans_b,
                   static_cast<long long>(shape.m), static_cast<long long>(shape.n),
                   static_cast<long long>(shape.k), shape.accumulate ? " C+=" : "",
-                  shape.a_pre_rounded ? " (A pre-rounded)"
-                  : shape.b_pre_rounded ? " (B pre-rounded)" : "");
+                  shape.a_pre_rounded   ? " (A pre-rounded)"
+                  : shape.b_pre_rounded ? " (B pre-rounded)"
+                                        : "");
     const double alone = time_gemm_alone(shape);
     std::printf("%-40s %6.0f %9.2f %6.1f%% %10.0f %10.0f\n", name, e.calls / steps,
                 e.seconds / steps * 1e3, 100.0 * e.seconds / steps / (median_ms / 1e3),
@@ -59,8 +60,9 @@ void print_gemm_profile(double steps, double median_ms) {
   std::printf("%-40s %6s %9.2f %6.1f%% %10.0f %10.0f\n", "(all gemm() calls)", "",
               seconds / steps * 1e3, 100.0 * seconds / steps / (median_ms / 1e3),
               flops / seconds / 1e9, flops / alone_seconds / 1e9);
-  std::printf("GFLOPS: inside the step, and the same product repeated alone on warm operands.\n"
-              "Attention's per-head products (gemm_fp32, inside parallel regions) are not listed.\n");
+  std::printf(
+      "GFLOPS: inside the step, and the same product repeated alone on warm operands.\n"
+      "Attention's per-head products (gemm_fp32, inside parallel regions) are not listed.\n");
 }
 
 double peak_rss_mb() {
@@ -81,7 +83,8 @@ int run_bench(const Args& args) {
   const ModelConfig& mc = config.model;
   const TrainConfig& tc = config.train;
   const long long steps = args.get_int("steps"), warmup = args.get_int("warmup");
-  if (steps <= 0 || warmup < 0) throw UserError("anetrain bench: --steps must be > 0, --warmup >= 0");
+  if (steps <= 0 || warmup < 0)
+    throw UserError("anetrain bench: --steps must be > 0, --warmup >= 0");
 
   init_thread_pool();
   if (args.has("precision")) config.train.precision = args.get("precision");
@@ -90,8 +93,7 @@ int run_bench(const Args& args) {
   backend->prepare_run(mc);
   ParamLayout layout(mc);
   FloatBuffer params(layout.total()), grads(layout.total());
-  init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed")),
-              params.data());
+  init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed")), params.data());
   const std::unique_ptr<Optimizer> optimizer_owner = make_optimizer(tc, layout);
   Optimizer& optimizer = *optimizer_owner;
   Transformer model(mc, *backend, tc.batch_size, mc.seq_len, tc.recompute);
@@ -126,8 +128,7 @@ int run_bench(const Args& args) {
                                    GradWrite::kOverwrite);
     else
       model.forward_backward(params.data(), inputs.data(), targets.data(),
-                             1.0f / static_cast<float>(d.T()), grads.data(),
-                             GradWrite::kOverwrite);
+                             1.0f / static_cast<float>(d.T()), grads.data(), GradWrite::kOverwrite);
     optimizer.clipped_update(params.data(), grads.data(), tc.lr, i + 1, tc.grad_clip);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -141,27 +142,30 @@ int run_bench(const Args& args) {
   const double tokens_per_s = d.T() / (median_ms / 1e3);
   std::printf("bench %s%s: backend %s, %s, %d threads, batch %lld x seq %lld\n",
               config.preset.c_str(), block_only ? " (one block)" : "", backend->name().c_str(),
-              config.train.precision.c_str(),
-              num_threads(), static_cast<long long>(d.B), static_cast<long long>(d.S));
-  std::printf("  %.1f ms/step (median of %lld; min %.1f, max %.1f) | %.0f tokens/s | "
-              "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
-              median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
-              peak_rss_mb());
+              config.train.precision.c_str(), num_threads(), static_cast<long long>(d.B),
+              static_cast<long long>(d.S));
+  std::printf(
+      "  %.1f ms/step (median of %lld; min %.1f, max %.1f) | %.0f tokens/s | "
+      "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
+      median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
+      peak_rss_mb());
   const TrainingMemory memory =
       training_memory(mc, d.B, d.S, tc.recompute, optimizer.state_bytes_per_param());
   constexpr double kMB = 1024.0 * 1024.0;  // the unit of peak_rss_mb()
-  std::printf("  memory formula %.0f MB (parameters, gradients, %s state %.0f MB; "
-              "activations %.0f MB%s): peak RSS / formula = %.2f\n",
-              memory.total() / kMB, optimizer.name().c_str(), memory.state_bytes / kMB,
-              memory.activation_bytes / kMB, tc.recompute ? ", recomputed" : "",
-              peak_rss_mb() * kMB / memory.total());
+  std::printf(
+      "  memory formula %.0f MB (parameters, gradients, %s state %.0f MB; "
+      "activations %.0f MB%s): peak RSS / formula = %.2f\n",
+      memory.total() / kMB, optimizer.name().c_str(), memory.state_bytes / kMB,
+      memory.activation_bytes / kMB, tc.recompute ? ", recomputed" : "",
+      peak_rss_mb() * kMB / memory.total());
   if (args.has("measure-peak")) {
     measured_peak = std::max(measured_peak, measure_peak_gflops(gemm_precision()));
     if (measured_peak > 0)
-      std::printf("  peak measured now (%s multiply-add loop, %d threads): %.0f GFLOPS; this step "
-                  "ran at %.1f%% of it\n",
-                  config.train.precision.c_str(), num_threads(), measured_peak,
-                  100.0 * gflops / measured_peak);
+      std::printf(
+          "  peak measured now (%s multiply-add loop, %d threads): %.0f GFLOPS; this step "
+          "ran at %.1f%% of it\n",
+          config.train.precision.c_str(), num_threads(), measured_peak,
+          100.0 * gflops / measured_peak);
     else
       std::printf("  peak: this build has no %s vector loop to measure it with\n",
                   config.train.precision.c_str());
@@ -175,22 +179,29 @@ int run_bench(const Args& args) {
     for (const auto& [name, e] : Profiler::get().entries()) total += e.seconds;
     const double per_step = static_cast<double>(steps);
     for (const auto& [name, e] : Profiler::get().entries()) {
-      std::printf("%-28s %8.0f %10.2f %7.1f%% %10s\n", name.c_str(), e.calls / per_step,
-                  e.seconds / per_step * 1e3, 100.0 * e.seconds / per_step / (median_ms / 1e3),
-                  e.flops > 0 ? std::to_string(static_cast<int>(e.flops / e.seconds / 1e9)).c_str() : "-");
+      std::printf(
+          "%-28s %8.0f %10.2f %7.1f%% %10s\n", name.c_str(), e.calls / per_step,
+          e.seconds / per_step * 1e3, 100.0 * e.seconds / per_step / (median_ms / 1e3),
+          e.flops > 0 ? std::to_string(static_cast<int>(e.flops / e.seconds / 1e9)).c_str() : "-");
     }
     std::printf("%-28s %8s %10.2f %7.1f%%\n", "(sum of the above)", "", total / per_step * 1e3,
                 100.0 * total / per_step / (median_ms / 1e3));
     print_gemm_profile(per_step, median_ms);
   }
   if (args.has("json")) {
-    nlohmann::json j = {{"impl", "anetrain"},         {"config", config.preset},
-                        {"precision", config.train.precision},        {"backend", backend->name()},
-                        {"ms_per_step", median_ms},   {"tokens_per_s", tokens_per_s},
-                        {"gflops", gflops},           {"gflop_per_step", flops / 1e9},
-                        {"peak_rss_mb", peak_rss_mb()}, {"steps", steps},
+    nlohmann::json j = {{"impl", "anetrain"},
+                        {"config", config.preset},
+                        {"precision", config.train.precision},
+                        {"backend", backend->name()},
+                        {"ms_per_step", median_ms},
+                        {"tokens_per_s", tokens_per_s},
+                        {"gflops", gflops},
+                        {"gflop_per_step", flops / 1e9},
+                        {"peak_rss_mb", peak_rss_mb()},
+                        {"steps", steps},
                         {"memory_formula_mb", memory.total() / kMB},
-                        {"batch", d.B},               {"seq", d.S}};
+                        {"batch", d.B},
+                        {"seq", d.S}};
     if (measured_peak > 0) j["measured_peak_gflops"] = measured_peak;
     std::printf("%s\n", j.dump().c_str());
   }
@@ -203,23 +214,30 @@ Command bench_command() {
   return {
       .name = "bench",
       .summary = "time training steps on random data: ms/step, tokens/s, GFLOPS, peak RSS",
-      .flags = config_flags() + std::vector<Flag>{
-          {.name = "steps", .value = "N", .default_value = "10", .help = "timed steps"},
-          {.name = "warmup", .value = "N", .default_value = "2", .help = "untimed steps first"},
-          {.name = "backend", .value = "cpu|ane", .default_value = "cpu",
-           .help = "where the kernels run"},
-          {.name = "seed", .value = "N", .default_value = "1", .help = "initialisation seed"},
-          {.name = "precision", .value = "fp32|bf16",
-           .help = "GEMM input precision (default: the config key 'precision')"},
-          {.name = "block",
-           .help = "time one transformer block alone (n_layers must be 1): no embedding, no "
-                   "classifier, as the seed's benchmark and pytorch_baseline.py's layer768"},
-          {.name = "json", .help = "also print the figures as one JSON line"},
-          {.name = "profile", .help = "time per kernel and per GEMM shape (inside the step and alone)"},
-          {.name = "measure-peak",
-           .help = "measure this CPU's multiply-add peak before and after, and print the step's % "
+      .flags =
+          config_flags() +
+          std::vector<Flag>{
+              {.name = "steps", .value = "N", .default_value = "10", .help = "timed steps"},
+              {.name = "warmup", .value = "N", .default_value = "2", .help = "untimed steps first"},
+              {.name = "backend",
+               .value = "cpu|ane",
+               .default_value = "cpu",
+               .help = "where the kernels run"},
+              {.name = "seed", .value = "N", .default_value = "1", .help = "initialisation seed"},
+              {.name = "precision",
+               .value = "fp32|bf16",
+               .help = "GEMM input precision (default: the config key 'precision')"},
+              {.name = "block",
+               .help = "time one transformer block alone (n_layers must be 1): no embedding, no "
+                       "classifier, as the seed's benchmark and pytorch_baseline.py's layer768"},
+              {.name = "json", .help = "also print the figures as one JSON line"},
+              {.name = "profile",
+               .help = "time per kernel and per GEMM shape (inside the step and alone)"},
+              {.name = "measure-peak",
+               .help =
+                   "measure this CPU's multiply-add peak before and after, and print the step's % "
                    "of it"},
-      },
+          },
       .notes = "example: anetrain bench --config layer768 --block --profile --measure-peak",
       .run = run_bench,
   };

@@ -18,7 +18,7 @@ struct Flag {
   std::string default_value;  // what Args::get() returns when the flag is absent; "" for none
   std::string help;           // what it does; a default that depends on something else says so
   bool required = false;
-  bool repeated = false;      // may be given more than once (Args::all())
+  bool repeated = false;  // may be given more than once (Args::all())
 };
 
 struct Command {
@@ -26,7 +26,7 @@ struct Command {
   std::string summary;  // one line, for the command list
   std::string operand;  // a positional operand ("FILE.mil"), "" when the command takes none
   std::vector<Flag> flags;
-  std::string notes;    // further paragraphs for --help, "" when none
+  std::string notes;  // further paragraphs for --help, "" when none
   std::function<int(const Args&)> run;
 };
 

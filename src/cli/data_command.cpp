@@ -20,12 +20,13 @@ int run_prepare(const Args& args) {
   o.force = args.has("force");
   o.progress = !args.has("quiet");
   const PrepareResult r = prepare_dataset(o);
-  std::printf("prepared %s: %lld train tokens (%lld documents), %lld val tokens (%lld documents), "
-              "%lld skipped, %.1f MB in %.1f s (%.2f MB/s)\n",
-              o.out_dir.c_str(), static_cast<long long>(r.train_tokens),
-              static_cast<long long>(r.train_documents), static_cast<long long>(r.val_tokens),
-              static_cast<long long>(r.val_documents), static_cast<long long>(r.skipped),
-              r.bytes / 1e6, r.seconds, r.bytes / 1e6 / std::max(r.seconds, 1e-9));
+  std::printf(
+      "prepared %s: %lld train tokens (%lld documents), %lld val tokens (%lld documents), "
+      "%lld skipped, %.1f MB in %.1f s (%.2f MB/s)\n",
+      o.out_dir.c_str(), static_cast<long long>(r.train_tokens),
+      static_cast<long long>(r.train_documents), static_cast<long long>(r.val_tokens),
+      static_cast<long long>(r.val_documents), static_cast<long long>(r.skipped), r.bytes / 1e6,
+      r.seconds, r.bytes / 1e6 / std::max(r.seconds, 1e-9));
   return 0;
 }
 

@@ -50,8 +50,7 @@ int run_help(const std::vector<std::string>& topic) {
   size_t n = 0;
   if (const Command* c = match_command(topic, &n); c && n == topic.size())
     return print_command_help(*c), 0;
-  if (topic.size() == 1 && !group_actions(topic[0]).empty())
-    return print_group_help(topic[0]), 0;
+  if (topic.size() == 1 && !group_actions(topic[0]).empty()) return print_group_help(topic[0]), 0;
   std::string joined;
   for (const std::string& w : topic) joined += (joined.empty() ? "" : " ") + w;
   throw UserError("anetrain help: no help topic '" + joined +

@@ -54,8 +54,9 @@ std::string flag_left(const Flag& f) {
 }  // namespace
 
 void print_overview() {
-  std::printf("anetrain %s: train Llama-family transformers on the CPU or Apple's Neural Engine\n\n",
-              ANETRAIN_VERSION);
+  std::printf(
+      "anetrain %s: train Llama-family transformers on the CPU or Apple's Neural Engine\n\n",
+      ANETRAIN_VERSION);
   std::printf("usage: anetrain COMMAND [options]      anetrain COMMAND --help: its options\n\n");
   std::printf("commands:\n");
   for (const Command& c : all_commands()) print_entry("  " + c.name, c.summary, 22);
@@ -101,10 +102,11 @@ void print_group_help(const std::string& group) {
 }
 
 void print_config_help() {
-  std::printf("Config keys: set with --set KEY=VALUE (train, bench, ane emit|check) or as the\n"
-              "keys of a JSON config file ({\"preset\": \"tiny\", \"dim\": 128, ...}).\n"
-              "Defaults are the built-in ones (the tiny preset); presets change the model keys\n"
-              "and batch_size (table below).\n\n");
+  std::printf(
+      "Config keys: set with --set KEY=VALUE (train, bench, ane emit|check) or as the\n"
+      "keys of a JSON config file ({\"preset\": \"tiny\", \"dim\": 128, ...}).\n"
+      "Defaults are the built-in ones (the tiny preset); presets change the model keys\n"
+      "and batch_size (table below).\n\n");
   std::printf("%-20s %-7s %-10s %s\n", "key", "type", "default", "meaning");
   for (const ConfigKey& k : config_keys())
     print_entry(
@@ -121,8 +123,7 @@ void print_config_help() {
     const RunConfig c = load_config(name);
     const ModelConfig& m = c.model;
     std::printf("%-12s %5d %10d %8d %7d %10d %6d %7d %10d\n", name.c_str(), m.dim, m.hidden_dim,
-                m.n_layers, m.n_heads, m.n_kv_heads, m.vocab_size, m.seq_len,
-                c.train.batch_size);
+                m.n_layers, m.n_heads, m.n_kv_heads, m.vocab_size, m.seq_len, c.train.batch_size);
   }
 }
 

@@ -8,10 +8,10 @@
 
 namespace anetrain {
 
-void print_overview();                                // anetrain help: every command
-void print_command_help(const Command& command);      // anetrain CMD --help
-void print_group_help(const std::string& group);      // anetrain tokenizer --help
-void print_config_help();                             // anetrain help config: every key
-void print_version();                                 // anetrain --version
+void print_overview();                            // anetrain help: every command
+void print_command_help(const Command& command);  // anetrain CMD --help
+void print_group_help(const std::string& group);  // anetrain tokenizer --help
+void print_config_help();                         // anetrain help config: every key
+void print_version();                             // anetrain --version
 
 }  // namespace anetrain

@@ -16,8 +16,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "anetrain: error: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "anetrain: error: out of memory: use a smaller batch_size or seq_len, "
-                         "or --set recompute=true\n");
+    std::fprintf(stderr,
+                 "anetrain: error: out of memory: use a smaller batch_size or seq_len, "
+                 "or --set recompute=true\n");
     return 1;
   }
 }

@@ -37,21 +37,23 @@ Built conv_chain(int64_t C, int64_t S, int depth) {
   for (int i = 0; i < depth; ++i) {
     // Appended, not "c" + index: GCC 12 reports a false -Wrestrict for literal + string.
     const std::string index = std::to_string(i);
-    x = b.conv1x1(std::string("c") += index, x,
-                  b.weight(std::string("w") += index, {C, C, 1, 1},
-                           std::vector<float>(C * C, 1.0f / C)));
+    x = b.conv1x1(
+        std::string("c") += index, x,
+        b.weight(std::string("w") += index, {C, C, 1, 1}, std::vector<float>(C * C, 1.0f / C)));
   }
   b.output(x);
   return {mil::print_program(b.finish()), blob.serialize()};
 }
 
 double seconds_per_eval(ane::AneDriver& driver, const Built& p, int64_t C, int64_t S, int runs) {
-  const int64_t h = driver.compile_and_load(p.text, {{"@model_path/weights/weight.bin", p.weights}});
+  const int64_t h =
+      driver.compile_and_load(p.text, {{"@model_path/weights/weight.bin", p.weights}});
   ane::Surface in{C, S, std::vector<uint16_t>(C * S, ane::fp32_to_fp16(0.5f))}, out{C, S, {}};
   driver.evaluate(h, {&in}, {&out});  // warm up
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < runs; ++i) driver.evaluate(h, {&in}, {&out});
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / runs;
+  const double s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / runs;
   driver.unload(h);
   return s;
 }
@@ -63,8 +65,9 @@ int run_probe(const Args& args) {
   std::string reason;
   if (forced && std::string(forced) == "fake") {
     driver = std::make_unique<ane::FakeDriver>(ane::FakeDriverOptions{.compile_budget = 1000000});
-    std::printf("ANE: fake driver (ANETRAIN_ANE_DRIVER=fake): figures below measure the fp16 "
-                "interpreter on this CPU, not an ANE\n");
+    std::printf(
+        "ANE: fake driver (ANETRAIN_ANE_DRIVER=fake): figures below measure the fp16 "
+        "interpreter on this CPU, not an ANE\n");
   } else {
     driver = ane::open_framework_driver(&reason);
     if (!driver) {
@@ -95,10 +98,13 @@ Command probe_command() {
   return {
       .name = "probe",
       .summary = "is the ANE usable here; on a Mac, dispatch latency and TFLOPS",
-      .flags = {{.name = "runs", .value = "N", .default_value = "20",
+      .flags = {{.name = "runs",
+                 .value = "N",
+                 .default_value = "20",
                  .help = "evaluations timed per measurement"}},
-      .notes = "ANETRAIN_ANE_DRIVER=fake runs it on the fake driver (the fp16 interpreter on this\n"
-               "CPU): a test of the code path, not a measurement of an ANE.",
+      .notes =
+          "ANETRAIN_ANE_DRIVER=fake runs it on the fake driver (the fp16 interpreter on this\n"
+          "CPU): a test of the code path, not a measurement of an ANE.",
       .run = run_probe,
   };
 }

@@ -10,8 +10,8 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "train/checkpoint.h"
 #include "tokenizer/tokenizer.h"
+#include "train/checkpoint.h"
 #include "train/generate.h"
 #include "train/sampler.h"
 
@@ -28,8 +28,8 @@ std::vector<int32_t> parse_prompt(const std::string& text, int vocab_size) {
     char* end = nullptr;
     long value = std::strtol(word.c_str(), &end, 10);
     if (*end != '\0' || value < 0 || value >= vocab_size)
-      throw UserError("anetrain sample: --prompt token '" + word +
-                      "' is not an id in [0, " + std::to_string(vocab_size) +
+      throw UserError("anetrain sample: --prompt token '" + word + "' is not an id in [0, " +
+                      std::to_string(vocab_size) +
                       "); until a tokenizer is configured, prompts are token ids like \"1 42 7\"");
     ids.push_back(static_cast<int32_t>(value));
   }
@@ -82,8 +82,8 @@ int run_sample(const Args& args) {
   Sampler sampler(so, static_cast<uint64_t>(args.get_int("seed")));
 
   init_thread_pool();
-  std::unique_ptr<Backend> backend =
-      make_backend(args.get("backend"), BackendOptions::from(backend_config(loaded.config, args).train));
+  std::unique_ptr<Backend> backend = make_backend(
+      args.get("backend"), BackendOptions::from(backend_config(loaded.config, args).train));
   backend->prepare_run(mc);
   generate(mc, *backend, loaded.params.data(), tokens, max_tokens, sampler);
   if (tokenizer) {
@@ -116,15 +116,23 @@ Command sample_command() {
                .value = "TEXT",
                .help = "text to continue when the checkpoint records a tokenizer (default: "
                        "empty, a new document); token ids like \"1 42 7\" otherwise (default: 1)"},
-              {.name = "max-tokens", .value = "N", .default_value = "64",
+              {.name = "max-tokens",
+               .value = "N",
+               .default_value = "64",
                .help = "tokens to generate"},
-              {.name = "temperature", .value = "T", .default_value = "0.8",
+              {.name = "temperature",
+               .value = "T",
+               .default_value = "0.8",
                .help = "softmax temperature; 0 picks the most likely token"},
-              {.name = "top-p", .value = "P", .default_value = "0.9",
+              {.name = "top-p",
+               .value = "P",
+               .default_value = "0.9",
                .help = "nucleus sampling: draw from the smallest set of tokens holding P of the "
                        "probability, in (0, 1]"},
               {.name = "seed", .value = "N", .default_value = "42", .help = "sampling seed"},
-              {.name = "backend", .value = "cpu|ane", .default_value = "cpu",
+              {.name = "backend",
+               .value = "cpu|ane",
+               .default_value = "cpu",
                .help = "where the forward pass runs"},
               {.name = "set",
                .value = "KEY=VALUE",

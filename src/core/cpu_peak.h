@@ -1,8 +1,8 @@
 // The CPU's arithmetic peak, measured rather than assumed: a dependency-free loop of fused
 // multiply-adds (fp32) or bf16 dot products (fp32 accumulation) on every pool thread. On a
-// shared VM the clock, and with it the peak, drifts between runs (`anetrain bench --measure-peak` read
-// 525-576 GFLOPS fp32 on the same 2-core Zen 5 within an hour, several configs), so
-// `bench --measure-peak` sets a step's GFLOPS against the peak measured in the same run.
+// shared VM the clock, and with it the peak, drifts between runs (`anetrain bench --measure-peak`
+// read 525-576 GFLOPS fp32 on the same 2-core Zen 5 within an hour, several configs), so `bench
+// --measure-peak` sets a step's GFLOPS against the peak measured in the same run.
 #pragma once
 
 #include "core/gemm.h"

@@ -25,7 +25,7 @@ class UserError : public std::runtime_error {
 
 }  // namespace anetrain
 
-#define ANETRAIN_CHECK(cond, ...)                                                      \
-  do {                                                                                 \
+#define ANETRAIN_CHECK(cond, ...)                                                               \
+  do {                                                                                          \
     if (!(cond)) ::anetrain::check_failed(#cond, __FILE__, __LINE__, std::string{__VA_ARGS__}); \
   } while (0)

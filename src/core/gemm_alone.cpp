@@ -27,15 +27,16 @@ double time_gemm_alone(const GemmShape& shape, int repeats) {
   const float* b = ab.data() + m * k;
   std::unique_ptr<Bf16ReadOnlyRegion> region;
   if (shape.a_pre_rounded || shape.b_pre_rounded)
-    region = std::make_unique<Bf16ReadOnlyRegion>(shape.a_pre_rounded ? a : b,
-                                                  (shape.a_pre_rounded ? m * k : 0) +
-                                                      (shape.b_pre_rounded ? k * n : 0));
+    region = std::make_unique<Bf16ReadOnlyRegion>(
+        shape.a_pre_rounded ? a : b,
+        (shape.a_pre_rounded ? m * k : 0) + (shape.b_pre_rounded ? k * n : 0));
   const float beta = shape.accumulate ? 1.0f : 0.0f;
   std::vector<double> seconds;
   for (int i = 0; i <= repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
     gemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c.data(), n);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i > 0) seconds.push_back(s);
   }
   std::sort(seconds.begin(), seconds.end());

@@ -107,14 +107,17 @@ void round_rows(const RoundJob& job, int64_t r0, int64_t r1) {
 void to_bf16(std::span<const RoundJob> jobs) {
   int64_t rows = 0, cols = 1;
   for (const RoundJob& job : jobs) rows += job.rows, cols = std::max(cols, job.cols);
-  parallel_for(rows, [&](int64_t r0, int64_t r1) {
-    int64_t first = 0;  // global row index of the current job's row 0
-    for (const RoundJob& job : jobs) {
-      const int64_t lo = std::max(r0, first), hi = std::min(r1, first + job.rows);
-      if (lo < hi) round_rows(job, lo - first, hi - first);
-      first += job.rows;
-    }
-  }, std::max<int64_t>(1, 16384 / cols));
+  parallel_for(
+      rows,
+      [&](int64_t r0, int64_t r1) {
+        int64_t first = 0;  // global row index of the current job's row 0
+        for (const RoundJob& job : jobs) {
+          const int64_t lo = std::max(r0, first), hi = std::min(r1, first + job.rows);
+          if (lo < hi) round_rows(job, lo - first, hi - first);
+          first += job.rows;
+        }
+      },
+      std::max<int64_t>(1, 16384 / cols));
 }
 
 // The read-only region (Bf16ReadOnlyRegion) and its rounded copy.
@@ -143,9 +146,12 @@ Bf16ReadOnlyRegion::Bf16ReadOnlyRegion(const float* base, int64_t n) {
   g_region.n = n;
   g_region.rounded.resize(n);
   uint16_t* out = g_region.rounded.data();
-  parallel_for(n, [&](int64_t i0, int64_t i1) {
-    round_rows({base + i0, 1, i1 - i0, 0, out + i0}, 0, 1);
-  }, 1 << 16);
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        round_rows({base + i0, 1, i1 - i0, 0, out + i0}, 0, 1);
+      },
+      1 << 16);
   active_ = true;
 }
 
@@ -156,8 +162,9 @@ Bf16ReadOnlyRegion::~Bf16ReadOnlyRegion() {
 void set_gemm_precision(GemmPrecision precision) {
 #if defined(__x86_64__)
   if (precision == GemmPrecision::kBf16 && !__builtin_cpu_supports("avx512bf16"))
-    throw UserError("precision bf16 needs a CPU with AVX512-BF16 instructions; this one has "
-                    "none: use --precision fp32");
+    throw UserError(
+        "precision bf16 needs a CPU with AVX512-BF16 instructions; this one has "
+        "none: use --precision fp32");
 #endif
   g_precision = precision;
 }
@@ -168,8 +175,8 @@ void gemm_fp32(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, fl
                const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                int64_t ldc) {
   if (m == 0 || n == 0) return;
-  dnnl_status_t status = dnnl_sgemm(static_cast<char>(trans_a), static_cast<char>(trans_b), m, n,
-                                    k, alpha, a, lda, b, ldb, beta, c, ldc);
+  dnnl_status_t status = dnnl_sgemm(static_cast<char>(trans_a), static_cast<char>(trans_b), m, n, k,
+                                    alpha, a, lda, b, ldb, beta, c, ldc);
   ANETRAIN_CHECK(status == dnnl_success, "dnnl_sgemm returned " + std::to_string(status));
 }
 
@@ -194,8 +201,9 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   if (!bf16 && !(trans_a == Trans::kYes && trans_b == Trans::kNo && beta == 0.0f && m > k))
     return gemm_fp32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (!bf16) {
-    const Key key{m, n, k, static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb, ldc,
-                  alpha, beta, Input::kFp32InPlace, Input::kFp32InPlace};
+    const Key key{
+        m,   n,     k,    static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb,
+        ldc, alpha, beta, Input::kFp32InPlace,        Input::kFp32InPlace};
     return run_matmul(cached_matmul(key), a, b, c);
   }
   thread_local std::vector<uint16_t> a16, b16;
@@ -206,8 +214,17 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   if (!a_in) jobs[n_jobs++] = {a, a_rows, a_cols, lda, a16.data()};
   if (!b_in) jobs[n_jobs++] = {b, b_rows, b_cols, ldb, b16.data()};
   to_bf16({jobs, n_jobs});
-  const Key key{m, n, k, static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb, ldc,
-                alpha, beta, a_in ? Input::kBf16InPlace : Input::kBf16Dense,
+  const Key key{m,
+                n,
+                k,
+                static_cast<char>(trans_a),
+                static_cast<char>(trans_b),
+                lda,
+                ldb,
+                ldc,
+                alpha,
+                beta,
+                a_in ? Input::kBf16InPlace : Input::kBf16Dense,
                 b_in ? Input::kBf16InPlace : Input::kBf16Dense};
   run_matmul(cached_matmul(key), a_in ? a_in : a16.data(), b_in ? b_in : b16.data(), c);
 }
@@ -219,8 +236,8 @@ namespace anetrain {
 std::string gemm_library() {
   const dnnl_version_t* v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-         std::to_string(v->patch) + " (" + (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") +
-         " threading)";
+         std::to_string(v->patch) + " (" +
+         (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") + " threading)";
 }
 
 }  // namespace anetrain

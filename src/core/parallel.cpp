@@ -46,7 +46,7 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, in
     return;
   }
   int64_t chunks = std::min<int64_t>(threads, n / min_chunk);
-#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(chunks))
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast <int>(chunks))
   for (int64_t c = 0; c < chunks; ++c) {
     int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
     fn(begin, end);

@@ -58,9 +58,9 @@ class ProfileScope {
   }
   ~ProfileScope() {
     if (name_)
-      Profiler::get().add(name_,
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
-                          flops_);
+      Profiler::get().add(
+          name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+          flops_);
   }
   ProfileScope(const ProfileScope&) = delete;
   ProfileScope& operator=(const ProfileScope&) = delete;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+
 #include "core/aligned_buffer.h"
 
 namespace anetrain {

@@ -89,7 +89,8 @@ std::vector<std::string> expand_glob(const std::string& pattern) {
     throw UserError("no files match '" + pattern + "': check --data/--val");
   }
   if (rc != 0) {
-    throw UserError("cannot expand '" + pattern + "': a directory could not be read (check "
+    throw UserError("cannot expand '" + pattern +
+                    "': a directory could not be read (check "
                     "permissions in --data/--val)");
   }
   // glob() sorts with strcoll, which depends on the locale; shard order feeds sampling and
@@ -118,8 +119,8 @@ void RandomWindowLoader::next_batch(int batch, int32_t* inputs, int32_t* targets
     // One uniform draw over all window starts of all shards: the same as picking a shard
     // in proportion to its start count and then a uniform offset in it, for one Rng call.
     const auto global = static_cast<int64_t>(rng_.below(total_starts));
-    const size_t shard = std::upper_bound(start_end_.begin(), start_end_.end(), global) -
-                         start_end_.begin();
+    const size_t shard =
+        std::upper_bound(start_end_.begin(), start_end_.end(), global) - start_end_.begin();
     const int64_t start = global - (shard == 0 ? 0 : start_end_[shard - 1]);
     const int64_t row = int64_t{b} * seq_len_;
     copy_window(shards_[shard].data(), start, seq_len_, inputs + row, targets + row);
@@ -159,9 +160,9 @@ void RandomWindowLoader::set_state(const nlohmann::json& state) {
     throw UserError("cannot resume the training data position: the checkpoint was taken with " +
                     std::to_string(num_shards) + " shards, " + std::to_string(total_tokens) +
                     " tokens, seq_len " + std::to_string(seq_len) + " but now there are " +
-                    std::to_string(shards_.size()) + " shards, " +
-                    std::to_string(total_tokens_) + " tokens, seq_len " +
-                    std::to_string(seq_len_) + "; resume with the same --data and seq_len");
+                    std::to_string(shards_.size()) + " shards, " + std::to_string(total_tokens_) +
+                    " tokens, seq_len " + std::to_string(seq_len_) +
+                    "; resume with the same --data and seq_len");
   }
   rng_.set_state(words);
   batches_drawn_ = batches;
@@ -202,9 +203,8 @@ void EpochLoader::next_batch(int batch, int32_t* inputs, int32_t* targets) {
 nlohmann::json EpochLoader::state() const {
   nlohmann::json words = nlohmann::json::array();
   for (uint64_t w : epoch_rng_) words.push_back(to_hex(w));
-  return {{"sampling", "epochs"},     {"epoch_rng", words},
-          {"epoch", epoch_},          {"position", position_},
-          {"seq_len", seq_len_},      {"num_shards", shards_.size()},
+  return {{"sampling", "epochs"},         {"epoch_rng", words},  {"epoch", epoch_},
+          {"position", position_},        {"seq_len", seq_len_}, {"num_shards", shards_.size()},
           {"total_tokens", total_tokens_}};
 }
 
@@ -220,8 +220,9 @@ void EpochLoader::set_state(const nlohmann::json& state) {
   if (get_int(state, "seq_len") != seq_len_ ||
       get_int(state, "num_shards") != static_cast<int64_t>(shards_.size()) ||
       get_int(state, "total_tokens") != total_tokens_)
-    throw UserError("cannot resume the training data position: the checkpoint was taken over "
-                    "different shards or seq_len; resume with the same --data and seq_len");
+    throw UserError(
+        "cannot resume the training data position: the checkpoint was taken over "
+        "different shards or seq_len; resume with the same --data and seq_len");
   if (epoch < 0 || position < 0 || position > static_cast<int64_t>(windows_.size()))
     bad_state("'epoch' or 'position' out of range");
   rng_.set_state(words);
@@ -259,8 +260,7 @@ void SequentialLoader::next_batch(int batch, int32_t* inputs, int32_t* targets) 
       shard_ = (shard_ + 1) % shards_.size();
     }
     const int64_t row = int64_t{b} * seq_len_;
-    copy_window(shards_[shard_].data(), window_ * seq_len_, seq_len_, inputs + row,
-                targets + row);
+    copy_window(shards_[shard_].data(), window_ * seq_len_, seq_len_, inputs + row, targets + row);
     ++window_;
   }
 }

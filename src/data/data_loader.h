@@ -14,11 +14,10 @@
 // token_shard.h when the loader opens them.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -122,7 +121,7 @@ class SequentialLoader {
   int seq_len_;
   int64_t num_windows_ = 0;
   int64_t total_tokens_ = 0;
-  size_t shard_ = 0;   // current shard
+  size_t shard_ = 0;    // current shard
   int64_t window_ = 0;  // next window within it
 };
 

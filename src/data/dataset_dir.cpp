@@ -17,9 +17,10 @@ DatasetSource resolve_dataset(const std::string& data, const std::string& val) {
   if (!fs::is_directory(data)) return source;
   const fs::path manifest_path = fs::path(data) / "manifest.json";
   if (!fs::exists(manifest_path))
-    throw UserError("'" + data + "' is a directory without manifest.json: pass a prepared "
-                    "dataset ('anetrain data prepare') or a glob of shards like '" + data +
-                    "/*.bin'");
+    throw UserError("'" + data +
+                    "' is a directory without manifest.json: pass a prepared "
+                    "dataset ('anetrain data prepare') or a glob of shards like '" +
+                    data + "/*.bin'");
   try {
     const auto manifest = nlohmann::json::parse(read_file(manifest_path.string()));
     if (manifest.at("format") != "anetrain-dataset")
@@ -32,17 +33,20 @@ DatasetSource resolve_dataset(const std::string& data, const std::string& val) {
       source.tokenizer_spec = recorded;
       if (!tokenizer_files_exist(recorded))
         source.tokenizer_problem =
-            "dataset '" + data + "' names its tokenizer relative to the directory it was "
-            "prepared in ('" + recorded + "', not found from here): run from that directory, "
+            "dataset '" + data +
+            "' names its tokenizer relative to the directory it was "
+            "prepared in ('" +
+            recorded +
+            "', not found from here): run from that directory, "
             "pass --tokenizer SPEC, or prepare the dataset again (datasets now keep a copy of "
             "their tokenizer)";
     } else if (tok.at("relative_to") == "dataset") {
       source.tokenizer_spec = resolve_tokenizer_spec(recorded, data);
       if (!tokenizer_files_exist(source.tokenizer_spec))
-        source.tokenizer_problem =
-            "dataset '" + data + "' lacks its copy of the tokenizer ('" +
-            source.tokenizer_spec + "' is incomplete): prepare it again with 'anetrain data "
-            "prepare --force', or pass --tokenizer SPEC";
+        source.tokenizer_problem = "dataset '" + data + "' lacks its copy of the tokenizer ('" +
+                                   source.tokenizer_spec +
+                                   "' is incomplete): prepare it again with 'anetrain data "
+                                   "prepare --force', or pass --tokenizer SPEC";
     } else {
       throw UserError("'" + manifest_path.string() +
                       "' is not a valid dataset manifest: tokenizer.relative_to must be "
@@ -53,8 +57,8 @@ DatasetSource resolve_dataset(const std::string& data, const std::string& val) {
     if (val.empty() && manifest.at("tokens").at("val").get<int64_t>() > 0)
       source.val_glob = (fs::path(data) / "val_*.bin").string();
   } catch (const nlohmann::json::exception& e) {
-    throw UserError("'" + manifest_path.string() + "' is not a valid dataset manifest: " +
-                    e.what());
+    throw UserError("'" + manifest_path.string() +
+                    "' is not a valid dataset manifest: " + e.what());
   }
   return source;
 }

@@ -22,8 +22,9 @@ bool is_jsonl(const std::string& path) {
 }
 
 bool only_whitespace(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; });
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+  });
 }
 
 }  // namespace
@@ -39,10 +40,14 @@ bool is_valid_utf8(std::string_view s) {
     }
     int extra;
     uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) extra = 1, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) extra = 2, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) extra = 3, cp = c & 0x07;
-    else return false;
+    if (c >= 0xC2 && c <= 0xDF)
+      extra = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+      extra = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+      extra = 3, cp = c & 0x07;
+    else
+      return false;
     if (i + extra >= n) return false;  // truncated sequence
     for (int k = 1; k <= extra; ++k) {
       const unsigned char cc = s[i + k];
@@ -106,8 +111,7 @@ bool DocumentStream::open_next_file() {
   while (next_file_ < files_.size()) {
     current_path_ = files_[next_file_++];
     file_ = std::fopen(current_path_.c_str(), "rb");
-    if (!file_)
-      throw UserError("cannot read '" + current_path_ + "': " + std::strerror(errno));
+    if (!file_) throw UserError("cannot read '" + current_path_ + "': " + std::strerror(errno));
     // Binary sniffing: text never contains NUL bytes.
     char head[8192];
     const size_t n = std::fread(head, 1, sizeof head, file_);
@@ -120,8 +124,8 @@ bool DocumentStream::open_next_file() {
     }
     std::rewind(file_);
     current_is_jsonl_ = is_jsonl(current_path_);
-    cut_into_pieces_ = !current_is_jsonl_ &&
-                       static_cast<int64_t>(fs::file_size(current_path_)) > kWholeFileLimit;
+    cut_into_pieces_ =
+        !current_is_jsonl_ && static_cast<int64_t>(fs::file_size(current_path_)) > kWholeFileLimit;
     pending_done_ = false;
     line_number_ = 0;
     pending_.clear();
@@ -144,7 +148,8 @@ bool DocumentStream::next(std::string& text) {
     }
     if (!is_valid_utf8(text)) {
       ++skipped_.invalid_utf8;
-      warn("'" + current_path_ + "'" + (current_is_jsonl_ ? ":" + std::to_string(line_number_) : "") +
+      warn("'" + current_path_ + "'" +
+           (current_is_jsonl_ ? ":" + std::to_string(line_number_) : "") +
            ": invalid UTF-8; document skipped");
       continue;
     }
@@ -168,7 +173,8 @@ bool DocumentStream::next_from_jsonl(std::string& text) {
     auto record = nlohmann::json::parse(view, nullptr, /*allow_exceptions=*/false);
     if (record.is_discarded() || !record.is_object()) {
       ++skipped_.bad_json;
-      warn("'" + current_path_ + "':" + std::to_string(line_number_) + ": not a JSON object; skipped");
+      warn("'" + current_path_ + "':" + std::to_string(line_number_) +
+           ": not a JSON object; skipped");
       continue;
     }
     auto field = record.find(text_field_);
@@ -208,8 +214,10 @@ bool DocumentStream::next_from_text(std::string& text) {
   size_t cut = pending_.size();
   if (static_cast<int64_t>(pending_.size()) > kPieceTarget) {
     size_t at = pending_.find("\n\n", kPieceTarget);
-    if (at != std::string::npos) at += 1;  // cut after the blank line, not inside it
-    else at = pending_.find('\n', kPieceTarget);
+    if (at != std::string::npos)
+      at += 1;  // cut after the blank line, not inside it
+    else
+      at = pending_.find('\n', kPieceTarget);
     if (at != std::string::npos) {
       cut = at + 1;
     } else {

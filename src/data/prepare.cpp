@@ -92,8 +92,8 @@ class ShardWriter {
     std::snprintf(name, sizeof name, "%s_%06zu.bin", split_.c_str(), shards_.size());
     const std::string path = (fs::path(dir_) / name).string();
     write_token_shard(path, buffer_.data() + begin, static_cast<int64_t>(count));
-    shards_.push_back({{"file", name}, {"split", split_}, {"tokens", count},
-                       {"sha256", sha256_file_hex(path)}});
+    shards_.push_back(
+        {{"file", name}, {"split", split_}, {"tokens", count}, {"sha256", sha256_file_hex(path)}});
     tokens_ += static_cast<int64_t>(count);
   }
 
@@ -108,8 +108,8 @@ class ShardWriter {
 
 // Where the validation split starts in a stream too few documents long to split by document.
 struct ValidationCut {
-  int64_t at = 0;               // the first validation token
-  bool line_boundary = false;   // false: no line starts near the target, so it is cut mid-line
+  int64_t at = 0;              // the first validation token
+  bool line_boundary = false;  // false: no line starts near the target, so it is cut mid-line
 };
 
 // The start of a line nearest to leaving `val_tokens` tokens after it, among the cuts that
@@ -117,8 +117,8 @@ struct ValidationCut {
 // before it); without one, exactly `val_tokens` from the end. A line starts where a document
 // starts and after a token whose text ends with a newline.
 ValidationCut find_validation_cut(const std::vector<uint16_t>& tokens,
-                                  const std::vector<int64_t>& document_starts,
-                                  int64_t val_tokens, const Tokenizer& tokenizer) {
+                                  const std::vector<int64_t>& document_starts, int64_t val_tokens,
+                                  const Tokenizer& tokenizer) {
   const int64_t n = static_cast<int64_t>(tokens.size()), target = n - val_tokens;
   const int64_t lowest = std::max<int64_t>(2, n - 2 * val_tokens);
   const int64_t highest = n - (val_tokens + 1) / 2;
@@ -152,7 +152,7 @@ struct TokenSplit {
 // `fraction` of the token stream becomes the validation split, cut at a line start. Throws
 // UserError when the text is too short to split at all.
 TokenSplit split_token_stream(ShardWriter& train, ShardWriter& val, double fraction,
-                               const Tokenizer& tokenizer, const std::string& input) {
+                              const Tokenizer& tokenizer, const std::string& input) {
   const std::vector<uint16_t>& tokens = train.held_tokens();
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t val_tokens = std::llround(fraction * static_cast<double>(n));
@@ -169,9 +169,9 @@ TokenSplit split_token_stream(ShardWriter& train, ShardWriter& val, double fract
   train.move_tail(cut.at, val);
   return {cut.line_boundary,
           "data prepare: " + what + (documents == 1 ? "" : ", too few to hold out whole ones") +
-         ": validation is the last " + percent(fraction) + " of its tokens, " +
-         (cut.line_boundary ? "cut at a line boundary"
-                            : "cut mid-line (no line break near that point)")};
+              ": validation is the last " + percent(fraction) + " of its tokens, " +
+              (cut.line_boundary ? "cut at a line boundary"
+                                 : "cut mid-line (no line break near that point)")};
 }
 
 void draw_progress(const DocumentStream& docs, int64_t tokens, double seconds, bool done) {
@@ -211,7 +211,8 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
   const fs::path manifest_path = out / "manifest.json";
   const bool replacing = fs::exists(manifest_path);
   if (replacing && !o.force)
-    throw UserError("'" + o.out_dir + "' already holds a prepared dataset: pass --force to replace it");
+    throw UserError("'" + o.out_dir +
+                    "' already holds a prepared dataset: pass --force to replace it");
   fs::create_directories(out);
   // Remove the previous dataset's shards first (manifest last), so no stale shard can be
   // mistaken for part of the new one.
@@ -268,13 +269,12 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
   }
   if (o.progress) draw_progress(docs, train.tokens() + val.tokens(), elapsed(), true);
   if (document_index == 0)
-    throw UserError("no usable documents in the input (skipped: " + docs.skipped().summary() +
-                    ")");
+    throw UserError("no usable documents in the input (skipped: " + docs.skipped().summary() + ")");
   TokenSplit token_split;
   if (val_every > 0 && val.documents() == 0) {
-    const std::string input =
-        docs.files().size() == 1 ? docs.files()[0]
-                                 : "the input (" + std::to_string(docs.files().size()) + " files)";
+    const std::string input = docs.files().size() == 1
+                                  ? docs.files()[0]
+                                  : "the input (" + std::to_string(docs.files().size()) + " files)";
     token_split = split_token_stream(train, val, o.val_fraction, *tokenizer, input);
   }
   train.finish();

@@ -62,8 +62,8 @@ int create_temp_beside(const std::string& path, std::string& temp_path) {
 void fsync_parent_dir(const std::string& path) {
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0                ? "/"
-                                                      : path.substr(0, slash);
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   ::fsync(fd);
@@ -172,8 +172,8 @@ TokenShard TokenShard::open(const std::string& path, int vocab_size) {
                     "; the shard is truncated or corrupt, regenerate it");
   }
   shard.count_ = claimed;
-  shard.tokens_ = reinterpret_cast<const uint16_t*>(static_cast<const char*>(mapping) +
-                                                    kTokenShardHeaderBytes);
+  shard.tokens_ =
+      reinterpret_cast<const uint16_t*>(static_cast<const char*>(mapping) + kTokenShardHeaderBytes);
 
   // Vocabulary check: a branch-free max over all ids (vectorizes well) decides whether any
   // id is out of range; only then is the first offender located for the message.

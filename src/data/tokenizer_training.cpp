@@ -57,7 +57,8 @@ void train_sentencepiece(const SentencePieceTrainOptions& o) {
   if (!parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
-    if (ec) throw UserError("cannot create '" + parent.string() + "' for the tokenizer: " + ec.message());
+    if (ec)
+      throw UserError("cannot create '" + parent.string() + "' for the tokenizer: " + ec.message());
   }
   if (prefix.size() > 6 && prefix.ends_with(".model")) prefix.resize(prefix.size() - 6);
   // llama2.c's settings for its custom vocabularies, plus no extra-whitespace removal so that

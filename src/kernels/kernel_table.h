@@ -21,7 +21,7 @@
 #include "model/flops.h"
 
 // X(Id, name)
-#define ANETRAIN_KERNELS(X)             \
+#define ANETRAIN_KERNELS(X)              \
   X(AttentionForward, attention_forward) \
   X(FfnForward, ffn_forward)             \
   X(FfnBackward, ffn_backward)           \
@@ -64,9 +64,9 @@ constexpr const char* kernel_profile_row(Kernel k) {
 // type that is no kernel's arguments does not compile).
 template <class Args>
 struct KernelOf;
-#define ANETRAIN_KERNEL_OF(Id, name) \
-  template <>                        \
-  struct KernelOf<Id##Args> {        \
+#define ANETRAIN_KERNEL_OF(Id, name)               \
+  template <>                                      \
+  struct KernelOf<Id##Args> {                      \
     static constexpr Kernel value = Kernel::k##Id; \
   };
 ANETRAIN_KERNELS(ANETRAIN_KERNEL_OF)
@@ -98,7 +98,7 @@ inline double kernel_flops(const KernelDims& d, const ClassifierLossArgs& a) {
   return classifier_loss_flops(d, a.targets != nullptr);
 }
 
-#define ANETRAIN_KERNEL_HAS_FLOPS(Id, name)                                            \
+#define ANETRAIN_KERNEL_HAS_FLOPS(Id, name)                                              \
   static_assert(std::is_same_v<double, decltype(kernel_flops(std::declval<KernelDims>(), \
                                                              std::declval<Id##Args>()))>);
 ANETRAIN_KERNELS(ANETRAIN_KERNEL_HAS_FLOPS)

@@ -22,10 +22,10 @@ namespace anetrain {
 // RMSNorm -> Q,K,V projections -> RoPE on Q,K -> causal SDPA (GQA: query head h reads kv head
 // h / (H/G)) -> Wo. `y` excludes the residual.
 struct AttentionForwardArgs {
-  const float* x;       // [D, T] block input (residual stream)
-  const float* norm_w;  // [D]
+  const float* x;                  // [D, T] block input (residual stream)
+  const float* norm_w;             // [D]
   const float *wq, *wk, *wv, *wo;  // [H*E, D], [G*E, D], [G*E, D], [D, H*E]
-  float* y;             // [D, T] out
+  float* y;                        // [D, T] out
   // Taps kept for backward:
   float* xnorm;    // [D, T] normed input
   float* rms_inv;  // [T]    1 / rms(x) per token
@@ -38,15 +38,15 @@ struct AttentionForwardArgs {
 
 // RMSNorm -> W1, W3 -> silu(h1) * h3 -> W2. `y` excludes the residual.
 struct FfnForwardArgs {
-  const float* x;       // [D, T]
-  const float* norm_w;  // [D]
+  const float* x;             // [D, T]
+  const float* norm_w;        // [D]
   const float *w1, *w3, *w2;  // [F, D], [F, D], [D, F]
-  float* y;        // [D, T] out
-  float* xnorm;    // [D, T] taps
-  float* rms_inv;  // [T]
-  float* h1;       // [F, T] W1 xnorm
-  float* h3;       // [F, T] W3 xnorm
-  float* gate;     // [F, T] silu(h1) * h3
+  float* y;                   // [D, T] out
+  float* xnorm;               // [D, T] taps
+  float* rms_inv;             // [T]
+  float* h1;                  // [F, T] W1 xnorm
+  float* h3;                  // [F, T] W3 xnorm
+  float* gate;                // [F, T] silu(h1) * h3
 };
 
 // dgate = W2^T dy; dh3 = dgate * silu(h1); dh1 = dgate * h3 * silu'(h1);
@@ -55,9 +55,9 @@ struct FfnBackwardArgs {
   const float* dy;  // [D, T]
   const float *w1, *w3, *w2;
   const float *h1, *h3;  // taps
-  float* dxnorm;  // [D, T] out
-  float* dh1;     // [F, T] out (host: dW1 = dh1 xnorm^T)
-  float* dh3;     // [F, T] out (host: dW3 = dh3 xnorm^T)
+  float* dxnorm;         // [D, T] out
+  float* dh1;            // [F, T] out (host: dW1 = dh1 xnorm^T)
+  float* dh3;            // [F, T] out (host: dW3 = dh3 xnorm^T)
 };
 
 // Part 1: dattn = Wo^T dy; per head P is recomputed from q, k and lse (causal);
@@ -65,10 +65,10 @@ struct FfnBackwardArgs {
 // Without materialized P and dP (probs == nullptr), part 1 produces dattn only and part 2
 // everything else, dV included: each P tile is then built once, not once per part.
 struct SdpaBackward1Args {
-  const float* dy;  // [D, T]
-  const float* wo;  // [D, H*E]
+  const float* dy;               // [D, T]
+  const float* wo;               // [D, H*E]
   const float *q, *k, *v, *lse;  // taps
-  float* dattn;   // [H*E, T] out
+  float* dattn;                  // [H*E, T] out
   float* dv;      // [G*E, T] out (not written when probs == nullptr: part 2 writes it)
   float* probs;   // [H, B, S, S] out: P[h][b][i][j], row i = query position
   float* dprobs;  // [H, B, S, S] out: dP
@@ -103,16 +103,16 @@ struct QkvBackwardArgs {
 // the softmax runs across the vocabulary. With targets == nullptr only logits are produced.
 // Otherwise logits are overwritten by dlogits = (softmax - onehot) * grad_scale.
 struct ClassifierLossArgs {
-  const float* x;       // [D, T]
-  const float* norm_w;  // [D]
-  const float* wcls;    // [V, D]
+  const float* x;          // [D, T]
+  const float* norm_w;     // [D]
+  const float* wcls;       // [V, D]
   const int32_t* targets;  // [T] or nullptr
   float grad_scale;        // d(total loss)/d(per-token loss), e.g. 1 / (T * accum)
-  float* logits;   // [T, V] out (dlogits when targets are given)
-  float* xnorm;    // [D, T] tap
-  float* rms_inv;  // [T]
-  float* dxnorm;   // [D, T] out when targets are given
-  double* loss_sum;  // out: sum over tokens of -log softmax[target]
+  float* logits;           // [T, V] out (dlogits when targets are given)
+  float* xnorm;            // [D, T] tap
+  float* rms_inv;          // [T]
+  float* dxnorm;           // [D, T] out when targets are given
+  double* loss_sum;        // out: sum over tokens of -log softmax[target]
 };
 
 }  // namespace anetrain

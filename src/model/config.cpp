@@ -68,18 +68,17 @@ struct Field {
   bool written_at_default = true;
 };
 
-#define CONFIG_FIELD(key, type, expr, meaning, parse)                                   \
-  Field {                                                                              \
-    key, type, meaning, [](RunConfig& c, const std::string& v) { expr = parse; },     \
-        [](const RunConfig& c) { return nlohmann::json(expr); }                        \
+#define CONFIG_FIELD(key, type, expr, meaning, parse)                             \
+  Field {                                                                         \
+    key, type, meaning, [](RunConfig& c, const std::string& v) { expr = parse; }, \
+        [](const RunConfig& c) { return nlohmann::json(expr); }                   \
   }
 #define INT_FIELD(key, expr, meaning) \
   CONFIG_FIELD(key, "int", expr, meaning, parse_number<int>(key, v))
 #define FLOAT_FIELD(key, expr, meaning) \
   CONFIG_FIELD(key, "float", expr, meaning, parse_number<float>(key, v))
 #define STRING_FIELD(key, expr, meaning) CONFIG_FIELD(key, "string", expr, meaning, v)
-#define BOOL_FIELD(key, expr, meaning) \
-  CONFIG_FIELD(key, "bool", expr, meaning, parse_bool(key, v))
+#define BOOL_FIELD(key, expr, meaning) CONFIG_FIELD(key, "bool", expr, meaning, parse_bool(key, v))
 
 Field added_later(Field field) {
   field.written_at_default = false;
@@ -88,76 +87,66 @@ Field added_later(Field field) {
 
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = {
-      INT_FIELD("dim", c.model.dim,
-                "model width D"),
-      INT_FIELD("hidden_dim", c.model.hidden_dim,
-                "SwiGLU hidden width F"),
-      INT_FIELD("n_layers", c.model.n_layers,
-                "transformer blocks L"),
+      INT_FIELD("dim", c.model.dim, "model width D"),
+      INT_FIELD("hidden_dim", c.model.hidden_dim, "SwiGLU hidden width F"),
+      INT_FIELD("n_layers", c.model.n_layers, "transformer blocks L"),
       INT_FIELD("n_heads", c.model.n_heads,
                 "query heads H (head dim = dim / n_heads, even for RoPE)"),
-      INT_FIELD("n_kv_heads", c.model.n_kv_heads,
-                "key/value heads G; must divide n_heads (fewer than n_heads: grouped-query attention)"),
+      INT_FIELD(
+          "n_kv_heads", c.model.n_kv_heads,
+          "key/value heads G; must divide n_heads (fewer than n_heads: grouped-query attention)"),
       INT_FIELD("vocab_size", c.model.vocab_size,
                 "vocabulary V; at least the tokenizer's (larger pads it)"),
       INT_FIELD("seq_len", c.model.seq_len,
                 "context length S: the training window and the longest sample"),
       BOOL_FIELD("tied_embeddings", c.model.tied_embeddings,
-                "the classifier reuses the token embedding table"),
-      FLOAT_FIELD("norm_eps", c.model.norm_eps,
-                "RMSNorm epsilon"),
-      FLOAT_FIELD("rope_theta", c.model.rope_theta,
-                "RoPE base frequency"),
-      INT_FIELD("batch_size", c.train.batch_size,
-                "sequences per micro-batch B"),
-      INT_FIELD("grad_accum", c.train.grad_accum,
-                "micro-batches per optimizer step"),
-      FLOAT_FIELD("lr", c.train.lr,
-                "peak learning rate (after warmup)"),
-      FLOAT_FIELD("min_lr_frac", c.train.min_lr_frac,
-                "the cosine decays to lr * min_lr_frac"),
-      INT_FIELD("warmup_steps", c.train.warmup_steps,
-                "linear warmup steps"),
+                 "the classifier reuses the token embedding table"),
+      FLOAT_FIELD("norm_eps", c.model.norm_eps, "RMSNorm epsilon"),
+      FLOAT_FIELD("rope_theta", c.model.rope_theta, "RoPE base frequency"),
+      INT_FIELD("batch_size", c.train.batch_size, "sequences per micro-batch B"),
+      INT_FIELD("grad_accum", c.train.grad_accum, "micro-batches per optimizer step"),
+      FLOAT_FIELD("lr", c.train.lr, "peak learning rate (after warmup)"),
+      FLOAT_FIELD("min_lr_frac", c.train.min_lr_frac, "the cosine decays to lr * min_lr_frac"),
+      INT_FIELD("warmup_steps", c.train.warmup_steps, "linear warmup steps"),
       INT_FIELD("decay_steps", c.train.decay_steps,
                 "cosine horizon in steps; 0 means the run's --steps"),
       added_later(STRING_FIELD("optimizer", c.train.optimizer,
-                "adamw, or lion (the sign of an interpolated momentum: one state tensor instead of two; wants a 3-10x lower lr)")),
-      FLOAT_FIELD("weight_decay", c.train.weight_decay,
-                "decoupled weight decay, AdamW's and Lion's (not on norm gains unless decay_norms)"),
-      BOOL_FIELD("decay_norms", c.train.decay_norms,
-                "apply weight decay to the RMSNorm gains too"),
-      FLOAT_FIELD("beta1", c.train.beta1,
-                "AdamW first-moment decay; Lion: the weight of the momentum in the update's sign"),
-      FLOAT_FIELD("beta2", c.train.beta2,
-                "AdamW second-moment decay; Lion: the momentum's decay"),
-      FLOAT_FIELD("adam_eps", c.train.adam_eps,
-                "AdamW epsilon"),
-      FLOAT_FIELD("grad_clip", c.train.grad_clip,
-                "global gradient-norm clip; <= 0 disables"),
+                               "adamw, or lion (the sign of an interpolated momentum: one state "
+                               "tensor instead of two; wants a 3-10x lower lr)")),
+      FLOAT_FIELD(
+          "weight_decay", c.train.weight_decay,
+          "decoupled weight decay, AdamW's and Lion's (not on norm gains unless decay_norms)"),
+      BOOL_FIELD("decay_norms", c.train.decay_norms, "apply weight decay to the RMSNorm gains too"),
+      FLOAT_FIELD(
+          "beta1", c.train.beta1,
+          "AdamW first-moment decay; Lion: the weight of the momentum in the update's sign"),
+      FLOAT_FIELD("beta2", c.train.beta2, "AdamW second-moment decay; Lion: the momentum's decay"),
+      FLOAT_FIELD("adam_eps", c.train.adam_eps, "AdamW epsilon"),
+      FLOAT_FIELD("grad_clip", c.train.grad_clip, "global gradient-norm clip; <= 0 disables"),
       FLOAT_FIELD("loss_scale", c.train.loss_scale,
-                "multiply the loss before backward (fp16 gradients on the ANE); divided back before clipping"),
-      BOOL_FIELD("dynamic_loss_scale", c.train.dynamic_loss_scale,
-                "skip steps with inf/nan gradients and halve the scale; double it after 200 good steps"),
+                  "multiply the loss before backward (fp16 gradients on the ANE); divided back "
+                  "before clipping"),
+      BOOL_FIELD(
+          "dynamic_loss_scale", c.train.dynamic_loss_scale,
+          "skip steps with inf/nan gradients and halve the scale; double it after 200 good steps"),
       STRING_FIELD("ane_pipeline", c.train.ane_pipeline,
-                "ANE backend: dynamic (compiled once, weights staged as inputs) or static (weights baked in, recompiled each step)"),
-      INT_FIELD("compile_budget", c.train.compile_budget,
-                "ANE static pipeline: compiles per process before it checkpoints and exec()s itself"),
+                   "ANE backend: dynamic (compiled once, weights staged as inputs) or static "
+                   "(weights baked in, recompiled each step)"),
+      INT_FIELD(
+          "compile_budget", c.train.compile_budget,
+          "ANE static pipeline: compiles per process before it checkpoints and exec()s itself"),
       BOOL_FIELD("recompute", c.train.recompute,
-                "recompute activations in backward instead of keeping them (less memory)"),
+                 "recompute activations in backward instead of keeping them (less memory)"),
       STRING_FIELD("sampling", c.train.sampling,
-                "training windows: random (random offsets) or epochs (each window once per epoch, reshuffled)"),
+                   "training windows: random (random offsets) or epochs (each window once per "
+                   "epoch, reshuffled)"),
       STRING_FIELD("precision", c.train.precision,
-                "GEMM inputs: fp32, or bf16 (fp32 accumulation; needs AVX-512 BF16 or AMX)"),
-      INT_FIELD("val_every", c.train.val_every,
-                "steps between validations (0: never)"),
-      INT_FIELD("val_batches", c.train.val_batches,
-                "micro-batches per validation"),
-      INT_FIELD("save_every", c.train.save_every,
-                "steps between checkpoints (0: only at the end)"),
-      INT_FIELD("log_every", c.train.log_every,
-                "steps between progress lines"),
-      FLOAT_FIELD("init_std", c.train.init_std,
-                "standard deviation of the random initialisation"),
+                   "GEMM inputs: fp32, or bf16 (fp32 accumulation; needs AVX-512 BF16 or AMX)"),
+      INT_FIELD("val_every", c.train.val_every, "steps between validations (0: never)"),
+      INT_FIELD("val_batches", c.train.val_batches, "micro-batches per validation"),
+      INT_FIELD("save_every", c.train.save_every, "steps between checkpoints (0: only at the end)"),
+      INT_FIELD("log_every", c.train.log_every, "steps between progress lines"),
+      FLOAT_FIELD("init_std", c.train.init_std, "standard deviation of the random initialisation"),
   };
   return table;
 }
@@ -219,8 +208,7 @@ RunConfig load_config(const std::string& preset_or_file) {
                  preset_or_file.find('/') != std::string::npos;
   if (!is_file) return make_preset(preset_or_file);
   std::ifstream in(preset_or_file);
-  if (!in)
-    throw UserError("config file '" + preset_or_file + "' cannot be opened: check the path");
+  if (!in) throw UserError("config file '" + preset_or_file + "' cannot be opened: check the path");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);

@@ -32,21 +32,21 @@ struct ModelConfig {
 };
 
 struct TrainConfig {
-  int batch_size = 4;         // B
-  int grad_accum = 1;         // micro-batches per optimizer step
-  float lr = 1e-3f;           // peak learning rate
-  float min_lr_frac = 0.1f;   // cosine decays to lr * min_lr_frac
+  int batch_size = 4;        // B
+  int grad_accum = 1;        // micro-batches per optimizer step
+  float lr = 1e-3f;          // peak learning rate
+  float min_lr_frac = 0.1f;  // cosine decays to lr * min_lr_frac
   int warmup_steps = 10;
-  int decay_steps = 0;        // cosine horizon; 0 means the run's --steps
+  int decay_steps = 0;  // cosine horizon; 0 means the run's --steps
   // The optimizer (train/optimizer.h lists them): "adamw", or "lion" (sign of an interpolated
   // momentum; beta1, beta2, weight_decay and decay_norms as AdamW reads them, no adam_eps).
   std::string optimizer = "adamw";
   float weight_decay = 0.1f;  // decoupled (AdamW); never on norm weights unless decay_norms
   bool decay_norms = false;
-  float beta1 = 0.9f;         // AdamW: first-moment decay; Lion: the update's interpolation
-  float beta2 = 0.95f;        // AdamW: second-moment decay; Lion: the momentum's decay
+  float beta1 = 0.9f;   // AdamW: first-moment decay; Lion: the update's interpolation
+  float beta2 = 0.95f;  // AdamW: second-moment decay; Lion: the momentum's decay
   float adam_eps = 1e-8f;
-  float grad_clip = 1.0f;     // global-norm clip; <= 0 disables
+  float grad_clip = 1.0f;  // global-norm clip; <= 0 disables
   // Loss scaling keeps fp16 gradients (ANE backend) out of the subnormal range: gradients
   // are computed for loss * loss_scale and divided back before clipping. Dynamic: a step
   // with inf/nan gradients is skipped and the scale halved; it doubles after 200 good steps.
@@ -57,12 +57,12 @@ struct TrainConfig {
   // and exec()s itself before a step would cross compile_budget compiles in one process).
   std::string ane_pipeline = "dynamic";
   int compile_budget = 100;
-  bool recompute = false;     // recompute layer activations in backward (saves memory)
+  bool recompute = false;           // recompute layer activations in backward (saves memory)
   std::string sampling = "random";  // training windows: "random" or "epochs" (data_loader.h)
   std::string precision = "fp32";   // GEMM inputs: "fp32" or "bf16" (fp32 accumulation)
-  int val_every = 100;        // steps between validation runs (0: never)
-  int val_batches = 4;        // micro-batches per validation
-  int save_every = 0;         // steps between checkpoints (0: only at the end)
+  int val_every = 100;              // steps between validation runs (0: never)
+  int val_batches = 4;              // micro-batches per validation
+  int save_every = 0;               // steps between checkpoints (0: only at the end)
   int log_every = 1;
   float init_std = 0.02f;
 };

@@ -56,8 +56,8 @@ void init_params(const ModelConfig& config, const ParamLayout& layout, float ini
       for (int64_t i = 0; i < t.numel; ++i) p[i] = 1.0f;
       continue;
     }
-    bool residual_out = t.name.ends_with("attention.wo.weight") ||
-                        t.name.ends_with("feed_forward.w2.weight");
+    bool residual_out =
+        t.name.ends_with("attention.wo.weight") || t.name.ends_with("feed_forward.w2.weight");
     double std = init_std * (residual_out ? residual_scale : 1.0);
     for (int64_t i = 0; i < t.numel; ++i) p[i] = static_cast<float>(rng.normal() * std);
   }

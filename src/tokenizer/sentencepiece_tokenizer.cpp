@@ -43,8 +43,8 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids) cons
   as_int.reserve(ids.size());
   for (int32_t id : ids) {
     if (id < 0 || id >= n)
-      throw UserError("token id " + std::to_string(id) + " is outside the vocabulary of '" +
-                      path_ + "' (" + std::to_string(n) + ")");
+      throw UserError("token id " + std::to_string(id) + " is outside the vocabulary of '" + path_ +
+                      "' (" + std::to_string(n) + ")");
     as_int.push_back(id);
   }
   std::string text;

@@ -2,8 +2,9 @@
 // included. Training one on a corpus is data/tokenizer_training.h.
 #pragma once
 
-#include <memory>
 #include <sentencepiece_processor.h>
+
+#include <memory>
 
 #include "tokenizer/tokenizer.h"
 

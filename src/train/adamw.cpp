@@ -21,7 +21,7 @@ void adam_span(const AdamStep& a, float shrink, float* __restrict p, const float
   const float bias2_sqrt = a.bias2_sqrt, c = a.grad_multiplier;
   for (int64_t i = 0; i < n; ++i) {
     const float gi = g[i] * c;  // the same float product an in-place clip would store
-    p[i] *= shrink;  // decoupled weight decay first, as torch.optim.AdamW does
+    p[i] *= shrink;             // decoupled weight decay first, as torch.optim.AdamW does
     m[i] = b1 * m[i] + (1.0f - b1) * gi;
     v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
     const float denom = std::sqrt(v[i]) / bias2_sqrt + eps;

@@ -96,7 +96,8 @@ TrainingState load_training_state(const std::string& dir) {
       s.tokenizer_checksum = tok.at("checksum").get<std::string>();
       if (tok.contains("relative_to")) {
         if (tok["relative_to"] != "checkpoint")
-          throw UserError("'" + path + "' is not a valid anetrain state file: "
+          throw UserError("'" + path +
+                          "' is not a valid anetrain state file: "
                           "tokenizer.relative_to must be \"checkpoint\"");
         s.tokenizer_spec = resolve_tokenizer_spec(s.tokenizer_spec, dir);
       }
@@ -123,8 +124,8 @@ InferenceModel load_inference_model(const std::string& path) {
   InferenceModel model;
   const CheckpointPaths paths(path);
   // A directory holding weights but no state.json (copied without it) loads as its weights.
-  const bool bare = fs::is_regular_file(path) ||
-                    (!has_checkpoint(path) && fs::is_regular_file(paths.model()));
+  const bool bare =
+      fs::is_regular_file(path) || (!has_checkpoint(path) && fs::is_regular_file(paths.model()));
   std::string weights = paths.model();
   WeightFormat format = WeightFormat::kAnetrain;
   if (bare) {
@@ -132,8 +133,7 @@ InferenceModel load_inference_model(const std::string& path) {
     format = detect_weight_format(weights);
     WeightsMetadata metadata = read_weights_metadata(format, weights);
     if (!metadata.config)
-      throw UserError("'" + weights + "' records no model config (" +
-                      weight_format_name(format) +
+      throw UserError("'" + weights + "' records no model config (" + weight_format_name(format) +
                       " weights without a 'config' metadata entry): load the checkpoint "
                       "directory it came from, whose state.json holds the config");
     model.config = std::move(*metadata.config);

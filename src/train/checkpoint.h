@@ -19,8 +19,8 @@
 
 #include "model/config.h"
 #include "model/params.h"
-#include "train/optimizer.h"
 #include "tokenizer/tokenizer_files.h"
+#include "train/optimizer.h"
 
 namespace anetrain {
 
@@ -30,7 +30,7 @@ struct TrainingState {
   int64_t total_steps = 0;  // the run's --steps when this was written
   uint64_t seed = 0;
   std::string backend = "cpu";
-  nlohmann::json loader;    // RandomWindowLoader::state()
+  nlohmann::json loader;  // RandomWindowLoader::state()
   // The tokenizer, "" when trained on bare token ids. After load_training_state() the spec is
   // loadable from the working directory: resolved against the checkpoint directory when the
   // checkpoint holds a copy (older checkpoints name it relative to where they were trained).
@@ -39,7 +39,7 @@ struct TrainingState {
   // save_checkpoint() copies these files into the checkpoint and records their spec and
   // checksum (kind "": no tokenizer); tokenizer_spec and tokenizer_checksum are not written.
   TokenizerFiles tokenizer_files;
-  float loss_scale = 1;            // current (dynamic) loss scale
+  float loss_scale = 1;  // current (dynamic) loss scale
   int64_t loss_scale_good_steps = 0;
 };
 

@@ -24,7 +24,8 @@ void generate(const ModelConfig& mc, Backend& backend, const float* params,
     std::fill(window.begin(), window.end(), 0);
     std::copy(tokens.end() - context, tokens.end(), window.begin());
     model->forward(params, window.data(), nullptr);
-    const int32_t next = sampler.sample(model->logits() + (context - 1) * mc.vocab_size, mc.vocab_size);
+    const int32_t next =
+        sampler.sample(model->logits() + (context - 1) * mc.vocab_size, mc.vocab_size);
     tokens.push_back(next);
     if (on_token) on_token(next);
   }

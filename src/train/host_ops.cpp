@@ -8,8 +8,7 @@
 
 namespace anetrain {
 
-void embedding_forward(const int32_t* tokens, const float* table, int64_t D, int64_t T,
-                       float* x) {
+void embedding_forward(const int32_t* tokens, const float* table, int64_t D, int64_t T, float* x) {
   parallel_for(D, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c)
       for (int64_t t = 0; t < T; ++t) x[c * T + t] = table[tokens[t] * D + c];
@@ -29,13 +28,17 @@ void embedding_backward(const int32_t* tokens, const float* dx, int64_t D, int64
 }
 
 void fill_zero(float* x, int64_t n) {
-  parallel_for(n, [&](int64_t i0, int64_t i1) { std::fill(x + i0, x + i1, 0.0f); }, 1 << 16);
+  parallel_for(
+      n, [&](int64_t i0, int64_t i1) { std::fill(x + i0, x + i1, 0.0f); }, 1 << 16);
 }
 
 void add(const float* a, const float* b, int64_t n, float* out) {
-  parallel_for(n, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
-  }, 4096);
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
+      },
+      4096);
 }
 
 namespace {

@@ -25,8 +25,7 @@ MetricsLog::MetricsLog(const std::string& dir, int64_t keep_through)
     write_file_atomic(path_, kept.data(), kept.size());
   }
   file_ = std::fopen(path_.c_str(), "a");
-  if (!file_)
-    throw UserError("cannot open '" + path_ + "' for writing: " + std::strerror(errno));
+  if (!file_) throw UserError("cannot open '" + path_ + "' for writing: " + std::strerror(errno));
 }
 
 MetricsLog::~MetricsLog() {

@@ -89,17 +89,20 @@ void Optimizer::for_each_span(
     float lr, const std::function<void(int64_t begin, int64_t end, float shrink)>& span) const {
   // One parallel region over every parameter, not one per tensor: a model has hundreds of
   // tensors, and each region costs the pool a wake-up.
-  parallel_for(layout_.total(), [&](int64_t s0, int64_t s1) {
-    // Ranges are back to back from 0 (checked in the constructor); start at the one holding s0.
-    size_t r = std::upper_bound(decay_ranges_.begin(), decay_ranges_.end(), s0,
-                                [](int64_t i, const auto& range) { return i < range.first; }) -
-               decay_ranges_.begin() - 1;
-    for (int64_t begin = s0; begin < s1; ++r) {
-      const int64_t end = std::min(s1, decay_ranges_[r].first + decay_ranges_[r].second);
-      span(begin, end, 1.0f - lr * range_decay_[r]);
-      begin = end;
-    }
-  }, 4096);
+  parallel_for(
+      layout_.total(),
+      [&](int64_t s0, int64_t s1) {
+        // Ranges are back to back from 0 (checked in the constructor); start at the one holding s0.
+        size_t r = std::upper_bound(decay_ranges_.begin(), decay_ranges_.end(), s0,
+                                    [](int64_t i, const auto& range) { return i < range.first; }) -
+                   decay_ranges_.begin() - 1;
+        for (int64_t begin = s0; begin < s1; ++r) {
+          const int64_t end = std::min(s1, decay_ranges_[r].first + decay_ranges_[r].second);
+          span(begin, end, 1.0f - lr * range_decay_[r]);
+          begin = end;
+        }
+      },
+      4096);
 }
 
 double Optimizer::clipped_update(float* params, const float* grads, float lr, int64_t step,

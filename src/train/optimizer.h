@@ -63,8 +63,7 @@ class Optimizer {
   // The end of every step: the global gradient norm, then update() with the clip coefficient
   // folded in. Returns the norm (before clipping). Profiled as "host grad norm" and the
   // optimizer's own label ("host AdamW").
-  double clipped_update(float* params, const float* grads, float lr, int64_t step,
-                        float max_norm);
+  double clipped_update(float* params, const float* grads, float lr, int64_t step, float max_norm);
 
   // The named state tensors, in the order checkpoints write them.
   std::vector<OptimizerState>& state() { return state_; }
@@ -86,8 +85,8 @@ class Optimizer {
   // region, in spans that never cross a tensor; shrink = 1 - lr * the tensor's weight decay
   // (weight_decay, or 0 for norm gains unless decay_norms): decoupled weight decay multiplies
   // each parameter by it. The span function is where an optimizer's element loop goes.
-  void for_each_span(float lr,
-                     const std::function<void(int64_t begin, int64_t end, float shrink)>& span) const;
+  void for_each_span(
+      float lr, const std::function<void(int64_t begin, int64_t end, float shrink)>& span) const;
 
   const TrainConfig config_;
 

@@ -16,8 +16,9 @@ int32_t Sampler::sample(const float* logits, int V) {
     sorted_[v] = {p, v};
     sum += p;
   }
-  std::sort(sorted_.begin(), sorted_.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  std::sort(sorted_.begin(), sorted_.end(), [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  });
   // Nucleus: the shortest prefix of the sorted distribution with mass >= top_p.
   double kept = 0.0;
   size_t n = 0;

@@ -1,9 +1,9 @@
 #include "train/train_step.h"
 
-#include "train/host_ops.h"
-
 #include <algorithm>
 #include <cmath>
+
+#include "train/host_ops.h"
 
 namespace anetrain {
 
@@ -26,9 +26,9 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   double loss_sum = 0.0;
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
-    loss_sum += model_.forward_backward(
-        params, inputs_.data(), targets_.data(), grad_scale, grads_.data(),
-        micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate);
+    loss_sum +=
+        model_.forward_backward(params, inputs_.data(), targets_.data(), grad_scale, grads_.data(),
+                                micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate);
   }
   StepStats stats;
   stats.loss = loss_sum / (static_cast<double>(T) * config_.grad_accum);
@@ -54,8 +54,8 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
       scale_.good_steps = 0;
     }
   }
-  stats.grad_norm = optimizer.clipped_update(params, grads_.data(), stats.lr, step + 1,
-                                             config_.grad_clip);
+  stats.grad_norm =
+      optimizer.clipped_update(params, grads_.data(), stats.lr, step + 1, config_.grad_clip);
   return stats;
 }
 

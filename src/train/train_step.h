@@ -16,8 +16,8 @@ struct StepStats {
   double loss = 0;       // mean cross-entropy over the step's tokens (before the update)
   double grad_norm = 0;  // global norm before clipping
   float lr = 0;
-  bool skipped = false;    // gradients overflowed: no update (dynamic loss scaling)
-  float loss_scale = 1;    // the scale this step used
+  bool skipped = false;  // gradients overflowed: no update (dynamic loss scaling)
+  float loss_scale = 1;  // the scale this step used
 };
 
 // Loss-scaling state, saved in checkpoints so that resume stays exact.

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,11 +22,11 @@
 #include "data/dataset_dir.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_files.h"
-#include "train/generate.h"
-#include "train/sampler.h"
 #include "train/checkpoint.h"
+#include "train/generate.h"
 #include "train/metrics_log.h"
 #include "train/optimizer.h"
+#include "train/sampler.h"
 #include "train/train_step.h"
 #include "train/transformer.h"
 
@@ -87,10 +87,9 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
 // about 119 programs per process, and its static pipeline recompiles every step). The trainer
 // then checkpoints and replaces itself with a process running the same command with --resume.
 template <typename Run>
-[[noreturn]] void restart_process(int64_t step, const std::string& reason,
-                                  const TrainOptions& opts, Run& run) {
-  if (opts.restart_argv.empty())
-    throw UserError(reason + ", and this run cannot restart itself");
+[[noreturn]] void restart_process(int64_t step, const std::string& reason, const TrainOptions& opts,
+                                  Run& run) {
+  if (opts.restart_argv.empty()) throw UserError(reason + ", and this run cannot restart itself");
   run.save(step);
   std::vector<std::string> argv = opts.restart_argv;
   if (std::find(argv.begin(), argv.end(), "--resume") == argv.end()) argv.push_back("--resume");
@@ -198,12 +197,13 @@ class TrainingRun {
   int64_t first_step() const { return start_.step; }
 
   void announce() const {
-    std::printf("training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "
-                "backend %s, %s, %d threads, steps %lld..%lld\n",
-                start_.config.preset.c_str(), static_cast<long long>(layout_.total()),
-                mc_.n_layers, mc_.dim, tc_.batch_size, mc_.seq_len, tc_.grad_accum,
-                backend_->name().c_str(), tc_.precision.c_str(), num_threads(),
-                static_cast<long long>(start_.step + 1), static_cast<long long>(opts_.steps));
+    std::printf(
+        "training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "
+        "backend %s, %s, %d threads, steps %lld..%lld\n",
+        start_.config.preset.c_str(), static_cast<long long>(layout_.total()), mc_.n_layers,
+        mc_.dim, tc_.batch_size, mc_.seq_len, tc_.grad_accum, backend_->name().c_str(),
+        tc_.precision.c_str(), num_threads(), static_cast<long long>(start_.step + 1),
+        static_cast<long long>(opts_.steps));
     std::fflush(stdout);
   }
 
@@ -226,9 +226,12 @@ class TrainingRun {
     last_ = {.done = step + 1, .stats = stats, .ms = seconds_since(step_start) * 1e3};
     result_.steps_run++;
     result_.last_loss = stats.loss;
-    nlohmann::json record = {{"step", last_.done},       {"loss", stats.loss},
-                             {"lr", stats.lr},           {"ms", last_.ms},
-                             {"tokens_per_s", tokens_per_s()}, {"grad_norm", stats.grad_norm}};
+    nlohmann::json record = {{"step", last_.done},
+                             {"loss", stats.loss},
+                             {"lr", stats.lr},
+                             {"ms", last_.ms},
+                             {"tokens_per_s", tokens_per_s()},
+                             {"grad_norm", stats.grad_norm}};
     if (tc_.loss_scale != 1.0f || tc_.dynamic_loss_scale) record["loss_scale"] = stats.loss_scale;
     if (stats.skipped) {
       record["skipped"] = true;
@@ -243,11 +246,12 @@ class TrainingRun {
     if (tc_.log_every <= 0 || !(done % tc_.log_every == 0 || done == opts_.steps || done == 1))
       return;
     const double eta = seconds_since(run_start_) / result_.steps_run * (opts_.steps - done);
-    std::printf("step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | "
-                "%.1f ms | ETA %s\n",
-                static_cast<long long>(done), static_cast<long long>(opts_.steps),
-                last_.stats.loss, last_.stats.lr, last_.stats.grad_norm, tokens_per_s(), last_.ms,
-                format_duration(eta).c_str());
+    std::printf(
+        "step %lld/%lld | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | "
+        "%.1f ms | ETA %s\n",
+        static_cast<long long>(done), static_cast<long long>(opts_.steps), last_.stats.loss,
+        last_.stats.lr, last_.stats.grad_norm, tokens_per_s(), last_.ms,
+        format_duration(eta).c_str());
     std::fflush(stdout);
   }
 
@@ -296,7 +300,8 @@ class TrainingRun {
     std::filesystem::create_directories(opts.out_dir);
     init_thread_pool();
     set_gemm_precision(parse_gemm_precision(config.train.precision));
-    std::unique_ptr<Backend> backend = make_backend(opts.backend, BackendOptions::from(config.train));
+    std::unique_ptr<Backend> backend =
+        make_backend(opts.backend, BackendOptions::from(config.train));
     backend->prepare_run(config.model);
     return backend;
   }
@@ -311,9 +316,7 @@ class TrainingRun {
     }
   }
 
-  double tokens_per_s() const {
-    return model_.dims().T() * tc_.grad_accum / (last_.ms / 1e3);
-  }
+  double tokens_per_s() const { return model_.dims().T() * tc_.grad_accum / (last_.ms / 1e3); }
 
   const TrainOptions& opts_;
   StartPoint start_;

@@ -11,13 +11,13 @@
 namespace anetrain {
 
 struct TrainOptions {
-  std::string data;        // a prepared dataset directory, or a glob of llm.c shards
-  std::string val_glob;    // optional validation shards (default: the dataset's val split)
-  std::string tokenizer;   // optional tokenizer spec (default: the dataset's)
-  std::string out_dir;     // checkpoint directory
+  std::string data;       // a prepared dataset directory, or a glob of llm.c shards
+  std::string val_glob;   // optional validation shards (default: the dataset's val split)
+  std::string tokenizer;  // optional tokenizer spec (default: the dataset's)
+  std::string out_dir;    // checkpoint directory
   std::string backend = "cpu";
-  int64_t steps = 0;       // the run's total number of optimizer steps
-  bool resume = false;     // continue from out_dir's checkpoint if there is one
+  int64_t steps = 0;    // the run's total number of optimizer steps
+  bool resume = false;  // continue from out_dir's checkpoint if there is one
   uint64_t seed = 1337;
   bool seed_given = false;
   // The command line that started this process; the static ANE pipeline re-executes it

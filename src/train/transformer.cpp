@@ -30,9 +30,7 @@ Transformer::Transformer(const ModelConfig& config, Backend& backend, int64_t ba
 }
 
 // Inference keeps two stream buffers and alternates them; training keeps every block's input.
-float* Transformer::resid(int l) {
-  return acts_.resid[for_training_ ? l : l % 2].data();
-}
+float* Transformer::resid(int l) { return acts_.resid[for_training_ ? l : l % 2].data(); }
 float* Transformer::mid(int l) { return acts_.mid[for_training_ ? l : 0].data(); }
 AttentionTaps& Transformer::attention_taps(int l) {
   return acts_.attention[acts_.attention.size() == 1 ? 0 : l];
@@ -44,22 +42,36 @@ void Transformer::block_forward(int l, const float* p) {
   const int64_t n = dims_.D * dims_.T();
   AttentionTaps& at = attention_taps(l);
   float* y = acts_.block_out.data();
-  backend_.run(dims_, AttentionForwardArgs{
-                          .x = resid(l), .norm_w = p + lp.attention_norm,
-                          .wq = p + lp.wq, .wk = p + lp.wk, .wv = p + lp.wv, .wo = p + lp.wo,
-                          .y = y, .xnorm = at.xnorm.data(), .rms_inv = at.rms_inv.data(),
-                          .q = at.qkv.q(), .k = at.qkv.k(), .v = at.qkv.v(),
-                          .attn = at.attn.data(), .lse = at.lse.data()});
+  backend_.run(dims_, AttentionForwardArgs{.x = resid(l),
+                                           .norm_w = p + lp.attention_norm,
+                                           .wq = p + lp.wq,
+                                           .wk = p + lp.wk,
+                                           .wv = p + lp.wv,
+                                           .wo = p + lp.wo,
+                                           .y = y,
+                                           .xnorm = at.xnorm.data(),
+                                           .rms_inv = at.rms_inv.data(),
+                                           .q = at.qkv.q(),
+                                           .k = at.qkv.k(),
+                                           .v = at.qkv.v(),
+                                           .attn = at.attn.data(),
+                                           .lse = at.lse.data()});
   {
-  ProfileScope scope("host residual add");
-  add(resid(l), y, n, mid(l));
+    ProfileScope scope("host residual add");
+    add(resid(l), y, n, mid(l));
   }
   FfnTaps& ft = ffn_taps(l);
-  backend_.run(dims_, FfnForwardArgs{
-                          .x = mid(l), .norm_w = p + lp.ffn_norm,
-                          .w1 = p + lp.w1, .w3 = p + lp.w3, .w2 = p + lp.w2,
-                          .y = y, .xnorm = ft.xnorm.data(), .rms_inv = ft.rms_inv.data(),
-                          .h1 = ft.h1.data(), .h3 = ft.h3.data(), .gate = ft.gate.data()});
+  backend_.run(dims_, FfnForwardArgs{.x = mid(l),
+                                     .norm_w = p + lp.ffn_norm,
+                                     .w1 = p + lp.w1,
+                                     .w3 = p + lp.w3,
+                                     .w2 = p + lp.w2,
+                                     .y = y,
+                                     .xnorm = ft.xnorm.data(),
+                                     .rms_inv = ft.rms_inv.data(),
+                                     .h1 = ft.h1.data(),
+                                     .h3 = ft.h3.data(),
+                                     .gate = ft.gate.data()});
   ProfileScope scope("host residual add");
   add(mid(l), y, n, resid(l + 1));
 }
@@ -75,10 +87,14 @@ double Transformer::run_forward(const float* p, const int32_t* inputs, const int
   for (int l = 0; l < L; ++l) block_forward(l, p);
   double loss_sum = 0.0;
   backend_.run(dims_, ClassifierLossArgs{
-                          .x = resid(L), .norm_w = p + layout_.final_norm(),
-                          .wcls = p + layout_.classifier(), .targets = targets,
-                          .grad_scale = grad_scale, .logits = acts_.logits.data(),
-                          .xnorm = acts_.final_xnorm.data(), .rms_inv = acts_.final_rms_inv.data(),
+                          .x = resid(L),
+                          .norm_w = p + layout_.final_norm(),
+                          .wcls = p + layout_.classifier(),
+                          .targets = targets,
+                          .grad_scale = grad_scale,
+                          .logits = acts_.logits.data(),
+                          .xnorm = acts_.final_xnorm.data(),
+                          .rms_inv = acts_.final_rms_inv.data(),
                           .dxnorm = for_training_ ? acts_.dxnorm.data() : acts_.block_out.data(),
                           .loss_sum = &loss_sum});
   return loss_sum;
@@ -89,9 +105,8 @@ double Transformer::forward(const float* params, const int32_t* inputs, const in
   return run_forward(params, inputs, targets, 1.0f);
 }
 
-double Transformer::forward_backward(const float* p, const int32_t* inputs,
-                                     const int32_t* targets, float grad_scale, float* g,
-                                     GradWrite write) {
+double Transformer::forward_backward(const float* p, const int32_t* inputs, const int32_t* targets,
+                                     float grad_scale, float* g, GradWrite write) {
   ANETRAIN_CHECK(for_training_, "forward_backward on an inference-only Transformer");
   ANETRAIN_CHECK(targets != nullptr);
   // The weights do not change until the optimizer runs: round them to bf16 once (bf16 mode).
@@ -109,8 +124,8 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
   {
     ProfileScope scope("host rmsnorm_backward");
     cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
-                     acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
-                     g + layout_.final_norm(), write);
+                          acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
+                          g + layout_.final_norm(), write);
   }
   for (int l = L - 1; l >= 0; --l) block_backward(l, p, g, write);
   join_all();
@@ -123,8 +138,8 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs,
   return loss_sum;
 }
 
-void Transformer::block_forward_backward(const float* p, const float* x, const float* dy,
-                                         float* g, GradWrite write) {
+void Transformer::block_forward_backward(const float* p, const float* x, const float* dy, float* g,
+                                         GradWrite write) {
   ANETRAIN_CHECK(for_training_, "block_forward_backward on an inference-only Transformer");
   Bf16ReadOnlyRegion weights(p, layout_.total());
   const int64_t n = dims_.D * dims_.T();
@@ -139,8 +154,10 @@ float* Transformer::probs_or_null(FloatBuffer& v) { return v.empty() ? nullptr :
 
 void Transformer::run_host(std::future<void>& slot, std::function<void()> work) {
   join(slot);
-  if (backend_.overlaps_host_work()) slot = std::async(std::launch::async, std::move(work));
-  else work();
+  if (backend_.overlaps_host_work())
+    slot = std::async(std::launch::async, std::move(work));
+  else
+    work();
 }
 
 void Transformer::join(std::future<void>& slot) {
@@ -170,11 +187,15 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
 
   // FFN: dres is the gradient of the FFN's output (the residual passes it through unchanged).
   const double Td = T, Dd = D, Fd = F, QDd = QD, KDd = KD;
-  backend_.run(dims_, FfnBackwardArgs{
-                          .dy = dres, .w1 = p + lp.w1, .w3 = p + lp.w3, .w2 = p + lp.w2,
-                          .h1 = ft.h1.data(), .h3 = ft.h3.data(),
-                          .dxnorm = acts_.dxnorm.data(), .dh1 = acts_.dh1.data(),
-                          .dh3 = acts_.dh3.data()});
+  backend_.run(dims_, FfnBackwardArgs{.dy = dres,
+                                      .w1 = p + lp.w1,
+                                      .w3 = p + lp.w3,
+                                      .w2 = p + lp.w2,
+                                      .h1 = ft.h1.data(),
+                                      .h3 = ft.h3.data(),
+                                      .dxnorm = acts_.dxnorm.data(),
+                                      .dh1 = acts_.dh1.data(),
+                                      .dh3 = acts_.dh3.data()});
   // Weight gradients may overlap the kernels below; what they read (dres, dh1, dh3, taps) is
   // not written until the joins that precede those writes.
   run_host(ffn_grads_, [=, this, &ft] {
@@ -185,29 +206,39 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   });
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   {
-  ProfileScope scope("host rmsnorm_backward");
-  cpu::rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D, T,
-                   dmid, g + lp.ffn_norm, write);
+    ProfileScope scope("host rmsnorm_backward");
+    cpu::rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D,
+                          T, dmid, g + lp.ffn_norm, write);
   }
 
   // Attention. Without materialized P and dP (empty buffers), part 2 rebuilds them (kernels.h).
-  backend_.run(dims_, SdpaBackward1Args{
-                          .dy = dmid, .wo = p + lp.wo,
-                          .q = at.qkv.q(), .k = at.qkv.k(), .v = at.qkv.v(), .lse = at.lse.data(),
-                          .dattn = acts_.dattn.data(), .dv = acts_.dqkv.v(),
-                          .probs = probs_or_null(acts_.probs),
-                          .dprobs = probs_or_null(acts_.dprobs)});
-  backend_.run(dims_, SdpaBackward2Args{
-                          .q = at.qkv.q(), .k = at.qkv.k(),
-                          .probs = probs_or_null(acts_.probs),
-                          .dprobs = probs_or_null(acts_.dprobs),
-                          .dq = acts_.dqkv.q(), .dk = acts_.dqkv.k(),
-                          .v = at.qkv.v(), .dattn = acts_.dattn.data(), .lse = at.lse.data(),
-                          .dv = acts_.dqkv.v()});
-  backend_.run(dims_, QkvBackwardArgs{
-                          .dq = acts_.dqkv.q(), .dk = acts_.dqkv.k(), .dv = acts_.dqkv.v(),
-                          .wq = p + lp.wq, .wk = p + lp.wk, .wv = p + lp.wv,
-                          .dxnorm = acts_.dxnorm.data()});
+  backend_.run(dims_, SdpaBackward1Args{.dy = dmid,
+                                        .wo = p + lp.wo,
+                                        .q = at.qkv.q(),
+                                        .k = at.qkv.k(),
+                                        .v = at.qkv.v(),
+                                        .lse = at.lse.data(),
+                                        .dattn = acts_.dattn.data(),
+                                        .dv = acts_.dqkv.v(),
+                                        .probs = probs_or_null(acts_.probs),
+                                        .dprobs = probs_or_null(acts_.dprobs)});
+  backend_.run(dims_, SdpaBackward2Args{.q = at.qkv.q(),
+                                        .k = at.qkv.k(),
+                                        .probs = probs_or_null(acts_.probs),
+                                        .dprobs = probs_or_null(acts_.dprobs),
+                                        .dq = acts_.dqkv.q(),
+                                        .dk = acts_.dqkv.k(),
+                                        .v = at.qkv.v(),
+                                        .dattn = acts_.dattn.data(),
+                                        .lse = at.lse.data(),
+                                        .dv = acts_.dqkv.v()});
+  backend_.run(dims_, QkvBackwardArgs{.dq = acts_.dqkv.q(),
+                                      .dk = acts_.dqkv.k(),
+                                      .dv = acts_.dqkv.v(),
+                                      .wq = p + lp.wq,
+                                      .wk = p + lp.wk,
+                                      .wv = p + lp.wv,
+                                      .dxnorm = acts_.dxnorm.data()});
   run_host(attention_grads_, [=, this, &at] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
     weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);
@@ -216,8 +247,8 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   });
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");
-  cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(), dmid,
-                   D, T, dres, g + lp.attention_norm, write);
+  cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(),
+                        dmid, D, T, dres, g + lp.attention_norm, write);
 }
 
 }  // namespace anetrain

@@ -52,8 +52,14 @@ struct Case {
 // apart and put back. sharp: peaked attention (qk_std). odd: S = 7, no size a multiple of a
 // vector width. long: S = 300 spans three causal query tiles of the CPU attention (128, 128, 44).
 std::vector<Case> cases() {
-  const Case base{.name = "", .dim = 32, .hidden_dim = 48, .n_heads = 4, .n_kv_heads = 2,
-                  .vocab_size = 37, .B = 2, .S = 32};
+  const Case base{.name = "",
+                  .dim = 32,
+                  .hidden_dim = 48,
+                  .n_heads = 4,
+                  .n_kv_heads = 2,
+                  .vocab_size = 37,
+                  .B = 2,
+                  .S = 32};
   auto with = [&](const char* name, auto change) {
     Case c = base;
     c.name = name;
@@ -63,10 +69,11 @@ std::vector<Case> cases() {
   return {
       with("gqa", [](Case&) {}),
       with("mha", [](Case& c) { c.n_kv_heads = 4, c.B = 1, c.S = 64, c.rope_theta = 500000.0f; }),
-      with("mqa", [](Case& c) {
-        c.dim = 64, c.hidden_dim = 96, c.n_heads = 8, c.n_kv_heads = 1, c.vocab_size = 53;
-        c.norm_eps = 0.5f;
-      }),
+      with("mqa",
+           [](Case& c) {
+             c.dim = 64, c.hidden_dim = 96, c.n_heads = 8, c.n_kv_heads = 1, c.vocab_size = 53;
+             c.norm_eps = 0.5f;
+           }),
       with("sharp", [](Case& c) { c.qk_std = 0.4f; }),
       with("odd", [](Case& c) { c.S = 7; }),
       with("long", [](Case& c) { c.B = 1, c.S = 300; }),
@@ -92,13 +99,13 @@ std::vector<BackendUnderTest> backends() {
       {"ane",
        []() -> std::unique_ptr<Backend> {
          return std::make_unique<ane::AneBackend>(std::make_unique<ane::FakeDriver>(),
-                                                 BackendOptions{.ane_pipeline = "dynamic"});
+                                                  BackendOptions{.ane_pipeline = "dynamic"});
        },
        [](Kernel k) { return ane::ane_kernel(k).tolerance; }},
       {"ane_static",
        []() -> std::unique_ptr<Backend> {
          return std::make_unique<ane::AneBackend>(std::make_unique<ane::FakeDriver>(),
-                                                 BackendOptions{.ane_pipeline = "static"});
+                                                  BackendOptions{.ane_pipeline = "static"});
        },
        [](Kernel k) { return ane::ane_kernel(k).tolerance; }},
   };
@@ -121,8 +128,8 @@ TEST_P(KernelConformance, MatchesTheReferenceTrace) {
   const KernelDims d = KernelDims::from(config, c.B, c.S);
   std::unique_ptr<Backend> backend = under_test.make();
   if (!backend->supports(kernel, d))
-    GTEST_SKIP() << under_test.name << " does not support " << kernel_name(kernel) << " at S = "
-                 << d.S;
+    GTEST_SKIP() << under_test.name << " does not support " << kernel_name(kernel)
+                 << " at S = " << d.S;
 
   const ParamLayout layout(config);
   Rng rng(0x636f6e66ull);

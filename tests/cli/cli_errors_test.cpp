@@ -24,8 +24,8 @@ class CliErrors : public ::testing::Test {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
   }
   std::vector<std::string> train(std::vector<std::string> extra) {
-    std::vector<std::string> args = {"train", "--config", "tiny", "--steps", "2",
-                                     "--out", dir_.file("out")};
+    std::vector<std::string> args = {"train", "--config", "tiny",          "--steps",
+                                     "2",     "--out",    dir_.file("out")};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -77,7 +77,8 @@ TEST_F(CliErrors, NoSilentFallbackOrOverwrite) {
   expect_error(train({"--data", data_, "--backend", "gpu"}), "unknown backend 'gpu'");
   ASSERT_EQ(run_anetrain(train({"--data", data_})).exit_code, 0);
   expect_error(train({"--data", data_}), "already holds a checkpoint");
-  expect_error(train({"--data", data_, "--resume", "--set", "dim=32"}), "differs from the checkpoint");
+  expect_error(train({"--data", data_, "--resume", "--set", "dim=32"}),
+               "differs from the checkpoint");
 }
 
 }  // namespace

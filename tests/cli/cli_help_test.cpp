@@ -43,7 +43,8 @@ TEST(CliHelp, EveryCommandsHelpListsEveryFlagWithItsDefault) {
         EXPECT_NE(r.out.find("--" + f.name), std::string::npos) << c.name << " --" << f.name;
         if (!f.default_value.empty())
           EXPECT_NE(r.out.find("[default: " + f.default_value + "]"), std::string::npos)
-              << c.name << " --" << f.name << "\n" << r.out;
+              << c.name << " --" << f.name << "\n"
+              << r.out;
       }
     }
   }

@@ -17,15 +17,14 @@ namespace {
 using namespace anetrain::testing;
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTiny = {"--config",        "tiny",         "--set",
-                                        "vocab_size=300",  "--set",        "batch_size=2",
-                                        "--set",           "val_every=4",  "--set",
-                                        "val_batches=1"};
+const std::vector<std::string> kTiny = {"--config", "tiny",         "--set", "vocab_size=300",
+                                        "--set",    "batch_size=2", "--set", "val_every=4",
+                                        "--set",    "val_batches=1"};
 
 std::vector<std::string> train_args(const std::string& data, const std::string& out, int steps,
                                     std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"train", "--data", data, "--out", out,
-                                   "--steps", std::to_string(steps)};
+  std::vector<std::string> args = {
+      "train", "--data", data, "--out", out, "--steps", std::to_string(steps)};
   args.insert(args.end(), kTiny.begin(), kTiny.end());
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
@@ -43,8 +42,7 @@ class CliPortable : public ::testing::Test {
                                      "--vocab-size", "300", "--out", "tok/t.model"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     prepared_ = run_anetrain_in(work_, {"data", "prepare", "--tokenizer", "sp:tok/t.model",
-                                        "--input", "corpus/input.txt", "--out", "data",
-                                        "--quiet"});
+                                        "--input", "corpus/input.txt", "--out", "data", "--quiet"});
     ASSERT_EQ(prepared_.exit_code, 0) << prepared_.err;
   }
 
@@ -80,8 +78,8 @@ TEST_F(CliPortable, OneTextFileTrainsAndSamplesFromAnyDirectoryAfterMoving) {
   // The run directory moved, then sampled from a third directory by a relative path...
   fs::create_directories(root_.file("runs"));
   fs::rename(other_ + "/run", root_.file("runs/r1"));
-  r = run_anetrain_in(root_.path(), {"sample", "--checkpoint", "runs/r1", "--prompt",
-                                     "the whale", "--max-tokens", "8", "--seed", "1"});
+  r = run_anetrain_in(root_.path(), {"sample", "--checkpoint", "runs/r1", "--prompt", "the whale",
+                                     "--max-tokens", "8", "--seed", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("the whale", 0), 0u) << r.out;
   EXPECT_GT(r.out.size(), std::string("the whale\n").size()) << r.out;

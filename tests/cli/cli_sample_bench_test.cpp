@@ -28,8 +28,8 @@ TEST(CliSample, ContinuesPromptReproduciblyAndLearnsACycle) {
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>(i % 50);
   write_shard(dir.file("cycle.bin"), tokens);
   auto r = run_anetrain({"train", "--config", "tiny", "--set", "vocab_size=64", "--data",
-                         dir.file("cycle.bin"), "--steps", "150", "--out", dir.file("run"),
-                         "--set", "lr=3e-3"});
+                         dir.file("cycle.bin"), "--steps", "150", "--out", dir.file("run"), "--set",
+                         "lr=3e-3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   r = run_anetrain({"sample", "--checkpoint", dir.file("run"), "--prompt", "10 11 12",
@@ -109,8 +109,8 @@ TEST(CliBench, ReportsFiguresAsJson) {
 }
 
 TEST(CliBench, MeasuresThePeakWhenAsked) {
-  auto r = run_anetrain({"bench", "--config", "tiny", "--steps", "1", "--warmup", "0",
-                         "--measure-peak", "--json"});
+  auto r = run_anetrain(
+      {"bench", "--config", "tiny", "--steps", "1", "--warmup", "0", "--measure-peak", "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("peak measured now (fp32"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
@@ -118,8 +118,8 @@ TEST(CliBench, MeasuresThePeakWhenAsked) {
 }
 
 TEST(CliBench, ProfileListsEveryGemmShapeWithItsSoloSpeed) {
-  auto r = run_anetrain({"bench", "--config", "tiny", "--steps", "2", "--warmup", "1",
-                         "--profile"});
+  auto r =
+      run_anetrain({"bench", "--config", "tiny", "--steps", "2", "--warmup", "1", "--profile"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("where the step goes"), std::string::npos) << r.out;
   const size_t table = r.out.find("GEMMs by shape");

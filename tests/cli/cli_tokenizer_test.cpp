@@ -15,8 +15,8 @@ using namespace anetrain::testing;
 std::string pipe_through(const std::string& input, const std::string& args, int* status) {
   TempDir dir;
   std::ofstream(dir.file("in"), std::ios::binary) << input;
-  const std::string command = std::string(ANETRAIN_BINARY) + " " + args + " < " + dir.file("in") +
-                              " 2>" + dir.file("err");
+  const std::string command =
+      std::string(ANETRAIN_BINARY) + " " + args + " < " + dir.file("in") + " 2>" + dir.file("err");
   FILE* pipe = popen(command.c_str(), "r");
   std::string out;
   char buffer[4096];

@@ -39,7 +39,8 @@ TEST(EndToEnd, MobyDickFromFetchToSample) {
   TempDir dir;
   const std::string corpus = dir.file("corpus");
   ASSERT_EQ(std::system((source_dir() + "/scripts/fetch-corpus.sh moby-dick --dest " + corpus +
-                         " > " + dir.file("fetch.log") + " 2>&1").c_str()),
+                         " > " + dir.file("fetch.log") + " 2>&1")
+                            .c_str()),
             0)
       << read_bytes(dir.file("fetch.log"));
   const std::string jsonl = corpus + "/moby-dick.jsonl";
@@ -51,10 +52,11 @@ TEST(EndToEnd, MobyDickFromFetchToSample) {
                     jsonl, "--out", dir.file("data"), "--val-fraction", "0.1", "--quiet"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
-  r = run_anetrain({"train", "--config", "tiny", "--set", "vocab_size=1024", "--set",
-                    "batch_size=8", "--set", "lr=3e-3", "--set", "val_every=100", "--set",
-                    "val_batches=8", "--set", "log_every=100", "--data", dir.file("data"),
-                    "--steps", "300", "--out", dir.file("run")});
+  r = run_anetrain(
+      {"train",         "--config", "tiny",          "--set",  "vocab_size=1024", "--set",
+       "batch_size=8",  "--set",    "lr=3e-3",       "--set",  "val_every=100",   "--set",
+       "val_batches=8", "--set",    "log_every=100", "--data", dir.file("data"),  "--steps",
+       "300",           "--out",    dir.file("run")});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("sample: "), std::string::npos) << "validation shows a text sample";
 

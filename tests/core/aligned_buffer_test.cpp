@@ -1,11 +1,12 @@
 // FloatBuffer's storage starts on a cache line whatever its size, including the large blocks
 // that glibc would otherwise place 16 bytes past a page boundary; and the training step's
 // buffers (activations, per-thread scratch) are FloatBuffers.
+#include "core/aligned_buffer.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
 
-#include "core/aligned_buffer.h"
 #include "core/scratch.h"
 
 namespace anetrain {

@@ -1,9 +1,10 @@
 // The measured arithmetic peak that `bench --measure-peak` sets a step's GFLOPS against: it
 // exists where the build has the vector code, and it is physically plausible (FLOPs counted
 // per instruction correctly: a double count would exceed any x86 core's limit).
+#include "core/cpu_peak.h"
+
 #include <gtest/gtest.h>
 
-#include "core/cpu_peak.h"
 #include "core/parallel.h"
 
 namespace anetrain {

@@ -1,6 +1,8 @@
 // The GEMM entry point against a plain double loop, for every transpose combination and
 // leading dimensions wider than the matrices, in fp32 and in bf16 (inputs rounded to bf16,
 // fp32 accumulation: about 3 significant digits).
+#include "core/gemm.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 
@@ -94,8 +95,8 @@ TEST(Gemm, Bf16RoundsEveryElementOfLargeOperandsSplitAcrossThreads) {
       for (int64_t j = 0; j < n; ++j) {
         double sum = 0, magnitude = 0;
         for (int64_t p = 0; p < k; ++p) {
-          const double term = static_cast<double>(round_to_bf16(a[i * lda + p])) *
-                              round_to_bf16(b[p * n + j]);
+          const double term =
+              static_cast<double>(round_to_bf16(a[i * lda + p])) * round_to_bf16(b[p * n + j]);
           sum += term, magnitude += std::fabs(term);
         }
         worst = std::max(worst, std::fabs(c[i * n + j] - sum) / magnitude);

@@ -95,8 +95,9 @@ TEST_F(DataLoaderTest, ShardShorterThanOneSequenceIsNamed) {
                          "' holds 40 tokens, fewer than one sequence (seq_len+1 = 65)"),
             std::string::npos)
       << message;
-  EXPECT_NE(user_error_message([&] { SequentialLoader(pattern(), 64, kVocab); })
-                .find(file("shard_01.bin")),
+  EXPECT_NE(user_error_message([&] {
+              SequentialLoader(pattern(), 64, kVocab);
+            }).find(file("shard_01.bin")),
             std::string::npos);
   // Exactly seq_len+1 tokens is one window and is accepted.
   EXPECT_NO_THROW(RandomWindowLoader(pattern(), 39, kVocab, 1));
@@ -244,7 +245,7 @@ TEST_F(DataLoaderTest, SequentialOrderAndWrapAround) {
     }
   };
   check(draw(loader, 5, seq_len), pass_starts);
-  check(draw(loader, 2, seq_len), {0, 3});  // wrapped
+  check(draw(loader, 2, seq_len), {0, 3});              // wrapped
   check(draw(loader, 4, seq_len), {6, 1000, 1003, 0});  // wraps inside a batch
   loader.reset();
   check(draw(loader, 1, seq_len), {0});

@@ -2,6 +2,8 @@
 // wherever the directory is, also after being moved; a manifest from before the copy (spec
 // relative to where it was prepared) still resolves as it did, and when that spec cannot be
 // found the reason is a one-line message.
+#include "data/dataset_dir.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "data/dataset_dir.h"
 #include "data/prepare.h"
 #include "io/atomic_file.h"
 #include "support/test_util.h"

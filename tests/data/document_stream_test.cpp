@@ -1,13 +1,14 @@
 // Reading corpora: text files, JSON lines and directories become documents; bad input is
 // skipped and counted (empty, invalid UTF-8, binary, bad JSON, missing field), never fatal
 // except a missing path; large text files are cut at paragraph breaks.
+#include "data/document_stream.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
-#include "data/document_stream.h"
 #include "support/test_util.h"
 
 namespace anetrain {
@@ -25,9 +26,9 @@ TEST(Utf8, ValidatesStrictly) {
   EXPECT_TRUE(is_valid_utf8("plain ascii"));
   EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe6\x9d\xb1 \xf0\x9f\x90\x8b"));
   EXPECT_FALSE(is_valid_utf8("\xff"));
-  EXPECT_FALSE(is_valid_utf8("\xc3"));            // truncated
-  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));        // overlong
-  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));    // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
 }
 
@@ -36,12 +37,11 @@ TEST(DocumentStream, ReadsTextJsonlAndDirectoriesSkippingBadInput) {
   std::filesystem::create_directories(dir.file("corpus/sub"));
   std::ofstream(dir.file("corpus/a.txt")) << "First document.\n";
   std::ofstream(dir.file("corpus/b.txt")) << "   \n";  // empty
-  std::ofstream(dir.file("corpus/sub/c.jsonl"))
-      << "{\"text\": \"json one\"}\n"
-      << "not json\n"
-      << "{\"body\": \"no text field\"}\n"
-      << "\n"
-      << "{\"text\": \"json two\"}\n";
+  std::ofstream(dir.file("corpus/sub/c.jsonl")) << "{\"text\": \"json one\"}\n"
+                                                << "not json\n"
+                                                << "{\"body\": \"no text field\"}\n"
+                                                << "\n"
+                                                << "{\"text\": \"json two\"}\n";
   std::ofstream(dir.file("corpus/sub/d.bin"), std::ios::binary) << std::string("\x01\x00\x02", 3);
   std::ofstream(dir.file("corpus/sub/e.txt"), std::ios::binary) << "bad \xff byte";
   DocumentStream stream({dir.file("corpus")});

@@ -89,8 +89,8 @@ Corpus fetch_uncached(const std::string& name) {
       ADD_FAILURE() << name << ".jsonl line " << line_no << ": " << e.what();
       continue;
     }
-    if (!j.is_object() || !j.contains("text") || !j["text"].is_string() ||
-        !j.contains("title") || !j["title"].is_string()) {
+    if (!j.is_object() || !j.contains("text") || !j["text"].is_string() || !j.contains("title") ||
+        !j["title"].is_string()) {
       ADD_FAILURE() << name << ".jsonl line " << line_no << " lacks string text/title";
       continue;
     }
@@ -143,7 +143,7 @@ size_t count_containing(const Corpus& c, const std::string& phrase) {
   return n;
 }
 
-#define REQUIRE_NETWORK()                                                        \
+#define REQUIRE_NETWORK() \
   if (skip_network()) GTEST_SKIP() << "ANETRAIN_SKIP_NETWORK_TESTS=1"
 
 TEST(FetchCorpus, MobyDickOneDocumentPerChapter) {
@@ -231,7 +231,8 @@ TEST(FetchCorpus, SecondRunKeepsTheFileUnlessForced) {
   EXPECT_EQ(again.exit_code, 0) << again.output;
   EXPECT_NE(again.output.find("already"), std::string::npos) << again.output;
   EXPECT_EQ(fs::last_write_time(jsonl), before);
-  ShellRun forced = run_shell(quote(script()) + " moby-dick --force --dest " + quote(c.dir.string()));
+  ShellRun forced =
+      run_shell(quote(script()) + " moby-dick --force --dest " + quote(c.dir.string()));
   EXPECT_EQ(forced.exit_code, 0) << forced.output;
   EXPECT_NE(forced.output.find(std::to_string(c.docs.size()) + " documents"), std::string::npos)
       << forced.output;

@@ -2,6 +2,8 @@
 // with too few documents, by tokens at a line boundary), separators between documents,
 // identical output for any thread count, a copy of the tokenizer in the dataset, clear
 // refusals.
+#include "data/prepare.h"
+
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -11,7 +13,6 @@
 
 #include "core/error.h"
 #include "data/data_loader.h"
-#include "data/prepare.h"
 #include "data/token_shard.h"
 #include "io/atomic_file.h"
 #include "support/test_util.h"

@@ -108,8 +108,11 @@ TEST_F(TokenShardTest, RoundTripInt32AndEmpty) {
 
 TEST_F(TokenShardTest, Int32OutOfRangeIsRefusedAndNothingWritten) {
   const std::string path = file("wide.bin");
-  expect_user_error([&] { write_token_shard(path, std::vector<int32_t>{1, 2, 65536}); },
-                    {path, "65536", "position 2"});
+  expect_user_error(
+      [&] {
+        write_token_shard(path, std::vector<int32_t>{1, 2, 65536});
+      },
+      {path, "65536", "position 2"});
   expect_user_error([&] { write_token_shard(path, std::vector<int32_t>{-1}); }, {path, "-1"});
   EXPECT_FALSE(fs::exists(path));
 }
@@ -187,8 +190,9 @@ TEST_F(TokenShardTest, TokenAtOrAboveVocab) {
   tokens[150] = 600;  // a later offender; the first one is reported
   write_token_shard(path, tokens.data(), static_cast<int64_t>(tokens.size()));
   expect_user_error([&] { TokenShard::open(path, 512); },
-                    {"'" + path + "': token id 40000 at position 123 is >= vocab_size 512; "
-                                  "the shard was made with a different tokenizer"});
+                    {"'" + path +
+                     "': token id 40000 at position 123 is >= vocab_size 512; "
+                     "the shard was made with a different tokenizer"});
   // The boundary: vocab_size - 1 is fine, vocab_size is not.
   write_token_shard(path, std::vector<int32_t>{0, 511});
   EXPECT_EQ(TokenShard::open(path, 512).size(), 2);

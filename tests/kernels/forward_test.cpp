@@ -42,7 +42,15 @@ constexpr double kLossRtol = 1e-5;  // loss_sum: T terms, each with fp32 roundin
 // The reference, against values derived by hand.
 
 KernelDims tiny_dims(int64_t D, int64_t H, int64_t G, int64_t B, int64_t S) {
-  return {.D = D, .F = 4, .H = H, .G = G, .E = D / H, .V = 5, .B = B, .S = S, .norm_eps = 1e-5f,
+  return {.D = D,
+          .F = 4,
+          .H = H,
+          .G = G,
+          .E = D / H,
+          .V = 5,
+          .B = B,
+          .S = S,
+          .norm_eps = 1e-5f,
           .rope_theta = 10000.0f};
 }
 
@@ -121,10 +129,19 @@ class KernelForward : public ::testing::TestWithParam<Case> {
 TEST_P(KernelForward, AttentionForwardMatchesReferenceWithAllTaps) {
   std::vector<float> y(D * T), xnorm(D * T), rms_inv(T), q(d.QD() * T), k(d.KD() * T),
       v(d.KD() * T), attn(d.QD() * T), lse(d.H * T);
-  backend->attention_forward(d, {.x = x.data(), .norm_w = w.attn_norm.data(), .wq = w.wq.data(),
-                                 .wk = w.wk.data(), .wv = w.wv.data(), .wo = w.wo.data(),
-                                 .y = y.data(), .xnorm = xnorm.data(), .rms_inv = rms_inv.data(),
-                                 .q = q.data(), .k = k.data(), .v = v.data(), .attn = attn.data(),
+  backend->attention_forward(d, {.x = x.data(),
+                                 .norm_w = w.attn_norm.data(),
+                                 .wq = w.wq.data(),
+                                 .wk = w.wk.data(),
+                                 .wv = w.wv.data(),
+                                 .wo = w.wo.data(),
+                                 .y = y.data(),
+                                 .xnorm = xnorm.data(),
+                                 .rms_inv = rms_inv.data(),
+                                 .q = q.data(),
+                                 .k = k.data(),
+                                 .v = v.data(),
+                                 .attn = attn.data(),
                                  .lse = lse.data()});
   const auto r = ref::attention_forward(d, to_double(x), to_double(w.attn_norm), to_double(w.wq),
                                         to_double(w.wk), to_double(w.wv), to_double(w.wo));
@@ -140,10 +157,17 @@ TEST_P(KernelForward, AttentionForwardMatchesReferenceWithAllTaps) {
 
 TEST_P(KernelForward, FfnForwardMatchesReferenceWithAllTaps) {
   std::vector<float> y(D * T), xnorm(D * T), rms_inv(T), h1(F * T), h3(F * T), gate(F * T);
-  backend->ffn_forward(d, {.x = x.data(), .norm_w = w.ffn_norm.data(), .w1 = w.w1.data(),
-                           .w3 = w.w3.data(), .w2 = w.w2.data(), .y = y.data(),
-                           .xnorm = xnorm.data(), .rms_inv = rms_inv.data(), .h1 = h1.data(),
-                           .h3 = h3.data(), .gate = gate.data()});
+  backend->ffn_forward(d, {.x = x.data(),
+                           .norm_w = w.ffn_norm.data(),
+                           .w1 = w.w1.data(),
+                           .w3 = w.w3.data(),
+                           .w2 = w.w2.data(),
+                           .y = y.data(),
+                           .xnorm = xnorm.data(),
+                           .rms_inv = rms_inv.data(),
+                           .h1 = h1.data(),
+                           .h3 = h3.data(),
+                           .gate = gate.data()});
   const auto r = ref::ffn_forward(d, to_double(x), to_double(w.ffn_norm), to_double(w.w1),
                                   to_double(w.w3), to_double(w.w2));
   EXPECT_TRUE(close(name("ffn xnorm"), xnorm, r.xnorm, T, kNormTol));
@@ -162,20 +186,31 @@ TEST_P(KernelForward, ClassifierLogitsAndLossMatchReference) {
   // Without targets: logits only, and loss_sum / dxnorm are not touched.
   std::vector<float> logits(T * V), xnorm(D * T), rms_inv(T), dxnorm(D * T, 7.0f);
   double loss_sum = -1.0;
-  backend->classifier_loss(d, {.x = x.data(), .norm_w = w.final_norm.data(), .wcls = w.wcls.data(),
-                               .targets = nullptr, .grad_scale = 1.0f, .logits = logits.data(),
-                               .xnorm = xnorm.data(), .rms_inv = rms_inv.data(),
-                               .dxnorm = dxnorm.data(), .loss_sum = &loss_sum});
+  backend->classifier_loss(d, {.x = x.data(),
+                               .norm_w = w.final_norm.data(),
+                               .wcls = w.wcls.data(),
+                               .targets = nullptr,
+                               .grad_scale = 1.0f,
+                               .logits = logits.data(),
+                               .xnorm = xnorm.data(),
+                               .rms_inv = rms_inv.data(),
+                               .dxnorm = dxnorm.data(),
+                               .loss_sum = &loss_sum});
   EXPECT_TRUE(close(name("classifier logits"), logits, r.logits, V, kLogitTol));
   EXPECT_EQ(loss_sum, -1.0);
   EXPECT_EQ(dxnorm[0], 7.0f);
 
   // With targets: the summed loss (grad_scale must not scale it).
-  backend->classifier_loss(d, {.x = x.data(), .norm_w = w.final_norm.data(), .wcls = w.wcls.data(),
+  backend->classifier_loss(d, {.x = x.data(),
+                               .norm_w = w.final_norm.data(),
+                               .wcls = w.wcls.data(),
                                .targets = targets.data(),
-                               .grad_scale = 1.0f / static_cast<float>(T), .logits = logits.data(),
-                               .xnorm = xnorm.data(), .rms_inv = rms_inv.data(),
-                               .dxnorm = dxnorm.data(), .loss_sum = &loss_sum});
+                               .grad_scale = 1.0f / static_cast<float>(T),
+                               .logits = logits.data(),
+                               .xnorm = xnorm.data(),
+                               .rms_inv = rms_inv.data(),
+                               .dxnorm = dxnorm.data(),
+                               .loss_sum = &loss_sum});
   EXPECT_TRUE(close(name("classifier xnorm"), xnorm, r.xnorm, T, kNormTol));
   EXPECT_TRUE(close(name("classifier rms_inv"), rms_inv, r.rms_inv, T, kNormTol));
   EXPECT_NEAR(loss_sum, r.loss_sum, kLossRtol * std::fabs(r.loss_sum))

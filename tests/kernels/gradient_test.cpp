@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/cpu/rmsnorm.h"
 #include "kernels/kernel_test_util.h"
 #include "kernels/reference_model.h"
-#include "backends/cpu/rmsnorm.h"
 #include "train/host_ops.h"
 
 namespace anetrain {
@@ -89,9 +89,15 @@ TEST_P(KernelGradient, FfnBackward) {
   const std::vector<float> R = normal(rng, D * T, 1.0);
   const Buf<double> Rd = to_double(R);
   std::vector<float> dxnorm(D * T), dh1(F * T), dh3(F * T);
-  backend->ffn_backward(d, {.dy = R.data(), .w1 = w.w1.data(), .w3 = w.w3.data(), .w2 = w.w2.data(),
-                            .h1 = h1f.data(), .h3 = h3f.data(), .dxnorm = dxnorm.data(),
-                            .dh1 = dh1.data(), .dh3 = dh3.data()});
+  backend->ffn_backward(d, {.dy = R.data(),
+                            .w1 = w.w1.data(),
+                            .w3 = w.w3.data(),
+                            .w2 = w.w2.data(),
+                            .h1 = h1f.data(),
+                            .h3 = h3f.data(),
+                            .dxnorm = dxnorm.data(),
+                            .dh1 = dh1.data(),
+                            .dh3 = dh3.data()});
 
   Buf<double> h1 = to_double(h1f), h3 = to_double(h3f), xp = xn;
   auto of_h = [&] { return ref::inner(Rd, ref::project(w2, ref::swiglu(h1, h3), D, F, T)); };
@@ -118,9 +124,16 @@ TEST_P(KernelGradient, SdpaBackward1) {
   const std::vector<float> R = normal(rng, D * T, 1.0);
   const Buf<double> Rd = to_double(R);
   std::vector<float> dattn(QD * T), dv(KD * T), probs(H * B * S * S), dprobs(H * B * S * S);
-  backend->sdpa_backward1(d, {.dy = R.data(), .wo = w.wo.data(), .q = qf.data(), .k = kf.data(),
-                              .v = vf.data(), .lse = lsef.data(), .dattn = dattn.data(),
-                              .dv = dv.data(), .probs = probs.data(), .dprobs = dprobs.data()});
+  backend->sdpa_backward1(d, {.dy = R.data(),
+                              .wo = w.wo.data(),
+                              .q = qf.data(),
+                              .k = kf.data(),
+                              .v = vf.data(),
+                              .lse = lsef.data(),
+                              .dattn = dattn.data(),
+                              .dv = dv.data(),
+                              .probs = probs.data(),
+                              .dprobs = dprobs.data()});
 
   // dattn = Wo^T dy: L = <R, Wo attn>.
   Buf<double> attn = r.attn;
@@ -169,11 +182,22 @@ TEST_P(KernelGradient, SdpaBackward2ComposedWithPart1GivesPreRopeGradients) {
   const Buf<double> Rd = to_double(R);
   std::vector<float> dattn(QD * T), dv(KD * T), probs(H * B * S * S), dprobs(H * B * S * S),
       dq(QD * T), dk(KD * T);
-  backend->sdpa_backward1(d, {.dy = R.data(), .wo = w.wo.data(), .q = qf.data(), .k = kf.data(),
-                              .v = vf.data(), .lse = lsef.data(), .dattn = dattn.data(),
-                              .dv = dv.data(), .probs = probs.data(), .dprobs = dprobs.data()});
-  backend->sdpa_backward2(d, {.q = qf.data(), .k = kf.data(), .probs = probs.data(),
-                              .dprobs = dprobs.data(), .dq = dq.data(), .dk = dk.data()});
+  backend->sdpa_backward1(d, {.dy = R.data(),
+                              .wo = w.wo.data(),
+                              .q = qf.data(),
+                              .k = kf.data(),
+                              .v = vf.data(),
+                              .lse = lsef.data(),
+                              .dattn = dattn.data(),
+                              .dv = dv.data(),
+                              .probs = probs.data(),
+                              .dprobs = dprobs.data()});
+  backend->sdpa_backward2(d, {.q = qf.data(),
+                              .k = kf.data(),
+                              .probs = probs.data(),
+                              .dprobs = dprobs.data(),
+                              .dq = dq.data(),
+                              .dk = dk.data()});
 
   auto loss = [&] {
     Buf<double> qr = qpre, kr = kpre;
@@ -192,8 +216,13 @@ TEST_P(KernelGradient, QkvBackward) {
   const std::vector<float> Rq = normal(rng, QD * T, 1.0), Rk = normal(rng, KD * T, 1.0),
                            Rv = normal(rng, KD * T, 1.0);
   std::vector<float> dxnorm(D * T);
-  backend->qkv_backward(d, {.dq = Rq.data(), .dk = Rk.data(), .dv = Rv.data(), .wq = w.wq.data(),
-                            .wk = w.wk.data(), .wv = w.wv.data(), .dxnorm = dxnorm.data()});
+  backend->qkv_backward(d, {.dq = Rq.data(),
+                            .dk = Rk.data(),
+                            .dv = Rv.data(),
+                            .wq = w.wq.data(),
+                            .wk = w.wk.data(),
+                            .wv = w.wv.data(),
+                            .dxnorm = dxnorm.data()});
   const Buf<double> Rqd = to_double(Rq), Rkd = to_double(Rk), Rvd = to_double(Rv);
   Buf<double> xn = to_double(x);
   auto loss = [&] {
@@ -211,11 +240,16 @@ TEST_P(KernelGradient, ClassifierLossMeanGradients) {
   const std::vector<int32_t> targets = kernel_test::random_tokens(rng, T, V);
   std::vector<float> logits(T * V), xnorm(D * T), rms_inv(T), dxnorm(D * T);
   double loss_sum = 0;
-  backend->classifier_loss(d, {.x = x.data(), .norm_w = w.final_norm.data(), .wcls = w.wcls.data(),
+  backend->classifier_loss(d, {.x = x.data(),
+                               .norm_w = w.final_norm.data(),
+                               .wcls = w.wcls.data(),
                                .targets = targets.data(),
-                               .grad_scale = 1.0f / static_cast<float>(T), .logits = logits.data(),
-                               .xnorm = xnorm.data(), .rms_inv = rms_inv.data(),
-                               .dxnorm = dxnorm.data(), .loss_sum = &loss_sum});
+                               .grad_scale = 1.0f / static_cast<float>(T),
+                               .logits = logits.data(),
+                               .xnorm = xnorm.data(),
+                               .rms_inv = rms_inv.data(),
+                               .dxnorm = dxnorm.data(),
+                               .loss_sum = &loss_sum});
 
   // The point is the kernel's own xnorm tap: classifier_loss normalizes internally.
   Buf<double> xn = to_double(xnorm);
@@ -255,11 +289,11 @@ TEST_P(KernelGradient, HostRmsNormBackward) {
   std::vector<float> dx_plain(D * T), dx_res(D * T), dx_alias = residual;
   std::vector<float> dw_plain = prior, dw_res(D, kNaN), dw_alias(D, kNaN);
   cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx_plain.data(), dw_plain.data(), GradWrite::kAccumulate);
-  cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), residual.data(), D, T,
-                   dx_res.data(), dw_res.data(), GradWrite::kOverwrite);
-  cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), dx_alias.data(), D, T,
-                   dx_alias.data(), dw_alias.data(), GradWrite::kOverwrite);
+                        dx_plain.data(), dw_plain.data(), GradWrite::kAccumulate);
+  cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), residual.data(), D,
+                        T, dx_res.data(), dw_res.data(), GradWrite::kOverwrite);
+  cpu::rmsnorm_backward(R.data(), x.data(), w.attn_norm.data(), rms_inv.data(), dx_alias.data(), D,
+                        T, dx_alias.data(), dw_alias.data(), GradWrite::kOverwrite);
 
   Buf<double> xp = xd, wp = attn_norm;
   auto loss = [&] { return ref::inner(Rd, ref::rmsnorm(xp, wp, D, T, eps)); };
@@ -291,8 +325,8 @@ TEST_P(KernelGradient, HostWeightGrad) {
   const Sampled gw = fd_gradient(W, coords(F * D), loss);
   EXPECT_TRUE(close(name("weight_grad dW (accumulated)"), accumulated.data(), plus(gw, prior), D,
                     kWeightGradTol));
-  EXPECT_TRUE(close(name("weight_grad dW (overwritten)"), overwritten.data(), gw, D,
-                    kWeightGradTol));
+  EXPECT_TRUE(
+      close(name("weight_grad dW (overwritten)"), overwritten.data(), gw, D, kWeightGradTol));
 }
 
 TEST_P(KernelGradient, HostClassifierGrad) {
@@ -307,10 +341,10 @@ TEST_P(KernelGradient, HostClassifierGrad) {
   Buf<double> W = wcls;
   auto loss = [&] { return ref::inner(Rd, ref::classifier_logits(xnd, W, D, V, T)); };
   const Sampled gw = fd_gradient(W, coords(V * D), loss);
-  EXPECT_TRUE(close(name("classifier_grad dW (accumulated)"), accumulated.data(),
-                    plus(gw, prior), D, kWeightGradTol));
-  EXPECT_TRUE(close(name("classifier_grad dW (overwritten)"), overwritten.data(), gw, D,
-                    kWeightGradTol));
+  EXPECT_TRUE(close(name("classifier_grad dW (accumulated)"), accumulated.data(), plus(gw, prior),
+                    D, kWeightGradTol));
+  EXPECT_TRUE(
+      close(name("classifier_grad dW (overwritten)"), overwritten.data(), gw, D, kWeightGradTol));
 }
 
 TEST_P(KernelGradient, HostEmbeddingBackward) {
@@ -337,24 +371,49 @@ TEST_P(KernelGradient, AttentionBlockInputAndWeightGradients) {
   // L = <R, attention(x)> (no residual, so the block's own gradient is not drowned by R).
   std::vector<float> y(D * T), xnorm(D * T), rms_inv(T), q(QD * T), k(KD * T), v(KD * T),
       attn(QD * T), lse(H * T);
-  backend->attention_forward(d, {.x = x.data(), .norm_w = w.attn_norm.data(), .wq = w.wq.data(),
-                                 .wk = w.wk.data(), .wv = w.wv.data(), .wo = w.wo.data(),
-                                 .y = y.data(), .xnorm = xnorm.data(), .rms_inv = rms_inv.data(),
-                                 .q = q.data(), .k = k.data(), .v = v.data(), .attn = attn.data(),
+  backend->attention_forward(d, {.x = x.data(),
+                                 .norm_w = w.attn_norm.data(),
+                                 .wq = w.wq.data(),
+                                 .wk = w.wk.data(),
+                                 .wv = w.wv.data(),
+                                 .wo = w.wo.data(),
+                                 .y = y.data(),
+                                 .xnorm = xnorm.data(),
+                                 .rms_inv = rms_inv.data(),
+                                 .q = q.data(),
+                                 .k = k.data(),
+                                 .v = v.data(),
+                                 .attn = attn.data(),
                                  .lse = lse.data()});
   const std::vector<float> R = normal(rng, D * T, 1.0);
   std::vector<float> dattn(QD * T), dv(KD * T), probs(H * B * S * S), dprobs(H * B * S * S),
       dq(QD * T), dk(KD * T), dxnorm(D * T), dx(D * T), dnorm(D), dwq(QD * D), dwk(KD * D),
       dwv(KD * D), dwo(D * QD);
-  backend->sdpa_backward1(d, {.dy = R.data(), .wo = w.wo.data(), .q = q.data(), .k = k.data(),
-                              .v = v.data(), .lse = lse.data(), .dattn = dattn.data(),
-                              .dv = dv.data(), .probs = probs.data(), .dprobs = dprobs.data()});
-  backend->sdpa_backward2(d, {.q = q.data(), .k = k.data(), .probs = probs.data(),
-                              .dprobs = dprobs.data(), .dq = dq.data(), .dk = dk.data()});
-  backend->qkv_backward(d, {.dq = dq.data(), .dk = dk.data(), .dv = dv.data(), .wq = w.wq.data(),
-                            .wk = w.wk.data(), .wv = w.wv.data(), .dxnorm = dxnorm.data()});
+  backend->sdpa_backward1(d, {.dy = R.data(),
+                              .wo = w.wo.data(),
+                              .q = q.data(),
+                              .k = k.data(),
+                              .v = v.data(),
+                              .lse = lse.data(),
+                              .dattn = dattn.data(),
+                              .dv = dv.data(),
+                              .probs = probs.data(),
+                              .dprobs = dprobs.data()});
+  backend->sdpa_backward2(d, {.q = q.data(),
+                              .k = k.data(),
+                              .probs = probs.data(),
+                              .dprobs = dprobs.data(),
+                              .dq = dq.data(),
+                              .dk = dk.data()});
+  backend->qkv_backward(d, {.dq = dq.data(),
+                            .dk = dk.data(),
+                            .dv = dv.data(),
+                            .wq = w.wq.data(),
+                            .wk = w.wk.data(),
+                            .wv = w.wv.data(),
+                            .dxnorm = dxnorm.data()});
   cpu::rmsnorm_backward(dxnorm.data(), x.data(), w.attn_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx.data(), dnorm.data(), GradWrite::kOverwrite);
+                        dx.data(), dnorm.data(), GradWrite::kOverwrite);
   weight_grad(dq.data(), xnorm.data(), QD, D, T, dwq.data(), GradWrite::kOverwrite);
   weight_grad(dk.data(), xnorm.data(), KD, D, T, dwk.data(), GradWrite::kOverwrite);
   weight_grad(dv.data(), xnorm.data(), KD, D, T, dwv.data(), GradWrite::kOverwrite);
@@ -380,18 +439,31 @@ TEST_P(KernelGradient, AttentionBlockInputAndWeightGradients) {
 TEST_P(KernelGradient, FfnBlockInputAndWeightGradients) {
   // L = <R, ffn(x)> (no residual).
   std::vector<float> y(D * T), xnorm(D * T), rms_inv(T), h1(F * T), h3(F * T), gate(F * T);
-  backend->ffn_forward(d, {.x = x.data(), .norm_w = w.ffn_norm.data(), .w1 = w.w1.data(),
-                           .w3 = w.w3.data(), .w2 = w.w2.data(), .y = y.data(),
-                           .xnorm = xnorm.data(), .rms_inv = rms_inv.data(), .h1 = h1.data(),
-                           .h3 = h3.data(), .gate = gate.data()});
+  backend->ffn_forward(d, {.x = x.data(),
+                           .norm_w = w.ffn_norm.data(),
+                           .w1 = w.w1.data(),
+                           .w3 = w.w3.data(),
+                           .w2 = w.w2.data(),
+                           .y = y.data(),
+                           .xnorm = xnorm.data(),
+                           .rms_inv = rms_inv.data(),
+                           .h1 = h1.data(),
+                           .h3 = h3.data(),
+                           .gate = gate.data()});
   const std::vector<float> R = normal(rng, D * T, 1.0);
   std::vector<float> dxnorm(D * T), dh1(F * T), dh3(F * T), dx(D * T), dnorm(D), dw1(F * D),
       dw3(F * D), dw2(D * F);
-  backend->ffn_backward(d, {.dy = R.data(), .w1 = w.w1.data(), .w3 = w.w3.data(), .w2 = w.w2.data(),
-                            .h1 = h1.data(), .h3 = h3.data(), .dxnorm = dxnorm.data(),
-                            .dh1 = dh1.data(), .dh3 = dh3.data()});
+  backend->ffn_backward(d, {.dy = R.data(),
+                            .w1 = w.w1.data(),
+                            .w3 = w.w3.data(),
+                            .w2 = w.w2.data(),
+                            .h1 = h1.data(),
+                            .h3 = h3.data(),
+                            .dxnorm = dxnorm.data(),
+                            .dh1 = dh1.data(),
+                            .dh3 = dh3.data()});
   cpu::rmsnorm_backward(dxnorm.data(), x.data(), w.ffn_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx.data(), dnorm.data(), GradWrite::kOverwrite);
+                        dx.data(), dnorm.data(), GradWrite::kOverwrite);
   weight_grad(R.data(), gate.data(), D, F, T, dw2.data(), GradWrite::kOverwrite);
   weight_grad(dh1.data(), xnorm.data(), F, D, T, dw1.data(), GradWrite::kOverwrite);
   weight_grad(dh3.data(), xnorm.data(), F, D, T, dw3.data(), GradWrite::kOverwrite);
@@ -418,13 +490,18 @@ TEST_P(KernelGradient, ClassifierHeadInputAndWeightGradients) {
   std::vector<float> logits(T * V), xnorm(D * T), rms_inv(T), dxnorm(D * T), dx(D * T), dnorm(D),
       dwcls(V * D);
   double loss_sum = 0;
-  backend->classifier_loss(d, {.x = x.data(), .norm_w = w.final_norm.data(), .wcls = w.wcls.data(),
+  backend->classifier_loss(d, {.x = x.data(),
+                               .norm_w = w.final_norm.data(),
+                               .wcls = w.wcls.data(),
                                .targets = targets.data(),
-                               .grad_scale = 1.0f / static_cast<float>(T), .logits = logits.data(),
-                               .xnorm = xnorm.data(), .rms_inv = rms_inv.data(),
-                               .dxnorm = dxnorm.data(), .loss_sum = &loss_sum});
+                               .grad_scale = 1.0f / static_cast<float>(T),
+                               .logits = logits.data(),
+                               .xnorm = xnorm.data(),
+                               .rms_inv = rms_inv.data(),
+                               .dxnorm = dxnorm.data(),
+                               .loss_sum = &loss_sum});
   cpu::rmsnorm_backward(dxnorm.data(), x.data(), w.final_norm.data(), rms_inv.data(), nullptr, D, T,
-                   dx.data(), dnorm.data(), GradWrite::kOverwrite);
+                        dx.data(), dnorm.data(), GradWrite::kOverwrite);
   classifier_grad(logits.data(), xnorm.data(), V, D, T, dwcls.data(), GradWrite::kOverwrite);
 
   Buf<double> xp = to_double(x), np = final_norm, cp = wcls;

@@ -32,8 +32,16 @@ struct Case {
 inline void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 inline KernelDims dims_of(const Case& c) {
-  return {.D = c.D, .F = c.F, .H = c.H, .G = c.G, .E = c.D / c.H, .V = c.V, .B = c.B, .S = c.S,
-          .norm_eps = c.norm_eps, .rope_theta = c.rope_theta};
+  return {.D = c.D,
+          .F = c.F,
+          .H = c.H,
+          .G = c.G,
+          .E = c.D / c.H,
+          .V = c.V,
+          .B = c.B,
+          .S = c.S,
+          .norm_eps = c.norm_eps,
+          .rope_theta = c.rope_theta};
 }
 
 // gqa/mha/mqa: 2 query heads per kv head, one kv head per query head, one kv head for all.

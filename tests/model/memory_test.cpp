@@ -1,10 +1,11 @@
 // The documented memory formula (model/memory.h, docs/DESIGN.md "Memory") against what the
 // trainer really allocates: Activations::bytes() and the parameter layout.
+#include "model/memory.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
 
-#include "model/memory.h"
 #include "model/params.h"
 #include "train/activations.h"
 #include "train/optimizer.h"

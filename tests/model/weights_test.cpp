@@ -1,6 +1,8 @@
 // The weight-format seam (model/weights.h): the anetrain format reads back what it wrote with
 // its metadata, writes the bytes checkpoints always had, and names the file and tensor when a
 // file does not fit the model.
+#include "model/weights.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "io/safetensors.h"
-#include "model/weights.h"
 #include "support/test_util.h"
 
 namespace anetrain {
@@ -98,11 +99,13 @@ TEST(Weights, FilesWithoutMetadataOrTensorsSayWhatIsMissing) {
             std::string::npos);
 
   std::ofstream(dir.file("notes.txt")) << "not weights";
-  EXPECT_NE(user_error_of([&] { detect_weight_format(dir.file("notes.txt")); })
-                .find("notes.txt' is in no weights format anetrain reads"),
+  EXPECT_NE(user_error_of([&] {
+              detect_weight_format(dir.file("notes.txt"));
+            }).find("notes.txt' is in no weights format anetrain reads"),
             std::string::npos);
-  EXPECT_NE(user_error_of([&] { detect_weight_format(dir.file("absent.safetensors")); })
-                .find("absent.safetensors' is not a weights file"),
+  EXPECT_NE(user_error_of([&] {
+              detect_weight_format(dir.file("absent.safetensors"));
+            }).find("absent.safetensors' is not a weights file"),
             std::string::npos);
 }
 

@@ -53,10 +53,10 @@ void write_shard(const std::string& path, const std::vector<int32_t>& tokens) {
 }
 
 std::string english_lines(int lines, uint64_t seed) {
-  static const char* const kWords[] = {"the", "whale", "ship", "sea", "captain", "harpoon",
-                                       "white", "deep", "sailor", "boat", "wind", "storm",
-                                       "night", "morning", "said", "and", "of", "to", "in",
-                                       "was", "his", "with", "a", "Ishmael"};
+  static const char* const kWords[] = {"the",   "whale",   "ship",   "sea",  "captain", "harpoon",
+                                       "white", "deep",    "sailor", "boat", "wind",    "storm",
+                                       "night", "morning", "said",   "and",  "of",      "to",
+                                       "in",    "was",     "his",    "with", "a",       "Ishmael"};
   constexpr int kCount = sizeof kWords / sizeof kWords[0];
   Rng rng(seed);
   std::string text;
@@ -98,8 +98,10 @@ int spawn(const std::vector<std::string>& args, const std::string& out_path,
   posix_spawn_file_actions_init(&actions);
   // The CLI never waits on a terminal in tests.
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());  // after the opens
   pid_t pid = -1;
   int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
@@ -109,7 +111,9 @@ int spawn(const std::vector<std::string>& args, const std::string& out_path,
 
 }  // namespace
 
-CommandResult run_anetrain(const std::vector<std::string>& args) { return run_anetrain_in("", args); }
+CommandResult run_anetrain(const std::vector<std::string>& args) {
+  return run_anetrain_in("", args);
+}
 
 CommandResult run_anetrain_in(const std::string& cwd, const std::vector<std::string>& args) {
   TempDir io;

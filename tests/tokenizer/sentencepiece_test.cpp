@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "data/tokenizer_training.h"
 #include "support/test_util.h"
 #include "tokenizer/bytes_tokenizer.h"
-#include "data/tokenizer_training.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,9 +20,10 @@ using namespace anetrain::testing;
 
 // A small English-like corpus written by the test (no downloads needed for these checks).
 std::string corpus_text() {
-  const char* words[] = {"the", "whale", "ship", "sea", "captain", "harpoon", "white", "deep",
-                         "sailor", "boat", "wind", "storm", "night", "morning", "Ishmael",
-                         "said", "and", "of", "to", "in", "was", "his", "with", "a"};
+  const char* words[] = {"the",   "whale",   "ship",    "sea",  "captain", "harpoon",
+                         "white", "deep",    "sailor",  "boat", "wind",    "storm",
+                         "night", "morning", "Ishmael", "said", "and",     "of",
+                         "to",    "in",      "was",     "his",  "with",    "a"};
   std::string text;
   uint64_t x = 12345;
   for (int line = 0; line < 3000; ++line) {
@@ -76,8 +77,8 @@ TEST_F(SentencePiece, IdsEqualTheLibrarysOwnSpmEncode) {
   const std::string sample = dir_->file("sample.txt");
   std::string text = corpus_text().substr(0, 4000);
   std::ofstream(sample) << text;
-  const std::string reference =
-      run_capture("spm_encode --model=" + dir_->file("tok.model") + " --output_format=id < " + sample);
+  const std::string reference = run_capture("spm_encode --model=" + dir_->file("tok.model") +
+                                            " --output_format=id < " + sample);
   ASSERT_FALSE(reference.empty()) << "spm_encode (Debian package sentencepiece) is missing";
   auto t = load_tokenizer("sp:" + dir_->file("tok.model"));
   // spm_encode encodes line by line; do the same.
@@ -97,8 +98,8 @@ TEST_F(SentencePiece, RoundTripsAnyUtf8Exactly) {
   auto t = load_tokenizer("sp:" + dir_->file("tok.model"));
   for (const std::string text :
        {std::string("The whale said: \"Call me Ishmael.\"\n\n  two  spaces\ttab\n"),
-        std::string("Zürich, naïve café — 東京 🐋 émoji 👩‍👩‍👧 1234567"), std::string(" leading"),
-        std::string("trailing   "), std::string("\n\n\n")}) {
+        std::string("Zürich, naïve café — 東京 🐋 émoji 👩‍👩‍👧 1234567"),
+        std::string(" leading"), std::string("trailing   "), std::string("\n\n\n")}) {
     EXPECT_EQ(t->decode(t->encode(text)), text);
   }
 }
@@ -151,7 +152,8 @@ namespace {
 TEST(SentencePieceLlama2, LoadsMetasModel) {
   const std::string dest = testing::source_dir() + "/build/test-data/llama2";
   ASSERT_EQ(std::system((testing::source_dir() + "/scripts/fetch-tokenizer.sh llama2 " + dest +
-                         " > /dev/null").c_str()),
+                         " > /dev/null")
+                            .c_str()),
             0)
       << "scripts/fetch-tokenizer.sh llama2 failed";
   auto t = load_tokenizer("sp:" + dest + "/tokenizer.model");

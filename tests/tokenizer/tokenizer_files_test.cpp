@@ -1,6 +1,8 @@
 // Copies of tokenizers kept with datasets and checkpoints: specs recorded relative to a
 // directory resolve against it, copies have fixed names, the checksum rule matches the
 // tokenizers' own, and files that changed after loading are refused.
+#include "tokenizer/tokenizer_files.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -10,7 +12,6 @@
 #include "support/test_util.h"
 #include "tokenizer/bytes_tokenizer.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
 namespace {

@@ -26,7 +26,8 @@ TEST(ComparePytorch, RunsBothSidesAndPrintsTheRatio) {
   testing::TempDir dir;
   const std::string out = dir.file("out"), err = dir.file("err"), saved = dir.file("runs.json");
   ASSERT_EQ(compare("--configs tiny --steps 2 --warmup 1 --rounds 1 --wait-idle 0 "
-                    "--omp-wait-policy active --save " + saved,
+                    "--omp-wait-policy active --save " +
+                        saved,
                     out, err),
             0)
       << testing::read_bytes(err);
@@ -62,7 +63,8 @@ TEST(ComparePytorch, TakesAGivenPeakAndRejectsANonPositiveOne) {
   testing::TempDir dir;
   const std::string out = dir.file("out"), err = dir.file("err"), saved = dir.file("runs.json");
   ASSERT_EQ(compare("--configs tiny --steps 1 --warmup 0 --rounds 1 --wait-idle 0 "
-                    "--peak-fp32 400 --precision fp32 --save " + saved,
+                    "--peak-fp32 400 --precision fp32 --save " +
+                        saved,
                     out, err),
             0)
       << testing::read_bytes(err);

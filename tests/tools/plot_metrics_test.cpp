@@ -24,9 +24,7 @@ int plot(const std::string& args) {
   return std::system(cmd.c_str());
 }
 
-bool is_png(const std::string& path) {
-  return testing::read_bytes(path).rfind("\x89PNG", 0) == 0;
-}
+bool is_png(const std::string& path) { return testing::read_bytes(path).rfind("\x89PNG", 0) == 0; }
 
 TEST(PlotMetrics, DrawsOneRunOrSeveralOverlaid) {
   testing::TempDir dir;

@@ -1,6 +1,8 @@
 // Checkpoints in-process (train/checkpoint.h): the file names in one place, every optimizer's
 // state saved and restored by name, and the models sample/eval load from a checkpoint
 // directory, a bare weights file, or a directory holding only the weights.
+#include "train/checkpoint.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -9,7 +11,6 @@
 #include "io/safetensors.h"
 #include "model/weights.h"
 #include "support/test_util.h"
-#include "train/checkpoint.h"
 
 namespace anetrain {
 namespace {

@@ -70,7 +70,8 @@ void run_golden_case(RunConfig config, const std::string& label, const Tolerance
   cj["steps"] = kSteps;
   std::ofstream(dir.file("config.json")) << cj.dump();
   SafetensorsWriter writer;
-  for (const ParamInfo& t : layout.tensors()) writer.add_f32(t.name, t.shape, params.data() + t.offset);
+  for (const ParamInfo& t : layout.tensors())
+    writer.add_f32(t.name, t.shape, params.data() + t.offset);
   writer.write(dir.file("model.safetensors"));
   const int64_t B = tc.batch_size, S = mc.seq_len, window = S + 1;
   const int64_t micro_batches = static_cast<int64_t>(kSteps) * tc.grad_accum;
@@ -136,7 +137,8 @@ void run_golden_case(RunConfig config, const std::string& label, const Tolerance
   for (int s = 0; s < kSteps; ++s) {
     StepStats stats = step.run(s, kSteps, params.data(), *adam, next_batch);
     EXPECT_NEAR(stats.loss, losses[s], tol.step_loss * losses[s]) << label << " loss at step " << s;
-    EXPECT_NEAR(stats.grad_norm, norms[s], 10 * tol.step_loss * norms[s]) << label << " grad norm at step " << s;
+    EXPECT_NEAR(stats.grad_norm, norms[s], 10 * tol.step_loss * norms[s])
+        << label << " grad norm at step " << s;
     EXPECT_NEAR(stats.lr, lrs[s], 1e-6 * lrs[s]) << label << " lr at step " << s;
   }
   for (const ParamInfo& t : layout.tensors()) {

@@ -42,29 +42,28 @@ TEST(Lion, MatchesHandComputedUpdates) {
   // Step 1, m = 0: u = 0.1 g, so sign(u) = sign(g).
   g[a] = 0.25f, g[b] = 0.25f, g[n] = 0.25f;
   lion->update(p.data(), g.data(), lr, 1);
-  EXPECT_NEAR(p[a], 0.85f, 1e-6);   // 1 * 0.95 - 0.1
-  EXPECT_NEAR(p[n], 0.9f, 1e-6);    // no decay on norm gains: 1 - 0.1
+  EXPECT_NEAR(p[a], 0.85f, 1e-6);     // 1 * 0.95 - 0.1
+  EXPECT_NEAR(p[n], 0.9f, 1e-6);      // no decay on norm gains: 1 - 0.1
   EXPECT_NEAR(p[idle], 0.95f, 1e-6);  // g = 0: u = 0, sign 0, only the decay
-  EXPECT_NEAR(m[a], 0.0025f, 1e-8);  // 0.01 * 0.25
+  EXPECT_NEAR(m[a], 0.0025f, 1e-8);   // 0.01 * 0.25
 
   // Step 2: u = 0.9 * 0.0025 + 0.1 g. For g = -0.01, u = 0.00125 > 0: the momentum outvotes
   // the gradient's sign. For g = -0.05, u = -0.00275 < 0.
   g[a] = -0.01f, g[b] = -0.05f, g[n] = -0.01f;
   lion->update(p.data(), g.data(), lr, 2);
-  EXPECT_NEAR(p[a], 0.7075f, 1e-6);   // 0.85 * 0.95 - 0.1
-  EXPECT_NEAR(p[b], 0.9075f, 1e-6);   // 0.85 * 0.95 + 0.1
-  EXPECT_NEAR(p[n], 0.8f, 1e-6);      // 0.9 - 0.1
+  EXPECT_NEAR(p[a], 0.7075f, 1e-6);     // 0.85 * 0.95 - 0.1
+  EXPECT_NEAR(p[b], 0.9075f, 1e-6);     // 0.85 * 0.95 + 0.1
+  EXPECT_NEAR(p[n], 0.8f, 1e-6);        // 0.9 - 0.1
   EXPECT_NEAR(p[idle], 0.9025f, 1e-6);  // 0.95 * 0.95
-  EXPECT_NEAR(m[a], 0.002375f, 1e-8);  // 0.99 * 0.0025 + 0.01 * -0.01
-  EXPECT_NEAR(m[b], 0.001975f, 1e-8);  // 0.99 * 0.0025 + 0.01 * -0.05
+  EXPECT_NEAR(m[a], 0.002375f, 1e-8);   // 0.99 * 0.0025 + 0.01 * -0.01
+  EXPECT_NEAR(m[b], 0.001975f, 1e-8);   // 0.99 * 0.0025 + 0.01 * -0.05
   EXPECT_EQ(m[idle], 0.0f);
 
   // Every other parameter only decayed (norm gains not even that).
   int64_t wrong = 0;
   for (const ParamInfo& t : layout.tensors())
     for (int64_t i = t.offset; i < t.offset + t.numel; ++i)
-      if (i != a && i != b && i != n)
-        wrong += p[i] != (t.is_norm ? 1.0f : p[idle]) || m[i] != 0.0f;
+      if (i != a && i != b && i != n) wrong += p[i] != (t.is_norm ? 1.0f : p[idle]) || m[i] != 0.0f;
   EXPECT_EQ(wrong, 0);
 }
 

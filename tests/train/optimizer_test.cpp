@@ -1,5 +1,7 @@
 // The schedule, clipping and AdamW against their defining formulas, computed independently here;
 // the optimizer interface (train/optimizer.h): chosen by config, named state tensors.
+#include "train/optimizer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,7 +11,6 @@
 #include <stdexcept>
 
 #include "support/test_util.h"
-#include "train/optimizer.h"
 
 namespace anetrain {
 namespace {
@@ -21,10 +22,10 @@ TEST(Schedule, WarmupThenCosineToMinimum) {
   c.min_lr_frac = 0.1f;
   EXPECT_FLOAT_EQ(learning_rate(c, 0, 14), 0.25f);
   EXPECT_FLOAT_EQ(learning_rate(c, 3, 14), 1.0f);
-  EXPECT_FLOAT_EQ(learning_rate(c, 4, 14), 1.0f);              // cosine starts at the peak
-  EXPECT_NEAR(learning_rate(c, 9, 14), 0.55, 1e-6);            // halfway: (1 + 0.1) / 2
-  EXPECT_NEAR(learning_rate(c, 14, 14), 0.1, 1e-6);            // ends at lr * min_lr_frac
-  EXPECT_NEAR(learning_rate(c, 100, 14), 0.1, 1e-6);           // and stays there
+  EXPECT_FLOAT_EQ(learning_rate(c, 4, 14), 1.0f);     // cosine starts at the peak
+  EXPECT_NEAR(learning_rate(c, 9, 14), 0.55, 1e-6);   // halfway: (1 + 0.1) / 2
+  EXPECT_NEAR(learning_rate(c, 14, 14), 0.1, 1e-6);   // ends at lr * min_lr_frac
+  EXPECT_NEAR(learning_rate(c, 100, 14), 0.1, 1e-6);  // and stays there
 }
 
 TEST(Clip, ScalesToMaxNormOnlyWhenAbove) {

@@ -37,9 +37,10 @@ double train_on_one_batch(RunConfig config, int steps, float lr = 3e-3f) {
   double loss = 0;
   for (int step = 0; step < steps; ++step) {
     loss = model.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / T,
-                                  grads.data(), GradWrite::kOverwrite) / T;
-    optimizer->clipped_update(params.data(), grads.data(),
-                              learning_rate(config.train, step, steps), step + 1, 1.0f);
+                                  grads.data(), GradWrite::kOverwrite) /
+           T;
+    optimizer->clipped_update(params.data(), grads.data(), learning_rate(config.train, step, steps),
+                              step + 1, 1.0f);
   }
   return model.forward(params.data(), inputs.data(), targets.data()) / T;
 }

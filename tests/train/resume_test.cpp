@@ -24,9 +24,21 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> train_args(const std::string& data, const std::string& out, int steps,
                                     std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"train", "--config", "tiny", "--data", data, "--steps",
-                                   std::to_string(steps), "--out", out, "--set", "decay_steps=24",
-                                   "--set", "grad_accum=2", "--set", "batch_size=2"};
+  std::vector<std::string> args = {"train",
+                                   "--config",
+                                   "tiny",
+                                   "--data",
+                                   data,
+                                   "--steps",
+                                   std::to_string(steps),
+                                   "--out",
+                                   out,
+                                   "--set",
+                                   "decay_steps=24",
+                                   "--set",
+                                   "grad_accum=2",
+                                   "--set",
+                                   "batch_size=2"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }

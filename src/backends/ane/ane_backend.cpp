@@ -29,7 +29,8 @@ void rms_inv_on_host(const float* x, int64_t C, int64_t T, float eps, float* out
 
 std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options) {
   if (options.ane_pipeline != "dynamic" && options.ane_pipeline != "static")
-    throw UserError("ane_pipeline '" + options.ane_pipeline + "' is unknown: use dynamic or static");
+    throw UserError("ane_pipeline '" + options.ane_pipeline +
+                    "' is unknown: use dynamic or static");
   const char* driver = std::getenv("ANETRAIN_ANE_DRIVER");
   if (driver && std::string(driver) == "fake") {
     FakeDriverOptions fake;
@@ -53,17 +54,18 @@ void AneBackend::prepare_run(const ModelConfig& model) {
   n_layers_ = model.n_layers;
   const int64_t per_step = compiles_per_step(model.n_layers);
   if (pipeline_ == "static" && per_step > compile_budget_)
-    throw UserError("compile_budget " + std::to_string(compile_budget_) + " is below the " +
-                    std::to_string(per_step) +
-                    " compiles one static-pipeline step needs: raise it or use ane_pipeline=dynamic");
+    throw UserError(
+        "compile_budget " + std::to_string(compile_budget_) + " is below the " +
+        std::to_string(per_step) +
+        " compiles one static-pipeline step needs: raise it or use ane_pipeline=dynamic");
 }
 
 std::string AneBackend::restart_reason() const {
   if (pipeline_ != "static") return "";
   const int64_t used = driver_->compiles();
   if (used + compiles_per_step(n_layers_) <= compile_budget_) return "";
-  return "compile budget: " + std::to_string(used) + " of " +
-         std::to_string(compile_budget_) + " compiles used";
+  return "compile budget: " + std::to_string(used) + " of " + std::to_string(compile_budget_) +
+         " compiles used";
 }
 
 bool AneBackend::supports(Kernel, const KernelDims& d) const {
@@ -71,8 +73,8 @@ bool AneBackend::supports(Kernel, const KernelDims& d) const {
   return d.S % 32 == 0;
 }
 
-const KernelProgram& AneBackend::load_program(const KernelDims& d, Kernel k,
-                                              const BlockWeights& w, int64_t* handle) {
+const KernelProgram& AneBackend::load_program(const KernelDims& d, Kernel k, const BlockWeights& w,
+                                              int64_t* handle) {
   if (pipeline_ == "dynamic") {
     // Compiled once per key; later dispatches only restage the current weights.
     const ProgramKey key = program_key(k, d);
@@ -160,11 +162,10 @@ void AneBackend::run_program(const KernelDims& d, Kernel k, const BlockWeights& 
 }
 
 void AneBackend::attention_forward(const KernelDims& d, const AttentionForwardArgs& a) {
-  run_program(d, Kernel::kAttentionForward,
-              {.attention_norm = a.norm_w, .wq = a.wq, .wk = a.wk, .wv = a.wv, .wo = a.wo},
-              {{"x", a.x}},
-              {{"y", a.y}, {"q", a.q}, {"k", a.k}, {"v", a.v}, {"attn", a.attn},
-               {"xnorm", a.xnorm}});
+  run_program(
+      d, Kernel::kAttentionForward,
+      {.attention_norm = a.norm_w, .wq = a.wq, .wk = a.wk, .wv = a.wv, .wo = a.wo}, {{"x", a.x}},
+      {{"y", a.y}, {"q", a.q}, {"k", a.k}, {"v", a.v}, {"attn", a.attn}, {"xnorm", a.xnorm}});
   rms_inv_on_host(a.x, d.D, d.T(), d.norm_eps, a.rms_inv);
   std::fill(a.lse, a.lse + d.H * d.T(), 0.0f);
 }
@@ -187,8 +188,8 @@ void AneBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
               {{"dy", a.dy}, {"q", a.q}, {"k", a.k}, {"v", a.v}},
               {{"dv", a.dv}, {"probs", a.probs}, {"dprobs", a.dprobs}});
   // dattn = Wo^T dy is part of the kernel's contract; the ANE program keeps it internal.
-  gemm(Trans::kYes, Trans::kNo, d.QD(), d.T(), d.D, 1.0f, a.wo, d.QD(), a.dy, d.T(), 0.0f,
-       a.dattn, d.T());
+  gemm(Trans::kYes, Trans::kNo, d.QD(), d.T(), d.D, 1.0f, a.wo, d.QD(), a.dy, d.T(), 0.0f, a.dattn,
+       d.T());
 }
 
 void AneBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) {

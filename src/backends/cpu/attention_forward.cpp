@@ -41,12 +41,12 @@ void CpuBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
       float* out = a.attn + h * E * T + b * S;
       for_each_query_tile(S, [&](int64_t i0, int64_t i1) {
         // scores[i - i0, j] = scale * sum_e q[e, i] k[e, j], j < i1
-        gemm_fp32(Trans::kYes, Trans::kNo, i1 - i0, i1, E, scale, qh + i0, T, kg, T, 0.0f,
-                  scores, i1);
+        gemm_fp32(Trans::kYes, Trans::kNo, i1 - i0, i1, E, scale, qh + i0, T, kg, T, 0.0f, scores,
+                  i1);
         causal_softmax_rows(scores, i1, i0, i1, a.lse + h * T + b * S + i0);
         // attn[e, i] = sum_j v[e, j] P[i, j]
-        gemm_fp32(Trans::kNo, Trans::kYes, E, i1 - i0, i1, 1.0f, vg, T, scores, i1, 0.0f,
-                  out + i0, T);
+        gemm_fp32(Trans::kNo, Trans::kYes, E, i1 - i0, i1, 1.0f, vg, T, scores, i1, 0.0f, out + i0,
+                  T);
       });
     }
   });

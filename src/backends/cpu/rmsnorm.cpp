@@ -40,27 +40,30 @@ void rmsnorm_backward(const float* dout, const float* x, const float* w, const f
   // With xhat = x * r (r = rms_inv) and out = xhat * w:
   //   dw[c] (+)= sum_t dout[c,t] xhat[c,t]
   //   dx[c,t] = r[t] * (g[c,t] - xhat[c,t] * mean_c(g[., t] xhat[., t])),  g = dout * w.
-  parallel_for(T, [&](int64_t t0, int64_t t1) {
-    const int64_t n = t1 - t0;
-    float* mean_gx = thread_scratch(n, 3);
-    std::fill(mean_gx, mean_gx + n, 0.0f);
-    for (int64_t c = 0; c < C; ++c) {
-      const float* d = dout + c * T + t0;
-      const float* xr = x + c * T + t0;
-      for (int64_t t = 0; t < n; ++t) mean_gx[t] += d[t] * w[c] * xr[t] * rms_inv[t0 + t];
-    }
-    for (int64_t t = 0; t < n; ++t) mean_gx[t] /= static_cast<float>(C);
-    for (int64_t c = 0; c < C; ++c) {
-      const float* d = dout + c * T + t0;
-      const float* xr = x + c * T + t0;
-      const float* res = dx_residual ? dx_residual + c * T + t0 : nullptr;
-      float* o = dx + c * T + t0;
-      for (int64_t t = 0; t < n; ++t) {
-        const float r = rms_inv[t0 + t];
-        o[t] = (res ? res[t] : 0.0f) + r * (d[t] * w[c] - xr[t] * r * mean_gx[t]);
-      }
-    }
-  }, 64);
+  parallel_for(
+      T,
+      [&](int64_t t0, int64_t t1) {
+        const int64_t n = t1 - t0;
+        float* mean_gx = thread_scratch(n, 3);
+        std::fill(mean_gx, mean_gx + n, 0.0f);
+        for (int64_t c = 0; c < C; ++c) {
+          const float* d = dout + c * T + t0;
+          const float* xr = x + c * T + t0;
+          for (int64_t t = 0; t < n; ++t) mean_gx[t] += d[t] * w[c] * xr[t] * rms_inv[t0 + t];
+        }
+        for (int64_t t = 0; t < n; ++t) mean_gx[t] /= static_cast<float>(C);
+        for (int64_t c = 0; c < C; ++c) {
+          const float* d = dout + c * T + t0;
+          const float* xr = x + c * T + t0;
+          const float* res = dx_residual ? dx_residual + c * T + t0 : nullptr;
+          float* o = dx + c * T + t0;
+          for (int64_t t = 0; t < n; ++t) {
+            const float r = rms_inv[t0 + t];
+            o[t] = (res ? res[t] : 0.0f) + r * (d[t] * w[c] - xr[t] * r * mean_gx[t]);
+          }
+        }
+      },
+      64);
   // dw by channel, summed over all tokens in a fixed order (deterministic).
   parallel_for(C, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {

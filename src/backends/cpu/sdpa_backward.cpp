@@ -26,11 +26,11 @@ namespace {
 
 // One head of one sequence, as strided views into the [C, T] activations.
 struct HeadView {
-  const float* q;   // [E, S] ld T
-  const float* k;   // [E, S] ld T
-  const float* v;   // [E, S] ld T (part 2 only needs it when recomputing dP)
-  const float* da;  // dattn [E, S] ld T
-  const float* lse; // [S]
+  const float* q;    // [E, S] ld T
+  const float* k;    // [E, S] ld T
+  const float* v;    // [E, S] ld T (part 2 only needs it when recomputing dP)
+  const float* da;   // dattn [E, S] ld T
+  const float* lse;  // [S]
 };
 
 HeadView head_view(const KernelDims& d, const float* q, const float* k, const float* v,
@@ -55,8 +55,8 @@ void tile_dprobs(const HeadView& hv, int64_t E, int64_t T, int64_t i0, int64_t i
 }
 
 // dv[e, j] += sum_i dattn[e, i] P[i, j] over the tile's rows i in [i0, i1), keys j < i1.
-void accumulate_dv(const HeadView& hv, int64_t E, int64_t T, int64_t i0, int64_t i1,
-                   const float* P, int64_t ldp, float* dvg) {
+void accumulate_dv(const HeadView& hv, int64_t E, int64_t T, int64_t i0, int64_t i1, const float* P,
+                   int64_t ldp, float* dvg) {
   gemm_fp32(Trans::kNo, Trans::kNo, E, i1, i1 - i0, 1.0f, hv.da + i0, T, P, ldp, 1.0f, dvg, T);
 }
 

@@ -35,8 +35,8 @@ void causal_probs_from_lse(float* scores, int64_t ld, int64_t i0, int64_t i1, co
   }
 }
 
-void causal_softmax_backward_rows(const float* P, int64_t ldp, float* dP, int64_t ldd,
-                                  int64_t i0, int64_t i1, float scale) {
+void causal_softmax_backward_rows(const float* P, int64_t ldp, float* dP, int64_t ldd, int64_t i0,
+                                  int64_t i1, float scale) {
   for (int64_t i = i0; i < i1; ++i) {
     const float* p = P + (i - i0) * ldp;
     float* ds = dP + (i - i0) * ldd;

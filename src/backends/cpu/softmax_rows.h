@@ -32,7 +32,7 @@ void causal_softmax_rows(float* scores, int64_t ld, int64_t i0, int64_t i1, floa
 void causal_probs_from_lse(float* scores, int64_t ld, int64_t i0, int64_t i1, const float* lse);
 
 // Softmax backward in place: dS = P * (dP - sum_j P dP) * scale.
-void causal_softmax_backward_rows(const float* P, int64_t ldp, float* dP, int64_t ldd,
-                                  int64_t i0, int64_t i1, float scale);
+void causal_softmax_backward_rows(const float* P, int64_t ldp, float* dP, int64_t ldd, int64_t i0,
+                                  int64_t i1, float scale);
 
 }  // namespace anetrain::cpu

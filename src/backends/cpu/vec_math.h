@@ -10,10 +10,10 @@
 
 namespace anetrain::cpu {
 
-// exp(x) in float. Range reduction x = n ln2 + r (n the nearest integer) with ln2 split in two parts, a degree-6
-// polynomial for exp(r) on |r| <= ln2/2 (Cephes' coefficients), and 2^n built in the exponent
-// bits. Relative error about 2 ulp. Inputs are clamped to [-87, 88]: below, the result is
-// exp(-87) ~ 1.6e-38 instead of a denormal or 0, which no softmax sum or sigmoid can notice.
+// exp(x) in float. Range reduction x = n ln2 + r (n the nearest integer) with ln2 split in two
+// parts, a degree-6 polynomial for exp(r) on |r| <= ln2/2 (Cephes' coefficients), and 2^n built in
+// the exponent bits. Relative error about 2 ulp. Inputs are clamped to [-87, 88]: below, the result
+// is exp(-87) ~ 1.6e-38 instead of a denormal or 0, which no softmax sum or sigmoid can notice.
 inline float exp_vectorizable(float x) {
   x = std::min(std::max(x, -87.0f), 88.0f);
   // n = round(x / ln2) by the 1.5 * 2^23 trick: std::floor would not vectorize (GCC keeps it

@@ -2,6 +2,8 @@
 // compile-once dynamic pipeline and dispatch code runs, the driver enforces the hardware rules,
 // and training tracks the CPU backend within fp16 tolerance; loss scaling skips overflowing
 // steps without touching the weights and recovers.
+#include "backends/ane/ane_backend.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,14 +11,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "backends/ane/ane_backend.h"
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/compile_cache.h"
 #include "backends/ane/runtime/fake_driver.h"
 #include "core/error.h"
-#include "io/safetensors.h"
 #include "core/parallel.h"
+#include "io/safetensors.h"
 #include "model/params.h"
 #include "support/test_util.h"
 #include "train/train_step.h"
@@ -45,11 +46,27 @@ TEST_P(AneTracking, TinyTrainingTracksTheCpuBackend) {
   TempDir dir;
   write_shard(dir.file("d.bin"), pattern_tokens(30000, 512, 3));
   auto args = [&](const std::string& backend, const std::string& out) {
-    return std::vector<std::string>{"train", "--config", "tiny", "--set", "n_layers=3", "--set",
-                                    "batch_size=2", "--set", "loss_scale=1024", "--set",
-                                    "dynamic_loss_scale=true", "--set", "ane_pipeline=" + GetParam(),
-                                    "--data", dir.file("d.bin"), "--steps", "50", "--out", out,
-                                    "--backend", backend};
+    return std::vector<std::string>{"train",
+                                    "--config",
+                                    "tiny",
+                                    "--set",
+                                    "n_layers=3",
+                                    "--set",
+                                    "batch_size=2",
+                                    "--set",
+                                    "loss_scale=1024",
+                                    "--set",
+                                    "dynamic_loss_scale=true",
+                                    "--set",
+                                    "ane_pipeline=" + GetParam(),
+                                    "--data",
+                                    dir.file("d.bin"),
+                                    "--steps",
+                                    "50",
+                                    "--out",
+                                    out,
+                                    "--backend",
+                                    backend};
   };
   ASSERT_EQ(run_anetrain(args("cpu", dir.file("cpu"))).exit_code, 0);
   setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
@@ -60,7 +77,8 @@ TEST_P(AneTracking, TinyTrainingTracksTheCpuBackend) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("backend ane"), std::string::npos) << r.out;
   if (GetParam() == "static") EXPECT_NE(r.out.find("restarting (exec)"), std::string::npos);
-  const auto cpu = losses(dir.file("cpu/metrics.jsonl")), ane = losses(dir.file("ane/metrics.jsonl"));
+  const auto cpu = losses(dir.file("cpu/metrics.jsonl")),
+             ane = losses(dir.file("ane/metrics.jsonl"));
   ASSERT_EQ(cpu.size(), 50u);
   ASSERT_EQ(ane.size(), 50u);
   for (size_t i = 0; i < cpu.size(); ++i)
@@ -77,10 +95,25 @@ TEST(AneBackend, StaticPipelineRestartsThroughExecToTheSameWeights) {
   TempDir dir;
   write_shard(dir.file("d.bin"), pattern_tokens(30000, 512, 4));
   auto args = [&](const std::string& out, const std::string& budget) {
-    return std::vector<std::string>{"train", "--config", "tiny", "--set", "batch_size=2",
-                                    "--set", "loss_scale=1024", "--set", "ane_pipeline=static",
-                                    "--set", "compile_budget=" + budget, "--data", dir.file("d.bin"),
-                                    "--steps", "8", "--out", out, "--backend", "ane"};
+    return std::vector<std::string>{"train",
+                                    "--config",
+                                    "tiny",
+                                    "--set",
+                                    "batch_size=2",
+                                    "--set",
+                                    "loss_scale=1024",
+                                    "--set",
+                                    "ane_pipeline=static",
+                                    "--set",
+                                    "compile_budget=" + budget,
+                                    "--data",
+                                    dir.file("d.bin"),
+                                    "--steps",
+                                    "8",
+                                    "--out",
+                                    out,
+                                    "--backend",
+                                    "ane"};
   };
   setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
   setenv("ANETRAIN_ANE_CACHE", dir.file("cache").c_str(), 1);
@@ -226,10 +259,12 @@ TEST(LossScaling, OverflowSkipsTheStepKeepsWeightsAndRecovers) {
   EXPECT_TRUE(params == before) << "a skipped step must not touch the weights";
   EXPECT_FLOAT_EQ(step.loss_scale().scale, 5e29f);
   int skipped = 1, steps = 1;
-  while (steps < 200 && step.run(steps, 200, params.data(), adam, batch).skipped) ++skipped, ++steps;
+  while (steps < 200 && step.run(steps, 200, params.data(), adam, batch).skipped)
+    ++skipped, ++steps;
   EXPECT_LT(steps, 200) << "the scale never came down far enough";
   EXPECT_GT(skipped, 10);
-  for (int s = 0; s < 20; ++s) EXPECT_FALSE(step.run(++steps, 400, params.data(), adam, batch).skipped);
+  for (int s = 0; s < 20; ++s)
+    EXPECT_FALSE(step.run(++steps, 400, params.data(), adam, batch).skipped);
   for (float p : params) ASSERT_TRUE(std::isfinite(p));
 }
 
@@ -244,7 +279,8 @@ TEST(AneProbe, SaysWhyWhenUnavailableAndMeasuresThroughADriver) {
   unsetenv("ANETRAIN_ANE_CACHE");
   testing::CommandResult r = testing::run_anetrain({"probe", "--runs", "1"});
   if (r.exit_code == 1) {
-    EXPECT_NE(r.out.find("ANE: unavailable: cannot load the framework"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ANE: unavailable: cannot load the framework"), std::string::npos)
+        << r.out;
   } else {
     EXPECT_NE(r.out.find("ANE: available"), std::string::npos) << r.out;  // on a Mac
   }
@@ -274,7 +310,8 @@ TEST(AneBackend, OverlappedWeightGradientsAreDeterministic) {
   std::vector<float> params(layout.total());
   init_params(c.model, layout, 0.05f, 9, params.data());
   std::vector<int32_t> tokens = testing::pattern_tokens(129, 512, 5);
-  std::vector<int32_t> in(tokens.begin(), tokens.begin() + 128), tg(tokens.begin() + 1, tokens.end());
+  std::vector<int32_t> in(tokens.begin(), tokens.begin() + 128),
+      tg(tokens.begin() + 1, tokens.end());
   std::vector<std::vector<float>> grads;
   for (bool recompute : {false, true, false}) {
     AneBackend ane(std::make_unique<FakeDriver>());

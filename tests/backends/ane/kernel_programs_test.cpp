@@ -1,18 +1,19 @@
 // The ANE kernel programs for real model shapes: generated from the config, printed, parsed back
 // identically, type-checked, linted, and run in the fp16 interpreter against the CPU backend's
 // kernels within each kernel's tolerance; weights go through the MILBlob writer and reader.
+#include "backends/ane/programs/kernel_programs.h"
+
 #include <gtest/gtest.h>
 
 #include "backends/ane/mil/checker.h"
 #include "backends/ane/mil/parser.h"
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/mil/profiles.h"
-#include "backends/ane/programs/kernel_programs.h"
 #include "backends/ane/programs/program_check.h"
 #include "backends/ane/programs/program_files.h"
+#include "core/error.h"
 #include "model/config.h"
 #include "model/params.h"
-#include "core/error.h"
 
 namespace anetrain::ane {
 namespace {
@@ -47,7 +48,8 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
   one.n_layers = 1;
   ParamLayout layout(one);
   std::vector<float> params(layout.total(), 0.01f);
-  const auto programs = build_kernel_programs(c.model, block_weights(layout, params.data()), variant);
+  const auto programs =
+      build_kernel_programs(c.model, block_weights(layout, params.data()), variant);
   for (const KernelProgram& kp : programs) {
     const std::string text = mil::print_program(kp.program);
     const mil::Program parsed = mil::parse_program(text, kp.kernel);
@@ -62,7 +64,8 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
     for (const BlobTensor& t : kp.weights) EXPECT_NO_THROW(weights.at_record(t.record_offset));
     // One input and one output surface, channels as io.json will say.
     EXPECT_EQ(kp.program.main.inputs.size(), 1u);
-    EXPECT_EQ(kp.program.main.inputs[0].second.shape, (std::vector<int64_t>{1, kp.surface_channels, 1, kp.surface_columns}));
+    EXPECT_EQ(kp.program.main.inputs[0].second.shape,
+              (std::vector<int64_t>{1, kp.surface_channels, 1, kp.surface_columns}));
   }
 }
 
@@ -83,7 +86,8 @@ TEST(KernelProgramsDynamic, WeightsTravelInTheSurfaceNotTheWeightFile) {
     EXPECT_EQ(kp.surface_columns % 32, 0) << kp.kernel << ": rows must stay 64-byte aligned";
     // Only constant tables (RoPE, mask) remain in the weight file.
     for (const BlobTensor& t : kp.weights)
-      EXPECT_TRUE(t.name.find("cos") != std::string::npos || t.name.find("sin") != std::string::npos ||
+      EXPECT_TRUE(t.name.find("cos") != std::string::npos ||
+                  t.name.find("sin") != std::string::npos ||
                   t.name.find("mask") != std::string::npos)
           << kp.kernel << " bakes " << t.name;
   }
@@ -109,7 +113,8 @@ TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
     EXPECT_TRUE(k.passed()) << k.kernel << " relative " << k.worst().relative();
   ParamLayout layout(c.model);
   std::vector<float> params(layout.total(), 0.01f);
-  const auto programs = build_kernel_programs(c.model, block_weights(layout, params.data()), "static", true);
+  const auto programs =
+      build_kernel_programs(c.model, block_weights(layout, params.data()), "static", true);
   const KernelProgram& qkv = programs.back();
   ASSERT_EQ(qkv.kernel, "qkv_backward");
   EXPECT_EQ(qkv.program.main.inputs.size(), 3u);
@@ -117,8 +122,9 @@ TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
   for (const auto& issue : mil::lint_program(qkv.program, mil::lint_profile("m4-macos15")))
     order_flagged |= issue.rule == "input-order";
   EXPECT_TRUE(order_flagged);
-  EXPECT_THROW(build_kernel_programs(c.model, block_weights(layout, params.data()), "dynamic", true),
-               UserError);
+  EXPECT_THROW(
+      build_kernel_programs(c.model, block_weights(layout, params.data()), "dynamic", true),
+      UserError);
 }
 
 }  // namespace

@@ -32,11 +32,24 @@ TEST(MilBuilder, EveryOpChecksPrintsParsesAndRuns) {
   // The same in fp32 (cast, then back), with pow -0.5.
   Value y32 = b.cast("y32", y, DType::kFp32);
   Value ss32 = b.reduce_sum("ss32", b.mul("sq32", y32, y32), {1}, true);
-  Value n2 = b.cast("n2", b.mul("n2_32", y32, b.cast("p32", b.pow("p", b.cast("ms16", b.real_div("ms32", ss32, b.cast("c32", b.scalar("c2", static_cast<float>(C)), DType::kFp32)), DType::kFp16), b.scalar("mh", -0.5f)), DType::kFp32)), DType::kFp16);
+  Value n2 = b.cast(
+      "n2",
+      b.mul("n2_32", y32,
+            b.cast("p32",
+                   b.pow("p",
+                         b.cast("ms16",
+                                b.real_div("ms32", ss32,
+                                           b.cast("c32", b.scalar("c2", static_cast<float>(C)),
+                                                  DType::kFp32)),
+                                DType::kFp16),
+                         b.scalar("mh", -0.5f)),
+                   DType::kFp32)),
+      DType::kFp16);
   Value t = b.transpose("t", b.reshape("r4", b.sub("d", n1, n2), {1, 1, C, S}), {0, 1, 3, 2});
   Value m = b.matmul("m", t, b.reshape("r5", n1, {1, 1, C, S}), false, false);  // [1,1,S,S]
   Value sm = b.softmax("sm", b.slice_by_size("sl", m, {0, 0, 0, 0}, {1, 1, S, S}), -1);
-  b.output(b.concat("out", {b.reshape("f", sm, {1, S, 1, S}), b.add("e", b.sigmoid("g", n1), n2)}, 1));
+  b.output(
+      b.concat("out", {b.reshape("f", sm, {1, S, 1, S}), b.add("e", b.sigmoid("g", n1), n2)}, 1));
   Program p = b.finish();
 
   EXPECT_NO_THROW(check_program(p));

@@ -2,14 +2,13 @@
 // matmul transposes, and the argument/name/literal errors it reports with their line) and for
 // the hardware lint (each rule fires on a minimal bad program and stays quiet on a good one;
 // what differs between profiles).
-#include "backends/ane/mil/checker.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <optional>
 #include <string>
 
+#include "backends/ane/mil/checker.h"
 #include "backends/ane/mil/parser.h"
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/mil/profiles.h"
@@ -17,8 +16,10 @@
 namespace anetrain::mil {
 namespace {
 
-std::string program_text(const std::string& inputs, const std::string& body, const std::string& outputs) {
-  return "program(1.3)\n{\n    func main<ios18>(" + inputs + ") {\n" + body + "    } -> (" + outputs + ");\n}\n";
+std::string program_text(const std::string& inputs, const std::string& body,
+                         const std::string& outputs) {
+  return "program(1.3)\n{\n    func main<ios18>(" + inputs + ") {\n" + body + "    } -> (" +
+         outputs + ");\n}\n";
 }
 
 // The inferred type of the last statement (result `r`, declared with any type), as text.
@@ -40,165 +41,273 @@ std::string infer_error(const std::string& inputs, const std::string& body) {
 std::string stmt(const std::string& text) { return "        fp16 r = " + text + ";\n"; }
 
 TEST(MilChecker, ElementwiseBroadcasting) {
-  EXPECT_EQ(infer("tensor<fp16, [2, 1, 4]> x, tensor<fp16, [3, 1]> y", stmt("add(x = x, y = y)")), "tensor<fp16, [2, 3, 4]>");
-  EXPECT_EQ(infer("tensor<fp16, [1, 64, 1, 32]> x", stmt("mul(x = x, y = fp16(0.5))")), "tensor<fp16, [1, 64, 1, 32]>");
-  EXPECT_EQ(infer("tensor<fp32, [5]> x, tensor<fp32, [4, 1]> y", stmt("real_div(x = x, y = y)")), "tensor<fp32, [4, 5]>");
+  EXPECT_EQ(infer("tensor<fp16, [2, 1, 4]> x, tensor<fp16, [3, 1]> y", stmt("add(x = x, y = y)")),
+            "tensor<fp16, [2, 3, 4]>");
+  EXPECT_EQ(infer("tensor<fp16, [1, 64, 1, 32]> x", stmt("mul(x = x, y = fp16(0.5))")),
+            "tensor<fp16, [1, 64, 1, 32]>");
+  EXPECT_EQ(infer("tensor<fp32, [5]> x, tensor<fp32, [4, 1]> y", stmt("real_div(x = x, y = y)")),
+            "tensor<fp32, [4, 5]>");
   for (const char* op : {"sub", "pow", "maximum", "minimum"})
-    EXPECT_EQ(infer("tensor<fp16, [1, 8]> x, tensor<fp16, [8]> y", stmt(std::string(op) + "(x = x, y = y)")), "tensor<fp16, [1, 8]>")
+    EXPECT_EQ(infer("tensor<fp16, [1, 8]> x, tensor<fp16, [8]> y",
+                    stmt(std::string(op) + "(x = x, y = y)")),
+              "tensor<fp16, [1, 8]>")
         << op;
   EXPECT_EQ(infer("fp16 x, fp16 y", stmt("add(x = x, y = y)")), "fp16");
   EXPECT_NE(infer_error("tensor<fp16, [2, 3]> x, tensor<fp16, [4]> y", stmt("add(x = x, y = y)"))
                 .find("t.mil:4:9: op 'r' (add): shapes [2, 3] and [4] do not broadcast"),
             std::string::npos);
-  EXPECT_NE(infer_error("tensor<fp16, [2]> x, tensor<fp32, [2]> y", stmt("mul(x = x, y = y)")).find("dtypes differ"), std::string::npos);
-  EXPECT_NE(infer_error("tensor<int32, [2]> x", stmt("pow(x = x, y = x)")).find("cannot be int32"), std::string::npos);
+  EXPECT_NE(infer_error("tensor<fp16, [2]> x, tensor<fp32, [2]> y", stmt("mul(x = x, y = y)"))
+                .find("dtypes differ"),
+            std::string::npos);
+  EXPECT_NE(infer_error("tensor<int32, [2]> x", stmt("pow(x = x, y = x)")).find("cannot be int32"),
+            std::string::npos);
 }
 
 TEST(MilChecker, UnaryOps) {
-  for (const char* op : {"sqrt", "exp", "sigmoid", "tanh", "relu", "silu", "abs", "square", "rsqrt", "log", "gelu"})
-    EXPECT_EQ(infer("tensor<fp16, [3, 5]> x", stmt(std::string(op) + "(x = x)")), "tensor<fp16, [3, 5]>") << op;
-  EXPECT_EQ(infer("tensor<fp16, [3]> x", stmt("rsqrt(epsilon = fp16(1e-5), x = x)")), "tensor<fp16, [3]>");
-  EXPECT_EQ(infer("tensor<fp16, [3]> x", stmt("gelu(mode = string(\"TANH_APPROXIMATION\"), x = x)")), "tensor<fp16, [3]>");
-  EXPECT_NE(infer_error("tensor<fp16, [3]> x", stmt("gelu(mode = string(\"FAST\"), x = x)")).find("mode must be"), std::string::npos);
-  EXPECT_NE(infer_error("tensor<int32, [3]> x", stmt("exp(x = x)")).find("must be fp16 or fp32"), std::string::npos);
-  EXPECT_NE(infer_error("tensor<fp16, [3]> x", stmt("rsqrt(epsilon = int32(1), x = x)")).find("epsilon"), std::string::npos);
+  for (const char* op :
+       {"sqrt", "exp", "sigmoid", "tanh", "relu", "silu", "abs", "square", "rsqrt", "log", "gelu"})
+    EXPECT_EQ(infer("tensor<fp16, [3, 5]> x", stmt(std::string(op) + "(x = x)")),
+              "tensor<fp16, [3, 5]>")
+        << op;
+  EXPECT_EQ(infer("tensor<fp16, [3]> x", stmt("rsqrt(epsilon = fp16(1e-5), x = x)")),
+            "tensor<fp16, [3]>");
+  EXPECT_EQ(
+      infer("tensor<fp16, [3]> x", stmt("gelu(mode = string(\"TANH_APPROXIMATION\"), x = x)")),
+      "tensor<fp16, [3]>");
+  EXPECT_NE(infer_error("tensor<fp16, [3]> x", stmt("gelu(mode = string(\"FAST\"), x = x)"))
+                .find("mode must be"),
+            std::string::npos);
+  EXPECT_NE(infer_error("tensor<int32, [3]> x", stmt("exp(x = x)")).find("must be fp16 or fp32"),
+            std::string::npos);
+  EXPECT_NE(
+      infer_error("tensor<fp16, [3]> x", stmt("rsqrt(epsilon = int32(1), x = x)")).find("epsilon"),
+      std::string::npos);
 }
 
 TEST(MilChecker, Conv) {
-  const std::string w = "        tensor<fp16, [128, 64, 1, 1]> w = const()[name = string(\"w\"), val = tensor<fp16, [128, 64, 1, 1]>("
-                        "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n";
-  EXPECT_EQ(infer("tensor<fp16, [1, 64, 1, 256]> x", w + stmt("conv(weight = w, x = x)")), "tensor<fp16, [1, 128, 1, 256]>");
+  const std::string w =
+      "        tensor<fp16, [128, 64, 1, 1]> w = const()[name = string(\"w\"), val = tensor<fp16, "
+      "[128, 64, 1, 1]>("
+      "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n";
+  EXPECT_EQ(infer("tensor<fp16, [1, 64, 1, 256]> x", w + stmt("conv(weight = w, x = x)")),
+            "tensor<fp16, [1, 128, 1, 256]>");
   EXPECT_EQ(infer("tensor<fp16, [1, 64, 1, 256]> x",
-                  w + stmt("conv(dilations = tensor<int32, [2]>([1, 1]), groups = int32(1), pad = tensor<int32, [4]>([0, 0, 0, 0]), "
-                           "pad_type = string(\"valid\"), strides = tensor<int32, [2]>([1, 1]), weight = w, x = x)")),
+                  w + stmt("conv(dilations = tensor<int32, [2]>([1, 1]), groups = int32(1), pad = "
+                           "tensor<int32, [4]>([0, 0, 0, 0]), "
+                           "pad_type = string(\"valid\"), strides = tensor<int32, [2]>([1, 1]), "
+                           "weight = w, x = x)")),
             "tensor<fp16, [1, 128, 1, 256]>");
   // Spatial kernels, strides, padding, dilation and groups.
-  const std::string k3 = "        tensor<fp16, [8, 2, 3, 3]> k = const()[name = string(\"k\"), val = tensor<fp16, [8, 2, 3, 3]>("
-                         "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n";
+  const std::string k3 =
+      "        tensor<fp16, [8, 2, 3, 3]> k = const()[name = string(\"k\"), val = tensor<fp16, [8, "
+      "2, 3, 3]>("
+      "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n";
   const std::string x = "tensor<fp16, [2, 4, 10, 9]> x";
-  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), weight = k, x = x)")), "tensor<fp16, [2, 8, 8, 7]>");
-  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), strides = tensor<int32, [2]>([2, 2]), weight = k, x = x)")),
+  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), weight = k, x = x)")),
+            "tensor<fp16, [2, 8, 8, 7]>");
+  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), strides = tensor<int32, [2]>([2, 2]), "
+                               "weight = k, x = x)")),
             "tensor<fp16, [2, 8, 4, 4]>");
-  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), pad_type = string(\"same\"), strides = tensor<int32, [2]>([2, 2]), weight = k, x = x)")),
+  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), pad_type = string(\"same\"), strides = "
+                               "tensor<int32, [2]>([2, 2]), weight = k, x = x)")),
             "tensor<fp16, [2, 8, 5, 5]>");
-  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), pad_type = string(\"custom\"), pad = tensor<int32, [4]>([1, 1, 2, 0]), weight = k, x = x)")),
+  EXPECT_EQ(infer(x, k3 + stmt("conv(groups = int32(2), pad_type = string(\"custom\"), pad = "
+                               "tensor<int32, [4]>([1, 1, 2, 0]), weight = k, x = x)")),
             "tensor<fp16, [2, 8, 10, 9]>");
-  EXPECT_EQ(infer(x, k3 + stmt("conv(dilations = tensor<int32, [2]>([2, 3]), groups = int32(2), weight = k, x = x)")),
+  EXPECT_EQ(infer(x, k3 + stmt("conv(dilations = tensor<int32, [2]>([2, 3]), groups = int32(2), "
+                               "weight = k, x = x)")),
             "tensor<fp16, [2, 8, 6, 3]>");
-  EXPECT_NE(infer_error(x, k3 + stmt("conv(weight = k, x = x)")).find("expects 2 input channels per group but x has 4"), std::string::npos);
-  EXPECT_NE(infer_error("tensor<fp16, [1, 64, 256]> x", w + stmt("conv(weight = w, x = x)")).find("rank of x"), std::string::npos);
-  EXPECT_NE(infer_error("tensor<fp16, [1, 64, 1, 256]> x", w + stmt("conv(pad_type = string(\"full\"), weight = w, x = x)")).find("pad_type"),
+  EXPECT_NE(infer_error(x, k3 + stmt("conv(weight = k, x = x)"))
+                .find("expects 2 input channels per group but x has 4"),
             std::string::npos);
-  EXPECT_NE(infer_error("tensor<fp16, [1, 64, 1, 256]> x", w + stmt("conv(strides = tensor<int32, [1]>([1]), weight = w, x = x)"))
+  EXPECT_NE(infer_error("tensor<fp16, [1, 64, 256]> x", w + stmt("conv(weight = w, x = x)"))
+                .find("rank of x"),
+            std::string::npos);
+  EXPECT_NE(infer_error("tensor<fp16, [1, 64, 1, 256]> x",
+                        w + stmt("conv(pad_type = string(\"full\"), weight = w, x = x)"))
+                .find("pad_type"),
+            std::string::npos);
+  EXPECT_NE(infer_error("tensor<fp16, [1, 64, 1, 256]> x",
+                        w + stmt("conv(strides = tensor<int32, [1]>([1]), weight = w, x = x)"))
                 .find("'strides' must have 2 entries"),
             std::string::npos);
 }
 
 TEST(MilChecker, MatmulTransposesAndBatchBroadcast) {
-  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x, tensor<fp16, [3, 4]> y", stmt("matmul(x = x, y = y)")), "tensor<fp16, [2, 4]>");
-  EXPECT_EQ(infer("tensor<fp16, [3, 2]> x, tensor<fp16, [3, 4]> y", stmt("matmul(transpose_x = bool(true), x = x, y = y)")),
+  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x, tensor<fp16, [3, 4]> y", stmt("matmul(x = x, y = y)")),
             "tensor<fp16, [2, 4]>");
-  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x, tensor<fp16, [4, 3]> y", stmt("matmul(transpose_y = bool(true), x = x, y = y)")),
+  EXPECT_EQ(infer("tensor<fp16, [3, 2]> x, tensor<fp16, [3, 4]> y",
+                  stmt("matmul(transpose_x = bool(true), x = x, y = y)")),
+            "tensor<fp16, [2, 4]>");
+  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x, tensor<fp16, [4, 3]> y",
+                  stmt("matmul(transpose_y = bool(true), x = x, y = y)")),
             "tensor<fp16, [2, 4]>");
   EXPECT_EQ(infer("tensor<fp16, [3, 2]> x, tensor<fp16, [4, 3]> y",
                   stmt("matmul(transpose_x = bool(true), transpose_y = bool(true), x = x, y = y)")),
             "tensor<fp16, [2, 4]>");
-  EXPECT_EQ(infer("tensor<fp16, [1, 12, 64, 256]> x, tensor<fp16, [1, 12, 64, 256]> y",
-                  stmt("matmul(transpose_x = bool(true), transpose_y = bool(false), x = x, y = y)")),
-            "tensor<fp16, [1, 12, 256, 256]>");
-  EXPECT_EQ(infer("tensor<fp16, [5, 1, 2, 3]> x, tensor<fp16, [4, 3, 6]> y", stmt("matmul(x = x, y = y)")), "tensor<fp16, [5, 4, 2, 6]>");
-  EXPECT_EQ(infer("tensor<fp16, [3]> x, tensor<fp16, [2, 3, 4]> y", stmt("matmul(x = x, y = y)")), "tensor<fp16, [2, 4]>");
-  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x, tensor<fp16, [3]> y", stmt("matmul(x = x, y = y)")), "tensor<fp16, [2]>");
-  EXPECT_NE(infer_error("tensor<fp16, [2, 3]> x, tensor<fp16, [4, 3]> y", stmt("matmul(x = x, y = y)")).find("inner dimensions differ"),
+  EXPECT_EQ(
+      infer("tensor<fp16, [1, 12, 64, 256]> x, tensor<fp16, [1, 12, 64, 256]> y",
+            stmt("matmul(transpose_x = bool(true), transpose_y = bool(false), x = x, y = y)")),
+      "tensor<fp16, [1, 12, 256, 256]>");
+  EXPECT_EQ(infer("tensor<fp16, [5, 1, 2, 3]> x, tensor<fp16, [4, 3, 6]> y",
+                  stmt("matmul(x = x, y = y)")),
+            "tensor<fp16, [5, 4, 2, 6]>");
+  EXPECT_EQ(infer("tensor<fp16, [3]> x, tensor<fp16, [2, 3, 4]> y", stmt("matmul(x = x, y = y)")),
+            "tensor<fp16, [2, 4]>");
+  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x, tensor<fp16, [3]> y", stmt("matmul(x = x, y = y)")),
+            "tensor<fp16, [2]>");
+  EXPECT_NE(
+      infer_error("tensor<fp16, [2, 3]> x, tensor<fp16, [4, 3]> y", stmt("matmul(x = x, y = y)"))
+          .find("inner dimensions differ"),
+      std::string::npos);
+  EXPECT_NE(infer_error("tensor<fp16, [2, 2, 3]> x, tensor<fp16, [3, 3, 4]> y",
+                        stmt("matmul(x = x, y = y)"))
+                .find("do not broadcast"),
             std::string::npos);
-  EXPECT_NE(infer_error("tensor<fp16, [2, 2, 3]> x, tensor<fp16, [3, 3, 4]> y", stmt("matmul(x = x, y = y)")).find("do not broadcast"),
-            std::string::npos);
-  EXPECT_NE(infer_error("tensor<fp16, [2, 3]> x, tensor<fp16, [3, 4]> y", stmt("matmul(transpose_x = int32(1), x = x, y = y)"))
+  EXPECT_NE(infer_error("tensor<fp16, [2, 3]> x, tensor<fp16, [3, 4]> y",
+                        stmt("matmul(transpose_x = int32(1), x = x, y = y)"))
                 .find("'transpose_x' must be a bool scalar constant"),
             std::string::npos);
 }
 
 TEST(MilChecker, LinearSoftmaxCast) {
-  const std::string w = "        tensor<fp16, [6, 4]> w = const()[name = string(\"w\"), val = tensor<fp16, [6, 4]>("
-                        "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n";
-  EXPECT_EQ(infer("tensor<fp16, [2, 3, 4]> x", w + stmt("linear(weight = w, x = x)")), "tensor<fp16, [2, 3, 6]>");
-  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x", stmt("softmax(axis = int32(-1), x = x)")), "tensor<fp16, [2, 3]>");
+  const std::string w =
+      "        tensor<fp16, [6, 4]> w = const()[name = string(\"w\"), val = tensor<fp16, [6, 4]>("
+      "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n";
+  EXPECT_EQ(infer("tensor<fp16, [2, 3, 4]> x", w + stmt("linear(weight = w, x = x)")),
+            "tensor<fp16, [2, 3, 6]>");
+  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x", stmt("softmax(axis = int32(-1), x = x)")),
+            "tensor<fp16, [2, 3]>");
   EXPECT_EQ(infer("tensor<fp16, [2, 3]> x", stmt("softmax(x = x)")), "tensor<fp16, [2, 3]>");
-  EXPECT_NE(infer_error("tensor<fp16, [2, 3]> x", stmt("softmax(axis = int32(2), x = x)")).find("axis 2 is out of range for rank 2"),
+  EXPECT_NE(infer_error("tensor<fp16, [2, 3]> x", stmt("softmax(axis = int32(2), x = x)"))
+                .find("axis 2 is out of range for rank 2"),
             std::string::npos);
-  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x", stmt("cast(dtype = string(\"fp32\"), x = x)")), "tensor<fp32, [2, 3]>");
-  EXPECT_EQ(infer("tensor<fp32, [2]> x", stmt("cast(dtype = string(\"int32\"), x = x)")), "tensor<int32, [2]>");
-  EXPECT_NE(infer_error("tensor<fp16, [2]> x", stmt("cast(dtype = string(\"fp64\"), x = x)")).find("dtype must be"), std::string::npos);
+  EXPECT_EQ(infer("tensor<fp16, [2, 3]> x", stmt("cast(dtype = string(\"fp32\"), x = x)")),
+            "tensor<fp32, [2, 3]>");
+  EXPECT_EQ(infer("tensor<fp32, [2]> x", stmt("cast(dtype = string(\"int32\"), x = x)")),
+            "tensor<int32, [2]>");
+  EXPECT_NE(infer_error("tensor<fp16, [2]> x", stmt("cast(dtype = string(\"fp64\"), x = x)"))
+                .find("dtype must be"),
+            std::string::npos);
   // A string argument may come from a const, as the ios16 converters write it.
   EXPECT_EQ(infer("tensor<fp16, [2]> x",
-                  "        string d = const()[name = string(\"d\"), val = string(\"fp32\")];\n" + stmt("cast(dtype = d, x = x)")),
+                  "        string d = const()[name = string(\"d\"), val = string(\"fp32\")];\n" +
+                      stmt("cast(dtype = d, x = x)")),
             "tensor<fp32, [2]>");
 }
 
 TEST(MilChecker, Reductions) {
   const std::string x = "tensor<fp16, [2, 3, 4]> x";
-  EXPECT_EQ(infer(x, stmt("reduce_sum(axes = tensor<int32, [1]>([1]), keep_dims = bool(true), x = x)")), "tensor<fp16, [2, 1, 4]>");
-  EXPECT_EQ(infer(x, stmt("reduce_sum(axes = tensor<int32, [2]>([0, -1]), keep_dims = bool(false), x = x)")), "tensor<fp16, [3]>");
-  EXPECT_EQ(infer(x, stmt("reduce_max(axes = tensor<int32, [1]>([2]), x = x)")), "tensor<fp16, [2, 3]>");
+  EXPECT_EQ(
+      infer(x, stmt("reduce_sum(axes = tensor<int32, [1]>([1]), keep_dims = bool(true), x = x)")),
+      "tensor<fp16, [2, 1, 4]>");
+  EXPECT_EQ(
+      infer(x,
+            stmt("reduce_sum(axes = tensor<int32, [2]>([0, -1]), keep_dims = bool(false), x = x)")),
+      "tensor<fp16, [3]>");
+  EXPECT_EQ(infer(x, stmt("reduce_max(axes = tensor<int32, [1]>([2]), x = x)")),
+            "tensor<fp16, [2, 3]>");
   EXPECT_EQ(infer(x, stmt("reduce_mean(x = x)")), "fp16");
   EXPECT_EQ(infer(x, stmt("reduce_min(keep_dims = bool(true), x = x)")), "tensor<fp16, [1, 1, 1]>");
-  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = tensor<int32, [1]>([3]), x = x)")).find("axes 3 is out of range"), std::string::npos);
-  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = tensor<int32, [2]>([1, -2]), x = x)")).find("appears twice"), std::string::npos);
-  // axes must be an int32 tensor constant: not a scalar, not fp16, not a computed value.
-  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = int32(1), x = x)")).find("'axes' must be an int32 tensor constant"), std::string::npos);
-  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = tensor<fp16, [1]>([1.0]), x = x)")).find("must be an int32 tensor constant"),
+  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = tensor<int32, [1]>([3]), x = x)"))
+                .find("axes 3 is out of range"),
             std::string::npos);
-  EXPECT_NE(infer_error("tensor<int32, [1]> a, " + x, stmt("reduce_sum(axes = a, x = x)")).find("must be a constant"), std::string::npos);
+  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = tensor<int32, [2]>([1, -2]), x = x)"))
+                .find("appears twice"),
+            std::string::npos);
+  // axes must be an int32 tensor constant: not a scalar, not fp16, not a computed value.
+  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = int32(1), x = x)"))
+                .find("'axes' must be an int32 tensor constant"),
+            std::string::npos);
+  EXPECT_NE(infer_error(x, stmt("reduce_sum(axes = tensor<fp16, [1]>([1.0]), x = x)"))
+                .find("must be an int32 tensor constant"),
+            std::string::npos);
+  EXPECT_NE(infer_error("tensor<int32, [1]> a, " + x, stmt("reduce_sum(axes = a, x = x)"))
+                .find("must be a constant"),
+            std::string::npos);
 }
 
 TEST(MilChecker, ReshapeTransposeSqueezeExpand) {
   const std::string x = "tensor<fp16, [1, 768, 1, 256]> x";
-  EXPECT_EQ(infer(x, stmt("reshape(shape = tensor<int32, [4]>([1, 12, 64, 256]), x = x)")), "tensor<fp16, [1, 12, 64, 256]>");
-  EXPECT_EQ(infer(x, stmt("reshape(shape = tensor<int32, [3]>([12, -1, 256]), x = x)")), "tensor<fp16, [12, 64, 256]>");
-  EXPECT_EQ(infer(x, stmt("reshape(shape = tensor<int32, [3]>([0, 0, -1]), x = x)")), "tensor<fp16, [1, 768, 256]>");
-  EXPECT_NE(infer_error(x, stmt("reshape(shape = tensor<int32, [2]>([768, 255]), x = x)")).find("holds 195840 elements but x"),
+  EXPECT_EQ(infer(x, stmt("reshape(shape = tensor<int32, [4]>([1, 12, 64, 256]), x = x)")),
+            "tensor<fp16, [1, 12, 64, 256]>");
+  EXPECT_EQ(infer(x, stmt("reshape(shape = tensor<int32, [3]>([12, -1, 256]), x = x)")),
+            "tensor<fp16, [12, 64, 256]>");
+  EXPECT_EQ(infer(x, stmt("reshape(shape = tensor<int32, [3]>([0, 0, -1]), x = x)")),
+            "tensor<fp16, [1, 768, 256]>");
+  EXPECT_NE(infer_error(x, stmt("reshape(shape = tensor<int32, [2]>([768, 255]), x = x)"))
+                .find("holds 195840 elements but x"),
             std::string::npos);
-  EXPECT_NE(infer_error(x, stmt("reshape(shape = tensor<int32, [2]>([-1, -1]), x = x)")).find("more than one -1"), std::string::npos);
-  EXPECT_EQ(infer(x, stmt("transpose(perm = tensor<int32, [4]>([0, 3, 2, 1]), x = x)")), "tensor<fp16, [1, 256, 1, 768]>");
-  EXPECT_NE(infer_error(x, stmt("transpose(perm = tensor<int32, [4]>([0, 1, 1, 2]), x = x)")).find("not a permutation"), std::string::npos);
-  EXPECT_NE(infer_error(x, stmt("transpose(perm = tensor<int32, [3]>([0, 1, 2]), x = x)")).find("must have 4 entries"), std::string::npos);
+  EXPECT_NE(infer_error(x, stmt("reshape(shape = tensor<int32, [2]>([-1, -1]), x = x)"))
+                .find("more than one -1"),
+            std::string::npos);
+  EXPECT_EQ(infer(x, stmt("transpose(perm = tensor<int32, [4]>([0, 3, 2, 1]), x = x)")),
+            "tensor<fp16, [1, 256, 1, 768]>");
+  EXPECT_NE(infer_error(x, stmt("transpose(perm = tensor<int32, [4]>([0, 1, 1, 2]), x = x)"))
+                .find("not a permutation"),
+            std::string::npos);
+  EXPECT_NE(infer_error(x, stmt("transpose(perm = tensor<int32, [3]>([0, 1, 2]), x = x)"))
+                .find("must have 4 entries"),
+            std::string::npos);
   EXPECT_EQ(infer(x, stmt("squeeze(x = x)")), "tensor<fp16, [768, 256]>");
-  EXPECT_EQ(infer(x, stmt("squeeze(axes = tensor<int32, [1]>([-2]), x = x)")), "tensor<fp16, [1, 768, 256]>");
-  EXPECT_NE(infer_error(x, stmt("squeeze(axes = tensor<int32, [1]>([1]), x = x)")).find("has size 768, not 1"), std::string::npos);
-  EXPECT_EQ(infer("tensor<fp16, [3, 4]> x", stmt("expand_dims(axes = tensor<int32, [2]>([0, -1]), x = x)")), "tensor<fp16, [1, 3, 4, 1]>");
+  EXPECT_EQ(infer(x, stmt("squeeze(axes = tensor<int32, [1]>([-2]), x = x)")),
+            "tensor<fp16, [1, 768, 256]>");
+  EXPECT_NE(infer_error(x, stmt("squeeze(axes = tensor<int32, [1]>([1]), x = x)"))
+                .find("has size 768, not 1"),
+            std::string::npos);
+  EXPECT_EQ(infer("tensor<fp16, [3, 4]> x",
+                  stmt("expand_dims(axes = tensor<int32, [2]>([0, -1]), x = x)")),
+            "tensor<fp16, [1, 3, 4, 1]>");
 }
 
 TEST(MilChecker, Slices) {
   const std::string x = "tensor<fp16, [1, 64, 1, 256]> x";
-  EXPECT_EQ(infer(x, stmt("slice_by_size(begin = tensor<int32, [4]>([0, 16, 0, 128]), size = tensor<int32, [4]>([1, 32, 1, -1]), x = x)")),
+  EXPECT_EQ(infer(x, stmt("slice_by_size(begin = tensor<int32, [4]>([0, 16, 0, 128]), size = "
+                          "tensor<int32, [4]>([1, 32, 1, -1]), x = x)")),
             "tensor<fp16, [1, 32, 1, 128]>");
-  EXPECT_NE(infer_error(x, stmt("slice_by_size(begin = tensor<int32, [4]>([0, 48, 0, 0]), size = tensor<int32, [4]>([1, 32, 1, 1]), x = x)"))
+  EXPECT_NE(infer_error(x, stmt("slice_by_size(begin = tensor<int32, [4]>([0, 48, 0, 0]), size = "
+                                "tensor<int32, [4]>([1, 32, 1, 1]), x = x)"))
                 .find("out of range for axis 1"),
             std::string::npos);
-  EXPECT_EQ(infer(x, stmt("slice_by_index(begin = tensor<int32, [4]>([0, 0, 0, 10]), end = tensor<int32, [4]>([1, 64, 1, 20]), x = x)")),
+  EXPECT_EQ(infer(x, stmt("slice_by_index(begin = tensor<int32, [4]>([0, 0, 0, 10]), end = "
+                          "tensor<int32, [4]>([1, 64, 1, 20]), x = x)")),
             "tensor<fp16, [1, 64, 1, 10]>");
-  EXPECT_EQ(infer(x, stmt("slice_by_index(begin = tensor<int32, [4]>([0, 0, 0, 0]), end = tensor<int32, [4]>([1, -1, 1, 0]), "
-                          "stride = tensor<int32, [4]>([1, 2, 1, 3]), end_mask = tensor<bool, [4]>([false, false, false, true]), x = x)")),
+  EXPECT_EQ(infer(x, stmt("slice_by_index(begin = tensor<int32, [4]>([0, 0, 0, 0]), end = "
+                          "tensor<int32, [4]>([1, -1, 1, 0]), "
+                          "stride = tensor<int32, [4]>([1, 2, 1, 3]), end_mask = tensor<bool, "
+                          "[4]>([false, false, false, true]), x = x)")),
             "tensor<fp16, [1, 32, 1, 86]>");
-  EXPECT_EQ(infer(x, stmt("slice_by_index(begin = tensor<int32, [4]>([0, 0, 0, 5]), end = tensor<int32, [4]>([1, 64, 1, 6]), "
+  EXPECT_EQ(infer(x, stmt("slice_by_index(begin = tensor<int32, [4]>([0, 0, 0, 5]), end = "
+                          "tensor<int32, [4]>([1, 64, 1, 6]), "
                           "squeeze_mask = tensor<bool, [4]>([true, false, true, true]), x = x)")),
             "tensor<fp16, [64]>");
-  EXPECT_EQ(infer("tensor<fp16, [10]> x", stmt("slice_by_index(begin = tensor<int32, [1]>([0]), end = tensor<int32, [1]>([0]), "
-                                                "stride = tensor<int32, [1]>([-1]), begin_mask = tensor<bool, [1]>([true]), "
-                                                "end_mask = tensor<bool, [1]>([true]), x = x)")),
-            "tensor<fp16, [10]>");
+  EXPECT_EQ(
+      infer("tensor<fp16, [10]> x",
+            stmt("slice_by_index(begin = tensor<int32, [1]>([0]), end = tensor<int32, [1]>([0]), "
+                 "stride = tensor<int32, [1]>([-1]), begin_mask = tensor<bool, [1]>([true]), "
+                 "end_mask = tensor<bool, [1]>([true]), x = x)")),
+      "tensor<fp16, [10]>");
 }
 
 TEST(MilChecker, Concat) {
   const std::string ins = "tensor<fp16, [1, 64, 1, 32]> a, tensor<fp16, [1, 64, 1, 96]> b";
-  EXPECT_EQ(infer(ins, stmt("concat(axis = int32(3), interleave = bool(false), values = (a, b))")), "tensor<fp16, [1, 64, 1, 128]>");
-  EXPECT_EQ(infer(ins, stmt("concat(axis = int32(-1), values = (a, b, a))")), "tensor<fp16, [1, 64, 1, 160]>");
-  EXPECT_EQ(infer(ins, stmt("concat(axis = int32(1), interleave = bool(true), values = (a, a))")), "tensor<fp16, [1, 128, 1, 32]>");
-  EXPECT_NE(infer_error(ins, stmt("concat(axis = int32(1), values = (a, b))")).find("does not concatenate"), std::string::npos);
-  EXPECT_NE(infer_error(ins, stmt("concat(axis = int32(3), interleave = bool(true), values = (a, b))")).find("interleave needs equal shapes"),
+  EXPECT_EQ(infer(ins, stmt("concat(axis = int32(3), interleave = bool(false), values = (a, b))")),
+            "tensor<fp16, [1, 64, 1, 128]>");
+  EXPECT_EQ(infer(ins, stmt("concat(axis = int32(-1), values = (a, b, a))")),
+            "tensor<fp16, [1, 64, 1, 160]>");
+  EXPECT_EQ(infer(ins, stmt("concat(axis = int32(1), interleave = bool(true), values = (a, a))")),
+            "tensor<fp16, [1, 128, 1, 32]>");
+  EXPECT_NE(infer_error(ins, stmt("concat(axis = int32(1), values = (a, b))"))
+                .find("does not concatenate"),
             std::string::npos);
-  EXPECT_NE(infer_error(ins, stmt("concat(axis = int32(3), values = a)")).find("must be a list"), std::string::npos);
-  EXPECT_NE(infer_error(ins, stmt("concat(values = (a, b))")).find("missing argument 'axis'"), std::string::npos);
+  EXPECT_NE(
+      infer_error(ins, stmt("concat(axis = int32(3), interleave = bool(true), values = (a, b))"))
+          .find("interleave needs equal shapes"),
+      std::string::npos);
+  EXPECT_NE(infer_error(ins, stmt("concat(axis = int32(3), values = a)")).find("must be a list"),
+            std::string::npos);
+  EXPECT_NE(infer_error(ins, stmt("concat(values = (a, b))")).find("missing argument 'axis'"),
+            std::string::npos);
 }
 
 TEST(MilChecker, ArgumentAndNameErrorsAreLocated) {
@@ -214,11 +323,15 @@ TEST(MilChecker, ArgumentAndNameErrorsAreLocated) {
   };
   EXPECT_EQ(err("        tensor<fp16, [4]> r = exp(y = a)[name = string(\"r\")];\n"),
             "m.mil:5:9: op 'r' (exp): unknown argument 'y' (expected x)");
-  EXPECT_EQ(err("        tensor<fp16, [4]> r = add(x = a)[name = string(\"r\")];\n"), "m.mil:5:9: op 'r' (add): missing argument 'y'");
-  EXPECT_EQ(err("        tensor<fp16, [4]> r = const(x = a)[name = string(\"r\"), val = tensor<fp16, [4]>([1, 2, 3, 4])];\n"),
+  EXPECT_EQ(err("        tensor<fp16, [4]> r = add(x = a)[name = string(\"r\")];\n"),
+            "m.mil:5:9: op 'r' (add): missing argument 'y'");
+  EXPECT_EQ(err("        tensor<fp16, [4]> r = const(x = a)[name = string(\"r\"), val = "
+                "tensor<fp16, [4]>([1, 2, 3, 4])];\n"),
             "m.mil:5:9: op 'r' (const): unknown argument 'x' (const takes none)");
-  EXPECT_EQ(err("        tensor<fp16, [4]> r = mul(x = a, y = a)[name = string(\"r\")];\n", "a"), "");
-  EXPECT_EQ(err("        tensor<fp16, [4]> r = mul(x = a, y = a)[name = string(\"r\")];\n", ""), "m.mil: function 'main' has no outputs");
+  EXPECT_EQ(err("        tensor<fp16, [4]> r = mul(x = a, y = a)[name = string(\"r\")];\n", "a"),
+            "");
+  EXPECT_EQ(err("        tensor<fp16, [4]> r = mul(x = a, y = a)[name = string(\"r\")];\n", ""),
+            "m.mil: function 'main' has no outputs");
 
   // Programs built in memory carry no lines; the message still names the op.
   Program built = parse_program(program_text(x, ok, "a"), "m.mil");
@@ -228,7 +341,8 @@ TEST(MilChecker, ArgumentAndNameErrorsAreLocated) {
     check_program(built, "built");
     ADD_FAILURE() << "no error";
   } catch (const MilError& e) {
-    EXPECT_EQ(std::string(e.what()), "built: op 'a' (exp): unknown value 'nope' (not defined before use)");
+    EXPECT_EQ(std::string(e.what()),
+              "built: op 'a' (exp): unknown value 'nope' (not defined before use)");
   }
   Program dup = parse_program(program_text(x, ok, "a"), "m.mil");
   dup.main.ops.push_back(dup.main.ops[0]);
@@ -254,22 +368,31 @@ TEST(MilChecker, ArgumentAndNameErrorsAreLocated) {
 TEST(MilChecker, KnowsTheOpsItDocuments) {
   const auto& ops = checked_ops();
   EXPECT_TRUE(std::is_sorted(ops.begin(), ops.end()));
-  for (const char* op : {"const", "conv", "matmul", "add", "sub", "mul", "real_div", "pow", "maximum", "minimum", "rsqrt", "sqrt",
-                         "exp", "log", "sigmoid", "silu", "softmax", "reduce_sum", "reduce_max", "reshape", "transpose",
-                         "slice_by_size", "slice_by_index", "concat", "cast", "expand_dims", "squeeze"})
+  for (const char* op : {"const",     "conv",          "matmul",         "add",
+                         "sub",       "mul",           "real_div",       "pow",
+                         "maximum",   "minimum",       "rsqrt",          "sqrt",
+                         "exp",       "log",           "sigmoid",        "silu",
+                         "softmax",   "reduce_sum",    "reduce_max",     "reshape",
+                         "transpose", "slice_by_size", "slice_by_index", "concat",
+                         "cast",      "expand_dims",   "squeeze"})
     EXPECT_TRUE(std::binary_search(ops.begin(), ops.end(), op)) << op;
 }
 
 // ---- lint ----
 
-const char* kWeight = "        tensor<fp16, [128, 64, 1, 1]> w = const()[name = string(\"w\"), val = tensor<fp16, [128, 64, 1, 1]>("
-                      "BLOBFILE(path = string(\"@model_path/weights/weight.bin\"), offset = uint64(64)))];\n";
+const char* kWeight =
+    "        tensor<fp16, [128, 64, 1, 1]> w = const()[name = string(\"w\"), val = tensor<fp16, "
+    "[128, 64, 1, 1]>("
+    "BLOBFILE(path = string(\"@model_path/weights/weight.bin\"), offset = uint64(64)))];\n";
 
 // A kernel every profile accepts without errors: one fp16 [1, C, 1, S] input with S a multiple
 // of 32, a 1x1 conv with a BLOBFILE weight, one output.
 std::string good_kernel() {
   return program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                      std::string(kWeight) + "        tensor<fp16, [1, 128, 1, 32]> y = conv(weight = w, x = x)[name = string(\"y\")];\n", "y");
+                      std::string(kWeight) +
+                          "        tensor<fp16, [1, 128, 1, 32]> y = conv(weight = w, x = x)[name "
+                          "= string(\"y\")];\n",
+                      "y");
 }
 
 std::vector<LintIssue> lint(const std::string& source, const std::string& profile) {
@@ -292,7 +415,8 @@ bool fires(const std::string& source, const std::string& profile, const std::str
 TEST(MilLint, GoodKernelIsCleanOnEveryProfile) {
   for (const std::string& name : lint_profile_names()) {
     const auto issues = lint(good_kernel(), name);
-    EXPECT_TRUE(issues.empty()) << name << ": " << (issues.empty() ? "" : format_lint_issue(issues[0], "k.mil"));
+    EXPECT_TRUE(issues.empty()) << name << ": "
+                                << (issues.empty() ? "" : format_lint_issue(issues[0], "k.mil"));
   }
 }
 
@@ -307,41 +431,53 @@ TEST(MilLint, ProfilesAndUnknownName) {
     lint_profile("m9");
     ADD_FAILURE() << "no error";
   } catch (const UserError& e) {
-    EXPECT_EQ(std::string(e.what()), "unknown lint profile 'm9' (known: m1-macos15, m4-macos15, permissive, strict)");
+    EXPECT_EQ(std::string(e.what()),
+              "unknown lint profile 'm9' (known: m1-macos15, m4-macos15, permissive, strict)");
   }
 }
 
 TEST(MilLint, Fp16Io) {
   const std::string bad = program_text("tensor<fp32, [1, 64, 1, 32]> x",
-                                       "        tensor<fp16, [1, 64, 1, 32]> y = cast(dtype = string(\"fp16\"), x = x)[name = string(\"y\")];\n", "y");
+                                       "        tensor<fp16, [1, 64, 1, 32]> y = cast(dtype = "
+                                       "string(\"fp16\"), x = x)[name = string(\"y\")];\n",
+                                       "y");
   const auto issues = lint(bad, "m1-macos15");
   const std::optional<LintIssue> i = find_rule(issues, "io-dtype");
   ASSERT_TRUE(i.has_value());
-  EXPECT_EQ(format_lint_issue(*i, "k.mil"), "k.mil: error [io-dtype] input 'x' is tensor<fp32, [1, 64, 1, 32]>; ANE I/O surfaces are fp16");
+  EXPECT_EQ(format_lint_issue(*i, "k.mil"),
+            "k.mil: error [io-dtype] input 'x' is tensor<fp32, [1, 64, 1, 32]>; ANE I/O surfaces "
+            "are fp16");
   EXPECT_FALSE(fires(bad, "permissive", "io-dtype"));
   EXPECT_FALSE(fires(good_kernel(), "m1-macos15", "io-dtype"));
 }
 
 TEST(MilLint, RankAndAxisLimits) {
-  const std::string wide = program_text("tensor<fp16, [1, 32768, 1, 32]> x",
-                                        "        tensor<fp16, [1, 32768, 1, 32]> y = sigmoid(x = x)[name = string(\"y\")];\n", "y");
+  const std::string wide = program_text(
+      "tensor<fp16, [1, 32768, 1, 32]> x",
+      "        tensor<fp16, [1, 32768, 1, 32]> y = sigmoid(x = x)[name = string(\"y\")];\n", "y");
   EXPECT_TRUE(fires(wide, "m1-macos15", "axis-size"));
   EXPECT_FALSE(fires(wide, "m4-macos15", "axis-size"));
-  const std::string wider = program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                                         "        tensor<fp16, [1, 64, 1, 131072]> y = reshape(shape = tensor<int32, [4]>([1, 64, 1, 131072]), "
-                                         "x = tensor<fp16, [1, 64, 1, 131072]>(BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64))))"
-                                         "[name = string(\"y\")];\n",
-                                         "x");
+  const std::string wider =
+      program_text("tensor<fp16, [1, 64, 1, 32]> x",
+                   "        tensor<fp16, [1, 64, 1, 131072]> y = reshape(shape = tensor<int32, "
+                   "[4]>([1, 64, 1, 131072]), "
+                   "x = tensor<fp16, [1, 64, 1, 131072]>(BLOBFILE(path = "
+                   "string(\"@model_path/weights/w.bin\"), offset = uint64(64))))"
+                   "[name = string(\"y\")];\n",
+                   "x");
   const auto issues = lint(wider, "m4-macos15");
   const std::optional<LintIssue> i = find_rule(issues, "axis-size");
   ASSERT_TRUE(i.has_value());
   EXPECT_EQ(i->line, 4);
   EXPECT_EQ(i->op, "y");
-  EXPECT_NE(i->message.find("axis 3 is 131072, above the per-axis limit 65536"), std::string::npos) << i->message;
-  const std::string deep = program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                                        "        tensor<fp16, [1, 2, 32, 1, 32, 1]> y = reshape(shape = tensor<int32, [6]>([1, 2, 32, 1, 32, 1]), x = x)"
-                                        "[name = string(\"y\")];\n",
-                                        "x");
+  EXPECT_NE(i->message.find("axis 3 is 131072, above the per-axis limit 65536"), std::string::npos)
+      << i->message;
+  const std::string deep =
+      program_text("tensor<fp16, [1, 64, 1, 32]> x",
+                   "        tensor<fp16, [1, 2, 32, 1, 32, 1]> y = reshape(shape = tensor<int32, "
+                   "[6]>([1, 2, 32, 1, 32, 1]), x = x)"
+                   "[name = string(\"y\")];\n",
+                   "x");
   EXPECT_TRUE(fires(deep, "m1-macos15", "rank"));
   EXPECT_FALSE(fires(deep, "permissive", "rank"));
   EXPECT_FALSE(fires(good_kernel(), "m1-macos15", "rank"));
@@ -349,33 +485,44 @@ TEST(MilLint, RankAndAxisLimits) {
 }
 
 TEST(MilLint, RowAlignmentOfIo) {
-  const std::string bad = program_text("tensor<fp16, [1, 64, 1, 100]> x",
-                                       "        tensor<fp16, [1, 64, 1, 100]> y = sigmoid(x = x)[name = string(\"y\")];\n", "y");
+  const std::string bad = program_text(
+      "tensor<fp16, [1, 64, 1, 100]> x",
+      "        tensor<fp16, [1, 64, 1, 100]> y = sigmoid(x = x)[name = string(\"y\")];\n", "y");
   const auto issues = lint(bad, "m1-macos15");
   const std::optional<LintIssue> i = find_rule(issues, "row-align");
   ASSERT_TRUE(i.has_value());
-  EXPECT_NE(i->message.find("last axis 100 is 200 bytes, not a multiple of 64 (use a multiple of 32 elements)"), std::string::npos)
+  EXPECT_NE(i->message.find(
+                "last axis 100 is 200 bytes, not a multiple of 64 (use a multiple of 32 elements)"),
+            std::string::npos)
       << i->message;
-  EXPECT_EQ(std::count_if(issues.begin(), issues.end(), [](const LintIssue& x) { return x.rule == "row-align"; }), 2);  // in and out
+  EXPECT_EQ(std::count_if(issues.begin(), issues.end(),
+                          [](const LintIssue& x) { return x.rule == "row-align"; }),
+            2);  // in and out
   EXPECT_FALSE(fires(bad, "permissive", "row-align"));
 }
 
 TEST(MilLint, OpAllowList) {
-  const std::string bad = program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                                       "        tensor<fp16, [1, 64, 1, 32]> y = silu(x = x)[name = string(\"y\")];\n", "y");
+  const std::string bad = program_text(
+      "tensor<fp16, [1, 64, 1, 32]> x",
+      "        tensor<fp16, [1, 64, 1, 32]> y = silu(x = x)[name = string(\"y\")];\n", "y");
   const std::optional<LintIssue> i = find_rule(lint(bad, "m1-macos15"), "op-allowed");
   ASSERT_TRUE(i.has_value());
-  EXPECT_EQ(format_lint_issue(*i, "k.mil"), "k.mil:4: error [op-allowed] op 'y': op silu is not in profile m1-macos15's allow-list");
+  EXPECT_EQ(
+      format_lint_issue(*i, "k.mil"),
+      "k.mil:4: error [op-allowed] op 'y': op silu is not in profile m1-macos15's allow-list");
   EXPECT_FALSE(fires(bad, "permissive", "op-allowed"));
-  const std::string tanh = program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                                        "        tensor<fp16, [1, 64, 1, 32]> y = tanh(x = x)[name = string(\"y\")];\n", "y");
+  const std::string tanh = program_text(
+      "tensor<fp16, [1, 64, 1, 32]> x",
+      "        tensor<fp16, [1, 64, 1, 32]> y = tanh(x = x)[name = string(\"y\")];\n", "y");
   EXPECT_FALSE(fires(tanh, "m1-macos15", "op-allowed"));
   EXPECT_TRUE(fires(tanh, "strict", "op-allowed"));
 }
 
 TEST(MilLint, Concat) {
   const std::string src = program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                                       "        tensor<fp16, [1, 64, 1, 64]> y = concat(axis = int32(3), values = (x, x))[name = string(\"y\")];\n", "y");
+                                       "        tensor<fp16, [1, 64, 1, 64]> y = concat(axis = "
+                                       "int32(3), values = (x, x))[name = string(\"y\")];\n",
+                                       "y");
   const std::optional<LintIssue> strict = find_rule(lint(src, "strict"), "concat");
   ASSERT_TRUE(strict.has_value());
   EXPECT_EQ(strict->severity, LintSeverity::kError);
@@ -391,14 +538,17 @@ TEST(MilLint, Concat) {
 std::string two_io(const std::string& a, int64_t sa, const std::string& b, int64_t sb) {
   auto t = [](int64_t s) { return "tensor<fp16, [1, 64, 1, " + std::to_string(s) + "]>"; };
   return program_text(t(sa) + " " + a + ", " + t(sb) + " " + b,
-                      "        " + t(sb) + " p" + b + " = sigmoid(x = " + b + ")[name = string(\"p" + b + "\")];\n" +
-                      "        " + t(sa) + " q" + a + " = sigmoid(x = " + a + ")[name = string(\"q" + a + "\")];\n",
+                      "        " + t(sb) + " p" + b + " = sigmoid(x = " + b +
+                          ")[name = string(\"p" + b + "\")];\n" + "        " + t(sa) + " q" + a +
+                          " = sigmoid(x = " + a + ")[name = string(\"q" + a + "\")];\n",
                       "p" + b + ", q" + a);
 }
 
 TEST(MilLint, MultiIoOrdering) {
-  const std::string good = two_io("a", 32, "b", 64);  // inputs ascending, outputs descending, alphabetical
-  for (const char* rule : {"input-order", "output-order", "io-names"}) EXPECT_FALSE(fires(good, "m1-macos15", rule)) << rule;
+  const std::string good =
+      two_io("a", 32, "b", 64);  // inputs ascending, outputs descending, alphabetical
+  for (const char* rule : {"input-order", "output-order", "io-names"})
+    EXPECT_FALSE(fires(good, "m1-macos15", rule)) << rule;
   EXPECT_TRUE(fires(good, "strict", "multi-io"));
   EXPECT_FALSE(fires(good, "m1-macos15", "multi-io"));
   EXPECT_FALSE(fires(good_kernel(), "strict", "multi-io"));
@@ -409,7 +559,9 @@ TEST(MilLint, MultiIoOrdering) {
   const std::string descending = two_io("a", 64, "b", 32);
   const std::optional<LintIssue> i = find_rule(lint(descending, "m4-macos15"), "input-order");
   ASSERT_TRUE(i.has_value());
-  EXPECT_EQ(i->message, "input 'b' (4096 bytes) follows 'a' (8192 bytes): inputs must be declared in strictly ascending order of size");
+  EXPECT_EQ(i->message,
+            "input 'b' (4096 bytes) follows 'a' (8192 bytes): inputs must be declared in strictly "
+            "ascending order of size");
   const std::string unsorted = two_io("b", 32, "a", 64);
   EXPECT_TRUE(fires(unsorted, "m1-macos15", "io-names"));
   EXPECT_FALSE(fires(unsorted, "m1-macos15", "input-order"));
@@ -421,18 +573,23 @@ TEST(MilLint, MultiIoOrdering) {
   equal.require_equal_input_sizes = true;
   const Program p = parse_program(good, "k.mil");
   EXPECT_TRUE(find_rule(lint_program(p, equal), "input-equal-size").has_value());
-  EXPECT_FALSE(find_rule(lint_program(parse_program(same_size, "k.mil"), equal), "input-equal-size").has_value());
+  EXPECT_FALSE(find_rule(lint_program(parse_program(same_size, "k.mil"), equal), "input-equal-size")
+                   .has_value());
 }
 
 TEST(MilLint, Rank4IoInStrict) {
-  const std::string flat = program_text("tensor<fp16, [64, 32]> x", "        tensor<fp16, [64, 32]> y = sigmoid(x = x)[name = string(\"y\")];\n", "y");
+  const std::string flat = program_text(
+      "tensor<fp16, [64, 32]> x",
+      "        tensor<fp16, [64, 32]> y = sigmoid(x = x)[name = string(\"y\")];\n", "y");
   EXPECT_TRUE(fires(flat, "strict", "io-rank4"));
   EXPECT_FALSE(fires(flat, "m1-macos15", "io-rank4"));
 }
 
 TEST(MilLint, ConvRuntimeWeight) {
-  const std::string src = program_text("tensor<fp16, [1, 64, 1, 32]> x, tensor<fp16, [128, 64, 1, 1]> w",
-                                       "        tensor<fp16, [1, 128, 1, 32]> y = conv(weight = w, x = x)[name = string(\"y\")];\n", "y");
+  const std::string src = program_text(
+      "tensor<fp16, [1, 64, 1, 32]> x, tensor<fp16, [128, 64, 1, 1]> w",
+      "        tensor<fp16, [1, 128, 1, 32]> y = conv(weight = w, x = x)[name = string(\"y\")];\n",
+      "y");
   const std::optional<LintIssue> strict = find_rule(lint(src, "strict"), "conv-runtime-weight");
   ASSERT_TRUE(strict.has_value());
   EXPECT_EQ(strict->severity, LintSeverity::kError);
@@ -445,16 +602,22 @@ TEST(MilLint, ConvRuntimeWeight) {
 TEST(MilLint, BlobfilePathAndOffset) {
   auto with_blob = [](const std::string& path, uint64_t offset) {
     return program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                        "        tensor<fp16, [128, 64, 1, 1]> w = const()[name = string(\"w\"), val = tensor<fp16, [128, 64, 1, 1]>("
-                        "BLOBFILE(path = string(\"" + path + "\"), offset = uint64(" + std::to_string(offset) + ")))];\n"
-                        "        tensor<fp16, [1, 128, 1, 32]> y = conv(weight = w, x = x)[name = string(\"y\")];\n",
+                        "        tensor<fp16, [128, 64, 1, 1]> w = const()[name = string(\"w\"), "
+                        "val = tensor<fp16, [128, 64, 1, 1]>("
+                        "BLOBFILE(path = string(\"" +
+                            path + "\"), offset = uint64(" + std::to_string(offset) +
+                            ")))];\n"
+                            "        tensor<fp16, [1, 128, 1, 32]> y = conv(weight = w, x = "
+                            "x)[name = string(\"y\")];\n",
                         "y");
   };
-  for (const char* path : {"weights/w.bin", "/tmp/w.bin", "@model_path/w.bin", "@model_path/weights/../../w.bin", "@model_path/weights/"}) {
+  for (const char* path : {"weights/w.bin", "/tmp/w.bin", "@model_path/w.bin",
+                           "@model_path/weights/../../w.bin", "@model_path/weights/"}) {
     EXPECT_TRUE(fires(with_blob(path, 64), "m1-macos15", "blob-path")) << path;
     EXPECT_TRUE(fires(with_blob(path, 64), "permissive", "blob-path")) << path;
   }
-  EXPECT_FALSE(fires(with_blob("@model_path/weights/layer0/wq.bin", 64), "m1-macos15", "blob-path"));
+  EXPECT_FALSE(
+      fires(with_blob("@model_path/weights/layer0/wq.bin", 64), "m1-macos15", "blob-path"));
   EXPECT_TRUE(fires(with_blob("@model_path/weights/w.bin", 0), "m1-macos15", "blob-offset"));
   EXPECT_TRUE(fires(with_blob("@model_path/weights/w.bin", 100), "m1-macos15", "blob-offset"));
   EXPECT_FALSE(fires(with_blob("@model_path/weights/w.bin", 2176), "m1-macos15", "blob-offset"));
@@ -463,7 +626,8 @@ TEST(MilLint, BlobfilePathAndOffset) {
 TEST(MilLint, SramAndFp16RangeWarnings) {
   const std::string big = program_text(
       "tensor<fp16, [1, 4096, 1, 32]> x",
-      "        tensor<fp16, [4096, 4096, 1, 1]> w = const()[name = string(\"w\"), val = tensor<fp16, [4096, 4096, 1, 1]>("
+      "        tensor<fp16, [4096, 4096, 1, 1]> w = const()[name = string(\"w\"), val = "
+      "tensor<fp16, [4096, 4096, 1, 1]>("
       "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n"
       "        tensor<fp16, [1, 4096, 1, 32]> y = conv(weight = w, x = x)[name = string(\"y\")];\n"
       "        tensor<fp16, [1, 4096, 1, 32]> z = conv(weight = w, x = y)[name = string(\"z\")];\n",
@@ -471,7 +635,8 @@ TEST(MilLint, SramAndFp16RangeWarnings) {
   EXPECT_FALSE(fires(big, "m1-macos15", "sram-weights"));  // 32 MiB exactly, and w is counted once
   const std::string bigger = program_text(
       "tensor<fp16, [1, 4096, 1, 32]> x",
-      "        tensor<fp16, [4097, 4096, 1, 1]> w = const()[name = string(\"w\"), val = tensor<fp16, [4097, 4096, 1, 1]>("
+      "        tensor<fp16, [4097, 4096, 1, 1]> w = const()[name = string(\"w\"), val = "
+      "tensor<fp16, [4097, 4096, 1, 1]>("
       "BLOBFILE(path = string(\"@model_path/weights/w.bin\"), offset = uint64(64)))];\n"
       "        tensor<fp16, [1, 4097, 1, 32]> y = conv(weight = w, x = x)[name = string(\"y\")];\n",
       "y");
@@ -480,7 +645,9 @@ TEST(MilLint, SramAndFp16RangeWarnings) {
   EXPECT_EQ(sram->severity, LintSeverity::kWarning);
 
   const std::string huge = program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                                        "        tensor<fp16, [1, 64, 1, 32]> y = mul(x = x, y = fp16(70000.0))[name = string(\"y\")];\n", "y");
+                                        "        tensor<fp16, [1, 64, 1, 32]> y = mul(x = x, y = "
+                                        "fp16(70000.0))[name = string(\"y\")];\n",
+                                        "y");
   const std::optional<LintIssue> range = find_rule(lint(huge, "m1-macos15"), "fp16-range");
   ASSERT_TRUE(range.has_value());
   EXPECT_EQ(range->severity, LintSeverity::kWarning);
@@ -494,7 +661,8 @@ TEST(MilLint, NeverThrowsOnUncheckedPrograms) {
   Program p = parse_program(good_kernel(), "k.mil");
   p.main.ops[1].args[0].second.ref = "missing";
   p.main.outputs.push_back("nowhere");
-  for (const std::string& name : lint_profile_names()) EXPECT_NO_THROW(lint_program(p, lint_profile(name)));
+  for (const std::string& name : lint_profile_names())
+    EXPECT_NO_THROW(lint_program(p, lint_profile(name)));
 }
 
 }  // namespace

@@ -3,8 +3,6 @@
 // tolerance, plus the rounding model's observable consequences, BLOBFILE constants, an
 // RMSNorm chain written the way ANE programs write it, error reporting, and speed at
 // dim 768 x seq 512.
-#include "backends/ane/mil/interpreter.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "backends/ane/mil/fp16_math.h"
+#include "backends/ane/mil/interpreter.h"
 #include "core/error.h"
 
 namespace anetrain::mil {
@@ -87,7 +86,9 @@ BlobLoader no_blobs() {
   };
 }
 
-HostTensor tensor(Type type, std::vector<float> data) { return HostTensor{std::move(type), std::move(data)}; }
+HostTensor tensor(Type type, std::vector<float> data) {
+  return HostTensor{std::move(type), std::move(data)};
+}
 
 // Random fp16 values uniform in [lo, hi].
 std::vector<float> random_fp16(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
@@ -98,7 +99,9 @@ std::vector<float> random_fp16(int64_t n, uint32_t seed, float lo = -1.0f, float
   return out;
 }
 
-std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+std::vector<double> to_double(const std::vector<float>& v) {
+  return std::vector<double>(v.begin(), v.end());
+}
 
 // One output of a single-output program.
 HostTensor run1(const Program& p, std::vector<std::pair<std::string, HostTensor>> inputs,
@@ -165,9 +168,9 @@ TEST(MilInterpreterFp16, RoundsToNearestEvenWithOverflowAndSubnormals) {
   EXPECT_TRUE(std::isinf(round_fp16(1e5f)));
   EXPECT_EQ(round_fp16(-1e5f), -std::numeric_limits<float>::infinity());
   const float tiny = std::ldexp(1.0f, -24);
-  EXPECT_EQ(round_fp16(std::ldexp(1.0f, -25)), 0.0f);              // tie to the even zero
+  EXPECT_EQ(round_fp16(std::ldexp(1.0f, -25)), 0.0f);  // tie to the even zero
   EXPECT_EQ(round_fp16(std::ldexp(1.0f, -25) * 1.0001f), tiny);
-  EXPECT_EQ(round_fp16(1.5f * tiny), 2 * tiny);                    // tie to even 2
+  EXPECT_EQ(round_fp16(1.5f * tiny), 2 * tiny);  // tie to even 2
   EXPECT_EQ(round_fp16(2.5f * tiny), 2 * tiny);
   EXPECT_EQ(round_fp16(0.75f * tiny), tiny);
   EXPECT_EQ(round_fp16(std::ldexp(1.0f, -14) - std::ldexp(1.0f, -26)), std::ldexp(1.0f, -14));
@@ -203,8 +206,12 @@ TEST(MilInterpreter, BinaryOpsMatchDoubleReference) {
   const std::vector<float> y = random_fp16(24, 2, -2.0f, 2.0f);
   for (const Case& c : cases) {
     Prog p;
-    p.input("x", f16(shape)).input("y", f16(shape)).op(f16(shape), "z", c.op, {{"x", ref("x")}, {"y", ref("y")}}).output("z");
-    const HostTensor z = run1(p.program, {{"x", tensor(f16(shape), x)}, {"y", tensor(f16(shape), y)}});
+    p.input("x", f16(shape))
+        .input("y", f16(shape))
+        .op(f16(shape), "z", c.op, {{"x", ref("x")}, {"y", ref("y")}})
+        .output("z");
+    const HostTensor z =
+        run1(p.program, {{"x", tensor(f16(shape), x)}, {"y", tensor(f16(shape), y)}});
     EXPECT_EQ(z.type, f16(shape)) << c.op;
     std::vector<double> want;
     for (size_t i = 0; i < x.size(); ++i) want.push_back(c.f(x[i], y[i]));
@@ -225,7 +232,8 @@ TEST(MilInterpreter, BroadcastingFollowsNumpy) {
   p.op(f16({2, 3, 4}), "r", "sub", {{"x", fp16_scalar(100)}, {"y", ref("h")}});
   p.output("z").output("r");
   Interpreter interpreter(p.program, no_blobs());
-  const auto out = interpreter.run({{"x", tensor(f16({2, 3, 1}), x)}, {"y", tensor(f16({1, 4}), y)}});
+  const auto out =
+      interpreter.run({{"x", tensor(f16({2, 3, 1}), x)}, {"y", tensor(f16({1, 4}), y)}});
   ASSERT_EQ(out.size(), 2u);
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 4; ++j) {
@@ -237,7 +245,8 @@ TEST(MilInterpreter, BroadcastingFollowsNumpy) {
   q.input("a", f16({2, 1, 3})).input("b", f16({2, 4, 3}));
   q.op(f16({2, 4, 3}), "c", "mul", {{"x", ref("a")}, {"y", ref("b")}}).output("c");
   const std::vector<float> a = random_fp16(6, 3), b = random_fp16(24, 4);
-  const HostTensor c = run1(q.program, {{"a", tensor(f16({2, 1, 3}), a)}, {"b", tensor(f16({2, 4, 3}), b)}});
+  const HostTensor c =
+      run1(q.program, {{"a", tensor(f16({2, 1, 3}), a)}, {"b", tensor(f16({2, 4, 3}), b)}});
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 4; ++j)
       for (int k = 0; k < 3; ++k)
@@ -250,7 +259,8 @@ TEST(MilInterpreter, IncompatibleBroadcastIsUserError) {
   p.op(f16({2, 3}), "z", "add", {{"x", ref("x")}, {"y", ref("y")}}).output("z");
   Interpreter interpreter(p.program, no_blobs());
   const std::string message = error_of([&] {
-    interpreter.run({{"x", tensor(f16({2, 3}), std::vector<float>(6))}, {"y", tensor(f16({4}), std::vector<float>(4))}});
+    interpreter.run({{"x", tensor(f16({2, 3}), std::vector<float>(6))},
+                     {"y", tensor(f16({4}), std::vector<float>(4))}});
   });
   EXPECT_NE(message.find("add 'z'"), std::string::npos) << message;
   EXPECT_NE(message.find("broadcast"), std::string::npos) << message;
@@ -324,20 +334,21 @@ TEST(MilInterpreter, OverflowBecomesInfWithoutTrapping) {
   Interpreter interpreter(p.program, no_blobs());
   const float inf = std::numeric_limits<float>::infinity();
   const auto out = interpreter.run({{"x", tensor(f16({4}), {100, 12, -100, 1e5f})}});
-  EXPECT_EQ(out[0].data[0], inf);             // 100000 > 65504
+  EXPECT_EQ(out[0].data[0], inf);  // 100000 > 65504
   EXPECT_EQ(out[0].data[1], 12000.0f);
   EXPECT_EQ(out[0].data[2], -inf);
-  EXPECT_EQ(out[0].data[3], inf);             // the input 1e5 was already inf
-  EXPECT_EQ(out[1].data[1], inf);             // e^12 = 162755
+  EXPECT_EQ(out[0].data[3], inf);  // the input 1e5 was already inf
+  EXPECT_EQ(out[1].data[1], inf);  // e^12 = 162755
   EXPECT_EQ(out[1].data[2], 0.0f);
-  EXPECT_TRUE(std::isnan(out[2].data[0]));    // inf - inf
+  EXPECT_TRUE(std::isnan(out[2].data[0]));  // inf - inf
   for (float v : out[3].data) EXPECT_TRUE(std::isnan(v) || (v >= 0 && v <= 1));
   EXPECT_EQ(out[4].data[0], inf);
   // Accumulations overflow only in the final rounding: 256*256 + 256*256 = 131072 -> inf.
   Prog q;
   q.input("a", f16({1, 2})).input("b", f16({2, 1}));
   q.op(f16({1, 1}), "m", "matmul", {{"x", ref("a")}, {"y", ref("b")}}).output("m");
-  const HostTensor m = run1(q.program, {{"a", tensor(f16({1, 2}), {256, 256})}, {"b", tensor(f16({2, 1}), {256, 256})}});
+  const HostTensor m = run1(
+      q.program, {{"a", tensor(f16({1, 2}), {256, 256})}, {"b", tensor(f16({2, 1}), {256, 256})}});
   EXPECT_EQ(m.data[0], inf);
 }
 
@@ -345,7 +356,8 @@ TEST(MilInterpreter, ReductionsAndMatmulAccumulateInFp32) {
   // Summing 4096 ones one fp16 rounding at a time would stall at 2048; the model rounds once.
   Prog p;
   p.input("x", f16({1, 4096})).input("w", f16({4096, 1}));
-  p.op(f16({1}), "s", "reduce_sum", {{"x", ref("x")}, {"axes", ints({1})}, {"keep_dims", boolean(false)}});
+  p.op(f16({1}), "s", "reduce_sum",
+       {{"x", ref("x")}, {"axes", ints({1})}, {"keep_dims", boolean(false)}});
   p.op(f16({1, 1}), "m", "matmul", {{"x", ref("x")}, {"y", ref("w")}});
   p.output("s").output("m");
   Interpreter interpreter(p.program, no_blobs());
@@ -358,9 +370,10 @@ TEST(MilInterpreter, ReductionsAndMatmulAccumulateInFp32) {
 // ---- conv ----------------------------------------------------------------------------------
 
 // Naive double-precision NCHW convolution.
-std::vector<double> conv_reference(const std::vector<float>& x, const Shape& xs, const std::vector<float>& w,
-                                   const Shape& ws, const std::vector<float>& bias, int64_t stride,
-                                   int64_t pad_top, int64_t pad_left, int64_t groups, const Shape& os) {
+std::vector<double> conv_reference(const std::vector<float>& x, const Shape& xs,
+                                   const std::vector<float>& w, const Shape& ws,
+                                   const std::vector<float>& bias, int64_t stride, int64_t pad_top,
+                                   int64_t pad_left, int64_t groups, const Shape& os) {
   std::vector<double> out(static_cast<size_t>(os[0] * os[1] * os[2] * os[3]), 0.0);
   const int64_t gin = ws[1], gout = ws[0] / groups;
   for (int64_t n = 0; n < os[0]; ++n)
@@ -389,8 +402,13 @@ TEST(MilInterpreter, Conv1x1MatchesDoubleReference) {
   p.input("x", f16(xs));
   p.constant("w", number_literal(f16(ws), to_double(w)));
   p.op(f16(os), "y", "conv",
-       {{"x", ref("x")}, {"weight", ref("w")}, {"strides", ints({1, 1})}, {"pad_type", text("valid")},
-        {"pad", ints({0, 0, 0, 0})}, {"dilations", ints({1, 1})}, {"groups", int_scalar(1)}});
+       {{"x", ref("x")},
+        {"weight", ref("w")},
+        {"strides", ints({1, 1})},
+        {"pad_type", text("valid")},
+        {"pad", ints({0, 0, 0, 0})},
+        {"dilations", ints({1, 1})},
+        {"groups", int_scalar(1)}});
   p.output("y");
   const HostTensor y = run1(p.program, {{"x", tensor(f16(xs), x)}});
   EXPECT_EQ(y.type, f16(os));
@@ -409,28 +427,39 @@ TEST(MilInterpreter, ConvHandlesGroupsStridesPaddingAndBias) {
   p.constant("w", number_literal(f16(ws), to_double(w)));
   p.constant("b", number_literal(f16({6}), to_double(bias)));
   p.op(f16(os), "y", "conv",
-       {{"x", ref("x")}, {"weight", ref("w")}, {"bias", ref("b")}, {"strides", ints({2, 2})},
-        {"pad_type", text("custom")}, {"pad", ints({1, 0, 2, 1})}, {"dilations", ints({1, 1})},
+       {{"x", ref("x")},
+        {"weight", ref("w")},
+        {"bias", ref("b")},
+        {"strides", ints({2, 2})},
+        {"pad_type", text("custom")},
+        {"pad", ints({1, 0, 2, 1})},
+        {"dilations", ints({1, 1})},
         {"groups", int_scalar(2)}});
   // "same" with stride 1 keeps H x W and pads 1 on each side for a 3x3 kernel.
   p.op(f16({1, 6, 7, 6}), "same", "conv",
-       {{"x", ref("x")}, {"weight", ref("w")}, {"pad_type", text("same")}, {"groups", int_scalar(2)}});
+       {{"x", ref("x")},
+        {"weight", ref("w")},
+        {"pad_type", text("same")},
+        {"groups", int_scalar(2)}});
   p.output("y").output("same");
   Interpreter interpreter(p.program, no_blobs());
   const auto out = interpreter.run({{"x", tensor(f16(xs), x)}});
-  expect_close(out[0].data, conv_reference(x, xs, w, ws, bias, 2, 1, 2, 2, os), 1.0, 1e-5, "custom");
-  expect_close(out[1].data, conv_reference(x, xs, w, ws, {}, 1, 1, 1, 2, {1, 6, 7, 6}), 1.0, 1e-5, "same");
+  expect_close(out[0].data, conv_reference(x, xs, w, ws, bias, 2, 1, 2, 2, os), 1.0, 1e-5,
+               "custom");
+  expect_close(out[1].data, conv_reference(x, xs, w, ws, {}, 1, 1, 1, 2, {1, 6, 7, 6}), 1.0, 1e-5,
+               "same");
 }
 
 // ---- matmul --------------------------------------------------------------------------------
 
-std::vector<double> matmul_reference(const std::vector<float>& a, const std::vector<float>& b, int64_t m,
-                                     int64_t k, int64_t n, bool ta, bool tb) {
+std::vector<double> matmul_reference(const std::vector<float>& a, const std::vector<float>& b,
+                                     int64_t m, int64_t k, int64_t n, bool ta, bool tb) {
   std::vector<double> out(static_cast<size_t>(m * n), 0.0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j)
       for (int64_t q = 0; q < k; ++q)
-        out[i * n + j] += double(ta ? a[q * m + i] : a[i * k + q]) * (tb ? b[j * k + q] : b[q * n + j]);
+        out[i * n + j] +=
+            double(ta ? a[q * m + i] : a[i * k + q]) * (tb ? b[j * k + q] : b[q * n + j]);
   return out;
 }
 
@@ -444,7 +473,10 @@ TEST(MilInterpreter, MatmulTransposesMatchDoubleReference) {
       Prog p;
       p.input("a", f16(as)).input("b", f16(bs));
       p.op(f16({m, n}), "c", "matmul",
-           {{"x", ref("a")}, {"y", ref("b")}, {"transpose_x", boolean(ta)}, {"transpose_y", boolean(tb)}});
+           {{"x", ref("a")},
+            {"y", ref("b")},
+            {"transpose_x", boolean(ta)},
+            {"transpose_y", boolean(tb)}});
       p.output("c");
       const HostTensor c = run1(p.program, {{"a", tensor(f16(as), a)}, {"b", tensor(f16(bs), b)}});
       expect_close(c.data, matmul_reference(a, b, m, k, n, ta, tb), 1.0, 1e-5,
@@ -458,16 +490,21 @@ TEST(MilInterpreter, MatmulBroadcastsBatchDims) {
   Prog p;
   p.input("a", f16({2, 1, 3, 5})).input("b", f16({3, 4, 5}));
   p.op(f16({2, 3, 3, 4}), "c", "matmul",
-       {{"x", ref("a")}, {"y", ref("b")}, {"transpose_x", boolean(false)}, {"transpose_y", boolean(true)}});
+       {{"x", ref("a")},
+        {"y", ref("b")},
+        {"transpose_x", boolean(false)},
+        {"transpose_y", boolean(true)}});
   p.output("c");
-  const HostTensor c = run1(p.program, {{"a", tensor(f16({2, 1, 3, 5}), a)}, {"b", tensor(f16({3, 4, 5}), b)}});
+  const HostTensor c =
+      run1(p.program, {{"a", tensor(f16({2, 1, 3, 5}), a)}, {"b", tensor(f16({3, 4, 5}), b)}});
   ASSERT_EQ(c.type, f16({2, 3, 3, 4}));
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t j = 0; j < 3; ++j) {
       const std::vector<float> ai(a.begin() + i * 15, a.begin() + (i + 1) * 15);
       const std::vector<float> bj(b.begin() + j * 20, b.begin() + (j + 1) * 20);
       const std::vector<double> want = matmul_reference(ai, bj, 3, 5, 4, false, true);
-      const std::vector<float> got(c.data.begin() + (i * 3 + j) * 12, c.data.begin() + (i * 3 + j + 1) * 12);
+      const std::vector<float> got(c.data.begin() + (i * 3 + j) * 12,
+                                   c.data.begin() + (i * 3 + j + 1) * 12);
       expect_close(got, want, 1.0, 1e-5, "batch " + std::to_string(i) + "," + std::to_string(j));
     }
   // A rank-1 y is a column vector whose axis is dropped: [2, 3, 5] @ [5] -> [2, 3].
@@ -475,7 +512,8 @@ TEST(MilInterpreter, MatmulBroadcastsBatchDims) {
   q.input("a", f16({2, 3, 5})).input("v", f16({5}));
   q.op(f16({2, 3}), "c", "matmul", {{"x", ref("a")}, {"y", ref("v")}}).output("c");
   const std::vector<float> v = random_fp16(5, 24);
-  const HostTensor cv = run1(q.program, {{"a", tensor(f16({2, 3, 5}), a)}, {"v", tensor(f16({5}), v)}});
+  const HostTensor cv =
+      run1(q.program, {{"a", tensor(f16({2, 3, 5}), a)}, {"v", tensor(f16({5}), v)}});
   ASSERT_EQ(cv.type, f16({2, 3}));
   expect_close(cv.data, matmul_reference(a, v, 6, 5, 1, false, false), 1.0, 1e-5, "rank-1 y");
 }
@@ -519,7 +557,8 @@ TEST(MilInterpreter, SoftmaxWithCausalMaskRow) {
   Prog q;
   q.input("x", f16({1, 4}));
   q.op(f16({1, 4}), "p", "softmax", {{"x", ref("x")}, {"axis", int_scalar(1)}}).output("p");
-  const HostTensor uniform = run1(q.program, {{"x", tensor(f16({1, 4}), std::vector<float>(4, -65504.0f))}});
+  const HostTensor uniform =
+      run1(q.program, {{"x", tensor(f16({1, 4}), std::vector<float>(4, -65504.0f))}});
   EXPECT_EQ(uniform.data, std::vector<float>(4, 0.25f));
 }
 
@@ -546,8 +585,10 @@ TEST(MilInterpreter, ReduceSumAndMaxWithAxesAndKeepDims) {
   const std::vector<float> x = random_fp16(24, 40, -2.0f, 2.0f);
   Prog p;
   p.input("x", f16(shape));
-  p.op(f16({2, 1, 4}), "s1", "reduce_sum", {{"x", ref("x")}, {"axes", ints({1})}, {"keep_dims", boolean(true)}});
-  p.op(f16({3}), "m", "reduce_max", {{"x", ref("x")}, {"axes", ints({-1, 0})}, {"keep_dims", boolean(false)}});
+  p.op(f16({2, 1, 4}), "s1", "reduce_sum",
+       {{"x", ref("x")}, {"axes", ints({1})}, {"keep_dims", boolean(true)}});
+  p.op(f16({3}), "m", "reduce_max",
+       {{"x", ref("x")}, {"axes", ints({-1, 0})}, {"keep_dims", boolean(false)}});
   p.op(f16({}), "all", "reduce_sum", {{"x", ref("x")}});
   p.output("s1").output("m").output("all");
   Interpreter interpreter(p.program, no_blobs());
@@ -582,14 +623,19 @@ TEST(MilInterpreter, ReshapeTransposeSliceConcat) {
   p.input("x", f16({2, 3, 4}));
   p.op(f16({6, 4}), "r", "reshape", {{"x", ref("x")}, {"shape", ints({-1, 4})}});
   p.op(f16({4, 2, 3}), "t", "transpose", {{"x", ref("x")}, {"perm", ints({2, 0, 1})}});
-  p.op(f16({1, 2, 3}), "s", "slice_by_size", {{"x", ref("x")}, {"begin", ints({1, 1, 1})}, {"size", ints({1, -1, 3})}});
+  p.op(f16({1, 2, 3}), "s", "slice_by_size",
+       {{"x", ref("x")}, {"begin", ints({1, 1, 1})}, {"size", ints({1, -1, 3})}});
   p.op(f16({2, 2, 2}), "si", "slice_by_index",
-       {{"x", ref("x")}, {"begin", ints({0, 0, 3})}, {"end", ints({2, 3, 0})}, {"stride", ints({1, 2, -2})},
+       {{"x", ref("x")},
+        {"begin", ints({0, 0, 3})},
+        {"end", ints({2, 3, 0})},
+        {"stride", ints({1, 2, -2})},
         {"squeeze_mask", Arg::lit(number_literal(Type{DType::kBool, {3}}, {0, 0, 0}))},
         {"end_mask", Arg::lit(number_literal(Type{DType::kBool, {3}}, {0, 0, 1}))}});
   p.op(f16({2, 6, 4}), "c", "concat", {{"values", Arg::refs({"x", "x"})}, {"axis", int_scalar(1)}});
-  p.op(f16({2, 3, 8}), "ci", "concat",
-       {{"values", Arg::refs({"x", "x"})}, {"axis", int_scalar(-1)}, {"interleave", boolean(true)}});
+  p.op(
+      f16({2, 3, 8}), "ci", "concat",
+      {{"values", Arg::refs({"x", "x"})}, {"axis", int_scalar(-1)}, {"interleave", boolean(true)}});
   p.output("r").output("t").output("s").output("si").output("c").output("ci");
   Interpreter interpreter(p.program, no_blobs());
   const auto out = interpreter.run({{"x", tensor(f16({2, 3, 4}), x)}});
@@ -599,10 +645,11 @@ TEST(MilInterpreter, ReshapeTransposeSliceConcat) {
   for (int k = 0; k < 4; ++k)
     for (int i = 0; i < 2; ++i)
       for (int j = 0; j < 3; ++j) EXPECT_EQ(out[1].data[(k * 2 + i) * 3 + j], at(i, j, k));
-  EXPECT_EQ(out[2].data, (std::vector<float>{at(1, 1, 1), at(1, 1, 2), at(1, 1, 3), at(1, 2, 1), at(1, 2, 2), at(1, 2, 3)}));
+  EXPECT_EQ(out[2].data, (std::vector<float>{at(1, 1, 1), at(1, 1, 2), at(1, 1, 3), at(1, 2, 1),
+                                             at(1, 2, 2), at(1, 2, 3)}));
   // rows j = 0, 2; columns k = 3, 1 (stride -2 from 3 to the start)
-  EXPECT_EQ(out[3].data, (std::vector<float>{at(0, 0, 3), at(0, 0, 1), at(0, 2, 3), at(0, 2, 1), at(1, 0, 3),
-                                             at(1, 0, 1), at(1, 2, 3), at(1, 2, 1)}));
+  EXPECT_EQ(out[3].data, (std::vector<float>{at(0, 0, 3), at(0, 0, 1), at(0, 2, 3), at(0, 2, 1),
+                                             at(1, 0, 3), at(1, 0, 1), at(1, 2, 3), at(1, 2, 1)}));
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 6; ++j)
       for (int k = 0; k < 4; ++k) EXPECT_EQ(out[4].data[(i * 6 + j) * 4 + k], at(i, j % 3, k));
@@ -640,14 +687,17 @@ TEST(MilInterpreter, BlobfileConstantComesFromLoaderOnce) {
     const auto out = interpreter.run({{"x", tensor(f16({1, 2, 1, 2}), {1, 2, 3, 4})}});
     // y[oc, s] = w[oc, 0] * x[0, s] + w[oc, 1] * x[1, s]
     const float w01 = round_fp16(0.1f);
-    EXPECT_EQ(out[0].data, (std::vector<float>{1 * 1 + 2 * 3, 1 * 2 + 2 * 4, round_fp16(w01 * 1 - 3),
-                                               round_fp16(w01 * 2 - 4), 0.5f + 0.75f, 1.0f + 1.0f}));
+    EXPECT_EQ(out[0].data,
+              (std::vector<float>{1 * 1 + 2 * 3, 1 * 2 + 2 * 4, round_fp16(w01 * 1 - 3),
+                                  round_fp16(w01 * 2 - 4), 0.5f + 0.75f, 1.0f + 1.0f}));
   }
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(interpreter.ops_executed(), 1 + 2);  // the const once, the conv per run
 
   // A loader that returns the wrong shape is reported at construction, naming the blob.
-  BlobLoader wrong = [](const std::string&, uint64_t, const Type&) { return HostTensor{f16({6}), std::vector<float>(6)}; };
+  BlobLoader wrong = [](const std::string&, uint64_t, const Type&) {
+    return HostTensor{f16({6}), std::vector<float>(6)};
+  };
   const std::string message = error_of([&] { Interpreter bad(p.program, wrong); });
   EXPECT_NE(message.find("weight.bin"), std::string::npos) << message;
 }
@@ -664,7 +714,8 @@ TEST(MilInterpreter, RmsNormChainMatchesDoubleReference) {
   p.input("x", f16(shape));
   p.constant("g", number_literal(f16({1, c, 1, 1}), to_double(g)));
   p.op(f16(shape), "sq", "mul", {{"x", ref("x")}, {"y", ref("x")}});
-  p.op(f16({1, 1, 1, s}), "ss", "reduce_sum", {{"x", ref("sq")}, {"axes", ints({1})}, {"keep_dims", boolean(true)}});
+  p.op(f16({1, 1, 1, s}), "ss", "reduce_sum",
+       {{"x", ref("sq")}, {"axes", ints({1})}, {"keep_dims", boolean(true)}});
   p.op(f16({1, 1, 1, s}), "ms", "mul", {{"x", ref("ss")}, {"y", fp16_scalar(1.0 / c)}});
   p.op(f16({1, 1, 1, s}), "mse", "add", {{"x", ref("ms")}, {"y", fp16_scalar(eps)}});
   p.op(f16({1, 1, 1, s}), "r", "pow", {{"x", ref("mse")}, {"y", fp16_scalar(-0.5)}});
@@ -691,19 +742,26 @@ TEST(MilInterpreter, BadInputsAreUserErrorsNamingTheInput) {
   p.input("x", f16({1, 4, 1, 8}));
   p.op(f16({1, 4, 1, 8}), "y", "exp", {{"x", ref("x")}}).output("y");
   Interpreter interpreter(p.program, no_blobs());
-  std::string message = error_of([&] { interpreter.run({{"x", tensor(f16({1, 4, 1, 4}), std::vector<float>(16))}}); });
+  std::string message = error_of([&] {
+    interpreter.run({{"x", tensor(f16({1, 4, 1, 4}), std::vector<float>(16))}});
+  });
   EXPECT_NE(message.find("'x'"), std::string::npos) << message;
   EXPECT_NE(message.find("[1, 4, 1, 8]"), std::string::npos) << message;
   EXPECT_NE(message.find("[1, 4, 1, 4]"), std::string::npos) << message;
-  message = error_of([&] { interpreter.run({{"x", tensor(f32({1, 4, 1, 8}), std::vector<float>(32))}}); });
+  message = error_of([&] {
+    interpreter.run({{"x", tensor(f32({1, 4, 1, 8}), std::vector<float>(32))}});
+  });
   EXPECT_NE(message.find("'x'"), std::string::npos) << message;
   EXPECT_NE(message.find("fp32"), std::string::npos) << message;
-  message = error_of([&] { interpreter.run({{"x", tensor(f16({1, 4, 1, 8}), std::vector<float>(5))}}); });
+  message = error_of([&] {
+    interpreter.run({{"x", tensor(f16({1, 4, 1, 8}), std::vector<float>(5))}});
+  });
   EXPECT_NE(message.find("'x'"), std::string::npos) << message;
   message = error_of([&] { interpreter.run({}); });
   EXPECT_NE(message.find("'x'"), std::string::npos) << message;
   message = error_of([&] {
-    interpreter.run({{"x", tensor(f16({1, 4, 1, 8}), std::vector<float>(32))}, {"z", tensor(f16({1}), {0})}});
+    interpreter.run(
+        {{"x", tensor(f16({1, 4, 1, 8}), std::vector<float>(32))}, {"z", tensor(f16({1}), {0})}});
   });
   EXPECT_NE(message.find("'z'"), std::string::npos) << message;
   EXPECT_EQ(interpreter.ops_executed(), 0);
@@ -731,7 +789,9 @@ TEST(MilInterpreter, BadProgramsAreUserErrors) {
     p.input("x", f16({2, 3}));
     p.op(f16({3, 2}), "y", "sigmoid", {{"x", ref("x")}}).output("y");
     Interpreter interpreter(p.program, no_blobs());
-    const std::string message = error_of([&] { interpreter.run({{"x", tensor(f16({2, 3}), std::vector<float>(6))}}); });
+    const std::string message = error_of([&] {
+      interpreter.run({{"x", tensor(f16({2, 3}), std::vector<float>(6))}});
+    });
     EXPECT_NE(message.find("sigmoid 'y'"), std::string::npos) << message;
     EXPECT_NE(message.find("tensor<fp16, [3, 2]>"), std::string::npos) << message;
   }
@@ -739,7 +799,8 @@ TEST(MilInterpreter, BadProgramsAreUserErrors) {
     Prog p;
     p.input("x", f16({2}));
     p.output("nope");
-    EXPECT_NE(error_of([&] { Interpreter i(p.program, no_blobs()); }).find("'nope'"), std::string::npos);
+    EXPECT_NE(error_of([&] { Interpreter i(p.program, no_blobs()); }).find("'nope'"),
+              std::string::npos);
   }
   {  // matmul inner dimension mismatch
     Prog p;
@@ -747,7 +808,8 @@ TEST(MilInterpreter, BadProgramsAreUserErrors) {
     p.op(f16({2, 2}), "c", "matmul", {{"x", ref("a")}, {"y", ref("b")}}).output("c");
     Interpreter interpreter(p.program, no_blobs());
     const std::string message = error_of([&] {
-      interpreter.run({{"a", tensor(f16({2, 3}), std::vector<float>(6))}, {"b", tensor(f16({4, 2}), std::vector<float>(8))}});
+      interpreter.run({{"a", tensor(f16({2, 3}), std::vector<float>(6))},
+                       {"b", tensor(f16({4, 2}), std::vector<float>(8))}});
     });
     EXPECT_NE(message.find("inner dimensions"), std::string::npos) << message;
   }
@@ -769,12 +831,15 @@ TEST(MilInterpreterPerf, Conv768x768Over512PositionsIsFast) {
   p.constant("w", blob);
   p.op(f16(xs), "y", "conv", {{"x", ref("x")}, {"weight", ref("w")}, {"pad_type", text("valid")}});
   p.output("y");
-  Interpreter interpreter(p.program, [&](const std::string&, uint64_t, const Type& type) { return HostTensor{type, w}; });
+  Interpreter interpreter(p.program, [&](const std::string&, uint64_t, const Type& type) {
+    return HostTensor{type, w};
+  });
   const std::vector<std::pair<std::string, HostTensor>> inputs = {{"x", tensor(f16(xs), x)}};
   interpreter.run(inputs);  // warm up threads and pages
   const auto start = std::chrono::steady_clock::now();
   const HostTensor y = interpreter.run(inputs).at(0);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("[ perf ] 768x768 1x1 conv over [1, 768, 1, 512]: %.1f ms\n", seconds * 1e3);
   EXPECT_LT(seconds, 1.0);
   // Spot-check some outputs against double.
@@ -800,8 +865,10 @@ TEST(MilInterpreterPerf, AttentionScoresMatmulIsFast) {
   p.output("p");
   Interpreter interpreter(p.program, no_blobs());
   const auto start = std::chrono::steady_clock::now();
-  const HostTensor probs = interpreter.run({{"q", tensor(f16(qs), q)}, {"k", tensor(f16(qs), k)}}).at(0);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const HostTensor probs =
+      interpreter.run({{"q", tensor(f16(qs), q)}, {"k", tensor(f16(qs), k)}}).at(0);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("[ perf ] 12-head 512x512x64 scores + softmax: %.1f ms\n", seconds * 1e3);
   EXPECT_LT(seconds, 2.0);
   double row_sum = 0;

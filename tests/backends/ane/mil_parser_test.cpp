@@ -3,14 +3,13 @@
 // conv/BLOBFILE kernel; located errors (line and column asserted) for the mistakes people make;
 // and robustness: every truncation and many single-byte corruptions of valid programs either
 // parse or throw MilError.
-#include "backends/ane/mil/parser.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <string>
 
 #include "backends/ane/mil/checker.h"
+#include "backends/ane/mil/parser.h"
 #include "backends/ane/mil/printer.h"
 
 namespace anetrain::mil {
@@ -29,7 +28,8 @@ Literal text(const std::string& s) {
   return l;
 }
 
-Operation make_op(Type type, std::string result, std::string op, std::vector<std::pair<std::string, Arg>> args) {
+Operation make_op(Type type, std::string result, std::string op,
+                  std::vector<std::pair<std::string, Arg>> args) {
   Operation o;
   o.type = std::move(type);
   o.result = std::move(result);
@@ -65,11 +65,14 @@ Program sample_program() {
                            {"weight", Arg::value("W")},
                            {"x", Arg::value("x")}}));
   f.ops.push_back(make_const({DType::kFp16, {}}, "scale", numbers(DType::kFp16, {}, {-0.125})));
-  f.ops.push_back(make_op({DType::kFp16, {1, 128, 1, 32}}, "hs", "mul", {{"x", Arg::value("h")}, {"y", Arg::value("scale")}}));
-  f.ops.push_back(make_const({DType::kFp16, {2, 3}}, "grid",
-                             numbers(DType::kFp16, {2, 3}, {1.5, -2.0, 1e-7, 65504.0, -INFINITY, 0.1})));
+  f.ops.push_back(make_op({DType::kFp16, {1, 128, 1, 32}}, "hs", "mul",
+                          {{"x", Arg::value("h")}, {"y", Arg::value("scale")}}));
+  f.ops.push_back(
+      make_const({DType::kFp16, {2, 3}}, "grid",
+                 numbers(DType::kFp16, {2, 3}, {1.5, -2.0, 1e-7, 65504.0, -INFINITY, 0.1})));
   f.ops.push_back(make_const({DType::kBool, {2}}, "flags", numbers(DType::kBool, {2}, {1, 0})));
-  f.ops.push_back(make_const({DType::kUint64, {}}, "count", numbers(DType::kUint64, {}, {9007199254740992.0})));
+  f.ops.push_back(
+      make_const({DType::kUint64, {}}, "count", numbers(DType::kUint64, {}, {9007199254740992.0})));
   f.ops.push_back(make_const({DType::kFp32, {0}}, "empty", numbers(DType::kFp32, {0}, {})));
   f.ops.push_back(make_const({DType::kString, {}}, "label", text("a \"quoted\" \\ name")));
   f.ops.push_back(make_op({DType::kFp16, {1, 64, 1, 96}}, "cat", "concat",
@@ -80,14 +83,17 @@ Program sample_program() {
                           {{"axes", Arg::lit(numbers(DType::kInt32, {1}, {3}))},
                            {"keep_dims", Arg::lit(numbers(DType::kBool, {}, {1}))},
                            {"x", Arg::value("cat")}}));
-  f.ops.push_back(make_op({DType::kFp16, {1, 64, 1, 1}}, "inv", "rsqrt",
-                          {{"epsilon", Arg::lit(numbers(DType::kFp16, {}, {1e-5}))}, {"x", Arg::value("red")}}));
+  f.ops.push_back(make_op(
+      {DType::kFp16, {1, 64, 1, 1}}, "inv", "rsqrt",
+      {{"epsilon", Arg::lit(numbers(DType::kFp16, {}, {1e-5}))}, {"x", Arg::value("red")}}));
   f.outputs = {"hs", "inv"};
   return p;
 }
 
-std::string program_text(const std::string& inputs, const std::string& body, const std::string& outputs) {
-  return "program(1.3)\n{\n    func main<ios18>(" + inputs + ") {\n" + body + "    } -> (" + outputs + ");\n}\n";
+std::string program_text(const std::string& inputs, const std::string& body,
+                         const std::string& outputs) {
+  return "program(1.3)\n{\n    func main<ios18>(" + inputs + ") {\n" + body + "    } -> (" +
+         outputs + ");\n}\n";
 }
 
 // Parses (and checks, when `check`) and returns the error; fails the test when there is none.
@@ -102,14 +108,16 @@ MilError error_of(const std::string& source, bool check = false) {
   return MilError("none", 0, 0, "none");
 }
 
-void expect_error(const std::string& source, int line, int column, const std::string& fragment, bool check = false) {
+void expect_error(const std::string& source, int line, int column, const std::string& fragment,
+                  bool check = false) {
   const MilError e = error_of(source, check);
   EXPECT_EQ(e.line(), line) << e.what();
   if (column > 0) {
     EXPECT_EQ(e.column(), column) << e.what();
   }
   EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-  EXPECT_EQ(std::string(e.what()).rfind("model.mil:" + std::to_string(line) + ":", 0), 0u) << e.what();
+  EXPECT_EQ(std::string(e.what()).rfind("model.mil:" + std::to_string(line) + ":", 0), 0u)
+      << e.what();
 }
 
 TEST(MilParser, RoundTripOfHandBuiltProgram) {
@@ -248,12 +256,15 @@ TEST(MilParser, NumberForms) {
   const std::string body =
       "        tensor<fp32, [7]> c = const()[name = string(\"c\"), val = tensor<fp32, [7]>("
       "[1, -2.5, +3e2, .5, 0x1.8p1, -inf, 1E-3])];\n"
-      "        tensor<int32, [3]> i = const()[name = string(\"i\"), val = tensor<int32, [3]>([2147483647, -2147483648, +7])];\n";
+      "        tensor<int32, [3]> i = const()[name = string(\"i\"), val = tensor<int32, "
+      "[3]>([2147483647, -2147483648, +7])];\n";
   const Program p = parse_program(program_text("tensor<fp16, [1]> x", body, "x"), "n.mil");
-  EXPECT_EQ(p.main.ops[0].val.numbers, (std::vector<double>{1, -2.5, 300, 0.5, 3, -INFINITY, 1e-3}));
+  EXPECT_EQ(p.main.ops[0].val.numbers,
+            (std::vector<double>{1, -2.5, 300, 0.5, 3, -INFINITY, 1e-3}));
   EXPECT_EQ(p.main.ops[1].val.numbers, (std::vector<double>{2147483647.0, -2147483648.0, 7}));
   const Program q = parse_program(
-      program_text("", "        fp16 n = const()[name = string(\"n\"), val = fp16(nan)];\n", "n"), "nan.mil");
+      program_text("", "        fp16 n = const()[name = string(\"n\"), val = fp16(nan)];\n", "n"),
+      "nan.mil");
   EXPECT_TRUE(std::isnan(q.main.ops[0].val.numbers.at(0)));
 }
 
@@ -261,32 +272,38 @@ TEST(MilParser, NameAttributeMayDifferFromResult) {
   // coremltools names ops independently of their results ("cast_1" above); the IR keeps the
   // result name, which is what the printer writes back.
   const Program p = parse_program(
-      program_text("tensor<fp16, [2]> x", "        tensor<fp16, [2]> y = sigmoid(x = x)[name = string(\"op_7\")];\n", "y"), "t.mil");
+      program_text("tensor<fp16, [2]> x",
+                   "        tensor<fp16, [2]> y = sigmoid(x = x)[name = string(\"op_7\")];\n", "y"),
+      "t.mil");
   EXPECT_EQ(p.main.ops.at(0).result, "y");
 }
 
 // ---- located errors ----
 
 TEST(MilParserErrors, UnknownValueNamesOpAndValue) {
-  const std::string source = program_text(
-      "tensor<fp16, [1, 4]> x",
-      "        tensor<fp16, [1, 4]> n = sigmoid(x = x)[name = string(\"n\")];\n"
-      "        tensor<fp16, [1, 4]> q = mul(x = n, y = xn)[name = string(\"q\")];\n",
-      "q");
+  const std::string source =
+      program_text("tensor<fp16, [1, 4]> x",
+                   "        tensor<fp16, [1, 4]> n = sigmoid(x = x)[name = string(\"n\")];\n"
+                   "        tensor<fp16, [1, 4]> q = mul(x = n, y = xn)[name = string(\"q\")];\n",
+                   "q");
   expect_error(source, 5, 49, "op 'q': unknown value 'xn' (not defined before use)");
   EXPECT_EQ(error_of(source).detail(), "op 'q': unknown value 'xn' (not defined before use)");
-  EXPECT_EQ(std::string(error_of(source).what()), "model.mil:5:49: op 'q': unknown value 'xn' (not defined before use)");
+  EXPECT_EQ(std::string(error_of(source).what()),
+            "model.mil:5:49: op 'q': unknown value 'xn' (not defined before use)");
 }
 
 TEST(MilParserErrors, UseBeforeDefinition) {
-  expect_error(program_text("tensor<fp16, [4]> x",
-                            "        tensor<fp16, [4]> a = add(x = x, y = b)[name = string(\"a\")];\n"
-                            "        tensor<fp16, [4]> b = exp(x = x)[name = string(\"b\")];\n",
-                            "a"),
-               4, 46, "unknown value 'b'");
+  expect_error(
+      program_text("tensor<fp16, [4]> x",
+                   "        tensor<fp16, [4]> a = add(x = x, y = b)[name = string(\"a\")];\n"
+                   "        tensor<fp16, [4]> b = exp(x = x)[name = string(\"b\")];\n",
+                   "a"),
+      4, 46, "unknown value 'b'");
   // A list argument is checked too.
   expect_error(program_text("tensor<fp16, [4]> x",
-                            "        tensor<fp16, [8]> c = concat(axis = int32(0), values = (x, ghost))[name = string(\"c\")];\n", "c"),
+                            "        tensor<fp16, [8]> c = concat(axis = int32(0), values = (x, "
+                            "ghost))[name = string(\"c\")];\n",
+                            "c"),
                4, 68, "op 'c': unknown value 'ghost'");
 }
 
@@ -296,43 +313,55 @@ TEST(MilParserErrors, DuplicateName) {
                             "        tensor<fp16, [4]> a = exp(x = a)[name = string(\"a\")];\n",
                             "a"),
                5, 27, "op 'a': value 'a' is already defined (line 4)");
-  expect_error(program_text("tensor<fp16, [4]> x, tensor<fp16, [4]> x", "", "x"), 3, 61, "input 'x' is already defined");
-  expect_error(program_text("tensor<fp16, [4]> x", "        tensor<fp16, [4]> x = exp(x = x)[name = string(\"x\")];\n", "x"),
-               4, 27, "value 'x' is already defined (line 3)");
+  expect_error(program_text("tensor<fp16, [4]> x, tensor<fp16, [4]> x", "", "x"), 3, 61,
+               "input 'x' is already defined");
+  expect_error(
+      program_text("tensor<fp16, [4]> x",
+                   "        tensor<fp16, [4]> x = exp(x = x)[name = string(\"x\")];\n", "x"),
+      4, 27, "value 'x' is already defined (line 3)");
 }
 
 TEST(MilParserErrors, UnknownOpIsLocatedByTheChecker) {
-  const std::string source = program_text(
-      "tensor<fp16, [4]> x",
-      "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a\")];\n"
-      "        tensor<fp16, [4]> b = frobnicate(x = a)[name = string(\"b\")];\n",
-      "b");
+  const std::string source =
+      program_text("tensor<fp16, [4]> x",
+                   "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a\")];\n"
+                   "        tensor<fp16, [4]> b = frobnicate(x = a)[name = string(\"b\")];\n",
+                   "b");
   parse_program(source, "model.mil");  // syntactically fine
   expect_error(source, 5, 9, "op 'b' (frobnicate): unknown op 'frobnicate'", true);
 }
 
 TEST(MilParserErrors, TypeMismatchIsLocatedByTheChecker) {
-  const std::string source = program_text(
-      "tensor<fp16, [2, 3]> x, tensor<fp16, [3, 4]> w",
-      "        tensor<fp16, [2, 4]> a = matmul(x = x, y = w)[name = string(\"a\")];\n"
-      "        tensor<fp16, [2, 5]> b = exp(x = a)[name = string(\"b\")];\n",
-      "b");
-  expect_error(source, 5, 9,
-               "op 'b' (exp): declared type tensor<fp16, [2, 5]> but the inputs give tensor<fp16, [2, 4]>", true);
+  const std::string source =
+      program_text("tensor<fp16, [2, 3]> x, tensor<fp16, [3, 4]> w",
+                   "        tensor<fp16, [2, 4]> a = matmul(x = x, y = w)[name = string(\"a\")];\n"
+                   "        tensor<fp16, [2, 5]> b = exp(x = a)[name = string(\"b\")];\n",
+                   "b");
+  expect_error(
+      source, 5, 9,
+      "op 'b' (exp): declared type tensor<fp16, [2, 5]> but the inputs give tensor<fp16, [2, 4]>",
+      true);
   // A const whose val disagrees with its declared type.
-  expect_error(program_text("", "\n        tensor<int32, [2]> c = const()[name = string(\"c\"), val = tensor<int32, [3]>([1, 2, 3])];\n", "c"),
-               5, 9, "declared type tensor<int32, [2]> but the inputs give tensor<int32, [3]>", true);
+  expect_error(program_text("",
+                            "\n        tensor<int32, [2]> c = const()[name = string(\"c\"), val = "
+                            "tensor<int32, [3]>([1, 2, 3])];\n",
+                            "c"),
+               5, 9, "declared type tensor<int32, [2]> but the inputs give tensor<int32, [3]>",
+               true);
 }
 
 TEST(MilParserErrors, UnterminatedString) {
-  expect_error(program_text("tensor<fp16, [4]> x", "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a)];\n", "a"),
+  expect_error(program_text("tensor<fp16, [4]> x",
+                            "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a)];\n", "a"),
                4, 56, "unterminated string");
-  expect_error("program(1.3)\n[buildInfo = dict<string, string>({{\"k\", \"v", 2, 42, "unterminated string");
+  expect_error("program(1.3)\n[buildInfo = dict<string, string>({{\"k\", \"v", 2, 42,
+               "unterminated string");
 }
 
 TEST(MilParserErrors, BadNumbers) {
   const auto with_val = [](const std::string& val) {
-    return program_text("", "        fp16 c = const()[name = string(\"c\"), val = " + val + "];\n", "c");
+    return program_text("", "        fp16 c = const()[name = string(\"c\"), val = " + val + "];\n",
+                        "c");
   };
   expect_error(with_val("fp16(1.2.3)"), 4, 57, "bad number '1.2.3'");
   expect_error(with_val("fp16(1e)"), 4, 57, "bad number '1e'");
@@ -357,16 +386,19 @@ TEST(MilParserErrors, MissingSemicolon) {
                             "b"),
                4, 61, "op 'a': expected ';' to end the statement, found 'tensor'");
   // On one line the error points at what came instead.
-  expect_error(program_text("tensor<fp16, [4]> x", "tensor<fp16, [4]> a = exp(x = x) tensor<fp16, [4]> b = exp(x = a);\n", "b"),
-               4, 34, "expected ';' to end the statement");
-  expect_error("program(1.3)\n{\n    func main<ios18>(tensor<fp16, [4]> x) {\n    } -> (x)\n}\n", 4, 13,
-               "expected ';' after the output list");
+  expect_error(
+      program_text("tensor<fp16, [4]> x",
+                   "tensor<fp16, [4]> a = exp(x = x) tensor<fp16, [4]> b = exp(x = a);\n", "b"),
+      4, 34, "expected ';' to end the statement");
+  expect_error("program(1.3)\n{\n    func main<ios18>(tensor<fp16, [4]> x) {\n    } -> (x)\n}\n", 4,
+               13, "expected ';' after the output list");
 }
 
 TEST(MilParserErrors, MissingOutputs) {
   expect_error("program(1.3)\n{\n    func main<ios18>(tensor<fp16, [4]> x) {\n    }\n}\n", 4, 6,
                "function 'main': expected '-> (outputs)' after the function body");
-  expect_error(program_text("tensor<fp16, [4]> x", "", "y"), 4, 11, "function 'main': output 'y' is not defined");
+  expect_error(program_text("tensor<fp16, [4]> x", "", "y"), 4, 11,
+               "function 'main': output 'y' is not defined");
 }
 
 TEST(MilParserErrors, OtherSyntaxErrors) {
@@ -374,27 +406,41 @@ TEST(MilParserErrors, OtherSyntaxErrors) {
   const std::string ok_stmt = "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a\")];\n";
   expect_error(program_text("tensor<fp16, [?, 4]> x", "", "x"), 3, 36, "unexpected character '?'");
   expect_error(program_text("tensor<fp16, [n, 4]> x", "", "x"), 3, 36, "dynamic dimension 'n'");
-  expect_error(program_text("tensor<int8, [4]> x", "", "x"), 3, 29, "dtype 'int8' is not supported");
-  expect_error(program_text(in, "        tensor<fp16, [4]> a = exp(x = 0.5)[name = string(\"a\")];\n", "a"), 4, 39,
-               "untyped literal number '0.5'");
-  expect_error(program_text(in, "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a\"), val = fp16(1.0)];\n", "a"), 4, 62,
-               "attribute 'val' is only valid on const");
-  expect_error(program_text(in, "        fp16 a = const()[name = string(\"a\")];\n", "a"), 4, 9, "const needs a val attribute");
-  expect_error(program_text(in, "        fp16 a = exp(x = x, x = x);\n", "a"), 4, 29, "argument 'x' given twice");
-  expect_error(program_text(in, "        fp16 a = exp(x = x)[colour = string(\"red\")];\n", "a"), 4, 29, "unknown attribute 'colour'");
+  expect_error(program_text("tensor<int8, [4]> x", "", "x"), 3, 29,
+               "dtype 'int8' is not supported");
+  expect_error(
+      program_text(in, "        tensor<fp16, [4]> a = exp(x = 0.5)[name = string(\"a\")];\n", "a"),
+      4, 39, "untyped literal number '0.5'");
+  expect_error(
+      program_text(
+          in, "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a\"), val = fp16(1.0)];\n",
+          "a"),
+      4, 62, "attribute 'val' is only valid on const");
+  expect_error(program_text(in, "        fp16 a = const()[name = string(\"a\")];\n", "a"), 4, 9,
+               "const needs a val attribute");
+  expect_error(program_text(in, "        fp16 a = exp(x = x, x = x);\n", "a"), 4, 29,
+               "argument 'x' given twice");
+  expect_error(program_text(in, "        fp16 a = exp(x = x)[colour = string(\"red\")];\n", "a"), 4,
+               29, "unknown attribute 'colour'");
   expect_error(program_text(in,
-                            "        tensor<fp16, [2, 2]> c = const()[name = string(\"c\"), val = tensor<fp16, [2, 2]>([[1.0, 2.0], [3.0]])];\n",
+                            "        tensor<fp16, [2, 2]> c = const()[name = string(\"c\"), val = "
+                            "tensor<fp16, [2, 2]>([[1.0, 2.0], [3.0]])];\n",
                             "c"),
                4, 102, "axis 1 of the tensor literal has 1 entries, its type says 2");
   expect_error(program_text(in,
-                            "        tensor<fp16, [2]> c = const()[name = string(\"c\"), val = tensor<fp16, [2]>([1.0, 2.0, 3.0])];\n",
+                            "        tensor<fp16, [2]> c = const()[name = string(\"c\"), val = "
+                            "tensor<fp16, [2]>([1.0, 2.0, 3.0])];\n",
                             "c"),
                4, 94, "too many entries along axis 0");
-  expect_error(program_text(in, "        string s = const()[name = string(\"s\"), val = string(\"a\\nb\")];\n", "s"), 4, 63,
-               "unsupported escape");
-  expect_error(program_text(in, ok_stmt, "a") + "x", 7, 1, "unexpected 'x' after the end of the program");
+  expect_error(
+      program_text(
+          in, "        string s = const()[name = string(\"s\"), val = string(\"a\\nb\")];\n", "s"),
+      4, 63, "unsupported escape");
+  expect_error(program_text(in, ok_stmt, "a") + "x", 7, 1,
+               "unexpected 'x' after the end of the program");
   expect_error(program_text(in, ok_stmt, "a, a"), 5, 14, "output 'a' is listed twice");
-  expect_error(program_text(in, "        fp16 a, fp16 b = split(x = x);\n", "a"), 4, 15, "several results are not supported");
+  expect_error(program_text(in, "        fp16 a, fp16 b = split(x = x);\n", "a"), 4, 15,
+               "several results are not supported");
   std::string two_funcs = program_text(in, ok_stmt, "a");
   two_funcs.insert(two_funcs.size() - 2, "    func other<ios18>() {\n    } -> ();\n");
   expect_error(two_funcs, 6, 5, "only one function per program");
@@ -417,9 +463,11 @@ void expect_parses_or_mil_error(const std::string& source) {
 }
 
 TEST(MilParserRobustness, EveryTruncationParsesOrThrowsMilError) {
-  for (const std::string& full : {print_program(sample_program()),
-                                  program_text("tensor<fp16, [2]> x",
-                                               "        tensor<fp16, [2]> y = sigmoid(x = x)[name = string(\"y\")];\n", "y")}) {
+  for (const std::string& full :
+       {print_program(sample_program()),
+        program_text("tensor<fp16, [2]> x",
+                     "        tensor<fp16, [2]> y = sigmoid(x = x)[name = string(\"y\")];\n",
+                     "y")}) {
     int parsed = 0;
     for (size_t n = 0; n <= full.size(); ++n) {
       const std::string cut = full.substr(0, n);

@@ -4,6 +4,8 @@
 // that field through the real program_key(); each field KernelDims has today changes the key
 // (B excepted: a program runs one sequence); and the backend compiles again exactly when the
 // key changes.
+#include "backends/ane/program_key.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -11,7 +13,6 @@
 #include <utility>
 
 #include "backends/ane/ane_backend.h"
-#include "backends/ane/program_key.h"
 #include "backends/ane/runtime/fake_driver.h"
 #include "backends/kernel_calls.h"
 #include "core/parallel.h"
@@ -68,7 +69,8 @@ TEST(ProgramKey, EveryFieldButTheBatchChangesTheKey) {
             EXPECT_NE(key, base_key) << "field " << I << " is not part of the key";
         }(),
         ...);
-  }(std::make_index_sequence<n>{});
+  }
+  (std::make_index_sequence<n>{});
   EXPECT_NE(program_key(Kernel::kFfnForward, base), program_key(Kernel::kFfnBackward, base));
 }
 
@@ -82,8 +84,8 @@ TEST(ProgramKey, TheBackendCompilesAgainExactlyWhenTheKeyChanges) {
     ParamLayout layout(c);
     Rng rng(1);
     const std::vector<float> params = check_params(c, layout, 1, rng);
-    KernelCall call = reference_calls(dims, layout, params.data(), rng)[static_cast<size_t>(
-        Kernel::kFfnForward)];
+    KernelCall call =
+        reference_calls(dims, layout, params.data(), rng)[static_cast<size_t>(Kernel::kFfnForward)];
     run_kernel_call(ane, dims, layout, params.data(), call, true);
     return ane.driver().compiles();
   };

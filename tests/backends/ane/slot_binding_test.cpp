@@ -1,9 +1,9 @@
 // Kernel arguments meet program slots by name (backends/ane/slot_binding.h): the program's slot
 // order decides where each tensor goes, whatever order the arguments are named in, and a slot
 // or argument without its counterpart stops the run instead of shifting the others.
-#include <gtest/gtest.h>
-
 #include "backends/ane/slot_binding.h"
+
+#include <gtest/gtest.h>
 
 namespace anetrain::ane {
 namespace {
@@ -21,9 +21,9 @@ TEST(SlotBinding, FollowsTheProgramsOrderNotTheArguments) {
 
 TEST(SlotBindingDeathTest, AnUnboundSlotOrAStrayArgumentStopsTheRun) {
   float t = 0;
-  EXPECT_DEATH(bind(Kernel::kAttentionForward, kSlots,
-                    std::map<std::string, float*>{{"y", &t}, {"q", &t}}),
-               "slot 'xnorm' is bound to no kernel argument");
+  EXPECT_DEATH(
+      bind(Kernel::kAttentionForward, kSlots, std::map<std::string, float*>{{"y", &t}, {"q", &t}}),
+      "slot 'xnorm' is bound to no kernel argument");
   EXPECT_DEATH(bind(Kernel::kAttentionForward, kSlots,
                     std::map<std::string, float*>{{"y", &t}, {"q", &t}, {"xnorm", &t}, {"k", &t}}),
                "an argument is bound to no program slot");

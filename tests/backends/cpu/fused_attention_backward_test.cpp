@@ -26,25 +26,60 @@ TEST(CpuAttentionBackward, RecomputedAndMaterializedPathsAgreeExactly) {
   std::vector<float> y(D * T), xn(D * T), rms(T), q(QD * T), k(KD * T), v(KD * T), attn(QD * T),
       lse(d.H * T);
   cpu::CpuBackend cpu;
-  cpu.attention_forward(d, {.x = x.data(), .norm_w = norm.data(), .wq = wq.data(), .wk = wk.data(),
-                            .wv = wv.data(), .wo = wo.data(), .y = y.data(), .xnorm = xn.data(),
-                            .rms_inv = rms.data(), .q = q.data(), .k = k.data(), .v = v.data(),
-                            .attn = attn.data(), .lse = lse.data()});
+  cpu.attention_forward(d, {.x = x.data(),
+                            .norm_w = norm.data(),
+                            .wq = wq.data(),
+                            .wk = wk.data(),
+                            .wv = wv.data(),
+                            .wo = wo.data(),
+                            .y = y.data(),
+                            .xnorm = xn.data(),
+                            .rms_inv = rms.data(),
+                            .q = q.data(),
+                            .k = k.data(),
+                            .v = v.data(),
+                            .attn = attn.data(),
+                            .lse = lse.data()});
   const std::vector<float> dy = random(D * T, 0.1);
   std::vector<float> dattn1(QD * T), dv1(KD * T), dq1(QD * T), dk1(KD * T);
   std::vector<float> probs(d.H * d.B * d.S * d.S), dprobs(probs.size());
-  cpu.sdpa_backward1(d, {.dy = dy.data(), .wo = wo.data(), .q = q.data(), .k = k.data(),
-                         .v = v.data(), .lse = lse.data(), .dattn = dattn1.data(), .dv = dv1.data(),
-                         .probs = probs.data(), .dprobs = dprobs.data()});
-  cpu.sdpa_backward2(d, {.q = q.data(), .k = k.data(), .probs = probs.data(),
-                         .dprobs = dprobs.data(), .dq = dq1.data(), .dk = dk1.data()});
+  cpu.sdpa_backward1(d, {.dy = dy.data(),
+                         .wo = wo.data(),
+                         .q = q.data(),
+                         .k = k.data(),
+                         .v = v.data(),
+                         .lse = lse.data(),
+                         .dattn = dattn1.data(),
+                         .dv = dv1.data(),
+                         .probs = probs.data(),
+                         .dprobs = dprobs.data()});
+  cpu.sdpa_backward2(d, {.q = q.data(),
+                         .k = k.data(),
+                         .probs = probs.data(),
+                         .dprobs = dprobs.data(),
+                         .dq = dq1.data(),
+                         .dk = dk1.data()});
   std::vector<float> dattn2(QD * T), dv2(KD * T), dq2(QD * T), dk2(KD * T);
-  cpu.sdpa_backward1(d, {.dy = dy.data(), .wo = wo.data(), .q = q.data(), .k = k.data(),
-                         .v = v.data(), .lse = lse.data(), .dattn = dattn2.data(), .dv = dv2.data(),
-                         .probs = nullptr, .dprobs = nullptr});
-  cpu.sdpa_backward2(d, {.q = q.data(), .k = k.data(), .probs = nullptr, .dprobs = nullptr,
-                         .dq = dq2.data(), .dk = dk2.data(), .v = v.data(), .dattn = dattn2.data(),
-                         .lse = lse.data(), .dv = dv2.data()});
+  cpu.sdpa_backward1(d, {.dy = dy.data(),
+                         .wo = wo.data(),
+                         .q = q.data(),
+                         .k = k.data(),
+                         .v = v.data(),
+                         .lse = lse.data(),
+                         .dattn = dattn2.data(),
+                         .dv = dv2.data(),
+                         .probs = nullptr,
+                         .dprobs = nullptr});
+  cpu.sdpa_backward2(d, {.q = q.data(),
+                         .k = k.data(),
+                         .probs = nullptr,
+                         .dprobs = nullptr,
+                         .dq = dq2.data(),
+                         .dk = dk2.data(),
+                         .v = v.data(),
+                         .dattn = dattn2.data(),
+                         .lse = lse.data(),
+                         .dv = dv2.data()});
   EXPECT_EQ(dattn1, dattn2);
   EXPECT_EQ(dv1, dv2);
   EXPECT_EQ(dq1, dq2);

@@ -1,10 +1,10 @@
 // The CPU backend's inline math (backends/cpu/vec_math.h) against libm and plain loops.
+#include "backends/cpu/vec_math.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
-
-#include "backends/cpu/vec_math.h"
 
 namespace anetrain::cpu {
 namespace {

@@ -61,29 +61,41 @@ std::string hex(uint64_t v) {
 int blob_dtype_size(BlobDType dtype) {
   switch (dtype) {
     case BlobDType::kUint8:
-    case BlobDType::kInt8: return 1;
+    case BlobDType::kInt8:
+      return 1;
     case BlobDType::kFp16:
     case BlobDType::kBf16:
     case BlobDType::kInt16:
-    case BlobDType::kUint16: return 2;
+    case BlobDType::kUint16:
+      return 2;
     case BlobDType::kFp32:
     case BlobDType::kInt32:
-    case BlobDType::kUint32: return 4;
+    case BlobDType::kUint32:
+      return 4;
   }
   return 0;  // a value read from a file that names no known dtype
 }
 
 const char* blob_dtype_name(BlobDType dtype) {
   switch (dtype) {
-    case BlobDType::kFp16: return "fp16";
-    case BlobDType::kFp32: return "fp32";
-    case BlobDType::kUint8: return "uint8";
-    case BlobDType::kInt8: return "int8";
-    case BlobDType::kBf16: return "bf16";
-    case BlobDType::kInt16: return "int16";
-    case BlobDType::kUint16: return "uint16";
-    case BlobDType::kInt32: return "int32";
-    case BlobDType::kUint32: return "uint32";
+    case BlobDType::kFp16:
+      return "fp16";
+    case BlobDType::kFp32:
+      return "fp32";
+    case BlobDType::kUint8:
+      return "uint8";
+    case BlobDType::kInt8:
+      return "int8";
+    case BlobDType::kBf16:
+      return "bf16";
+    case BlobDType::kInt16:
+      return "int16";
+    case BlobDType::kUint16:
+      return "uint16";
+    case BlobDType::kInt32:
+      return "int32";
+    case BlobDType::kUint32:
+      return "uint32";
   }
   return "unknown";
 }

@@ -37,7 +37,8 @@ Literal string_scalar(const std::string& s) {
 
 }  // namespace
 
-std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a,
+                                      const std::vector<int64_t>& b) {
   const size_t rank = std::max(a.size(), b.size());
   std::vector<int64_t> out(rank);
   for (size_t i = 0; i < rank; ++i) {
@@ -149,15 +150,24 @@ Value Builder::matmul(const std::string& name, const Value& x, const Value& y, b
                {"y", Arg::value(y.name)}});
 }
 
-Value Builder::binary(const std::string& name, const std::string& op, const Value& x, const Value& y) {
+Value Builder::binary(const std::string& name, const std::string& op, const Value& x,
+                      const Value& y) {
   ANETRAIN_CHECK(x.type.dtype == y.type.dtype, "operands of " + name + " differ in dtype");
   return emit(name, op, {x.type.dtype, broadcast_shapes(x.shape(), y.shape())},
               {{"x", Arg::value(x.name)}, {"y", Arg::value(y.name)}});
 }
-Value Builder::add(const std::string& n, const Value& x, const Value& y) { return binary(n, "add", x, y); }
-Value Builder::sub(const std::string& n, const Value& x, const Value& y) { return binary(n, "sub", x, y); }
-Value Builder::mul(const std::string& n, const Value& x, const Value& y) { return binary(n, "mul", x, y); }
-Value Builder::pow(const std::string& n, const Value& x, const Value& y) { return binary(n, "pow", x, y); }
+Value Builder::add(const std::string& n, const Value& x, const Value& y) {
+  return binary(n, "add", x, y);
+}
+Value Builder::sub(const std::string& n, const Value& x, const Value& y) {
+  return binary(n, "sub", x, y);
+}
+Value Builder::mul(const std::string& n, const Value& x, const Value& y) {
+  return binary(n, "mul", x, y);
+}
+Value Builder::pow(const std::string& n, const Value& x, const Value& y) {
+  return binary(n, "pow", x, y);
+}
 
 Value Builder::real_div(const std::string& n, const Value& x, const Value& y) {
   return binary(n, "real_div", x, y);
@@ -204,7 +214,8 @@ Value Builder::sigmoid(const std::string& name, const Value& x) {  // keeps x's 
 }
 
 Value Builder::softmax(const std::string& name, const Value& x, int axis) {
-  return emit(name, "softmax", x.type, {{"axis", Arg::lit(int_scalar(axis))}, {"x", Arg::value(x.name)}});
+  return emit(name, "softmax", x.type,
+              {{"axis", Arg::lit(int_scalar(axis))}, {"x", Arg::value(x.name)}});
 }
 
 Value Builder::reduce_sum(const std::string& name, const Value& x, std::vector<int32_t> axes,
@@ -214,8 +225,10 @@ Value Builder::reduce_sum(const std::string& name, const Value& x, std::vector<i
   for (int i = 0; i < rank; ++i) {
     const bool reduced = std::any_of(axes.begin(), axes.end(),
                                      [&](int32_t a) { return (a < 0 ? a + rank : a) == i; });
-    if (!reduced) shape.push_back(x.shape()[i]);
-    else if (keep_dims) shape.push_back(1);
+    if (!reduced)
+      shape.push_back(x.shape()[i]);
+    else if (keep_dims)
+      shape.push_back(1);
   }
   return emit(name, "reduce_sum", {x.type.dtype, shape},
               {{"axes", Arg::lit(int_tensor32(axes))},
@@ -226,7 +239,8 @@ Value Builder::reduce_sum(const std::string& name, const Value& x, std::vector<i
 Value Builder::reshape(const std::string& name, const Value& x, std::vector<int64_t> shape) {
   Type t{x.type.dtype, shape};
   ANETRAIN_CHECK(t.numel() == x.type.numel(), "reshape changes the element count in " + name);
-  return emit(name, "reshape", t, {{"shape", Arg::lit(int_tensor(shape))}, {"x", Arg::value(x.name)}});
+  return emit(name, "reshape", t,
+              {{"shape", Arg::lit(int_tensor(shape))}, {"x", Arg::value(x.name)}});
 }
 
 Value Builder::transpose(const std::string& name, const Value& x, std::vector<int32_t> perm) {
@@ -239,9 +253,11 @@ Value Builder::transpose(const std::string& name, const Value& x, std::vector<in
 Value Builder::slice_by_size(const std::string& name, const Value& x, std::vector<int64_t> begin,
                              std::vector<int64_t> size) {
   for (size_t i = 0; i < size.size(); ++i)
-    ANETRAIN_CHECK(begin[i] >= 0 && begin[i] + size[i] <= x.shape()[i], "slice out of range in " + name);
+    ANETRAIN_CHECK(begin[i] >= 0 && begin[i] + size[i] <= x.shape()[i],
+                   "slice out of range in " + name);
   return emit(name, "slice_by_size", {x.type.dtype, size},
-              {{"begin", Arg::lit(int_tensor(begin))}, {"size", Arg::lit(int_tensor(size))},
+              {{"begin", Arg::lit(int_tensor(begin))},
+               {"size", Arg::lit(int_tensor(size))},
                {"x", Arg::value(x.name)}});
 }
 

@@ -23,8 +23,8 @@ struct Value {
 
 // Receives a weight tensor's fp16 data (as float, to be rounded by the writer) and returns
 // the BLOBFILE (path, offset) under which it was stored.
-using WeightSink =
-    std::function<std::pair<std::string, uint64_t>(const std::string& name, const std::vector<float>& values)>;
+using WeightSink = std::function<std::pair<std::string, uint64_t>(
+    const std::string& name, const std::vector<float>& values)>;
 
 class Builder {
  public:
@@ -35,12 +35,14 @@ class Builder {
   Program finish();
 
   // Constants.
-  Value weight(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values);
+  Value weight(const std::string& name, std::vector<int64_t> shape,
+               const std::vector<float>& values);
   Value scalar(const std::string& name, float value);  // fp16 scalar const
 
   // Ops (coremltools opset semantics; `name` is the result's name, made unique if needed).
   Value conv1x1(const std::string& name, const Value& x, const Value& weight);
-  Value matmul(const std::string& name, const Value& x, const Value& y, bool transpose_x, bool transpose_y);
+  Value matmul(const std::string& name, const Value& x, const Value& y, bool transpose_x,
+               bool transpose_y);
   Value add(const std::string& name, const Value& x, const Value& y);
   Value sub(const std::string& name, const Value& x, const Value& y);
   Value mul(const std::string& name, const Value& x, const Value& y);
@@ -49,16 +51,18 @@ class Builder {
   Value rsqrt(const std::string& name, const Value& x, float epsilon);
   // fp16 <-> fp32 (dtype "fp16" or "fp32"): e.g. to accumulate a long reduction in fp32.
   Value cast(const std::string& name, const Value& x, DType dtype);
-  Value int_constant(const std::string& name, std::vector<int64_t> shape, const std::vector<int32_t>& values);
+  Value int_constant(const std::string& name, std::vector<int64_t> shape,
+                     const std::vector<int32_t>& values);
   Value bool_constant(const std::string& name, bool value);
   Value sigmoid(const std::string& name, const Value& x);
   Value softmax(const std::string& name, const Value& x, int axis);
-  Value reduce_sum(const std::string& name, const Value& x, std::vector<int32_t> axes, bool keep_dims);
+  Value reduce_sum(const std::string& name, const Value& x, std::vector<int32_t> axes,
+                   bool keep_dims);
   Value reshape(const std::string& name, const Value& x, std::vector<int64_t> shape);
   Value transpose(const std::string& name, const Value& x, std::vector<int32_t> perm);
-  Value slice_by_size(const std::string& name, const Value& x, std::vector<int64_t> begin, std::vector<int64_t> size);
+  Value slice_by_size(const std::string& name, const Value& x, std::vector<int64_t> begin,
+                      std::vector<int64_t> size);
   Value concat(const std::string& name, const std::vector<Value>& values, int axis);
-
 
  private:
   Value emit(const std::string& name, const std::string& op, Type type,

@@ -21,7 +21,8 @@ int64_t saturating_numel(const std::vector<int64_t>& shape) {
   return n;
 }
 
-bool broadcast_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b, std::vector<int64_t>* out) {
+bool broadcast_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                     std::vector<int64_t>* out) {
   const size_t rank = std::max(a.size(), b.size());
   std::vector<int64_t> result(rank);
   for (size_t i = 0; i < rank; ++i) {
@@ -72,8 +73,10 @@ class Checker {
 
   std::vector<Type> run(bool compare_declared) {
     const Function& f = p_.main;
-    if (!is_mil_identifier(f.name)) fail_global("function name '" + f.name + "' is not a valid MIL identifier");
-    if (!is_mil_identifier(f.opset)) fail_global("opset '" + f.opset + "' is not a valid MIL identifier");
+    if (!is_mil_identifier(f.name))
+      fail_global("function name '" + f.name + "' is not a valid MIL identifier");
+    if (!is_mil_identifier(f.opset))
+      fail_global("opset '" + f.opset + "' is not a valid MIL identifier");
     for (const auto& [key, value] : p_.build_info)
       if (key.find('\n') != std::string::npos || value.find('\n') != std::string::npos)
         fail_global("buildInfo entry '" + key + "' contains a newline, which MIL text cannot hold");
@@ -103,8 +106,10 @@ class Checker {
     if (f.outputs.empty()) fail_global("function '" + f.name + "' has no outputs");
     std::unordered_set<std::string> seen;
     for (const std::string& out : f.outputs) {
-      if (!types_.count(out)) fail_global("function '" + f.name + "': output '" + out + "' is not defined");
-      if (!seen.insert(out).second) fail_global("function '" + f.name + "': output '" + out + "' is listed twice");
+      if (!types_.count(out))
+        fail_global("function '" + f.name + "': output '" + out + "' is not defined");
+      if (!seen.insert(out).second)
+        fail_global("function '" + f.name + "': output '" + out + "' is listed twice");
     }
     return inferred;
   }
@@ -114,32 +119,42 @@ class Checker {
     const Type x = float_value("x");
     const Type w = value_type("weight");
     const size_t rank = x.shape.size();
-    if (rank < 3 || rank > 5) fail("x must have rank 3 to 5 ([N, C, *spatial]), got " + print_type(x));
-    if (w.shape.size() != rank) fail("weight must have the rank of x (" + std::to_string(rank) + "), got " + print_type(w));
-    if (w.dtype != x.dtype) fail("weight dtype " + std::string(dtype_name(w.dtype)) + " differs from x's " + dtype_name(x.dtype));
+    if (rank < 3 || rank > 5)
+      fail("x must have rank 3 to 5 ([N, C, *spatial]), got " + print_type(x));
+    if (w.shape.size() != rank)
+      fail("weight must have the rank of x (" + std::to_string(rank) + "), got " + print_type(w));
+    if (w.dtype != x.dtype)
+      fail("weight dtype " + std::string(dtype_name(w.dtype)) + " differs from x's " +
+           dtype_name(x.dtype));
     const size_t spatial = rank - 2;
     const int64_t groups = int_scalar("groups", 1);
     if (groups < 1) fail("groups must be >= 1, got " + std::to_string(groups));
     const int64_t channels = x.shape[1], out_channels = w.shape[0];
     if (channels % groups != 0 || w.shape[1] * groups != channels)
-      fail("weight " + shape_text(w.shape) + " expects " + std::to_string(w.shape[1]) + " input channels per group but x has " +
-           std::to_string(channels) + " channels in " + std::to_string(groups) + " group(s)");
-    if (out_channels % groups != 0) fail("output channels " + std::to_string(out_channels) + " do not divide into " + std::to_string(groups) + " groups");
+      fail("weight " + shape_text(w.shape) + " expects " + std::to_string(w.shape[1]) +
+           " input channels per group but x has " + std::to_string(channels) + " channels in " +
+           std::to_string(groups) + " group(s)");
+    if (out_channels % groups != 0)
+      fail("output channels " + std::to_string(out_channels) + " do not divide into " +
+           std::to_string(groups) + " groups");
     const std::vector<int64_t> ones(spatial, 1);
     const std::vector<int64_t> strides = int_vector_or("strides", spatial, ones);
     const std::vector<int64_t> dilations = int_vector_or("dilations", spatial, ones);
     for (size_t i = 0; i < spatial; ++i)
       if (strides[i] < 1 || dilations[i] < 1) fail("strides and dilations must be >= 1");
     const std::string pad_type = string_scalar("pad_type", "valid");
-    if (pad_type != "valid" && pad_type != "same" && pad_type != "same_lower" && pad_type != "custom")
+    if (pad_type != "valid" && pad_type != "same" && pad_type != "same_lower" &&
+        pad_type != "custom")
       fail("pad_type must be valid, same, same_lower or custom, got \"" + pad_type + "\"");
-    const std::vector<int64_t> pad = int_vector_or("pad", 2 * spatial, std::vector<int64_t>(2 * spatial, 0));
+    const std::vector<int64_t> pad =
+        int_vector_or("pad", 2 * spatial, std::vector<int64_t>(2 * spatial, 0));
     for (int64_t v : pad)
       if (v < 0) fail("pad entries must be >= 0");
     if (const Arg* bias = op_->arg("bias")) {
       const Type b = arg_type(*bias, "bias");
       if (b.dtype != x.dtype || b.shape != std::vector<int64_t>{out_channels})
-        fail("bias must be " + print_type(Type{x.dtype, {out_channels}}) + ", got " + print_type(b));
+        fail("bias must be " + print_type(Type{x.dtype, {out_channels}}) + ", got " +
+             print_type(b));
     }
     Type out{x.dtype, {x.shape[0], out_channels}};
     for (size_t i = 0; i < spatial; ++i) {
@@ -151,8 +166,8 @@ class Checker {
       const int64_t effective = (k - 1) * dilations[i] + 1;
       const int64_t padded = in + (pad_type == "custom" ? pad[2 * i] + pad[2 * i + 1] : 0);
       if (k < 1 || padded < effective)
-        fail("kernel extent " + std::to_string(effective) + " exceeds the padded input " + std::to_string(padded) +
-             " on spatial axis " + std::to_string(i));
+        fail("kernel extent " + std::to_string(effective) + " exceeds the padded input " +
+             std::to_string(padded) + " on spatial axis " + std::to_string(i));
       out.shape.push_back((padded - effective) / strides[i] + 1);
     }
     return out;
@@ -163,7 +178,8 @@ class Checker {
     const Type w = value_type("weight");
     if (x.shape.empty()) fail("x must have rank >= 1");
     if (w.dtype != x.dtype || w.shape.size() != 2 || w.shape[1] != x.shape.back())
-      fail("weight must be " + std::string(dtype_name(x.dtype)) + " [O, " + std::to_string(x.shape.back()) + "], got " + print_type(w));
+      fail("weight must be " + std::string(dtype_name(x.dtype)) + " [O, " +
+           std::to_string(x.shape.back()) + "], got " + print_type(w));
     if (const Arg* bias = op_->arg("bias")) {
       const Type b = arg_type(*bias, "bias");
       if (b.dtype != x.dtype || b.shape != std::vector<int64_t>{w.shape[0]})
@@ -177,7 +193,9 @@ class Checker {
   Type infer_matmul() {
     const Type x = float_value("x");
     const Type y = value_type("y");
-    if (y.dtype != x.dtype) fail("x and y dtypes differ (" + std::string(dtype_name(x.dtype)) + ", " + dtype_name(y.dtype) + ")");
+    if (y.dtype != x.dtype)
+      fail("x and y dtypes differ (" + std::string(dtype_name(x.dtype)) + ", " +
+           dtype_name(y.dtype) + ")");
     if (x.shape.empty() || y.shape.empty()) fail("x and y must have rank >= 1");
     const bool tx = bool_scalar("transpose_x", false), ty = bool_scalar("transpose_y", false);
     // Rank-1 operands act as a row (x) or column (y) whose unit axis is dropped from the result;
@@ -189,11 +207,14 @@ class Checker {
     if (ty && !vec_y) std::swap(b[b.size() - 1], b[b.size() - 2]);
     const int64_t m = a[a.size() - 2], k = a.back(), kb = b[b.size() - 2], n = b.back();
     if (k != kb)
-      fail("inner dimensions differ: x " + shape_text(x.shape) + (tx ? " (transposed)" : "") + " and y " + shape_text(y.shape) +
-           (ty ? " (transposed)" : "") + " give " + std::to_string(k) + " vs " + std::to_string(kb));
+      fail("inner dimensions differ: x " + shape_text(x.shape) + (tx ? " (transposed)" : "") +
+           " and y " + shape_text(y.shape) + (ty ? " (transposed)" : "") + " give " +
+           std::to_string(k) + " vs " + std::to_string(kb));
     std::vector<int64_t> batch;
-    if (!broadcast_shape(std::vector<int64_t>(a.begin(), a.end() - 2), std::vector<int64_t>(b.begin(), b.end() - 2), &batch))
-      fail("batch dimensions of x " + shape_text(x.shape) + " and y " + shape_text(y.shape) + " do not broadcast");
+    if (!broadcast_shape(std::vector<int64_t>(a.begin(), a.end() - 2),
+                         std::vector<int64_t>(b.begin(), b.end() - 2), &batch))
+      fail("batch dimensions of x " + shape_text(x.shape) + " and y " + shape_text(y.shape) +
+           " do not broadcast");
     if (!vec_x) batch.push_back(m);
     if (!vec_y) batch.push_back(n);
     return Type{x.dtype, batch};
@@ -202,7 +223,9 @@ class Checker {
   Type infer_binary() {
     const Type x = value_type("x");
     const Type y = value_type("y");
-    if (x.dtype != y.dtype) fail("x and y dtypes differ (" + std::string(dtype_name(x.dtype)) + ", " + dtype_name(y.dtype) + ")");
+    if (x.dtype != y.dtype)
+      fail("x and y dtypes differ (" + std::string(dtype_name(x.dtype)) + ", " +
+           dtype_name(y.dtype) + ")");
     const bool float_only = op_->op == "pow" || op_->op == "real_div";
     if (!(is_float(x.dtype) || (!float_only && x.dtype == DType::kInt32)))
       fail(std::string("x and y cannot be ") + dtype_name(x.dtype));
@@ -218,7 +241,8 @@ class Checker {
     if (op_->arg("mode")) {
       const std::string mode = string_scalar("mode", "EXACT");
       if (mode != "EXACT" && mode != "TANH_APPROXIMATION" && mode != "SIGMOID_APPROXIMATION")
-        fail("mode must be EXACT, TANH_APPROXIMATION or SIGMOID_APPROXIMATION, got \"" + mode + "\"");
+        fail("mode must be EXACT, TANH_APPROXIMATION or SIGMOID_APPROXIMATION, got \"" + mode +
+             "\"");
     }
     return x;
   }
@@ -232,7 +256,8 @@ class Checker {
 
   Type infer_reduce() {
     const Type x = value_type("x");
-    if (!(is_float(x.dtype) || x.dtype == DType::kInt32)) fail(std::string("x cannot be ") + dtype_name(x.dtype));
+    if (!(is_float(x.dtype) || x.dtype == DType::kInt32))
+      fail(std::string("x cannot be ") + dtype_name(x.dtype));
     const size_t rank = x.shape.size();
     if (rank == 0) fail("x must have rank >= 1");
     std::vector<bool> reduced(rank, !op_->arg("axes"));
@@ -246,8 +271,10 @@ class Checker {
     const bool keep = bool_scalar("keep_dims", false);
     Type out{x.dtype, {}};
     for (size_t i = 0; i < rank; ++i) {
-      if (!reduced[i]) out.shape.push_back(x.shape[i]);
-      else if (keep) out.shape.push_back(1);
+      if (!reduced[i])
+        out.shape.push_back(x.shape[i]);
+      else if (keep)
+        out.shape.push_back(1);
     }
     return out;
   }
@@ -264,7 +291,8 @@ class Checker {
         infer_at = static_cast<int>(i);
         d = 1;
       } else if (d == 0) {
-        if (i >= x.shape.size()) fail("shape entry 0 at axis " + std::to_string(i) + " copies an axis x does not have");
+        if (i >= x.shape.size())
+          fail("shape entry 0 at axis " + std::to_string(i) + " copies an axis x does not have");
         d = x.shape[i];
       } else if (d < 0) {
         fail("shape " + shape_text(shape) + " has a negative entry other than -1");
@@ -275,11 +303,12 @@ class Checker {
     const int64_t known = saturating_numel(out.shape);
     if (infer_at >= 0) {
       if (known == 0 || have % known != 0)
-        fail("cannot infer the -1 in " + shape_text(shape) + " from " + std::to_string(have) + " elements");
+        fail("cannot infer the -1 in " + shape_text(shape) + " from " + std::to_string(have) +
+             " elements");
       out.shape[infer_at] = have / known;
     } else if (known != have) {
-      fail("shape " + shape_text(shape) + " holds " + std::to_string(known) + " elements but x " + shape_text(x.shape) + " has " +
-           std::to_string(have));
+      fail("shape " + shape_text(shape) + " holds " + std::to_string(known) + " elements but x " +
+           shape_text(x.shape) + " has " + std::to_string(have));
     }
     return out;
   }
@@ -309,8 +338,8 @@ class Checker {
       int64_t b = begin[i] < 0 ? begin[i] + dim : begin[i];
       const int64_t s = size[i] == -1 ? dim - b : size[i];
       if (b < 0 || b > dim || s < 0 || b + s > dim)
-        fail("slice begin " + std::to_string(begin[i]) + " size " + std::to_string(size[i]) + " is out of range for axis " +
-             std::to_string(i) + " of size " + std::to_string(dim));
+        fail("slice begin " + std::to_string(begin[i]) + " size " + std::to_string(size[i]) +
+             " is out of range for axis " + std::to_string(i) + " of size " + std::to_string(dim));
       out.shape.push_back(s);
     }
     return out;
@@ -321,7 +350,8 @@ class Checker {
     const int64_t rank = static_cast<int64_t>(x.shape.size());
     if (rank == 0) fail("x must have rank >= 1");
     const std::vector<int64_t> begin = int_vector("begin", rank), end = int_vector("end", rank);
-    const std::vector<int64_t> stride = int_vector_or("stride", rank, std::vector<int64_t>(rank, 1));
+    const std::vector<int64_t> stride =
+        int_vector_or("stride", rank, std::vector<int64_t>(rank, 1));
     const std::vector<bool> begin_mask = bool_vector_or("begin_mask", rank);
     const std::vector<bool> end_mask = bool_vector_or("end_mask", rank);
     const std::vector<bool> squeeze_mask = bool_vector_or("squeeze_mask", rank);
@@ -346,7 +376,9 @@ class Checker {
         length = b > e ? (b - e + (-s) - 1) / (-s) : 0;
       }
       if (squeeze_mask[i]) {
-        if (length != 1) fail("squeeze_mask drops axis " + std::to_string(i) + " but the slice keeps " + std::to_string(length) + " entries");
+        if (length != 1)
+          fail("squeeze_mask drops axis " + std::to_string(i) + " but the slice keeps " +
+               std::to_string(length) + " entries");
         continue;
       }
       out.shape.push_back(length);
@@ -356,7 +388,8 @@ class Checker {
 
   Type infer_concat() {
     const Arg& values = need("values");
-    if (values.kind != Arg::Kind::kList) fail("values must be a list of values, e.g. values = (a, b)");
+    if (values.kind != Arg::Kind::kList)
+      fail("values must be a list of values, e.g. values = (a, b)");
     if (values.list.empty()) fail("values must not be empty");
     std::vector<Type> inputs;
     for (const std::string& name : values.list) inputs.push_back(ref_type(name));
@@ -372,9 +405,11 @@ class Checker {
       for (size_t d = 0; ok && d < t.shape.size(); ++d)
         if (d != axis || interleave) ok = t.shape[d] == first.shape[d];
       if (!ok)
-        fail("value '" + values.list[i] + "' " + print_type(t) + " does not concatenate with '" + values.list[0] + "' " +
-             print_type(first) + " along axis " + std::to_string(axis) + (interleave ? " (interleave needs equal shapes)" : ""));
-      if (__builtin_add_overflow(out.shape[axis], t.shape[axis], &out.shape[axis])) fail("concatenated axis overflows");
+        fail("value '" + values.list[i] + "' " + print_type(t) + " does not concatenate with '" +
+             values.list[0] + "' " + print_type(first) + " along axis " + std::to_string(axis) +
+             (interleave ? " (interleave needs equal shapes)" : ""));
+      if (__builtin_add_overflow(out.shape[axis], t.shape[axis], &out.shape[axis]))
+        fail("concatenated axis overflows");
     }
     return out;
   }
@@ -383,12 +418,18 @@ class Checker {
     const Type x = value_type("x");
     const std::string to = string_scalar("dtype", "", true);
     Type out = x;
-    if (to == "fp16") out.dtype = DType::kFp16;
-    else if (to == "fp32") out.dtype = DType::kFp32;
-    else if (to == "int32") out.dtype = DType::kInt32;
-    else if (to == "bool") out.dtype = DType::kBool;
-    else fail("dtype must be \"fp16\", \"fp32\", \"int32\" or \"bool\", got \"" + to + "\"");
-    if (x.dtype == DType::kString || x.dtype == DType::kUint64) fail(std::string("cannot cast from ") + dtype_name(x.dtype));
+    if (to == "fp16")
+      out.dtype = DType::kFp16;
+    else if (to == "fp32")
+      out.dtype = DType::kFp32;
+    else if (to == "int32")
+      out.dtype = DType::kInt32;
+    else if (to == "bool")
+      out.dtype = DType::kBool;
+    else
+      fail("dtype must be \"fp16\", \"fp32\", \"int32\" or \"bool\", got \"" + to + "\"");
+    if (x.dtype == DType::kString || x.dtype == DType::kUint64)
+      fail(std::string("cannot cast from ") + dtype_name(x.dtype));
     return out;
   }
 
@@ -416,7 +457,8 @@ class Checker {
     if (op_->arg("axes")) {
       for (int64_t a : int_vector("axes", -1)) {
         const size_t i = normalize_axis(a, rank, "axes");
-        if (x.shape[i] != 1) fail("axis " + std::to_string(a) + " has size " + std::to_string(x.shape[i]) + ", not 1");
+        if (x.shape[i] != 1)
+          fail("axis " + std::to_string(a) + " has size " + std::to_string(x.shape[i]) + ", not 1");
         drop[i] = true;
       }
     } else {
@@ -432,7 +474,9 @@ class Checker {
   [[noreturn]] void fail(const std::string& what) const {
     throw MilError(source_, op_ ? op_->line : 0, op_ ? op_->column : 0, context_ + what);
   }
-  [[noreturn]] void fail_global(const std::string& what) const { throw MilError(source_, 0, 0, what); }
+  [[noreturn]] void fail_global(const std::string& what) const {
+    throw MilError(source_, 0, 0, what);
+  }
 
   // Dimensions stay below 2^31 (as the parser enforces), so shape arithmetic cannot overflow.
   static bool bad_shape(const Type& t) {
@@ -446,9 +490,11 @@ class Checker {
 
   Type check_op() {
     const Operation& op = *op_;
-    if (!is_mil_identifier(op.result)) fail("result name '" + op.result + "' is not a valid MIL identifier");
+    if (!is_mil_identifier(op.result))
+      fail("result name '" + op.result + "' is not a valid MIL identifier");
     if (types_.count(op.result)) fail("value '" + op.result + "' is defined twice");
-    if (bad_shape(op.type)) fail("declared type " + print_type(op.type) + " has a dimension outside 0..2^31-1");
+    if (bad_shape(op.type))
+      fail("declared type " + print_type(op.type) + " has a dimension outside 0..2^31-1");
     const auto& specs = op_specs();
     const auto spec = specs.find(op.op);
     if (spec == specs.end()) fail("unknown op '" + op.op + "'");
@@ -458,7 +504,8 @@ class Checker {
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         std::string list;
         for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
-        fail("unknown argument '" + key + "'" + (list.empty() ? " (" + op.op + " takes none)" : " (expected " + list + ")"));
+        fail("unknown argument '" + key + "'" +
+             (list.empty() ? " (" + op.op + " takes none)" : " (expected " + list + ")"));
       }
       if (!keys.insert(key).second) fail("argument '" + key + "' given twice");
       if (arg.kind == Arg::Kind::kLiteral) check_literal(arg.literal, "argument '" + key + "'");
@@ -476,7 +523,8 @@ class Checker {
   }
 
   void check_literal(const Literal& l, const std::string& what) const {
-    if (bad_shape(l.type)) fail(what + " has a dimension outside 0..2^31-1 in " + print_type(l.type));
+    if (bad_shape(l.type))
+      fail(what + " has a dimension outside 0..2^31-1 in " + print_type(l.type));
     if (l.is_blob) {
       if (l.type.dtype == DType::kString || l.type.dtype == DType::kBool)
         fail(what + ": BLOBFILE needs a numeric type, not " + dtype_name(l.type.dtype));
@@ -486,14 +534,18 @@ class Checker {
     }
     if (l.type.dtype == DType::kString) {
       if (!l.type.is_scalar()) fail(what + ": string tensors of rank >= 1 are not supported");
-      if (l.strings.size() != 1 || !l.numbers.empty()) fail(what + ": a string literal holds exactly one string");
-      if (l.strings[0].find('\n') != std::string::npos) fail(what + ": string contains a newline, which MIL text cannot hold");
+      if (l.strings.size() != 1 || !l.numbers.empty())
+        fail(what + ": a string literal holds exactly one string");
+      if (l.strings[0].find('\n') != std::string::npos)
+        fail(what + ": string contains a newline, which MIL text cannot hold");
       return;
     }
-    if (!l.strings.empty()) fail(what + ": a " + std::string(dtype_name(l.type.dtype)) + " literal cannot hold strings");
+    if (!l.strings.empty())
+      fail(what + ": a " + std::string(dtype_name(l.type.dtype)) + " literal cannot hold strings");
     const int64_t numel = saturating_numel(l.type.shape);
     if (static_cast<int64_t>(l.numbers.size()) != numel)
-      fail(what + ": " + print_type(l.type) + " needs " + std::to_string(numel) + " values, has " + std::to_string(l.numbers.size()));
+      fail(what + ": " + print_type(l.type) + " needs " + std::to_string(numel) + " values, has " +
+           std::to_string(l.numbers.size()));
     for (double v : l.numbers) {
       switch (l.type.dtype) {
         case DType::kInt32:
@@ -502,12 +554,14 @@ class Checker {
           break;
         case DType::kUint64:
           if (!(v == std::floor(v) && v >= 0 && v <= 9007199254740992.0))
-            fail(what + ": uint64 value " + std::to_string(v) + " is not a non-negative integer <= 2^53");
+            fail(what + ": uint64 value " + std::to_string(v) +
+                 " is not a non-negative integer <= 2^53");
           break;
         case DType::kBool:
           if (v != 0 && v != 1) fail(what + ": bool value " + std::to_string(v) + " is not 0 or 1");
           break;
-        default: break;
+        default:
+          break;
       }
     }
   }
@@ -526,9 +580,12 @@ class Checker {
 
   Type arg_type(const Arg& a, const std::string& name) const {
     switch (a.kind) {
-      case Arg::Kind::kRef: return ref_type(a.ref);
-      case Arg::Kind::kLiteral: return a.literal.type;
-      case Arg::Kind::kList: break;
+      case Arg::Kind::kRef:
+        return ref_type(a.ref);
+      case Arg::Kind::kLiteral:
+        return a.literal.type;
+      case Arg::Kind::kList:
+        break;
     }
     fail("argument '" + name + "' must be a single value, not a list");
   }
@@ -537,7 +594,8 @@ class Checker {
 
   Type float_value(const char* name) const {
     Type t = value_type(name);
-    if (!is_float(t.dtype)) fail(std::string("argument '") + name + "' must be fp16 or fp32, got " + print_type(t));
+    if (!is_float(t.dtype))
+      fail(std::string("argument '") + name + "' must be fp16 or fp32, got " + print_type(t));
     return t;
   }
 
@@ -551,12 +609,15 @@ class Checker {
     } else if (a.kind == Arg::Kind::kRef) {
       ref_type(a.ref);
       const auto it = consts_.find(a.ref);
-      if (it == consts_.end()) fail(std::string("argument '") + name + "' must be a constant (a literal or a const), '" + a.ref + "' is computed");
+      if (it == consts_.end())
+        fail(std::string("argument '") + name + "' must be a constant (a literal or a const), '" +
+             a.ref + "' is computed");
       l = &it->second->val;
     } else {
       fail(std::string("argument '") + name + "' must be a single constant, not a list");
     }
-    if (l->is_blob) fail(std::string("argument '") + name + "' must have inline values, not a BLOBFILE");
+    if (l->is_blob)
+      fail(std::string("argument '") + name + "' must have inline values, not a BLOBFILE");
     return *l;
   }
 
@@ -564,13 +625,16 @@ class Checker {
   std::vector<int64_t> int_vector(const char* name, int64_t length) const {
     const Literal& l = constant(name);
     if (l.type.dtype != DType::kInt32 || l.type.shape.size() != 1)
-      fail(std::string("argument '") + name + "' must be an int32 tensor constant (tensor<int32, [K]>), got " + print_type(l.type));
+      fail(std::string("argument '") + name +
+           "' must be an int32 tensor constant (tensor<int32, [K]>), got " + print_type(l.type));
     if (length >= 0 && l.type.shape[0] != length)
-      fail(std::string("argument '") + name + "' must have " + std::to_string(length) + " entries, has " + std::to_string(l.type.shape[0]));
+      fail(std::string("argument '") + name + "' must have " + std::to_string(length) +
+           " entries, has " + std::to_string(l.type.shape[0]));
     return std::vector<int64_t>(l.numbers.begin(), l.numbers.end());
   }
 
-  std::vector<int64_t> int_vector_or(const char* name, size_t length, std::vector<int64_t> fallback) const {
+  std::vector<int64_t> int_vector_or(const char* name, size_t length,
+                                     std::vector<int64_t> fallback) const {
     if (!op_->arg(name)) return fallback;
     return int_vector(name, static_cast<int64_t>(length));
   }
@@ -579,7 +643,8 @@ class Checker {
     if (!op_->arg(name)) return std::vector<bool>(length, false);
     const Literal& l = constant(name);
     if (l.type.dtype != DType::kBool || l.type.shape != std::vector<int64_t>{length})
-      fail(std::string("argument '") + name + "' must be tensor<bool, [" + std::to_string(length) + "]>, got " + print_type(l.type));
+      fail(std::string("argument '") + name + "' must be tensor<bool, [" + std::to_string(length) +
+           "]>, got " + print_type(l.type));
     std::vector<bool> out;
     for (double v : l.numbers) out.push_back(v != 0);
     return out;
@@ -588,7 +653,8 @@ class Checker {
   const Literal& scalar_constant(const char* name, DType dtype) const {
     const Literal& l = constant(name);
     if (l.type.dtype != dtype || !l.type.is_scalar())
-      fail(std::string("argument '") + name + "' must be a " + dtype_name(dtype) + " scalar constant, got " + print_type(l.type));
+      fail(std::string("argument '") + name + "' must be a " + dtype_name(dtype) +
+           " scalar constant, got " + print_type(l.type));
     return l;
   }
 
@@ -602,7 +668,8 @@ class Checker {
     return scalar_constant(name, DType::kBool).numbers.at(0) != 0;
   }
 
-  std::string string_scalar(const char* name, const std::string& fallback, bool required = false) const {
+  std::string string_scalar(const char* name, const std::string& fallback,
+                            bool required = false) const {
     if (!required && !op_->arg(name)) return fallback;
     return scalar_constant(name, DType::kString).strings.at(0);
   }
@@ -610,13 +677,15 @@ class Checker {
   void float_constant(const char* name) const {
     const Literal& l = constant(name);
     if (!is_float(l.type.dtype) || !l.type.is_scalar())
-      fail(std::string("argument '") + name + "' must be an fp16 or fp32 scalar constant, got " + print_type(l.type));
+      fail(std::string("argument '") + name + "' must be an fp16 or fp32 scalar constant, got " +
+           print_type(l.type));
   }
 
   size_t normalize_axis(int64_t axis, size_t rank, const char* what) const {
     const int64_t r = static_cast<int64_t>(rank);
     if (axis < -r || axis >= r)
-      fail(std::string(what) + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+      fail(std::string(what) + " " + std::to_string(axis) + " is out of range for rank " +
+           std::to_string(rank));
     return static_cast<size_t>(axis < 0 ? axis + r : axis);
   }
 
@@ -632,24 +701,29 @@ const std::map<std::string, OpSpec>& op_specs() {
   static const std::map<std::string, OpSpec> specs = [] {
     std::map<std::string, OpSpec> m;
     m["const"] = {{}, {}, nullptr};
-    m["conv"] = {{"x", "weight", "bias", "strides", "pad_type", "pad", "dilations", "groups"}, {"x", "weight"}, &Checker::infer_conv};
+    m["conv"] = {{"x", "weight", "bias", "strides", "pad_type", "pad", "dilations", "groups"},
+                 {"x", "weight"},
+                 &Checker::infer_conv};
     m["linear"] = {{"x", "weight", "bias"}, {"x", "weight"}, &Checker::infer_linear};
     m["matmul"] = {{"x", "y", "transpose_x", "transpose_y"}, {"x", "y"}, &Checker::infer_matmul};
     for (const char* op : {"add", "sub", "mul", "real_div", "pow", "maximum", "minimum"})
       m[op] = {{"x", "y"}, {"x", "y"}, &Checker::infer_binary};
     for (const char* op : {"sqrt", "exp", "sigmoid", "tanh", "relu", "silu", "abs", "square"})
       m[op] = {{"x"}, {"x"}, &Checker::infer_unary};
-    for (const char* op : {"rsqrt", "log"}) m[op] = {{"x", "epsilon"}, {"x"}, &Checker::infer_unary};
+    for (const char* op : {"rsqrt", "log"})
+      m[op] = {{"x", "epsilon"}, {"x"}, &Checker::infer_unary};
     m["gelu"] = {{"x", "mode"}, {"x"}, &Checker::infer_unary};
     m["softmax"] = {{"x", "axis"}, {"x"}, &Checker::infer_softmax};
     for (const char* op : {"reduce_sum", "reduce_max", "reduce_min", "reduce_mean"})
       m[op] = {{"x", "axes", "keep_dims"}, {"x"}, &Checker::infer_reduce};
     m["reshape"] = {{"x", "shape"}, {"x", "shape"}, &Checker::infer_reshape};
     m["transpose"] = {{"x", "perm"}, {"x", "perm"}, &Checker::infer_transpose};
-    m["slice_by_size"] = {{"x", "begin", "size"}, {"x", "begin", "size"}, &Checker::infer_slice_by_size};
-    m["slice_by_index"] = {{"x", "begin", "end", "stride", "begin_mask", "end_mask", "squeeze_mask"},
-                           {"x", "begin", "end"},
-                           &Checker::infer_slice_by_index};
+    m["slice_by_size"] = {
+        {"x", "begin", "size"}, {"x", "begin", "size"}, &Checker::infer_slice_by_size};
+    m["slice_by_index"] = {
+        {"x", "begin", "end", "stride", "begin_mask", "end_mask", "squeeze_mask"},
+        {"x", "begin", "end"},
+        &Checker::infer_slice_by_index};
     m["concat"] = {{"values", "axis", "interleave"}, {"values", "axis"}, &Checker::infer_concat};
     m["cast"] = {{"x", "dtype"}, {"x", "dtype"}, &Checker::infer_cast};
     m["expand_dims"] = {{"x", "axes"}, {"x", "axes"}, &Checker::infer_expand_dims};

@@ -50,7 +50,8 @@ void check_program(const Program& program, const std::string& source_name = "<mi
 const std::vector<std::string>& checked_ops();
 
 // numpy broadcasting of two shapes; false when they do not broadcast.
-bool broadcast_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b, std::vector<int64_t>* out);
+bool broadcast_shape(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                     std::vector<int64_t>* out);
 
 // Element count that saturates at INT64_MAX instead of overflowing: shapes come from untrusted
 // text and may be absurd.

@@ -12,8 +12,8 @@
 
 namespace anetrain::mil {
 
-inline constexpr float kFp16Max = 65504.0f;      // largest finite fp16
-inline constexpr float kFp16MinNormal = 6.103515625e-05f;  // 2^-14
+inline constexpr float kFp16Max = 65504.0f;                          // largest finite fp16
+inline constexpr float kFp16MinNormal = 6.103515625e-05f;            // 2^-14
 inline constexpr float kFp16MinSubnormal = 5.9604644775390625e-08f;  // 2^-24
 
 inline uint16_t to_fp16_bits(float value) {
@@ -77,7 +77,8 @@ inline float round_fp16_from_double(double value) {
     const uint32_t bits = std::bit_cast<uint32_t>(f);
     if ((bits & 1u) == 0) {
       // The other float neighbour of `value` has the odd lowest bit; step one ulp toward it.
-      const bool away_from_zero = (value > static_cast<double>(f)) == (f > 0.0f || (f == 0.0f && value > 0));
+      const bool away_from_zero =
+          (value > static_cast<double>(f)) == (f > 0.0f || (f == 0.0f && value > 0));
       f = std::bit_cast<float>(away_from_zero ? bits + 1u : bits - 1u);
     }
   }

@@ -154,11 +154,12 @@ HostTensor binary(const HostTensor& x, const HostTensor& y, F f) {
     for (int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]);
   } else {
     const Shape& shape = out.type.shape;
-    for_each_row<2>(shape, {broadcast_strides(x.type.shape, shape), broadcast_strides(y.type.shape, shape)},
-                    {0, 0}, [&](int64_t count, int64_t linear, const auto& off, const auto& step) {
-                      for (int64_t i = 0; i < count; ++i)
-                        o[linear + i] = f(a[off[0] + i * step[0]], b[off[1] + i * step[1]]);
-                    });
+    for_each_row<2>(
+        shape, {broadcast_strides(x.type.shape, shape), broadcast_strides(y.type.shape, shape)},
+        {0, 0}, [&](int64_t count, int64_t linear, const auto& off, const auto& step) {
+          for (int64_t i = 0; i < count; ++i)
+            o[linear + i] = f(a[off[0] + i * step[0]], b[off[1] + i * step[1]]);
+        });
   }
   return out;
 }
@@ -174,8 +175,12 @@ HostTensor unary(const HostTensor& x, F f) {
 }
 
 // IEEE max/min would drop a NaN operand; propagating it keeps a broken value visible.
-float nan_max(float a, float b) { return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : (a > b ? a : b); }
-float nan_min(float a, float b) { return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : (a < b ? a : b); }
+float nan_max(float a, float b) {
+  return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : (a > b ? a : b);
+}
+float nan_min(float a, float b) {
+  return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : (a < b ? a : b);
+}
 
 // ---- GEMM (conv 1x1 and matmul) ------------------------------------------------------------
 
@@ -189,8 +194,8 @@ struct Gemm {
   int64_t m, n, k;
 };
 
-constexpr int64_t kRowBlock = 4;    // rows of C sharing each load of a B row
-constexpr int64_t kColTile = 256;   // accumulator tile: 4 x 256 floats stays in L1
+constexpr int64_t kRowBlock = 4;   // rows of C sharing each load of a B row
+constexpr int64_t kColTile = 256;  // accumulator tile: 4 x 256 floats stays in L1
 
 void gemm_block(const Gemm& g, int64_t row0) {
   const int64_t rows = std::min(kRowBlock, g.m - row0);
@@ -258,9 +263,11 @@ HostTensor conv(const HostTensor& x, const HostTensor& w, const HostTensor* bias
   if (!is_float(dtype) || w.type.dtype != dtype || (bias && bias->type.dtype != dtype))
     fail("x, weight and bias must share one float dtype");
   const size_t rank = x.type.shape.size();
-  if (rank != 3 && rank != 4) fail("x must be rank 3 or 4 (N, C, [H,] W), got " + shape_text(x.type.shape));
+  if (rank != 3 && rank != 4)
+    fail("x must be rank 3 or 4 (N, C, [H,] W), got " + shape_text(x.type.shape));
   if (w.type.shape.size() != rank)
-    fail("weight " + shape_text(w.type.shape) + " must have the rank of x " + shape_text(x.type.shape));
+    fail("weight " + shape_text(w.type.shape) + " must have the rank of x " +
+         shape_text(x.type.shape));
   const size_t spatial = rank - 2;
   if (p.strides.empty()) p.strides.assign(spatial, 1);
   if (p.dilations.empty()) p.dilations.assign(spatial, 1);
@@ -282,13 +289,15 @@ HostTensor conv(const HostTensor& x, const HostTensor& w, const HostTensor* bias
     fail("weight " + shape_text(w.type.shape) + " with groups = " + std::to_string(p.groups) +
          " does not fit x " + shape_text(x.type.shape));
   if (bias && bias->type.shape != Shape{out_channels})
-    fail("bias must have shape [" + std::to_string(out_channels) + "], got " + shape_text(bias->type.shape));
+    fail("bias must have shape [" + std::to_string(out_channels) + "], got " +
+         shape_text(bias->type.shape));
   const int64_t group_out = out_channels / p.groups;
 
   std::array<int64_t, 2> before{0, 0}, after{0, 0}, out_size{0, 0};
   const std::array<int64_t, 2> in_size{xs[2], xs[3]}, kernel{ws[2], ws[3]};
   if (p.pad_type == "custom") {
-    if (p.pad.size() != 2 * spatial) fail("custom pad needs " + std::to_string(2 * spatial) + " values");
+    if (p.pad.size() != 2 * spatial)
+      fail("custom pad needs " + std::to_string(2 * spatial) + " values");
     for (size_t i = 0; i < spatial; ++i) {
       before[2 - spatial + i] = p.pad[2 * i];
       after[2 - spatial + i] = p.pad[2 * i + 1];
@@ -324,8 +333,8 @@ HostTensor conv(const HostTensor& x, const HostTensor& w, const HostTensor* bias
       for (int64_t g = 0; g < p.groups; ++g)
         gemms.push_back({w.data.data() + g * group_out * group_in,
                          x.data.data() + (n * channels + g * group_in) * in_plane,
-                         out.data.data() + (n * out_channels + g * group_out) * out_plane, group_out,
-                         out_plane, group_in});
+                         out.data.data() + (n * out_channels + g * group_out) * out_plane,
+                         group_out, out_plane, group_in});
     run_gemms(gemms);
   } else {
     // Direct convolution: each (batch, output channel) plane accumulates kernel taps row by
@@ -392,8 +401,14 @@ HostTensor matmul(HostTensor x, HostTensor y, bool transpose_x, bool transpose_y
   // Rank-1 operands follow numpy: x [K] is a row [1, K], y [K] a column [K, 1], and the
   // added axis is dropped from the result (a transpose flag on a rank-1 operand is moot).
   const bool x_vector = x.type.shape.size() == 1, y_vector = y.type.shape.size() == 1;
-  if (x_vector) { x.type.shape.insert(x.type.shape.begin(), 1); transpose_x = false; }
-  if (y_vector) { y.type.shape.push_back(1); transpose_y = false; }
+  if (x_vector) {
+    x.type.shape.insert(x.type.shape.begin(), 1);
+    transpose_x = false;
+  }
+  if (y_vector) {
+    y.type.shape.push_back(1);
+    transpose_y = false;
+  }
   const Shape& xs = x.type.shape;
   const Shape& ys = y.type.shape;
   const int64_t m = transpose_x ? xs.back() : xs[xs.size() - 2];
@@ -410,8 +425,14 @@ HostTensor matmul(HostTensor x, HostTensor y, bool transpose_x, bool transpose_y
   std::vector<float> xt, yt;
   const float* a = x.data.data();
   const float* b = y.data.data();
-  if (transpose_x) { xt = transpose_last2(x); a = xt.data(); }
-  if (transpose_y) { yt = transpose_last2(y); b = yt.data(); }
+  if (transpose_x) {
+    xt = transpose_last2(x);
+    a = xt.data();
+  }
+  if (transpose_y) {
+    yt = transpose_last2(y);
+    b = yt.data();
+  }
 
   Shape out_shape = batch;
   if (!x_vector) out_shape.push_back(m);
@@ -420,11 +441,13 @@ HostTensor matmul(HostTensor x, HostTensor y, bool transpose_x, bool transpose_y
 
   std::vector<Gemm> gemms;
   const Shape xstr = broadcast_strides(xb, batch), ystr = broadcast_strides(yb, batch);
-  for_each_row<2>(batch, {xstr, ystr}, {0, 0}, [&](int64_t count, int64_t linear, const auto& off, const auto& step) {
-    for (int64_t i = 0; i < count; ++i)
-      gemms.push_back({a + (off[0] + i * step[0]) * m * kx, b + (off[1] + i * step[1]) * kx * n,
-                       out.data.data() + (linear + i) * m * n, m, n, kx});
-  });
+  for_each_row<2>(
+      batch, {xstr, ystr}, {0, 0},
+      [&](int64_t count, int64_t linear, const auto& off, const auto& step) {
+        for (int64_t i = 0; i < count; ++i)
+          gemms.push_back({a + (off[0] + i * step[0]) * m * kx, b + (off[1] + i * step[1]) * kx * n,
+                           out.data.data() + (linear + i) * m * n, m, n, kx});
+      });
   run_gemms(gemms);
   return out;
 }
@@ -462,7 +485,8 @@ HostTensor softmax(const HostTensor& x, int64_t axis_arg) {
   return out;
 }
 
-HostTensor reduce(const HostTensor& x, const std::vector<int64_t>* axes_arg, bool keep_dims, bool is_max) {
+HostTensor reduce(const HostTensor& x, const std::vector<int64_t>* axes_arg, bool keep_dims,
+                  bool is_max) {
   if (!is_float(x.type.dtype)) fail("x must be fp16 or fp32");
   const Shape& s = x.type.shape;
   std::vector<bool> reduced(s.size(), axes_arg == nullptr);  // no axes: reduce everything
@@ -488,8 +512,10 @@ HostTensor reduce(const HostTensor& x, const std::vector<int64_t>* axes_arg, boo
                     for (int64_t i = 0; i < count; ++i) {
                       float& acc = o[off[0] + i * step[0]];
                       const float v = in[linear + i];
-                      if (!is_max) acc += v;
-                      else if (v > acc || v != v) acc = v;  // NaN sticks once seen
+                      if (!is_max)
+                        acc += v;
+                      else if (v > acc || v != v)
+                        acc = v;  // NaN sticks once seen
                     }
                   });
   return out;
@@ -497,7 +523,8 @@ HostTensor reduce(const HostTensor& x, const std::vector<int64_t>* axes_arg, boo
 
 // ---- data movement -------------------------------------------------------------------------
 
-HostTensor gather_strided(const HostTensor& x, Shape out_shape, const Shape& strides, int64_t base) {
+HostTensor gather_strided(const HostTensor& x, Shape out_shape, const Shape& strides,
+                          int64_t base) {
   HostTensor out = make_tensor(x.type.dtype, std::move(out_shape));
   const float* in = x.data.data();
   float* o = out.data.data();
@@ -523,17 +550,20 @@ HostTensor reshape(const HostTensor& x, const std::vector<int64_t>& shape) {
   }
   const int64_t total = numel(x.type.shape);
   if (infer >= 0) {
-    if (total % known != 0) fail("cannot reshape " + shape_text(x.type.shape) + " to " + shape_text(shape));
+    if (total % known != 0)
+      fail("cannot reshape " + shape_text(x.type.shape) + " to " + shape_text(shape));
     out[infer] = total / known;
   }
-  if (numel(out) != total) fail("cannot reshape " + shape_text(x.type.shape) + " to " + shape_text(shape));
+  if (numel(out) != total)
+    fail("cannot reshape " + shape_text(x.type.shape) + " to " + shape_text(shape));
   return HostTensor{Type{x.type.dtype, out}, x.data};
 }
 
 HostTensor transpose(const HostTensor& x, const std::vector<int64_t>& perm) {
   const Shape& s = x.type.shape;
   if (perm.size() != s.size())
-    fail("perm has " + std::to_string(perm.size()) + " entries for a rank-" + std::to_string(s.size()) + " tensor");
+    fail("perm has " + std::to_string(perm.size()) + " entries for a rank-" +
+         std::to_string(s.size()) + " tensor");
   const Shape own = row_major_strides(s);
   Shape out_shape, strides;
   std::vector<bool> seen(s.size(), false);
@@ -547,7 +577,8 @@ HostTensor transpose(const HostTensor& x, const std::vector<int64_t>& perm) {
   return gather_strided(x, out_shape, strides, 0);
 }
 
-HostTensor slice_by_size(const HostTensor& x, const std::vector<int64_t>& begin, const std::vector<int64_t>& size) {
+HostTensor slice_by_size(const HostTensor& x, const std::vector<int64_t>& begin,
+                         const std::vector<int64_t>& size) {
   const Shape& s = x.type.shape;
   if (begin.size() != s.size() || size.size() != s.size())
     fail("begin and size need " + std::to_string(s.size()) + " entries each");
@@ -558,7 +589,8 @@ HostTensor slice_by_size(const HostTensor& x, const std::vector<int64_t>& begin,
     const int64_t b = begin[i] < 0 ? begin[i] + s[i] : begin[i];
     const int64_t n = size[i] == -1 ? s[i] - b : size[i];
     if (b < 0 || b > s[i] || n < 0 || b + n > s[i])
-      fail("slice begin " + shape_text(begin) + " size " + shape_text(size) + " exceeds " + shape_text(s));
+      fail("slice begin " + shape_text(begin) + " size " + shape_text(size) + " exceeds " +
+           shape_text(s));
     out_shape.push_back(n);
     base += b * own[i];
   }
@@ -586,7 +618,9 @@ HostTensor slice_by_index(const HostTensor& x, IndexSlice p) {
     const int64_t d = s[i], step = p.stride[i];
     if (step == 0) fail("stride must not be 0");
     // Python slice semantics: negative indices count from the end, out-of-range ones clamp.
-    auto norm = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp(v < 0 ? v + d : v, lo, hi); };
+    auto norm = [&](int64_t v, int64_t lo, int64_t hi) {
+      return std::clamp(v < 0 ? v + d : v, lo, hi);
+    };
     int64_t b, e;
     if (step > 0) {
       b = p.begin_mask[i] ? 0 : norm(p.begin[i], 0, d);
@@ -600,7 +634,8 @@ HostTensor slice_by_index(const HostTensor& x, IndexSlice p) {
     if (p.squeeze_mask[i]) {
       // A squeezed axis keeps the single element at begin.
       const int64_t at = p.begin[i] < 0 ? p.begin[i] + d : p.begin[i];
-      if (at < 0 || at >= d) fail("squeezed index " + std::to_string(p.begin[i]) + " is out of range");
+      if (at < 0 || at >= d)
+        fail("squeezed index " + std::to_string(p.begin[i]) + " is out of range");
       base += at * own[i];
       continue;
     }
@@ -662,7 +697,8 @@ SlotPtr literal_slot(const Literal& l) {
     return slot;
   }
   if (static_cast<int64_t>(l.numbers.size()) != l.type.numel())
-    fail("literal " + print_type(l.type) + " holds " + std::to_string(l.numbers.size()) + " values");
+    fail("literal " + print_type(l.type) + " holds " + std::to_string(l.numbers.size()) +
+         " values");
   slot->tensor.data.resize(l.numbers.size());
   for (size_t i = 0; i < l.numbers.size(); ++i)
     slot->tensor.data[i] = l.type.dtype == DType::kFp16 ? round_fp16_from_double(l.numbers[i])
@@ -758,10 +794,10 @@ class Args {
 
 const std::set<std::string>& known_ops() {
   static const std::set<std::string> ops = {
-      "const",   "conv",    "matmul",     "add",           "sub",            "mul",    "real_div",
-      "pow",     "maximum", "minimum",    "rsqrt",         "sqrt",           "exp",    "log",
-      "sigmoid", "softmax", "reduce_sum", "reduce_max",    "reshape",        "transpose",
-      "concat",  "cast",    "slice_by_size", "slice_by_index"};
+      "const",    "conv",      "matmul",  "add",     "sub",           "mul",
+      "real_div", "pow",       "maximum", "minimum", "rsqrt",         "sqrt",
+      "exp",      "log",       "sigmoid", "softmax", "reduce_sum",    "reduce_max",
+      "reshape",  "transpose", "concat",  "cast",    "slice_by_size", "slice_by_index"};
   return ops;
 }
 
@@ -774,13 +810,17 @@ std::string where(const Operation& op, size_t index) {
 // The element-wise math of one op: computed in fp32, rounded by the caller.
 HostTensor compute(const Operation& op, Args& args) {
   const std::string& name = op.op;
-  if (name == "add") return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return a + b; });
-  if (name == "sub") return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return a - b; });
-  if (name == "mul") return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return a * b; });
+  if (name == "add")
+    return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return a + b; });
+  if (name == "sub")
+    return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return a - b; });
+  if (name == "mul")
+    return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return a * b; });
   if (name == "real_div")
     return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return a / b; });
   if (name == "pow")
-    return binary(args.tensor("x"), args.tensor("y"), [](float a, float b) { return std::pow(a, b); });
+    return binary(args.tensor("x"), args.tensor("y"),
+                  [](float a, float b) { return std::pow(a, b); });
   if (name == "maximum") return binary(args.tensor("x"), args.tensor("y"), nan_max);
   if (name == "minimum") return binary(args.tensor("x"), args.tensor("y"), nan_min);
   if (name == "rsqrt" || name == "log") {
@@ -798,7 +838,8 @@ HostTensor compute(const Operation& op, Args& args) {
   }
   if (name == "sqrt") return unary(args.tensor("x"), [](float v) { return std::sqrt(v); });
   if (name == "exp") return unary(args.tensor("x"), [](float v) { return std::exp(v); });
-  if (name == "sigmoid") return unary(args.tensor("x"), [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+  if (name == "sigmoid")
+    return unary(args.tensor("x"), [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
   if (name == "softmax") return softmax(args.tensor("x"), args.integer("axis", -1));
   if (name == "reduce_sum" || name == "reduce_max") {
     const HostTensor& x = args.tensor("x");
@@ -821,7 +862,8 @@ HostTensor compute(const Operation& op, Args& args) {
                   args.boolean("transpose_y", false));
   if (name == "reshape") return reshape(args.tensor("x"), args.ints("shape"));
   if (name == "transpose") return transpose(args.tensor("x"), args.ints("perm"));
-  if (name == "slice_by_size") return slice_by_size(args.tensor("x"), args.ints("begin"), args.ints("size"));
+  if (name == "slice_by_size")
+    return slice_by_size(args.tensor("x"), args.ints("begin"), args.ints("size"));
   if (name == "slice_by_index") {
     IndexSlice p;
     p.begin = args.ints("begin");
@@ -859,7 +901,8 @@ Interpreter::Interpreter(const Program& program, BlobLoader blobs) : program_(pr
   for (size_t i = 0; i < f.ops.size(); ++i) {
     const Operation& op = f.ops[i];
     const std::string at = where(op, i);
-    if (!known_ops().count(op.op)) fail(at + ": op " + op.op + " is not supported by the interpreter");
+    if (!known_ops().count(op.op))
+      fail(at + ": op " + op.op + " is not supported by the interpreter");
     auto use = [&](const std::string& ref) {
       if (!defined.count(ref)) fail(at + ": '" + ref + "' is not defined before this op");
       last_use[ref] = i;
@@ -876,7 +919,8 @@ Interpreter::Interpreter(const Program& program, BlobLoader blobs) : program_(pr
     last_use[op.result] = i;
     if (op.op != "const") continue;
     if (!(op.val.type == op.type))
-      fail(at + ": val is " + print_type(op.val.type) + " but the op declares " + print_type(op.type));
+      fail(at + ": val is " + print_type(op.val.type) + " but the op declares " +
+           print_type(op.type));
     SlotPtr slot;
     try {
       if (op.val.is_blob) {
@@ -908,7 +952,8 @@ Interpreter::Interpreter(const Program& program, BlobLoader blobs) : program_(pr
 
 Interpreter::~Interpreter() = default;
 
-std::vector<HostTensor> Interpreter::run(const std::vector<std::pair<std::string, HostTensor>>& inputs) {
+std::vector<HostTensor> Interpreter::run(
+    const std::vector<std::pair<std::string, HostTensor>>& inputs) {
   const Function& f = program_.main;
   Env env;
   for (const auto& [name, tensor] : inputs) {
@@ -918,7 +963,8 @@ std::vector<HostTensor> Interpreter::run(const std::vector<std::pair<std::string
     if (!declared) fail("MIL function has no input named '" + name + "'");
     if (env.count(name)) fail("MIL input '" + name + "' is given twice");
     if (!(tensor.type == *declared))
-      fail("MIL input '" + name + "' must be " + print_type(*declared) + ", got " + print_type(tensor.type));
+      fail("MIL input '" + name + "' must be " + print_type(*declared) + ", got " +
+           print_type(tensor.type));
     if (static_cast<int64_t>(tensor.data.size()) != declared->numel())
       fail("MIL input '" + name + "' has " + std::to_string(tensor.data.size()) + " values but " +
            print_type(*declared) + " needs " + std::to_string(declared->numel()));
@@ -939,7 +985,8 @@ std::vector<HostTensor> Interpreter::run(const std::vector<std::pair<std::string
         slot->tensor = compute(op, args);
         round_result(slot->tensor);
         if (!(slot->tensor.type == op.type))
-          fail("computes " + print_type(slot->tensor.type) + " but declares " + print_type(op.type));
+          fail("computes " + print_type(slot->tensor.type) + " but declares " +
+               print_type(op.type));
       } catch (const UserError& e) {
         throw UserError(where(op, i) + ": " + e.what());
       }

@@ -4,12 +4,18 @@ namespace anetrain::mil {
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::kFp16: return "fp16";
-    case DType::kFp32: return "fp32";
-    case DType::kInt32: return "int32";
-    case DType::kBool: return "bool";
-    case DType::kString: return "string";
-    case DType::kUint64: return "uint64";
+    case DType::kFp16:
+      return "fp16";
+    case DType::kFp32:
+      return "fp32";
+    case DType::kInt32:
+      return "int32";
+    case DType::kBool:
+      return "bool";
+    case DType::kString:
+      return "string";
+    case DType::kUint64:
+      return "uint64";
   }
   return "?";
 }

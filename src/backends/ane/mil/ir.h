@@ -29,7 +29,7 @@ struct Type {
 // reference to a weight file (path like "@model_path/weights/w.bin", offset of its record).
 struct Literal {
   Type type;
-  std::vector<double> numbers;      // row-major, type.numel() of them (1 for a scalar)
+  std::vector<double> numbers;       // row-major, type.numel() of them (1 for a scalar)
   std::vector<std::string> strings;  // for string scalars
   bool is_blob = false;
   std::string blob_path;
@@ -47,7 +47,9 @@ struct Arg {
 
   static Arg value(std::string name) { return Arg{Kind::kRef, std::move(name), {}, {}}; }
   static Arg lit(Literal l) { return Arg{Kind::kLiteral, {}, std::move(l), {}}; }
-  static Arg refs(std::vector<std::string> names) { return Arg{Kind::kList, {}, {}, std::move(names)}; }
+  static Arg refs(std::vector<std::string> names) {
+    return Arg{Kind::kList, {}, {}, std::move(names)};
+  }
 };
 
 // `TYPE result = op(args...)[name = string("..."), val = ...];` For const, the value lives in
@@ -57,9 +59,9 @@ struct Operation {
   std::string result;
   std::string op;
   std::vector<std::pair<std::string, Arg>> args;
-  Literal val;    // const only
-  int line = 0;   // source line when parsed (0 when built)
-  int column = 0; // source column of the statement's first token when parsed (0 when built)
+  Literal val;     // const only
+  int line = 0;    // source line when parsed (0 when built)
+  int column = 0;  // source column of the statement's first token when parsed (0 when built)
 
   const Arg* arg(const std::string& name) const;
 };

@@ -2,8 +2,8 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <unordered_map>
 #include <unordered_set>
@@ -12,7 +12,8 @@
 namespace anetrain::mil {
 
 MilError::MilError(const std::string& source, int line, int column, const std::string& detail)
-    : UserError(line > 0 ? source + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + detail
+    : UserError(line > 0 ? source + ":" + std::to_string(line) + ":" + std::to_string(column) +
+                               ": " + detail
                          : source + ": " + detail),
       line_(line),
       column_(column),
@@ -82,8 +83,10 @@ class Lexer {
       } else {
         const unsigned char u = static_cast<unsigned char>(c);
         char buf[64];
-        if (u >= 0x21 && u < 0x7f) std::snprintf(buf, sizeof buf, "unexpected character '%c'", c);
-        else std::snprintf(buf, sizeof buf, "unexpected byte 0x%02x outside a string", u);
+        if (u >= 0x21 && u < 0x7f)
+          std::snprintf(buf, sizeof buf, "unexpected character '%c'", c);
+        else
+          std::snprintf(buf, sizeof buf, "unexpected byte 0x%02x outside a string", u);
         throw MilError(source_, line_, col_, buf);
       }
       t.end_line = line_;
@@ -137,8 +140,10 @@ class Lexer {
       const char prev = pos_ > start ? text_[pos_ - 1] : '\0';
       const bool exponent_sign =
           (c == '+' || c == '-') && (prev == 'e' || prev == 'E' || prev == 'p' || prev == 'P');
-      if (is_ident_char(c) || c == '.' || exponent_sign) advance(1);
-      else break;
+      if (is_ident_char(c) || c == '.' || exponent_sign)
+        advance(1);
+      else
+        break;
     }
     return std::string(text_.substr(start, pos_ - start));
   }
@@ -149,10 +154,12 @@ class Lexer {
     std::string out;
     for (;;) {
       if (pos_ >= text_.size())
-        throw MilError(source_, line, col, "unterminated string (no closing quote before end of input)");
+        throw MilError(source_, line, col,
+                       "unterminated string (no closing quote before end of input)");
       const char c = text_[pos_];
       if (c == '\n')
-        throw MilError(source_, line, col, "unterminated string (newline before the closing quote)");
+        throw MilError(source_, line, col,
+                       "unterminated string (newline before the closing quote)");
       if (c == '"') {
         advance(1);
         return out;
@@ -162,7 +169,8 @@ class Lexer {
         if (e != '"' && e != '\\') {
           // Only the escapes the printer writes are accepted, so every string reads back
           // exactly as it prints.
-          throw MilError(source_, line_, col_, "unsupported escape in string (only \\\" and \\\\ are allowed)");
+          throw MilError(source_, line_, col_,
+                         "unsupported escape in string (only \\\" and \\\\ are allowed)");
         }
         out += e;
         advance(2);
@@ -194,7 +202,8 @@ bool dtype_from_name(const std::string& s, DType* out) {
 // MIL dtypes that exist but that the IR cannot hold: named in errors so the message is
 // "not supported" instead of "unknown".
 bool is_unsupported_dtype(const std::string& s) {
-  static const char* kOthers[] = {"fp64", "bf16", "int8", "uint8", "int16", "uint16", "int64", "uint32", "int4", "uint4"};
+  static const char* kOthers[] = {"fp64",   "bf16",  "int8",   "uint8", "int16",
+                                  "uint16", "int64", "uint32", "int4",  "uint4"};
   for (const char* n : kOthers)
     if (s == n) return true;
   return false;
@@ -243,7 +252,8 @@ bool valid_hex_float(std::string_view s) {
 
 class Parser {
  public:
-  Parser(std::vector<Token> tokens, const std::string& source) : toks_(std::move(tokens)), source_(source) {}
+  Parser(std::vector<Token> tokens, const std::string& source)
+      : toks_(std::move(tokens)), source_(source) {}
 
   Program program() {
     Program p;
@@ -259,7 +269,8 @@ class Parser {
     function(p.main);
     if (is_word(peek(), "func")) fail(peek(), "only one function per program is supported");
     expect_punct('}', "to close the program body");
-    if (peek().kind != Tok::kEnd) fail(peek(), "unexpected " + describe(peek()) + " after the end of the program");
+    if (peek().kind != Tok::kEnd)
+      fail(peek(), "unexpected " + describe(peek()) + " after the end of the program");
     return p;
   }
 
@@ -275,17 +286,22 @@ class Parser {
     return t;
   }
   static bool is_punct(const Token& t, char c) { return t.kind == Tok::kPunct && t.text[0] == c; }
-  static bool is_word(const Token& t, const char* w) { return t.kind == Tok::kIdent && t.text == w; }
+  static bool is_word(const Token& t, const char* w) {
+    return t.kind == Tok::kIdent && t.text == w;
+  }
 
   static std::string describe(const Token& t) {
     switch (t.kind) {
-      case Tok::kEnd: return "end of input";
+      case Tok::kEnd:
+        return "end of input";
       case Tok::kString: {
         std::string s = t.text.size() > 24 ? t.text.substr(0, 24) + "..." : t.text;
         return "string \"" + s + "\"";
       }
-      case Tok::kNumber: return "number '" + t.text + "'";
-      default: return "'" + t.text + "'";
+      case Tok::kNumber:
+        return "number '" + t.text + "'";
+      default:
+        return "'" + t.text + "'";
     }
   }
 
@@ -322,14 +338,16 @@ class Parser {
   static bool valid_version(const std::string& s) {
     const size_t dot = s.find('.');
     if (dot == std::string::npos) return all_digits(s);
-    return all_digits(std::string_view(s).substr(0, dot)) && all_digits(std::string_view(s).substr(dot + 1));
+    return all_digits(std::string_view(s).substr(0, dot)) &&
+           all_digits(std::string_view(s).substr(dot + 1));
   }
 
   // ---- program-level pieces ----
   void build_info(Program& p) {
     next();  // '['
     const Token& key = expect_ident("a program attribute name");
-    if (key.text != "buildInfo") fail(key, "unknown program attribute '" + key.text + "' (only buildInfo is supported)");
+    if (key.text != "buildInfo")
+      fail(key, "unknown program attribute '" + key.text + "' (only buildInfo is supported)");
     expect_punct('=', "after buildInfo");
     expect_word("dict", "(buildInfo is a dict<string, string>)");
     expect_punct('<', "after dict");
@@ -359,7 +377,8 @@ class Parser {
   void string_type(const char* what) {
     const Token& at = peek();
     Type t = type();
-    if (!(t.dtype == DType::kString && t.is_scalar())) fail(at, std::string(what) + " must be string");
+    if (!(t.dtype == DType::kString && t.is_scalar()))
+      fail(at, std::string(what) + " must be string");
   }
 
   // A dict entry is a bare string in practice; a typed string literal is accepted too.
@@ -368,7 +387,8 @@ class Parser {
     if (peek().kind == Tok::kIdent && starts_literal()) {
       const Token& at = peek();
       Literal l = literal();
-      if (!(l.type.dtype == DType::kString && l.type.is_scalar()) || l.is_blob) fail(at, "buildInfo entries must be strings");
+      if (!(l.type.dtype == DType::kString && l.type.is_scalar()) || l.is_blob)
+        fail(at, "buildInfo entries must be strings");
       return l.strings.at(0);
     }
     fail_expected("a string");
@@ -427,7 +447,8 @@ class Parser {
   // `what` names the definition, e.g. "input 'x'" or "op 'q': value 'q'".
   void define(const Token& name, const std::string& what) {
     auto [it, inserted] = defined_.emplace(name.text, name.line);
-    if (!inserted) fail(name, what + " is already defined (line " + std::to_string(it->second) + ")");
+    if (!inserted)
+      fail(name, what + " is already defined (line " + std::to_string(it->second) + ")");
   }
 
   // ---- statements ----
@@ -474,15 +495,18 @@ class Parser {
           // Apple's converters sometimes name an op differently from its result; the IR
           // keeps only the result name, which is what the printer writes back.
           const Token& at = peek();
-          if (!(at.kind == Tok::kIdent && starts_literal())) fail_expected("a string literal for the name attribute");
+          if (!(at.kind == Tok::kIdent && starts_literal()))
+            fail_expected("a string literal for the name attribute");
           Literal l = literal();
           if (!(l.type.dtype == DType::kString && l.type.is_scalar()) || l.is_blob)
             fail(at, "the name attribute must be a string");
         } else if (key.text == "val") {
           if (has_val) fail(key, "attribute 'val' given twice");
-          if (op.op != "const") fail(key, "attribute 'val' is only valid on const, not on " + op.op);
+          if (op.op != "const")
+            fail(key, "attribute 'val' is only valid on const, not on " + op.op);
           has_val = true;
-          if (!(peek().kind == Tok::kIdent && starts_literal())) fail_expected("a literal for the val attribute");
+          if (!(peek().kind == Tok::kIdent && starts_literal()))
+            fail_expected("a literal for the val attribute");
           op.val = literal();
         } else {
           fail(key, "unknown attribute '" + key.text + "' (expected name or val)");
@@ -522,12 +546,14 @@ class Parser {
       return Arg::value(t.text);
     }
     if (t.kind == Tok::kNumber || t.kind == Tok::kString)
-      fail(t, "untyped literal " + describe(t) + ": write it with its type, e.g. fp16(0.5), int32(1) or string(\"valid\")");
+      fail(t, "untyped literal " + describe(t) +
+                  ": write it with its type, e.g. fp16(0.5), int32(1) or string(\"valid\")");
     fail_expected("a value name, a typed literal or a (list)");
   }
 
   void require_defined(const Token& name) {
-    if (!defined_.count(name.text)) fail(name, "unknown value '" + name.text + "' (not defined before use)");
+    if (!defined_.count(name.text))
+      fail(name, "unknown value '" + name.text + "' (not defined before use)");
   }
 
   static bool is_type_word(const std::string& s) {
@@ -548,8 +574,10 @@ class Parser {
   DType dtype_word(const Token& t) {
     DType d;
     if (t.kind == Tok::kIdent && dtype_from_name(t.text, &d)) return d;
-    if (t.kind == Tok::kIdent && is_unsupported_dtype(t.text)) fail(t, "dtype '" + t.text + "' is not supported");
-    fail(t, "expected a type (fp16, fp32, int32, bool, string, uint64 or tensor<...>), found " + describe(t));
+    if (t.kind == Tok::kIdent && is_unsupported_dtype(t.text))
+      fail(t, "dtype '" + t.text + "' is not supported");
+    fail(t, "expected a type (fp16, fp32, int32, bool, string, uint64 or tensor<...>), found " +
+                describe(t));
   }
 
   Type type() {
@@ -568,14 +596,16 @@ class Parser {
     if (!is_punct(peek(), ']')) {
       for (;;) {
         const Token& d = peek();
-        if (d.kind == Tok::kIdent) fail(d, "dynamic dimension '" + d.text + "' is not supported: shapes must be static");
+        if (d.kind == Tok::kIdent)
+          fail(d, "dynamic dimension '" + d.text + "' is not supported: shapes must be static");
         if (d.kind != Tok::kNumber) fail_expected("a dimension");
         next();
         int64_t v = 0;
         const auto r = std::from_chars(d.text.data(), d.text.data() + d.text.size(), v);
         if (!all_digits(d.text) || r.ec != std::errc() || v > kMaxDim)
           fail(d, "bad dimension '" + d.text + "': expected an integer from 0 to 2147483647");
-        if (out.shape.size() == kMaxRank) fail(d, "tensor rank exceeds the parser's limit of " + std::to_string(kMaxRank));
+        if (out.shape.size() == kMaxRank)
+          fail(d, "tensor rank exceeds the parser's limit of " + std::to_string(kMaxRank));
         out.shape.push_back(v);
         if (!is_punct(peek(), ',')) break;
         next();
@@ -596,7 +626,8 @@ class Parser {
     } else if (l.type.is_scalar()) {
       scalar_value(l, exact_uint);
     } else {
-      if (l.type.dtype == DType::kString) fail(peek(), "string tensors of rank >= 1 are not supported");
+      if (l.type.dtype == DType::kString)
+        fail(peek(), "string tensors of rank >= 1 are not supported");
       nested(l, 0);
     }
     expect_punct(')', "to close the literal");
@@ -606,7 +637,8 @@ class Parser {
   void blobfile(Literal& l) {
     const Token& at = next();  // BLOBFILE
     if (l.type.dtype == DType::kString || l.type.dtype == DType::kBool)
-      fail(at, std::string("BLOBFILE needs a numeric tensor type, not ") + dtype_name(l.type.dtype));
+      fail(at,
+           std::string("BLOBFILE needs a numeric tensor type, not ") + dtype_name(l.type.dtype));
     next();  // '('
     l.is_blob = true;
     bool has_path = false, has_offset = false;
@@ -660,10 +692,12 @@ class Parser {
     if (!is_punct(peek(), ']')) {
       for (;;) {
         if (count == want)
-          fail(peek(), "too many entries along axis " + std::to_string(axis) + " of the tensor literal (its type says " +
-                           std::to_string(want) + ")");
-        if (axis + 1 == l.type.shape.size()) l.numbers.push_back(element(l.type.dtype, nullptr));
-        else nested(l, axis + 1);
+          fail(peek(), "too many entries along axis " + std::to_string(axis) +
+                           " of the tensor literal (its type says " + std::to_string(want) + ")");
+        if (axis + 1 == l.type.shape.size())
+          l.numbers.push_back(element(l.type.dtype, nullptr));
+        else
+          nested(l, axis + 1);
         ++count;
         if (!is_punct(peek(), ',')) break;
         next();
@@ -672,8 +706,8 @@ class Parser {
     if (!is_punct(peek(), ']')) fail_expected("',' or ']' in the tensor literal");
     next();
     if (count != want)
-      fail(open, "axis " + std::to_string(axis) + " of the tensor literal has " + std::to_string(count) +
-                     " entries, its type says " + std::to_string(want));
+      fail(open, "axis " + std::to_string(axis) + " of the tensor literal has " +
+                     std::to_string(count) + " entries, its type says " + std::to_string(want));
   }
 
   // One number (or true/false) of the given dtype.
@@ -687,7 +721,8 @@ class Parser {
       fail_expected("true or false");
     }
     const bool word = t.kind == Tok::kIdent && (t.text == "inf" || t.text == "nan");
-    if (t.kind != Tok::kNumber && !word) fail_expected(std::string("a ") + dtype_name(dtype) + " number");
+    if (t.kind != Tok::kNumber && !word)
+      fail_expected(std::string("a ") + dtype_name(dtype) + " number");
     next();
     const std::string& s = t.text;
     if (dtype == DType::kInt32 || dtype == DType::kUint64) {
@@ -705,8 +740,10 @@ class Parser {
       uint64_t v = 0;
       const auto r = std::from_chars(s.data() + skip, s.data() + s.size(), v);
       if (r.ec != std::errc()) fail(t, "uint64 value '" + s + "' is out of range");
-      if (exact_uint) *exact_uint = v;
-      else if (v > kMaxExactUint) fail(t, "uint64 value '" + s + "' exceeds 2^53");
+      if (exact_uint)
+        *exact_uint = v;
+      else if (v > kMaxExactUint)
+        fail(t, "uint64 value '" + s + "' exceeds 2^53");
       return static_cast<double>(v);
     }
     // Floating point: decimal, C hex float, inf or nan, with an optional sign.
@@ -714,15 +751,20 @@ class Parser {
     std::string_view body = std::string_view(s).substr((s[0] == '-' || s[0] == '+') ? 1 : 0);
     double v = 0;
     if (body == "inf" || body == "nan") {
-      v = body == "inf" ? std::numeric_limits<double>::infinity() : std::numeric_limits<double>::quiet_NaN();
+      v = body == "inf" ? std::numeric_limits<double>::infinity()
+                        : std::numeric_limits<double>::quiet_NaN();
     } else if (body.size() > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X')) {
       body.remove_prefix(2);
-      const auto r = std::from_chars(body.data(), body.data() + body.size(), v, std::chars_format::hex);
-      if (!valid_hex_float(body) || r.ptr != body.data() + body.size()) fail(t, "bad number '" + s + "'");
+      const auto r =
+          std::from_chars(body.data(), body.data() + body.size(), v, std::chars_format::hex);
+      if (!valid_hex_float(body) || r.ptr != body.data() + body.size())
+        fail(t, "bad number '" + s + "'");
       if (r.ec != std::errc()) fail(t, "number '" + s + "' is out of range");
     } else {
-      const auto r = std::from_chars(body.data(), body.data() + body.size(), v, std::chars_format::general);
-      if (!valid_decimal(body) || r.ptr != body.data() + body.size()) fail(t, "bad number '" + s + "'");
+      const auto r =
+          std::from_chars(body.data(), body.data() + body.size(), v, std::chars_format::general);
+      if (!valid_decimal(body) || r.ptr != body.data() + body.size())
+        fail(t, "bad number '" + s + "'");
       if (r.ec != std::errc()) fail(t, "number '" + s + "' is out of range");
     }
     return negative ? -v : v;

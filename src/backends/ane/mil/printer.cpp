@@ -36,8 +36,10 @@ void nested(std::ostringstream& out, const Literal& l, size_t dim, size_t& index
   out << "[";
   for (int64_t i = 0; i < l.type.shape[dim]; ++i) {
     if (i) out << ", ";
-    if (dim + 1 == l.type.shape.size()) out << number(l.numbers[index++], l.type.dtype);
-    else nested(out, l, dim + 1, index);
+    if (dim + 1 == l.type.shape.size())
+      out << number(l.numbers[index++], l.type.dtype);
+    else
+      nested(out, l, dim + 1, index);
   }
   out << "]";
 }
@@ -61,7 +63,8 @@ std::string print_literal(const Literal& l) {
   if (l.type.is_scalar()) {
     if (l.type.dtype == DType::kString) return "string(" + quote(l.strings.at(0)) + ")";
     if (l.type.dtype == DType::kBool) return l.numbers.at(0) != 0 ? "bool(true)" : "bool(false)";
-    return std::string(dtype_name(l.type.dtype)) + "(" + number(l.numbers.at(0), l.type.dtype) + ")";
+    return std::string(dtype_name(l.type.dtype)) + "(" + number(l.numbers.at(0), l.type.dtype) +
+           ")";
   }
   out << print_type(l.type) << "(";
   size_t index = 0;
@@ -88,8 +91,10 @@ std::string print_program(const Program& p) {
     for (size_t i = 0; i < op.args.size(); ++i) {
       const auto& [key, arg] = op.args[i];
       out << (i ? ", " : "") << key << " = ";
-      if (arg.kind == Arg::Kind::kRef) out << arg.ref;
-      else if (arg.kind == Arg::Kind::kLiteral) out << print_literal(arg.literal);
+      if (arg.kind == Arg::Kind::kRef)
+        out << arg.ref;
+      else if (arg.kind == Arg::Kind::kLiteral)
+        out << print_literal(arg.literal);
       else {
         out << "(";
         for (size_t j = 0; j < arg.list.size(); ++j) out << (j ? ", " : "") << arg.list[j];

@@ -15,10 +15,10 @@ namespace {
 // The ops the seed's kernels compiled and ran on the ANE (ane.md "Ops used by the seed's
 // kernels"), concat excluded: it has its own contested flag.
 const std::set<std::string>& seed_ops() {
-  static const std::set<std::string> ops = {"const",   "conv",       "matmul",    "add",           "sub",
-                                            "mul",     "real_div",   "pow",       "rsqrt",         "sigmoid",
-                                            "softmax", "reduce_sum", "reshape",   "transpose",     "slice_by_size",
-                                            "slice_by_index",        "cast"};
+  static const std::set<std::string> ops = {
+      "const",         "conv",           "matmul",  "add",     "sub",        "mul",     "real_div",
+      "pow",           "rsqrt",          "sigmoid", "softmax", "reduce_sum", "reshape", "transpose",
+      "slice_by_size", "slice_by_index", "cast"};
   return ops;
 }
 
@@ -27,12 +27,14 @@ std::map<std::string, LintProfile> make_profiles() {
 
   LintProfile m1;
   m1.name = "m1-macos15";
-  m1.description = "M1/M2-class ANE on macOS 15: axes <= 16384, ordered multi-I/O, contested constructs warned";
+  m1.description =
+      "M1/M2-class ANE on macOS 15: axes <= 16384, ordered multi-I/O, contested constructs warned";
   m1.max_axis = 16384;
   m1.allowed_ops = seed_ops();
   // Element-wise and shape ops that coremltools routinely places on the ANE; gelu, silu and
   // reduce_mean stay out (contested or absent in the seed's experience).
-  for (const char* op : {"sqrt", "exp", "log", "maximum", "minimum", "reduce_max", "relu", "tanh", "expand_dims", "squeeze"})
+  for (const char* op : {"sqrt", "exp", "log", "maximum", "minimum", "reduce_max", "relu", "tanh",
+                         "expand_dims", "squeeze"})
     m1.allowed_ops.insert(op);
   out[m1.name] = m1;
 
@@ -44,7 +46,9 @@ std::map<std::string, LintProfile> make_profiles() {
 
   LintProfile strict;
   strict.name = "strict";
-  strict.description = "every contested rule on: single rank-4 input and output, no concat, constant conv weights, seed ops only";
+  strict.description =
+      "every contested rule on: single rank-4 input and output, no concat, constant conv weights, "
+      "seed ops only";
   strict.max_axis = 16384;
   strict.require_rank4_io = true;
   strict.allowed_ops = seed_ops();
@@ -79,19 +83,26 @@ const std::map<std::string, LintProfile>& profiles() {
 
 int64_t dtype_bytes(DType t) {
   switch (t) {
-    case DType::kFp16: return 2;
-    case DType::kFp32: return 4;
-    case DType::kInt32: return 4;
-    case DType::kBool: return 1;
-    case DType::kUint64: return 8;
-    case DType::kString: return 0;
+    case DType::kFp16:
+      return 2;
+    case DType::kFp32:
+      return 4;
+    case DType::kInt32:
+      return 4;
+    case DType::kBool:
+      return 1;
+    case DType::kUint64:
+      return 8;
+    case DType::kString:
+      return 0;
   }
   return 0;
 }
 
 int64_t byte_size(const Type& t) {
   int64_t n = saturating_numel(t.shape);
-  if (__builtin_mul_overflow(n, dtype_bytes(t.dtype), &n)) return std::numeric_limits<int64_t>::max();
+  if (__builtin_mul_overflow(n, dtype_bytes(t.dtype), &n))
+    return std::numeric_limits<int64_t>::max();
   return n;
 }
 
@@ -119,25 +130,28 @@ class Linter {
     if (prof_.sram_weight_bytes > 0 && weight_bytes_ > prof_.sram_weight_bytes)
       add(0, "", "sram-weights", LintSeverity::kWarning,
           "BLOBFILE weights total " + std::to_string(weight_bytes_) + " bytes, above the ~" +
-              std::to_string(prof_.sram_weight_bytes >> 20) + " MB on-chip SRAM: expect a large slowdown");
+              std::to_string(prof_.sram_weight_bytes >> 20) +
+              " MB on-chip SRAM: expect a large slowdown");
     return std::move(issues_);
   }
 
  private:
-  void add(int line, const std::string& op, const char* rule, LintSeverity severity, std::string message) {
+  void add(int line, const std::string& op, const char* rule, LintSeverity severity,
+           std::string message) {
     issues_.push_back(LintIssue{line, op, rule, std::move(message), severity});
   }
 
   void value_limits(int line, const std::string& op, const std::string& what, const Type& t) {
     if (static_cast<int64_t>(t.shape.size()) > prof_.max_rank)
       add(line, op, "rank", LintSeverity::kError,
-          what + " " + print_type(t) + " has rank " + std::to_string(t.shape.size()) + ", above the limit " +
-              std::to_string(prof_.max_rank));
+          what + " " + print_type(t) + " has rank " + std::to_string(t.shape.size()) +
+              ", above the limit " + std::to_string(prof_.max_rank));
     for (size_t i = 0; i < t.shape.size(); ++i) {
       if (t.shape[i] > prof_.max_axis) {
         add(line, op, "axis-size", LintSeverity::kError,
-            what + " " + print_type(t) + ": axis " + std::to_string(i) + " is " + std::to_string(t.shape[i]) +
-                ", above the per-axis limit " + std::to_string(prof_.max_axis));
+            what + " " + print_type(t) + ": axis " + std::to_string(i) + " is " +
+                std::to_string(t.shape[i]) + ", above the per-axis limit " +
+                std::to_string(prof_.max_axis));
         break;
       }
     }
@@ -145,19 +159,24 @@ class Linter {
 
   void io_rules(const Type& t, const std::string& what) {
     if (prof_.require_fp16_io && t.dtype != DType::kFp16)
-      add(0, "", "io-dtype", LintSeverity::kError, what + " is " + print_type(t) + "; ANE I/O surfaces are fp16");
+      add(0, "", "io-dtype", LintSeverity::kError,
+          what + " is " + print_type(t) + "; ANE I/O surfaces are fp16");
     if (prof_.require_rank4_io && t.shape.size() != 4)
-      add(0, "", "io-rank4", LintSeverity::kError, what + " is " + print_type(t) + "; I/O must be rank 4 ([1, C, 1, S])");
+      add(0, "", "io-rank4", LintSeverity::kError,
+          what + " is " + print_type(t) + "; I/O must be rank 4 ([1, C, 1, S])");
     if (prof_.row_align_bytes > 0 && !t.shape.empty()) {
       const int64_t last = t.shape.back();
       int64_t bytes = 0;
-      if (__builtin_mul_overflow(last, dtype_bytes(t.dtype), &bytes) || bytes % prof_.row_align_bytes != 0) {
+      if (__builtin_mul_overflow(last, dtype_bytes(t.dtype), &bytes) ||
+          bytes % prof_.row_align_bytes != 0) {
         const int64_t bytes_per = dtype_bytes(t.dtype);
         const int64_t multiple = bytes_per > 0 ? prof_.row_align_bytes / bytes_per : 0;
         add(0, "", "row-align", LintSeverity::kError,
-            what + " " + print_type(t) + ": last axis " + std::to_string(last) + " is " + std::to_string(bytes) +
-                " bytes, not a multiple of " + std::to_string(prof_.row_align_bytes) +
-                (multiple > 0 ? " (use a multiple of " + std::to_string(multiple) + " elements)" : ""));
+            what + " " + print_type(t) + ": last axis " + std::to_string(last) + " is " +
+                std::to_string(bytes) + " bytes, not a multiple of " +
+                std::to_string(prof_.row_align_bytes) +
+                (multiple > 0 ? " (use a multiple of " + std::to_string(multiple) + " elements)"
+                              : ""));
       }
     }
   }
@@ -176,8 +195,10 @@ class Linter {
     if (!prof_.multi_io_allowed) {
       if (f.inputs.size() > 1 || f.outputs.size() > 1)
         add(0, "", "multi-io", LintSeverity::kError,
-            "function has " + std::to_string(f.inputs.size()) + " inputs and " + std::to_string(f.outputs.size()) +
-                " outputs; this profile allows one of each (multi-I/O requests are reported to fail)");
+            "function has " + std::to_string(f.inputs.size()) + " inputs and " +
+                std::to_string(f.outputs.size()) +
+                " outputs; this profile allows one of each (multi-I/O requests are reported to "
+                "fail)");
       return;
     }
     ordering(f.inputs, "input", prof_.require_ascending_input_sizes, true);
@@ -186,14 +207,17 @@ class Linter {
       for (size_t i = 1; i < f.inputs.size(); ++i)
         if (byte_size(f.inputs[i].second) != byte_size(f.inputs[0].second)) {
           add(0, "", "input-equal-size", LintSeverity::kError,
-              "input '" + f.inputs[i].first + "' has " + std::to_string(byte_size(f.inputs[i].second)) + " bytes but '" +
-                  f.inputs[0].first + "' has " + std::to_string(byte_size(f.inputs[0].second)) + "; this profile needs equal sizes");
+              "input '" + f.inputs[i].first + "' has " +
+                  std::to_string(byte_size(f.inputs[i].second)) + " bytes but '" +
+                  f.inputs[0].first + "' has " + std::to_string(byte_size(f.inputs[0].second)) +
+                  "; this profile needs equal sizes");
           break;
         }
     }
   }
 
-  void ordering(const std::vector<std::pair<std::string, Type>>& list, const std::string& what, bool sizes, bool ascending) {
+  void ordering(const std::vector<std::pair<std::string, Type>>& list, const std::string& what,
+                bool sizes, bool ascending) {
     if (list.size() < 2) return;
     for (size_t i = 1; i < list.size(); ++i) {
       const auto& [prev_name, prev_type] = list[i - 1];
@@ -201,12 +225,13 @@ class Linter {
       const int64_t a = byte_size(prev_type), b = byte_size(type);
       if (sizes && (ascending ? !(b > a) : !(b < a)))
         add(0, "", ascending ? "input-order" : "output-order", LintSeverity::kError,
-            what + " '" + name + "' (" + std::to_string(b) + " bytes) follows '" + prev_name + "' (" + std::to_string(a) +
-                " bytes): " + what + "s must be declared in strictly " + (ascending ? "ascending" : "descending") +
-                " order of size");
+            what + " '" + name + "' (" + std::to_string(b) + " bytes) follows '" + prev_name +
+                "' (" + std::to_string(a) + " bytes): " + what + "s must be declared in strictly " +
+                (ascending ? "ascending" : "descending") + " order of size");
       if (prof_.require_alphabetical_io_names && !(prev_name < name))
         add(0, "", "io-names", LintSeverity::kError,
-            what + " '" + name + "' follows '" + prev_name + "': " + what + "s must be declared in alphabetical order of name");
+            what + " '" + name + "' follows '" + prev_name + "': " + what +
+                "s must be declared in alphabetical order of name");
     }
   }
 
@@ -215,20 +240,25 @@ class Linter {
     value_limits(line, op.result, "result", op.type);
     if (op.op == "concat") {
       if (!prof_.concat_allowed)
-        add(line, op.result, "concat", LintSeverity::kError, "concat is not allowed by this profile (contested on the ANE)");
+        add(line, op.result, "concat", LintSeverity::kError,
+            "concat is not allowed by this profile (contested on the ANE)");
       else if (prof_.warn_contested)
-        add(line, op.result, "concat", LintSeverity::kWarning, "concat is contested: some ANE compilers reject it");
+        add(line, op.result, "concat", LintSeverity::kWarning,
+            "concat is contested: some ANE compilers reject it");
     } else if (!prof_.allowed_ops.count(op.op)) {
-      add(line, op.result, "op-allowed", LintSeverity::kError, "op " + op.op + " is not in profile " + prof_.name + "'s allow-list");
+      add(line, op.result, "op-allowed", LintSeverity::kError,
+          "op " + op.op + " is not in profile " + prof_.name + "'s allow-list");
     }
     if (op.op == "conv") {
       const Arg* w = op.arg("weight");
       if (w && w->kind == Arg::Kind::kRef && !consts_.count(w->ref)) {
         const std::string msg = "conv weight '" + w->ref + "' is computed, not a constant";
         if (!prof_.conv_runtime_weights_allowed)
-          add(line, op.result, "conv-runtime-weight", LintSeverity::kError, msg + " (not allowed by this profile)");
+          add(line, op.result, "conv-runtime-weight", LintSeverity::kError,
+              msg + " (not allowed by this profile)");
         else if (prof_.warn_contested)
-          add(line, op.result, "conv-runtime-weight", LintSeverity::kWarning, msg + " (contested on the ANE)");
+          add(line, op.result, "conv-runtime-weight", LintSeverity::kWarning,
+              msg + " (contested on the ANE)");
       }
     }
     if (op.op == "const") literal_rules(op, op.val, "val");
@@ -257,7 +287,8 @@ class Linter {
       const double a = std::fabs(v);
       if (std::isfinite(v) && (a > 65504.0 || (a != 0 && a < 5.9604644775390625e-08))) {
         add(op.line, op.result, "fp16-range", LintSeverity::kWarning,
-            what + ": value " + std::to_string(v) + (a > 65504.0 ? " overflows fp16 (max 65504)" : " underflows fp16 to 0"));
+            what + ": value " + std::to_string(v) +
+                (a > 65504.0 ? " overflows fp16 (max 65504)" : " underflows fp16 to 0"));
         return;
       }
     }

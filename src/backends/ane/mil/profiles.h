@@ -30,13 +30,14 @@ namespace anetrain::mil {
 struct LintProfile {
   std::string name;
   std::string description;
-  int64_t max_axis = 16384;          // every dimension of every value (rule "axis-size")
-  int max_rank = 5;                  // every value's rank ("rank")
-  bool require_fp16_io = true;       // function inputs and outputs are fp16 ("io-dtype")
-  bool require_rank4_io = false;     // I/O tensors are rank 4, the [1, C, 1, S] surface layout ("io-rank4")
-  int64_t row_align_bytes = 64;      // the last axis of each I/O tensor, in bytes, is a multiple
-                                     // of this; 0 disables ("row-align")
-  std::set<std::string> allowed_ops; // ops allowed ("op-allowed"); concat is governed below too
+  int64_t max_axis = 16384;     // every dimension of every value (rule "axis-size")
+  int max_rank = 5;             // every value's rank ("rank")
+  bool require_fp16_io = true;  // function inputs and outputs are fp16 ("io-dtype")
+  bool require_rank4_io =
+      false;  // I/O tensors are rank 4, the [1, C, 1, S] surface layout ("io-rank4")
+  int64_t row_align_bytes = 64;       // the last axis of each I/O tensor, in bytes, is a multiple
+                                      // of this; 0 disables ("row-align")
+  std::set<std::string> allowed_ops;  // ops allowed ("op-allowed"); concat is governed below too
   // Contested (ane.md): concat accepted by some compilers, rejected by others ("concat").
   bool concat_allowed = true;
   // Multi-input/multi-output requests reported to fail (error 0x1d) or return zeros ("multi-io").

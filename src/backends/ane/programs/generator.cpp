@@ -18,8 +18,10 @@ std::vector<float> conv_weight(const float* w, int64_t out, int64_t in, bool tra
   std::vector<float> v(out * in);
   for (int64_t o = 0; o < out; ++o)
     for (int64_t i = 0; i < in; ++i) {
-      if (transpose) v[i * out + o] = w[o * in + i];
-      else v[o * in + i] = w[o * in + i];
+      if (transpose)
+        v[i * out + o] = w[o * in + i];
+      else
+        v[o * in + i] = w[o * in + i];
     }
   return v;
 }
@@ -43,7 +45,10 @@ std::pair<std::string, uint64_t> Generator::BlobCollector::add(const std::string
 
 Generator::Generator(const KernelDims& d, const BlockWeights& w, const std::string& variant,
                      bool multi_input)
-    : d_(d), dynamic_(variant == "dynamic"), multi_input_(multi_input), variant_(variant),
+    : d_(d),
+      dynamic_(variant == "dynamic"),
+      multi_input_(multi_input),
+      variant_(variant),
       weights_source_(w),
       b_([this](const std::string& n, const std::vector<float>& v) { return blobs_.add(n, v); }) {
   ANETRAIN_CHECK(d.H % d.G == 0 && d.E % 2 == 0,
@@ -52,9 +57,14 @@ Generator::Generator(const KernelDims& d, const BlockWeights& w, const std::stri
 
 void Generator::declare(const std::string& name, WeightSource::Field field, int64_t out, int64_t in,
                         bool transpose) {
-  DeclaredWeight dw{name, transpose ? in : out, transpose ? out : in, false,
-                    conv_weight(weights_source_.*field, out, in, transpose), {field, transpose},
-                    0, {}};
+  DeclaredWeight dw{name,
+                    transpose ? in : out,
+                    transpose ? out : in,
+                    false,
+                    conv_weight(weights_source_.*field, out, in, transpose),
+                    {field, transpose},
+                    0,
+                    {}};
   weights_.push_back(dw);
 }
 
@@ -88,7 +98,8 @@ std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& slots) {
     std::vector<Value> by_slot(slots.size());
     for (size_t rank = 0; rank < order.size(); ++rank) {
       const SurfaceSlot& sl = slots[order[rank]];
-      by_slot[order[rank]] = b_.input("in_" + std::to_string(rank) + "_" + sl.name, {1, sl.channels, 1, d_.S});
+      by_slot[order[rank]] =
+          b_.input("in_" + std::to_string(rank) + "_" + sl.name, {1, sl.channels, 1, d_.S});
       input_names_.push_back({sl.name, by_slot[order[rank]].name});
     }
     return by_slot;
@@ -159,8 +170,10 @@ Value Generator::rope(const Value& t, int64_t heads, float direction, const std:
   Value pairs = b_.reshape(prefix + "_pairs", t, {1, P, 2, S});
   Value even = b_.slice_by_size(prefix + "_even", pairs, {0, 0, 0, 0}, {1, P, 1, S});
   Value odd = b_.slice_by_size(prefix + "_odd", pairs, {0, 0, 1, 0}, {1, P, 1, S});
-  Value re = b_.sub(prefix + "_re", b_.mul(prefix + "_ec", even, cs), b_.mul(prefix + "_os", odd, sn));
-  Value ro = b_.add(prefix + "_ro", b_.mul(prefix + "_es", even, sn), b_.mul(prefix + "_oc", odd, cs));
+  Value re =
+      b_.sub(prefix + "_re", b_.mul(prefix + "_ec", even, cs), b_.mul(prefix + "_os", odd, sn));
+  Value ro =
+      b_.add(prefix + "_ro", b_.mul(prefix + "_es", even, sn), b_.mul(prefix + "_oc", odd, cs));
   Value joined = b_.concat(prefix + "_joined", {re, ro}, 2);
   return b_.reshape(prefix + "_out", joined, {1, C, 1, S});
 }
@@ -170,7 +183,8 @@ Value Generator::probabilities(const Value& q, const Value& k, const std::string
   const int64_t S = d_.S;
   Value q4 = b_.reshape(prefix + "_q4", q, {d_.G, d_.R(), d_.E, S});
   Value k4 = b_.reshape(prefix + "_k4", k, {d_.G, 1, d_.E, S});
-  Value qs = b_.mul(prefix + "_qs", q4, b_.scalar(prefix + "_scale", 1.0f / std::sqrt(static_cast<float>(d_.E))));
+  Value qs = b_.mul(prefix + "_qs", q4,
+                    b_.scalar(prefix + "_scale", 1.0f / std::sqrt(static_cast<float>(d_.E))));
   Value scores = b_.matmul(prefix + "_scores", qs, k4, true, false);  // [G, R, S, S]
   std::vector<float> mask(S * S);
   for (int64_t i = 0; i < S; ++i)

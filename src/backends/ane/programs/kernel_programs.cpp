@@ -62,7 +62,8 @@ void ffn_backward(Generator& g, const KernelDims& d) {
   Value dh3 = b.mul("dh3", dgate, silu);
   // silu'(x) = sig * (1 + x * (1 - sig))
   Value one = b.scalar("one", 1.0f);
-  Value dsilu = b.mul("dsilu", sig, b.add("dsilu_1", one, b.mul("x_1msig", v[1], b.sub("one_msig", one, sig))));
+  Value dsilu = b.mul("dsilu", sig,
+                      b.add("dsilu_1", one, b.mul("x_1msig", v[1], b.sub("one_msig", one, sig))));
   Value dh1 = b.mul("dh1", b.mul("dgate_h3", dgate, v[2]), dsilu);
   Value dx = b.add("dxnorm", g.project("dx1", dh1, "w1t"), g.project("dx3", dh3, "w3t"));
   g.outputs({{"dxnorm", dx}, {"dh1", dh1}, {"dh3", dh3}});
@@ -76,9 +77,9 @@ void sdpa_backward1(Generator& g, const KernelDims& d) {
   Value p = g.probabilities(v[1], v[2], "recompute");
   Value da4 = b.reshape("dattn4", da, {d.G, d.R(), d.E, d.S});
   Value v4 = b.reshape("v4", v[3], {d.G, 1, d.E, d.S});
-  Value dp = b.matmul("dp", da4, v4, true, false);          // [G, R, S, S]
+  Value dp = b.matmul("dp", da4, v4, true, false);              // [G, R, S, S]
   Value dv_heads = b.matmul("dv_heads", da4, p, false, false);  // [G, R, E, S]
-  Value dv4 = b.reduce_sum("dv4", dv_heads, {1}, true);      // the group's heads summed
+  Value dv4 = b.reduce_sum("dv4", dv_heads, {1}, true);         // the group's heads summed
   Value dv = b.reshape("dv", dv4, {1, d.KD(), 1, d.S});
   Value p_out = b.reshape("probs", p, {1, d.H * d.S, 1, d.S});
   Value dp_out = b.reshape("dprobs", dp, {1, d.H * d.S, 1, d.S});
@@ -100,7 +101,7 @@ void sdpa_backward2(Generator& g, const KernelDims& d) {
                    b.scalar("scale", 1.0f / std::sqrt(static_cast<float>(d.E))));
   Value q4 = b.reshape("q4", v[2], {d.G, d.R(), d.E, d.S});
   Value k4 = b.reshape("k4", v[3], {d.G, 1, d.E, d.S});
-  Value dq4 = b.matmul("dq4", k4, ds, false, true);       // [G, R, E, S]
+  Value dq4 = b.matmul("dq4", k4, ds, false, true);  // [G, R, E, S]
   Value dk_heads = b.matmul("dk_heads", q4, ds, false, false);
   Value dk4 = b.reduce_sum("dk4", dk_heads, {1}, true);
   Value dq = g.rope(b.reshape("dq_rot", dq4, {1, d.QD(), 1, d.S}), d.H, -1.0f, "unrope_q");
@@ -147,8 +148,9 @@ void check_variant(const std::string& variant, bool multi_input) {
   if (variant != "static" && variant != "dynamic")
     throw UserError("ANE program variant '" + variant + "' is unknown: use static or dynamic");
   if (multi_input && variant == "dynamic")
-    throw UserError("multi-input programs exist for the static variant only (the dynamic one "
-                    "packs weights next to the activations in one surface)");
+    throw UserError(
+        "multi-input programs exist for the static variant only (the dynamic one "
+        "packs weights next to the activations in one surface)");
 }
 
 }  // namespace

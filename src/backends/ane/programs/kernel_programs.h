@@ -47,8 +47,8 @@ struct SurfaceSlot {
 
 struct BlobTensor {
   std::string name;
-  uint64_t record_offset;      // what BLOBFILE(offset = ...) names
-  std::vector<float> values;   // rounded to fp16 when written
+  uint64_t record_offset;     // what BLOBFILE(offset = ...) names
+  std::vector<float> values;  // rounded to fp16 when written
 };
 
 // One block's weights in Meta's layout (row-major [out, in]), as in model/params.h. A kernel's
@@ -79,12 +79,12 @@ struct SurfaceWeight {
 };
 
 struct KernelProgram {
-  std::string kernel;   // e.g. "attention_forward" (kernel_name(op))
+  std::string kernel;  // e.g. "attention_forward" (kernel_name(op))
   Kernel op = Kernel::kAttentionForward;
   std::string variant;  // "static" or "dynamic"
   int64_t seq = 0;
   int64_t surface_channels = 0, surface_columns = 0;  // the input surface [1, C, 1, columns]
-  std::vector<SurfaceWeight> surface_weights;        // dynamic only
+  std::vector<SurfaceWeight> surface_weights;         // dynamic only
   // Capability flag: one function input per slot instead of one packed surface;
   // (slot name, function input name), smallest slot first.
   bool multi_input = false;

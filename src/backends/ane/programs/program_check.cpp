@@ -16,7 +16,8 @@
 
 namespace anetrain::ane {
 
-std::vector<float> pack_input_surface(const KernelProgram& kp, const std::map<std::string, std::vector<float>>& values) {
+std::vector<float> pack_input_surface(const KernelProgram& kp,
+                                      const std::map<std::string, std::vector<float>>& values) {
   const int64_t W = kp.surface_columns;
   std::vector<float> surface(kp.surface_channels * W, 0.0f);
   int64_t channel = 0;
@@ -24,7 +25,8 @@ std::vector<float> pack_input_surface(const KernelProgram& kp, const std::map<st
     const std::vector<float>& v = values.at(s.name);
     ANETRAIN_CHECK(static_cast<int64_t>(v.size()) == s.channels * kp.seq, "slot size " + s.name);
     for (int64_t c = 0; c < s.channels; ++c)
-      std::copy(v.begin() + c * kp.seq, v.begin() + (c + 1) * kp.seq, surface.begin() + (channel + c) * W);
+      std::copy(v.begin() + c * kp.seq, v.begin() + (c + 1) * kp.seq,
+                surface.begin() + (channel + c) * W);
     channel += s.channels;
   }
   for (const SurfaceWeight& w : kp.surface_weights)
@@ -40,14 +42,16 @@ namespace {
 // so every kernel tensor is its slot's [C, S]).
 std::vector<float> run_program(const KernelProgram& kp, const NamedTensors& values) {
   // Weights go through the real file format: written, parsed back, loaded by record offset.
-  const MilBlobFile weights = MilBlobFile::parse(serialize_weights(kp), kp.kernel + "/weights/weight.bin");
+  const MilBlobFile weights =
+      MilBlobFile::parse(serialize_weights(kp), kp.kernel + "/weights/weight.bin");
   mil::Interpreter interpreter(kp.program, blob_loader(weights));
   std::vector<std::pair<std::string, mil::HostTensor>> inputs;
   if (kp.multi_input) {
     for (const auto& [slot, input_name] : kp.input_names) {
       mil::HostTensor input;
       input.data = values.at(slot);
-      input.type = {mil::DType::kFp16, {1, static_cast<int64_t>(input.data.size()) / kp.seq, 1, kp.seq}};
+      input.type = {mil::DType::kFp16,
+                    {1, static_cast<int64_t>(input.data.size()) / kp.seq, 1, kp.seq}};
       inputs.emplace_back(input_name, std::move(input));
     }
   } else {
@@ -91,8 +95,9 @@ const SlotError& KernelCheck::worst() const {
   });
 }
 
-std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const std::string& variant,
-                                               uint64_t seed, bool multi_input) {
+std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
+                                               const std::string& variant, uint64_t seed,
+                                               bool multi_input) {
   init_thread_pool();
   ModelConfig one_block = config;
   one_block.n_layers = 1;

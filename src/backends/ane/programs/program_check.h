@@ -34,7 +34,8 @@ struct KernelProgram;
 std::vector<float> pack_input_surface(const KernelProgram& program,
                                       const std::map<std::string, std::vector<float>>& values);
 
-std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config, const std::string& variant,
-                                               uint64_t seed = 1, bool multi_input = false);
+std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
+                                               const std::string& variant, uint64_t seed = 1,
+                                               bool multi_input = false);
 
 }  // namespace anetrain::ane

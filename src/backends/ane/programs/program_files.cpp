@@ -30,8 +30,11 @@ void write_program_dir(const KernelProgram& kp, const std::string& dir) {
   write_file_atomic((fs::path(dir) / "model.mil").string(), mil.data(), mil.size());
   const std::string blob = serialize_weights(kp);
   write_file_atomic((fs::path(dir) / "weights" / "weight.bin").string(), blob.data(), blob.size());
-  nlohmann::json io = {{"kernel", kp.kernel}, {"variant", kp.variant}, {"seq", kp.seq},
-                       {"dtype", "fp16"},     {"layout", "[1, C, 1, S], tensors concatenated along C"}};
+  nlohmann::json io = {{"kernel", kp.kernel},
+                       {"variant", kp.variant},
+                       {"seq", kp.seq},
+                       {"dtype", "fp16"},
+                       {"layout", "[1, C, 1, S], tensors concatenated along C"}};
   for (const auto* slots : {&kp.inputs, &kp.outputs}) {
     nlohmann::json list = nlohmann::json::array();
     int64_t at = 0;
@@ -53,8 +56,7 @@ void write_program_dir(const KernelProgram& kp, const std::string& dir) {
 
 mil::BlobLoader blob_loader(const MilBlobFile& file) {
   return [&file](const std::string& path, uint64_t offset, const mil::Type& type) {
-    if (path != kWeightFile)
-      throw UserError("BLOBFILE path '" + path + "' is not " + kWeightFile);
+    if (path != kWeightFile) throw UserError("BLOBFILE path '" + path + "' is not " + kWeightFile);
     const MilBlobEntry& e = file.at_record(offset);
     if (e.dtype != BlobDType::kFp16 || static_cast<int64_t>(e.size) != 2 * type.numel())
       throw UserError("'" + file.name() + "': record at " + std::to_string(offset) +

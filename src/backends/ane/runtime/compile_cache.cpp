@@ -16,7 +16,8 @@ std::string os_build() {
 
 std::string compile_cache_key(const std::string& mil_text,
                               const std::map<std::string, std::string>& weight_files) {
-  std::string material = "anetrain-ane-cache-v1\n" + os_build() + "\n" + sha256_hex(mil_text) + "\n";
+  std::string material =
+      "anetrain-ane-cache-v1\n" + os_build() + "\n" + sha256_hex(mil_text) + "\n";
   for (const auto& [path, bytes] : weight_files) material += path + " " + sha256_hex(bytes) + "\n";
   return sha256_hex(material);
 }

@@ -1,19 +1,17 @@
 #include "backends/ane/runtime/fake_driver.h"
 
-#include "backends/ane/programs/program_files.h"
-
 #include <cstring>
+#include <filesystem>
 
 #include "backends/ane/blob/fp16.h"
 #include "backends/ane/blob/milblob.h"
 #include "backends/ane/mil/checker.h"
 #include "backends/ane/mil/parser.h"
 #include "backends/ane/mil/profiles.h"
-#include "core/error.h"
+#include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/compile_cache.h"
+#include "core/error.h"
 #include "io/atomic_file.h"
-
-#include <filesystem>
 
 namespace anetrain::ane {
 
@@ -33,7 +31,8 @@ int64_t FakeDriver::compile_and_load(const std::string& mil_text,
                                      const std::map<std::string, std::string>& weight_files) {
   if (compiles_ >= options_.compile_budget)
     throw DriverError("compile budget exhausted: this process has compiled " +
-                      std::to_string(compiles_) + " programs (the ANE stops compiling after about " +
+                      std::to_string(compiles_) +
+                      " programs (the ANE stops compiling after about " +
                       std::to_string(options_.compile_budget) + ")");
   ++compiles_;
   auto loaded = std::make_unique<Loaded>();
@@ -47,7 +46,8 @@ int64_t FakeDriver::compile_and_load(const std::string& mil_text,
     loaded->program = mil::parse_program(mil_text, "model.mil");
     if (!cached) {
       mil::check_program(loaded->program, "model.mil");
-      for (const auto& issue : mil::lint_program(loaded->program, mil::lint_profile(options_.lint_profile)))
+      for (const auto& issue :
+           mil::lint_program(loaded->program, mil::lint_profile(options_.lint_profile)))
         if (issue.severity == mil::LintSeverity::kError)
           throw DriverError("compile failed: model.mil:" + std::to_string(issue.line) + ": [" +
                             issue.rule + "] " + issue.message);
@@ -76,12 +76,14 @@ int64_t FakeDriver::compile_and_load(const std::string& mil_text,
 void FakeDriver::evaluate(int64_t handle, const std::vector<const Surface*>& inputs,
                           const std::vector<Surface*>& outputs) {
   auto it = loaded_.find(handle);
-  if (it == loaded_.end()) throw DriverError("evaluate: program " + std::to_string(handle) + " is not loaded");
+  if (it == loaded_.end())
+    throw DriverError("evaluate: program " + std::to_string(handle) + " is not loaded");
   const mil::Function& f = it->second->program.main;
   if (inputs.size() != f.inputs.size() || outputs.size() != f.outputs.size())
     throw DriverError("request has " + std::to_string(inputs.size()) + " inputs and " +
-                      std::to_string(outputs.size()) + " outputs; the program has " +
-                      std::to_string(f.inputs.size()) + " and " + std::to_string(f.outputs.size()),
+                          std::to_string(outputs.size()) + " outputs; the program has " +
+                          std::to_string(f.inputs.size()) + " and " +
+                          std::to_string(f.outputs.size()),
                       kRequestError);
   std::vector<std::pair<std::string, mil::HostTensor>> args;
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -90,12 +92,14 @@ void FakeDriver::evaluate(int64_t handle, const std::vector<const Surface*>& inp
     if (t.shape.size() != 4 || t.shape[0] != 1 || t.shape[2] != 1 || s.channels != t.shape[1] ||
         s.width != t.shape[3] || static_cast<int64_t>(s.fp16.size()) != s.channels * s.width)
       throw DriverError("input surface " + std::to_string(i) + " is " + std::to_string(s.bytes()) +
-                        " bytes [1, " + std::to_string(s.channels) + ", 1, " + std::to_string(s.width) +
-                        "]; input '" + f.inputs[i].first + "' needs a packed fp16 [1, C, 1, W] of its shape",
+                            " bytes [1, " + std::to_string(s.channels) + ", 1, " +
+                            std::to_string(s.width) + "]; input '" + f.inputs[i].first +
+                            "' needs a packed fp16 [1, C, 1, W] of its shape",
                         kRequestError);
     if ((s.width * 2) % 64 != 0)
-      throw DriverError("input surface " + std::to_string(i) + " rows are " + std::to_string(s.width * 2) +
-                        " bytes, not a multiple of 64", kRequestError);
+      throw DriverError("input surface " + std::to_string(i) + " rows are " +
+                            std::to_string(s.width * 2) + " bytes, not a multiple of 64",
+                        kRequestError);
     mil::HostTensor h{t, std::vector<float>(s.fp16.size())};
     for (size_t k = 0; k < s.fp16.size(); ++k) h.data[k] = fp16_to_fp32(s.fp16[k]);
     args.push_back({f.inputs[i].first, std::move(h)});
@@ -105,8 +109,9 @@ void FakeDriver::evaluate(int64_t handle, const std::vector<const Surface*>& inp
     Surface& s = *outputs[i];
     const mil::HostTensor& r = results[i];
     if (r.type.shape.size() != 4 || s.channels != r.type.shape[1] || s.width != r.type.shape[3])
-      throw DriverError("output surface " + std::to_string(i) + " is [1, " + std::to_string(s.channels) +
-                        ", 1, " + std::to_string(s.width) + "]; the program writes a different shape",
+      throw DriverError("output surface " + std::to_string(i) + " is [1, " +
+                            std::to_string(s.channels) + ", 1, " + std::to_string(s.width) +
+                            "]; the program writes a different shape",
                         kRequestError);
     s.fp16.resize(r.data.size());
     for (size_t k = 0; k < r.data.size(); ++k) s.fp16[k] = fp32_to_fp16(r.data[k]);

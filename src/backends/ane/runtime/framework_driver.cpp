@@ -1,5 +1,4 @@
 #include "backends/ane/runtime/framework_driver.h"
-#include "backends/ane/runtime/compile_cache.h"
 
 #include <dlfcn.h>
 
@@ -9,6 +8,8 @@
 #include <fstream>
 #include <map>
 #include <vector>
+
+#include "backends/ane/runtime/compile_cache.h"
 
 namespace anetrain::ane {
 namespace {
@@ -72,7 +73,8 @@ bool load_api(Api& a, std::string* reason) {
   };
   if (!open(kFrameworkPath, a.ane)) return false;
   if (!open("/usr/lib/libobjc.A.dylib", a.objc)) return false;
-  if (!open("/System/Library/Frameworks/CoreFoundation.framework/CoreFoundation", a.cf)) return false;
+  if (!open("/System/Library/Frameworks/CoreFoundation.framework/CoreFoundation", a.cf))
+    return false;
   if (!open("/System/Library/Frameworks/IOSurface.framework/IOSurface", a.iosurface)) return false;
   return sym(a.objc, "objc_getClass", a.objc_getClass, reason) &&
          sym(a.objc, "sel_registerName", a.sel_registerName, reason) &&
@@ -98,7 +100,8 @@ bool load_api(Api& a, std::string* reason) {
          sym(a.iosurface, "kIOSurfaceAllocSize", a.kIOSurfaceAllocSize, reason) &&
          sym(a.iosurface, "kIOSurfacePixelFormat", a.kIOSurfacePixelFormat, reason) &&
          a.objc_getClass("_ANEInMemoryModelDescriptor") != nullptr &&
-         a.objc_getClass("_ANEInMemoryModel") != nullptr && a.objc_getClass("_ANERequest") != nullptr &&
+         a.objc_getClass("_ANEInMemoryModel") != nullptr &&
+         a.objc_getClass("_ANERequest") != nullptr &&
          a.objc_getClass("_ANEIOSurfaceObject") != nullptr;
 }
 
@@ -124,22 +127,26 @@ class FrameworkDriver final : public AneDriver {
       values.push_back(dict(inner_keys, inner_values, 2));
     }
     CFTypeRef weights = dict(keys.data(), values.data(), static_cast<CFIndex>(keys.size()));
-    id desc = send<id, CFTypeRef, CFTypeRef, id>(cls("_ANEInMemoryModelDescriptor"),
-                                                 "modelWithMILText:weights:optionsPlist:",
-                                                 data(mil_text), weights, nullptr);
+    id desc = send<id, CFTypeRef, CFTypeRef, id>(
+        cls("_ANEInMemoryModelDescriptor"),
+        "modelWithMILText:weights:optionsPlist:", data(mil_text), weights, nullptr);
     if (!desc) throw DriverError("the framework rejected the model descriptor");
     id model = send<id, id>(cls("_ANEInMemoryModel"), "inMemoryModelWithDescriptor:", desc);
     if (!model) throw DriverError("the framework could not create an in-memory model");
     // The compiler reads model.mil and weights/ from a temporary directory named by the
     // model's hexStringIdentifier, and writes its output there.
-    const std::string dir = temp_dir() + "/" + to_string(send<CFTypeRef>(model, "hexStringIdentifier"));
+    const std::string dir =
+        temp_dir() + "/" + to_string(send<CFTypeRef>(model, "hexStringIdentifier"));
     // Restore an earlier compile's output (same program, weights and OS build) if cached.
     const std::string cache_root = default_compile_cache_dir();
-    const std::string cached = cache_root.empty() ? "" : cache_root + "/" + compile_cache_key(mil_text, weight_files);
+    const std::string cached =
+        cache_root.empty() ? "" : cache_root + "/" + compile_cache_key(mil_text, weight_files);
     std::error_code ec;
     if (!cached.empty() && std::filesystem::is_directory(cached, ec))
-      std::filesystem::copy(cached, dir, std::filesystem::copy_options::recursive |
-                                             std::filesystem::copy_options::overwrite_existing, ec);
+      std::filesystem::copy(cached, dir,
+                            std::filesystem::copy_options::recursive |
+                                std::filesystem::copy_options::overwrite_existing,
+                            ec);
     std::filesystem::create_directories(dir + "/weights");
     std::ofstream(dir + "/model.mil", std::ios::binary) << mil_text;
     for (const auto& [path, bytes] : weight_files) {
@@ -148,7 +155,8 @@ class FrameworkDriver final : public AneDriver {
     }
     CFTypeRef empty = dict(nullptr, nullptr, 0);
     id error = nullptr;
-    if (!send<bool, long, CFTypeRef, id*>(model, "compileWithQoS:options:error:", kQoS, empty, &error))
+    if (!send<bool, long, CFTypeRef, id*>(model, "compileWithQoS:options:error:", kQoS, empty,
+                                          &error))
       throw DriverError("compile failed: " + describe(error));
     if (!send<bool, long, CFTypeRef, id*>(model, "loadWithQoS:options:error:", kQoS, empty, &error))
       throw DriverError("load failed: " + describe(error));
@@ -169,26 +177,29 @@ class FrameworkDriver final : public AneDriver {
       CFTypeRef s = surface(inputs[i]->bytes());
       copy_in(s, *inputs[i]);
       in_surfaces.push_back(s);
-      in_objects.push_back(send<id, CFTypeRef>(cls("_ANEIOSurfaceObject"), "objectWithIOSurface:", s));
+      in_objects.push_back(
+          send<id, CFTypeRef>(cls("_ANEIOSurfaceObject"), "objectWithIOSurface:", s));
       int64_t index = static_cast<int64_t>(i);
       in_idx.push_back(a_.CFNumberCreate(nullptr, kSInt64, &index));
     }
     for (size_t i = 0; i < outputs.size(); ++i) {
       CFTypeRef s = surface(outputs[i]->bytes());
       out_surfaces.push_back(s);
-      out_objects.push_back(send<id, CFTypeRef>(cls("_ANEIOSurfaceObject"), "objectWithIOSurface:", s));
+      out_objects.push_back(
+          send<id, CFTypeRef>(cls("_ANEIOSurfaceObject"), "objectWithIOSurface:", s));
       int64_t index = static_cast<int64_t>(i);
       out_idx.push_back(a_.CFNumberCreate(nullptr, kSInt64, &index));
     }
     int64_t zero = 0;
     id request = send<id, CFTypeRef, CFTypeRef, CFTypeRef, CFTypeRef, id, id, CFTypeRef>(
         cls("_ANERequest"),
-        "requestWithInputs:inputIndices:outputs:outputIndices:weightsBuffer:perfStats:procedureIndex:",
+        "requestWithInputs:inputIndices:outputs:outputIndices:weightsBuffer:perfStats:"
+        "procedureIndex:",
         array(in_objects), array(in_idx), array(out_objects), array(out_idx), nullptr, nullptr,
         a_.CFNumberCreate(nullptr, kSInt64, &zero));
     id error = nullptr;
     if (!send<bool, long, CFTypeRef, id, id*>(model, "evaluateWithQoS:options:request:error:", kQoS,
-                                               dict(nullptr, nullptr, 0), request, &error))
+                                              dict(nullptr, nullptr, 0), request, &error))
       throw DriverError("evaluate failed: " + describe(error));
     for (size_t i = 0; i < outputs.size(); ++i) copy_out(out_surfaces[i], *outputs[i]);
   }
@@ -208,14 +219,17 @@ class FrameworkDriver final : public AneDriver {
     return fn(target, a_.sel_registerName(selector), args...);
   }
   id cls(const char* name) { return a_.objc_getClass(name); }
-  CFTypeRef str(const std::string& s) { return a_.CFStringCreateWithCString(nullptr, s.c_str(), kUtf8); }
+  CFTypeRef str(const std::string& s) {
+    return a_.CFStringCreateWithCString(nullptr, s.c_str(), kUtf8);
+  }
   CFTypeRef data(const std::string& bytes) {
     return a_.CFDataCreate(nullptr, reinterpret_cast<const uint8_t*>(bytes.data()),
                            static_cast<CFIndex>(bytes.size()));
   }
   CFTypeRef dict(const CFTypeRef* keys, const CFTypeRef* values, CFIndex n) {
-    return a_.CFDictionaryCreate(nullptr, const_cast<const void**>(keys), const_cast<const void**>(values),
-                                 n, a_.kCFTypeDictionaryKeyCallBacks, a_.kCFTypeDictionaryValueCallBacks);
+    return a_.CFDictionaryCreate(
+        nullptr, const_cast<const void**>(keys), const_cast<const void**>(values), n,
+        a_.kCFTypeDictionaryKeyCallBacks, a_.kCFTypeDictionaryValueCallBacks);
   }
   CFTypeRef array(const std::vector<CFTypeRef>& items) {
     return a_.CFArrayCreate(nullptr, const_cast<const void**>(items.data()),
@@ -236,11 +250,13 @@ class FrameworkDriver final : public AneDriver {
   // An IOSurface of `bytes` bytes: width = bytes, height 1, one byte per element (ane.md).
   CFTypeRef surface(int64_t bytes) {
     int64_t one = 1, zero = 0;
-    CFTypeRef keys[6] = {*a_.kIOSurfaceWidth, *a_.kIOSurfaceHeight, *a_.kIOSurfaceBytesPerElement,
-                         *a_.kIOSurfaceBytesPerRow, *a_.kIOSurfaceAllocSize, *a_.kIOSurfacePixelFormat};
-    CFTypeRef values[6] = {a_.CFNumberCreate(nullptr, kSInt64, &bytes), a_.CFNumberCreate(nullptr, kSInt64, &one),
-                           a_.CFNumberCreate(nullptr, kSInt64, &one), a_.CFNumberCreate(nullptr, kSInt64, &bytes),
-                           a_.CFNumberCreate(nullptr, kSInt64, &bytes), a_.CFNumberCreate(nullptr, kSInt64, &zero)};
+    CFTypeRef keys[6] = {*a_.kIOSurfaceWidth,           *a_.kIOSurfaceHeight,
+                         *a_.kIOSurfaceBytesPerElement, *a_.kIOSurfaceBytesPerRow,
+                         *a_.kIOSurfaceAllocSize,       *a_.kIOSurfacePixelFormat};
+    CFTypeRef values[6] = {
+        a_.CFNumberCreate(nullptr, kSInt64, &bytes), a_.CFNumberCreate(nullptr, kSInt64, &one),
+        a_.CFNumberCreate(nullptr, kSInt64, &one),   a_.CFNumberCreate(nullptr, kSInt64, &bytes),
+        a_.CFNumberCreate(nullptr, kSInt64, &bytes), a_.CFNumberCreate(nullptr, kSInt64, &zero)};
     CFTypeRef s = a_.IOSurfaceCreate(dict(keys, values, 6));
     if (!s) throw DriverError("IOSurfaceCreate failed for " + std::to_string(bytes) + " bytes");
     return s;
