@@ -5,7 +5,6 @@
 // dim 768 x seq 512.
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -817,7 +816,9 @@ TEST(MilInterpreter, BadProgramsAreUserErrors) {
 
 // ---- speed at transformer shapes -----------------------------------------------------------
 
-TEST(MilInterpreterPerf, Conv768x768Over512PositionsIsFast) {
+// At the seed layer's size (the fake driver runs these shapes in every ANE test). Its speed is
+// a benchmark's business, not a unit test's: only the numbers are checked here.
+TEST(MilInterpreterAtScale, Conv768x768Over512PositionsMatchesDouble) {
   const int64_t c = 768, s = 512;
   const Shape xs{1, c, 1, s}, ws{c, c, 1, 1};
   const std::vector<float> x = random_fp16(c * s, 60), w = random_fp16(c * c, 61, -0.05f, 0.05f);
@@ -835,13 +836,7 @@ TEST(MilInterpreterPerf, Conv768x768Over512PositionsIsFast) {
     return HostTensor{type, w};
   });
   const std::vector<std::pair<std::string, HostTensor>> inputs = {{"x", tensor(f16(xs), x)}};
-  interpreter.run(inputs);  // warm up threads and pages
-  const auto start = std::chrono::steady_clock::now();
   const HostTensor y = interpreter.run(inputs).at(0);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("[ perf ] 768x768 1x1 conv over [1, 768, 1, 512]: %.1f ms\n", seconds * 1e3);
-  EXPECT_LT(seconds, 1.0);
   // Spot-check some outputs against double.
   for (int64_t oc : {0, 1, 383, 767})
     for (int64_t pos : {0, 17, 511}) {
@@ -854,7 +849,7 @@ TEST(MilInterpreterPerf, Conv768x768Over512PositionsIsFast) {
     }
 }
 
-TEST(MilInterpreterPerf, AttentionScoresMatmulIsFast) {
+TEST(MilInterpreterAtScale, AttentionScoresAndSoftmaxRowsSumToOne) {
   // 12 heads: [1, 12, 512, 64] @ [1, 12, 512, 64]^T -> [1, 12, 512, 512]
   const Shape qs{1, 12, 512, 64}, os{1, 12, 512, 512};
   const std::vector<float> q = random_fp16(12 * 512 * 64, 62), k = random_fp16(12 * 512 * 64, 63);
@@ -864,13 +859,8 @@ TEST(MilInterpreterPerf, AttentionScoresMatmulIsFast) {
   p.op(f16(os), "p", "softmax", {{"x", ref("s")}, {"axis", int_scalar(-1)}});
   p.output("p");
   Interpreter interpreter(p.program, no_blobs());
-  const auto start = std::chrono::steady_clock::now();
   const HostTensor probs =
       interpreter.run({{"q", tensor(f16(qs), q)}, {"k", tensor(f16(qs), k)}}).at(0);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("[ perf ] 12-head 512x512x64 scores + softmax: %.1f ms\n", seconds * 1e3);
-  EXPECT_LT(seconds, 2.0);
   double row_sum = 0;
   for (int64_t j = 0; j < 512; ++j) row_sum += probs.data[j];
   EXPECT_NEAR(row_sum, 1.0, 0.02);
