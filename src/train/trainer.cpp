@@ -91,6 +91,9 @@ template <typename Run>
                                   Run& run) {
   if (opts.restart_argv.empty()) throw UserError(reason + ", and this run cannot restart itself");
   run.save(step);
+  // exec() runs no destructors: the backend must release what it holds outside this process
+  // (the ANE driver's loaded programs and their $TMPDIR compile directories) first.
+  run.close_backend();
   std::vector<std::string> argv = opts.restart_argv;
   if (std::find(argv.begin(), argv.end(), "--resume") == argv.end()) argv.push_back("--resume");
   std::printf("%s; checkpointed at step %lld, restarting (exec) to continue\n", reason.c_str(),
@@ -206,6 +209,9 @@ class TrainingRun {
         static_cast<long long>(opts_.steps));
     std::fflush(stdout);
   }
+
+  // Before exec(): nothing may use the backend (or the model built on it) afterwards.
+  void close_backend() { backend_.reset(); }
 
   // Before every step but this process's first: the backend may need a fresh process.
   void restart_if_the_backend_asks(int64_t step) {

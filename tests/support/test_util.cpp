@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
@@ -110,6 +111,17 @@ int spawn(const std::vector<std::string>& args, const std::string& out_path,
 }
 
 }  // namespace
+
+std::vector<double> metrics_losses(const std::string& metrics_path) {
+  std::vector<double> out;
+  std::ifstream in(metrics_path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const nlohmann::json record = nlohmann::json::parse(line);
+    if (record.contains("loss")) out.push_back(record["loss"].get<double>());
+  }
+  return out;
+}
 
 CommandResult run_anetrain(const std::vector<std::string>& args) {
   return run_anetrain_in("", args);

@@ -47,6 +47,8 @@ int spawn_anetrain(const std::vector<std::string>& args);
 std::vector<float> random_normal(uint64_t seed, int64_t n, double std);
 
 std::string read_bytes(const std::string& path);
+// The "loss" of every record in a run's metrics.jsonl, in order.
+std::vector<double> metrics_losses(const std::string& metrics_path);
 std::string source_dir();
 
 // What the UserError that fn throws says, or "(no UserError)" when it throws none.

@@ -8,7 +8,6 @@
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/programs/program_check.h"
 #include "backends/ane/programs/program_files.h"
-#include "backends/ane/runtime/compile_cache.h"
 #include "backends/ane/runtime/fake_driver.h"
 #include "backends/ane/runtime/framework_driver.h"
 #include "backends/ane/slot_binding.h"
@@ -34,7 +33,10 @@ std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options) {
   const char* driver = std::getenv("ANETRAIN_ANE_DRIVER");
   if (driver && std::string(driver) == "fake") {
     FakeDriverOptions fake;
-    fake.cache_dir = default_compile_cache_dir();
+    const FrameworkDriverOptions same = framework_driver_options_from_environment();
+    fake.cache_dir = same.cache_dir;
+    fake.cache_limit_bytes = same.cache_limit_bytes;
+    fake.surface_rule = same.surface_rule;
     if (const char* budget = std::getenv("ANETRAIN_FAKE_COMPILE_BUDGET"))
       fake.compile_budget = std::atoll(budget);
     return std::make_unique<AneBackend>(std::make_unique<FakeDriver>(fake), options);

@@ -15,6 +15,7 @@
 #include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/compile_cache.h"
 #include "backends/ane/runtime/fake_driver.h"
+#include "backends/ane/tiny_ane_run.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "io/safetensors.h"
@@ -26,17 +27,6 @@ namespace anetrain::ane {
 namespace {
 using namespace anetrain::testing;
 
-std::vector<double> losses(const std::string& metrics_path) {
-  std::vector<double> out;
-  std::ifstream in(metrics_path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = nlohmann::json::parse(line);
-    if (j.contains("loss")) out.push_back(j["loss"].get<double>());
-  }
-  return out;
-}
-
 class AneTracking : public ::testing::TestWithParam<std::string> {};
 
 // A 3-layer tiny model trained 50 steps on the ANE backend (fake driver) follows the CPU
@@ -46,27 +36,7 @@ TEST_P(AneTracking, TinyTrainingTracksTheCpuBackend) {
   TempDir dir;
   write_shard(dir.file("d.bin"), pattern_tokens(30000, 512, 3));
   auto args = [&](const std::string& backend, const std::string& out) {
-    return std::vector<std::string>{"train",
-                                    "--config",
-                                    "tiny",
-                                    "--set",
-                                    "n_layers=3",
-                                    "--set",
-                                    "batch_size=2",
-                                    "--set",
-                                    "loss_scale=1024",
-                                    "--set",
-                                    "dynamic_loss_scale=true",
-                                    "--set",
-                                    "ane_pipeline=" + GetParam(),
-                                    "--data",
-                                    dir.file("d.bin"),
-                                    "--steps",
-                                    "50",
-                                    "--out",
-                                    out,
-                                    "--backend",
-                                    backend};
+    return tiny_ane_run(dir.file("d.bin"), GetParam(), out, backend);
   };
   ASSERT_EQ(run_anetrain(args("cpu", dir.file("cpu"))).exit_code, 0);
   setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
@@ -77,8 +47,8 @@ TEST_P(AneTracking, TinyTrainingTracksTheCpuBackend) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("backend ane"), std::string::npos) << r.out;
   if (GetParam() == "static") EXPECT_NE(r.out.find("restarting (exec)"), std::string::npos);
-  const auto cpu = losses(dir.file("cpu/metrics.jsonl")),
-             ane = losses(dir.file("ane/metrics.jsonl"));
+  const auto cpu = metrics_losses(dir.file("cpu/metrics.jsonl")),
+             ane = metrics_losses(dir.file("ane/metrics.jsonl"));
   ASSERT_EQ(cpu.size(), 50u);
   ASSERT_EQ(ane.size(), 50u);
   for (size_t i = 0; i < cpu.size(); ++i)
@@ -133,7 +103,7 @@ TEST(AneBackend, StaticPipelineRestartsThroughExecToTheSameWeights) {
   const SafetensorsFile a = SafetensorsFile::open(dir.file("restarted/model.safetensors"));
   const SafetensorsFile b = SafetensorsFile::open(dir.file("straight/model.safetensors"));
   for (const std::string& name : a.names()) EXPECT_EQ(a.read_f32(name), b.read_f32(name)) << name;
-  EXPECT_EQ(losses(dir.file("restarted/metrics.jsonl")).size(), 8u);
+  EXPECT_EQ(metrics_losses(dir.file("restarted/metrics.jsonl")).size(), 8u);
 }
 
 TEST(AneBackend, UnavailableWithoutADriverSaysWhy) {

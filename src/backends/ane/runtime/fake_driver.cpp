@@ -1,5 +1,6 @@
 #include "backends/ane/runtime/fake_driver.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -10,16 +11,31 @@
 #include "backends/ane/mil/profiles.h"
 #include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/compile_cache.h"
+#include "backends/ane/runtime/request_layout.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 
 namespace anetrain::ane {
+
+namespace {
+
+// The names of `tensors` in alphabetical order: index k is request position k.
+std::vector<std::string> by_name(const std::vector<RequestTensor>& tensors) {
+  std::vector<std::string> names;
+  for (const RequestTensor& t : tensors) names.push_back(t.name);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
 
 // ane.md: error 0x1d is what the framework reports for mis-ordered or mis-sized requests.
 constexpr int kRequestError = 0x1d;
 
 struct FakeDriver::Loaded {
   mil::Program program;
+  ProgramIo io;
+  RequestLayout layout;
   std::map<std::string, MilBlobFile> weights;
   std::unique_ptr<mil::Interpreter> interpreter;
 };
@@ -42,6 +58,7 @@ int64_t FakeDriver::compile_and_load(const std::string& mil_text,
     marker = options_.cache_dir + "/" + compile_cache_key(mil_text, weight_files) + ".ok";
   const bool cached = !marker.empty() && std::filesystem::exists(marker);
   cache_hits_ += cached;
+  if (cached) touch_cache_entry(marker);
   try {
     loaded->program = mil::parse_program(mil_text, "model.mil");
     if (!cached) {
@@ -54,8 +71,11 @@ int64_t FakeDriver::compile_and_load(const std::string& mil_text,
       if (!marker.empty()) {
         std::filesystem::create_directories(options_.cache_dir);
         write_file_atomic(marker, "ok", 2);
+        prune_compile_cache(options_.cache_dir, options_.cache_limit_bytes);
       }
     }
+    loaded->io = program_io(loaded->program.main);
+    loaded->layout = plan_request(loaded->io, options_.surface_rule);
     for (const auto& [path, bytes] : weight_files)
       loaded->weights.emplace(path, MilBlobFile::parse(bytes, path));
   } catch (const UserError& e) {
@@ -78,36 +98,46 @@ void FakeDriver::evaluate(int64_t handle, const std::vector<const Surface*>& inp
   auto it = loaded_.find(handle);
   if (it == loaded_.end())
     throw DriverError("evaluate: program " + std::to_string(handle) + " is not loaded");
-  const mil::Function& f = it->second->program.main;
-  if (inputs.size() != f.inputs.size() || outputs.size() != f.outputs.size())
+  const Loaded& p = *it->second;
+  const ProgramIo& io = p.io;
+  if (inputs.size() != io.inputs.size() || outputs.size() != io.outputs.size())
     throw DriverError("request has " + std::to_string(inputs.size()) + " inputs and " +
                           std::to_string(outputs.size()) + " outputs; the program has " +
-                          std::to_string(f.inputs.size()) + " and " +
-                          std::to_string(f.outputs.size()),
+                          std::to_string(io.inputs.size()) + " and " +
+                          std::to_string(io.outputs.size()),
                       kRequestError);
+  // Surfaces bind by their request position, which request_layout.h derives from the MIL
+  // names, exactly as the framework driver places them; a wrong position binds the wrong input.
+  const std::vector<std::string> input_names = by_name(io.inputs),
+                                 output_names = by_name(io.outputs);
   std::vector<std::pair<std::string, mil::HostTensor>> args;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Surface& s = *inputs[i];
-    const mil::Type& t = f.inputs[i].second;
-    if (t.shape.size() != 4 || t.shape[0] != 1 || t.shape[2] != 1 || s.channels != t.shape[1] ||
-        s.width != t.shape[3] || static_cast<int64_t>(s.fp16.size()) != s.channels * s.width)
+    const RequestTensor& t = io.inputs[i];
+    if (s.channels != t.channels || s.width != t.width ||
+        static_cast<int64_t>(s.fp16.size()) != s.channels * s.width)
       throw DriverError("input surface " + std::to_string(i) + " is " + std::to_string(s.bytes()) +
                             " bytes [1, " + std::to_string(s.channels) + ", 1, " +
-                            std::to_string(s.width) + "]; input '" + f.inputs[i].first +
+                            std::to_string(s.width) + "]; input '" + t.name +
                             "' needs a packed fp16 [1, C, 1, W] of its shape",
                         kRequestError);
     if ((s.width * 2) % 64 != 0)
       throw DriverError("input surface " + std::to_string(i) + " rows are " +
                             std::to_string(s.width * 2) + " bytes, not a multiple of 64",
                         kRequestError);
-    mil::HostTensor h{t, std::vector<float>(s.fp16.size())};
+    const std::string& name = input_names[p.layout.inputs[i].position];
+    const mil::Type type{mil::DType::kFp16, {1, t.channels, 1, t.width}};
+    mil::HostTensor h{type, std::vector<float>(s.fp16.size())};
     for (size_t k = 0; k < s.fp16.size(); ++k) h.data[k] = fp16_to_fp32(s.fp16[k]);
-    args.push_back({f.inputs[i].first, std::move(h)});
+    args.push_back({name, std::move(h)});
   }
-  std::vector<mil::HostTensor> results = it->second->interpreter->run(args);
+  const std::vector<mil::HostTensor> results = p.interpreter->run(args);
+  const std::vector<std::string>& declared = p.program.main.outputs;
   for (size_t i = 0; i < outputs.size(); ++i) {
     Surface& s = *outputs[i];
-    const mil::HostTensor& r = results[i];
+    const std::string& name = output_names[p.layout.outputs[i].position];
+    const size_t at = std::find(declared.begin(), declared.end(), name) - declared.begin();
+    const mil::HostTensor& r = results.at(at);
     if (r.type.shape.size() != 4 || s.channels != r.type.shape[1] || s.width != r.type.shape[3])
       throw DriverError("output surface " + std::to_string(i) + " is [1, " +
                             std::to_string(s.channels) + ", 1, " + std::to_string(s.width) +

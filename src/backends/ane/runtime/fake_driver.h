@@ -4,6 +4,8 @@
 //   - a per-process compile budget (the real one gives out after about 119 compiles);
 //   - surfaces must be fp16, packed [1, C, 1, W], exactly the program's input/output sizes;
 //   - rows 64-byte aligned (W * 2 bytes a multiple of 64);
+//   - surfaces bind by the request positions request_layout.h gives (alphabetical MIL names),
+//     as the framework driver places them;
 //   - with several inputs, the profile's ordering rules (ascending sizes, alphabetical names);
 //   - programs that fail lint (the chosen profile) do not compile.
 #pragma once
@@ -12,6 +14,7 @@
 
 #include "backends/ane/mil/interpreter.h"
 #include "backends/ane/runtime/driver.h"
+#include "backends/ane/runtime/request_layout.h"
 
 namespace anetrain::ane {
 
@@ -19,6 +22,8 @@ struct FakeDriverOptions {
   int64_t compile_budget = 119;
   std::string lint_profile = "m4-macos15";
   std::string cache_dir;  // compile cache (compile_cache.h); "" disables it
+  int64_t cache_limit_bytes = int64_t{2048} << 20;
+  SurfaceSizeRule surface_rule = SurfaceSizeRule::kEqual;  // request_layout.h
 };
 
 class FakeDriver final : public AneDriver {
