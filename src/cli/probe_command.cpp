@@ -104,7 +104,9 @@ Command probe_command() {
                  .help = "evaluations timed per measurement"}},
       .notes =
           "ANETRAIN_ANE_DRIVER=fake runs it on the fake driver (the fp16 interpreter on this\n"
-          "CPU): a test of the code path, not a measurement of an ANE.",
+          "CPU): a test of the code path, not a measurement of an ANE. For tests,\n"
+          "ANETRAIN_TEST_ANE_FRAMEWORK=PATH loads the framework API from PATH (the mock in\n"
+          "tests/ane_framework_mock): the real driver's path, timed on the interpreter.",
       .run = run_probe,
   };
 }
