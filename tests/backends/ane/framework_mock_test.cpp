@@ -20,6 +20,7 @@ TEST(FrameworkMock, Skipped) { GTEST_SKIP() << "the framework mock is built on x
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -364,6 +365,34 @@ TEST_F(FrameworkMock, PoolsReleaseWhatWasAutoreleased) {
   EXPECT_EQ(end.pool_depth, 0);
 }
 
+TEST_F(FrameworkMock, ReportAtTheOutermostPoolPop) {
+  const std::string dir = tmp_ + "/reports";
+  fs::create_directories(dir);
+  setenv("ANEMOCK_REPORT_DIR", dir.c_str(), 1);
+  CF kept = nullptr;
+  {
+    Pool outer;
+    kept = api().CFStringCreateWithCString(nullptr, "kept", kUtf8);
+    Pool inner;
+    str("dropped");
+  }
+  unsetenv("ANEMOCK_REPORT_DIR");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files[0].extension(), ".json");
+  std::ifstream in(files[0]);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["live_objects"], 1);
+  EXPECT_EQ(j["pool_depth"], 0);
+  EXPECT_EQ(j["live_by_class"], nlohmann::json({{"NSString", 1}}));
+  for (const char* field :
+       {"live_ane_objects", "live_surfaces", "surfaces_created", "pending_autoreleases", "compiles",
+        "loads", "failed_loads", "unloads", "evaluates", "loaded_models"})
+    EXPECT_TRUE(j.contains(field)) << field;
+  api().CFRelease(kept);
+}
+
 using FrameworkMockDeathTest = FrameworkMock;
 
 TEST_F(FrameworkMockDeathTest, FatalRulesDieWithAClearMessage) {
@@ -405,6 +434,14 @@ TEST_F(FrameworkMockDeathTest, FatalRulesDieWithAClearMessage) {
                })(),
                "anemock: autorelease of instance of NSString .* with no autorelease pool");
   EXPECT_DEATH(api().CFRelease(nullptr), "anemock: CFRelease\\(NULL\\)");
+  EXPECT_DEATH(send<unsigned long>(nullptr, "length"), "anemock: message length sent to nil");
+  int not_an_object = 0;
+  EXPECT_DEATH(send<unsigned long>(&not_an_object, "length"),
+               "anemock: length: 0x[0-9a-f]+ is not an object");
+  EXPECT_DEATH(send<id>(cls("_ANEInMemoryModel"), "hexStringIdentifier"),
+               "anemock: instance method -hexStringIdentifier sent to class _ANEInMemoryModel");
+  EXPECT_DEATH(api().pool_pop(reinterpret_cast<void*>(12345)),
+               "anemock: objc_autoreleasePoolPop.*not the innermost");
   EXPECT_DEATH(([&] {
                  Pool pool;
                  CF s = new_surface(64);
