@@ -72,7 +72,7 @@ void fin_desc(Object* o) {
 void fin_model(Object* o) {
   auto* m = static_cast<Model*>(o);
   if (m->loaded)
-    fatal("_ANEInMemoryModel " + std::to_string(reinterpret_cast<uintptr_t>(m)) +
+    fatal("_ANEInMemoryModel " + hex_pointer(m) +
           " released while loaded: unloadWithQoS:error: before releasing");
   release_if(m->desc);
   m->desc = nullptr;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <utility>
 
 #include "anemock.h"
 #include "counters.h"
@@ -38,6 +39,23 @@ int64_t load_time_ns() {
 // Fixed when the library loads, so every report of this process goes to one file.
 __attribute__((constructor)) void remember_load_time() { load_time_ns(); }
 
+// Every AneMockCounts field, by its JSON name.
+constexpr std::pair<const char*, int64_t AneMockCounts::*> kFields[] = {
+    {"live_objects", &AneMockCounts::live_objects},
+    {"live_ane_objects", &AneMockCounts::live_ane_objects},
+    {"live_surfaces", &AneMockCounts::live_surfaces},
+    {"surfaces_created", &AneMockCounts::surfaces_created},
+    {"pool_depth", &AneMockCounts::pool_depth},
+    {"pending_autoreleases", &AneMockCounts::pending_autoreleases},
+    {"compiles", &AneMockCounts::compiles},
+    {"loads", &AneMockCounts::loads},
+    {"failed_loads", &AneMockCounts::failed_loads},
+    {"unloads", &AneMockCounts::unloads},
+    {"evaluates", &AneMockCounts::evaluates},
+    {"loaded_models", &AneMockCounts::loaded_models},
+    {"process_compiles", &AneMockCounts::process_compiles},
+};
+
 }  // namespace
 
 Counters& counters() {
@@ -67,22 +85,8 @@ void write_report() {
   AneMockCounts c;
   anemock_counts(&c);
   std::string json = "{";
-  auto field = [&](const char* name, int64_t v) {
-    json += std::string("\"") + name + "\": " + std::to_string(v) + ", ";
-  };
-  field("live_objects", c.live_objects);
-  field("live_ane_objects", c.live_ane_objects);
-  field("live_surfaces", c.live_surfaces);
-  field("surfaces_created", c.surfaces_created);
-  field("pool_depth", c.pool_depth);
-  field("pending_autoreleases", c.pending_autoreleases);
-  field("compiles", c.compiles);
-  field("loads", c.loads);
-  field("failed_loads", c.failed_loads);
-  field("unloads", c.unloads);
-  field("evaluates", c.evaluates);
-  field("loaded_models", c.loaded_models);
-  field("process_compiles", c.process_compiles);
+  for (const auto& [name, member] : kFields)
+    json += std::string("\"") + name + "\": " + std::to_string(c.*member) + ", ";
   json += "\"live_by_class\": {";
   {
     Live& l = live();

@@ -75,9 +75,7 @@ int64_t number(const NSDictionary* props, const char* key) {
 
 void fin_surface(Object* o) {
   auto* s = static_cast<IOSurface*>(o);
-  if (s->locked)
-    fatal("IOSurface " + std::to_string(reinterpret_cast<uintptr_t>(s)) +
-          " released while locked (unlock it first)");
+  if (s->locked) fatal("IOSurface " + hex_pointer(s) + " released while locked (unlock it first)");
   g_end[s->slot] = 0;
   g_begin[s->slot] = 0;
   munmap(s->base, s->mapped);

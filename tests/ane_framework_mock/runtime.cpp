@@ -48,9 +48,8 @@ void* find_method(Class* c, SEL s, bool class_side) {
 }
 
 std::string describe(const Object* o) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%p", static_cast<const void*>(o));
-  return std::string(o->is_class ? "class " : "instance of ") + o->isa->name + " at " + buf;
+  return std::string(o->is_class ? "class " : "instance of ") + o->isa->name + " at " +
+         hex_pointer(o);
 }
 
 // NSObject's reference-counting methods, shared by every instance.
@@ -67,6 +66,12 @@ void fatal(const std::string& message) {
   std::fprintf(stderr, "anemock: %s\n", message.c_str());
   std::fflush(stderr);
   std::abort();
+}
+
+std::string hex_pointer(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%p", p);
+  return buf;
 }
 
 SEL sel(const char* name) {
@@ -125,9 +130,8 @@ Object* checked(const void* p, const char* what) {
   Registry& r = reg();
   std::lock_guard lock(r.mu);
   if (!r.objects.count(p)) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%p", p);
-    fatal(std::string(what) + ": " + buf + " is not an object (never created by the mock)");
+    fatal(std::string(what) + ": " + hex_pointer(p) +
+          " is not an object (never created by the mock)");
   }
   auto* o = static_cast<Object*>(const_cast<void*>(p));
   if (o->released) fatal(std::string(what) + ": " + describe(o) + " was already released");
@@ -228,9 +232,7 @@ extern "C" ANEMOCK_EXPORT void* objc_autoreleasePoolPush(void) {
 extern "C" ANEMOCK_EXPORT void objc_autoreleasePoolPop(void* token) {
   auto& pools = t_pools;
   if (pools.stack.empty() || pools.stack.back().token != reinterpret_cast<uintptr_t>(token)) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%p", token);
-    fatal(std::string("objc_autoreleasePoolPop(") + buf +
+    fatal("objc_autoreleasePoolPop(" + hex_pointer(token) +
           "): not the innermost autorelease pool of this thread");
   }
   // Releasing may autorelease more into this pool: drain until back at the pool's start.

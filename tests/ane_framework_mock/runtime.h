@@ -44,6 +44,7 @@ struct Class : Object {
 };
 
 [[noreturn]] void fatal(const std::string& message);
+std::string hex_pointer(const void* p);  // "0x7f..." for messages
 
 SEL sel(const char* name);
 // Registers a class (idempotent by name) and its methods.
