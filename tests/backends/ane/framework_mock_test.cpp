@@ -216,30 +216,12 @@ std::vector<uint16_t> ramp(size_t n, float step) {
   return v;
 }
 
-class FrameworkMock : public ::testing::Test {
+// The calls a driver makes, as helpers (no fixture state: death-test children run them too).
+class MockCalls : public ::testing::Test {
  protected:
   void SetUp() override {
     GTEST_FLAG_SET(death_test_style, "threadsafe");
     api();
-    char pattern[] = "/tmp/anemock_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    tmp_ = pattern;
-    const char* old = std::getenv("TMPDIR");
-    old_tmpdir_ = old ? old : "";
-    had_tmpdir_ = old != nullptr;
-    setenv("TMPDIR", tmp_.c_str(), 1);
-    api().reset_counts();
-  }
-  void TearDown() override {
-    if (had_tmpdir_)
-      setenv("TMPDIR", old_tmpdir_.c_str(), 1);
-    else
-      unsetenv("TMPDIR");
-    for (const char* v : {"ANEMOCK_SURFACE_RULE", "ANEMOCK_HEX_RULE", "ANEMOCK_COMPILE_BUDGET",
-                          "ANEMOCK_LINT_PROFILE"})
-      unsetenv(v);
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
   }
 
   // An autoreleased model for `p` (descriptor built as the driver does).
@@ -254,7 +236,9 @@ class FrameworkMock : public ::testing::Test {
                                    dict(keys, values), nullptr);
     return send<id, id>(cls("_ANEInMemoryModel"), "inMemoryModelWithDescriptor:", desc);
   }
-  std::string dir_of(id m) { return tmp_ + "/" + text(send<CF>(m, "hexStringIdentifier")); }
+  static std::string dir_of(id m) {
+    return std::string(std::getenv("TMPDIR")) + "/" + text(send<CF>(m, "hexStringIdentifier"));
+  }
   // Writes model.mil and weights/ where the compiler reads them.
   std::string write_dir(id m, const Program& p) {
     const std::string dir = dir_of(m);
@@ -297,6 +281,33 @@ class FrameworkMock : public ::testing::Test {
   }
   static long code(id error) { return send<long>(error, "code"); }
   static std::string description(id error) { return text(send<CF>(error, "description")); }
+};
+
+// Each test gets its own TMPDIR (removed afterwards) and fresh counts.
+class FrameworkMock : public MockCalls {
+ protected:
+  void SetUp() override {
+    MockCalls::SetUp();
+    char pattern[] = "/tmp/anemock_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    tmp_ = pattern;
+    const char* old = std::getenv("TMPDIR");
+    old_tmpdir_ = old ? old : "";
+    had_tmpdir_ = old != nullptr;
+    setenv("TMPDIR", tmp_.c_str(), 1);
+    api().reset_counts();
+  }
+  void TearDown() override {
+    if (had_tmpdir_)
+      setenv("TMPDIR", old_tmpdir_.c_str(), 1);
+    else
+      unsetenv("TMPDIR");
+    for (const char* v : {"ANEMOCK_SURFACE_RULE", "ANEMOCK_HEX_RULE", "ANEMOCK_COMPILE_BUDGET",
+                          "ANEMOCK_LINT_PROFILE"})
+      unsetenv(v);
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
 
   std::string tmp_, old_tmpdir_;
   bool had_tmpdir_ = false;
@@ -393,7 +404,8 @@ TEST_F(FrameworkMock, ReportAtTheOutermostPoolPop) {
   api().CFRelease(kept);
 }
 
-using FrameworkMockDeathTest = FrameworkMock;
+// No temporary directory: a death-test child re-runs SetUp and dies before any TearDown.
+using FrameworkMockDeathTest = MockCalls;
 
 TEST_F(FrameworkMockDeathTest, FatalRulesDieWithAClearMessage) {
   EXPECT_DEATH(([&] {
@@ -463,15 +475,19 @@ TEST_F(FrameworkMockDeathTest, FatalRulesDieWithAClearMessage) {
         static_cast<volatile char*>(api().IOSurfaceGetBaseAddress(s))[0] = 1;
       })(),
       "anemock: surface 0x[0-9a-f]+ accessed while unlocked \\(or written under a read-only");
+  // The pool releases a model that is still loaded.
   EXPECT_DEATH(([&] {
                  Pool pool;
+                 char tmp[] = "/tmp/anemock_death_XXXXXX";
+                 setenv("TMPDIR", mkdtemp(tmp), 1);
                  const Program p = conv(32, 32, 1.0f);
                  id m = model(p);
                  write_dir(m, p);
                  id error = nullptr;
                  compile(m, &error);
                  load(m, &error);
-               })(),  // the pool releases a loaded model
+                 fs::remove_all(tmp);  // before dying: this child runs no TearDown
+               })(),
                "anemock: _ANEInMemoryModel .* released while loaded");
 }
 
