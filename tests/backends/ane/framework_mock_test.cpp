@@ -22,6 +22,7 @@ TEST(FrameworkMock, Skipped) { GTEST_SKIP() << "the framework mock is built on x
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ane_framework_mock/anemock.h"
@@ -376,6 +377,31 @@ TEST_F(FrameworkMock, PoolsReleaseWhatWasAutoreleased) {
   EXPECT_EQ(end.pool_depth, 0);
 }
 
+TEST_F(FrameworkMock, CoreFoundationCalls) {
+  Pool pool;
+  CF s = str("abc");
+  char small[3] = {'x', 'x', 'x'};
+  EXPECT_FALSE(api().CFStringGetCString(s, small, sizeof small, kUtf8));  // "abc" + NUL: 4
+  char fits[4];
+  EXPECT_TRUE(api().CFStringGetCString(s, fits, sizeof fits, kUtf8));
+  EXPECT_STREQ(fits, "abc");
+  using RetainFn = CF (*)(CF);
+  RetainFn retain = reinterpret_cast<RetainFn>(dlsym(api().lib, "CFRetain"));
+  ASSERT_NE(retain, nullptr);
+  EXPECT_EQ(retain(s), s);
+  EXPECT_EQ(api().CFGetRetainCount(s), 2);
+  api().CFRelease(s);
+  EXPECT_EQ(text(*api().surface_keys[0]), "IOSurfaceWidth");
+  CF surface = ar(new_surface(100));
+  EXPECT_EQ(counts().live_surfaces, 1);
+  EXPECT_EQ(counts().surfaces_created, 1);
+  uint32_t seed = 0;
+  EXPECT_EQ(api().IOSurfaceLock(surface, 0, &seed), 0);
+  static_cast<char*>(api().IOSurfaceGetBaseAddress(surface))[99] = 7;  // locked: writable
+  EXPECT_EQ(api().IOSurfaceUnlock(surface, 0, &seed), 0);
+  EXPECT_EQ(api().live("IOSurface"), 1);
+}
+
 TEST_F(FrameworkMock, ReportAtTheOutermostPoolPop) {
   const std::string dir = tmp_ + "/reports";
   fs::create_directories(dir);
@@ -446,6 +472,16 @@ TEST_F(FrameworkMockDeathTest, FatalRulesDieWithAClearMessage) {
                })(),
                "anemock: autorelease of instance of NSString .* with no autorelease pool");
   EXPECT_DEATH(api().CFRelease(nullptr), "anemock: CFRelease\\(NULL\\)");
+  // Pools are per thread: one pushed here does not cover another thread.
+  EXPECT_DEATH(
+      ([&] {
+        Pool pool;
+        std::thread([] {
+          send<id>(const_cast<void*>(api().CFStringCreateWithCString(nullptr, "elsewhere", kUtf8)),
+                   "autorelease");
+        }).join();
+      })(),
+      "anemock: autorelease .* with no autorelease pool on this thread");
   EXPECT_DEATH(send<unsigned long>(nullptr, "length"), "anemock: message length sent to nil");
   int not_an_object = 0;
   EXPECT_DEATH(send<unsigned long>(&not_an_object, "length"),
