@@ -30,19 +30,21 @@
 extern "C" {
 
 struct AneMockCounts {
-  int64_t live_objects;      // objects alive, every class (immortal constants excluded)
-  int64_t live_ane_objects;  // _ANEInMemoryModelDescriptor, _ANEInMemoryModel, _ANERequest,
-                             // _ANEIOSurfaceObject instances alive
-  int64_t live_surfaces;     // IOSurfaces alive
-  int64_t surfaces_created;  // IOSurfaceCreate calls that succeeded
-  int64_t pool_depth;        // autorelease pools pushed and not popped (this thread)
+  int64_t live_objects;          // objects alive, every class (immortal constants excluded)
+  int64_t live_ane_objects;      // _ANEInMemoryModelDescriptor, _ANEInMemoryModel, _ANERequest,
+                                 // _ANEIOSurfaceObject instances alive
+  int64_t live_surfaces;         // IOSurfaces alive
+  int64_t surfaces_created;      // IOSurfaceCreate calls that succeeded
+  int64_t pool_depth;            // autorelease pools pushed and not popped (this thread)
   int64_t pending_autoreleases;  // objects waiting in this thread's pools
-  int64_t compiles;          // compileWithQoS calls that ran the compiler (success or failure)
-  int64_t loads;             // loadWithQoS calls that succeeded
-  int64_t failed_loads;      // loadWithQoS calls that failed
-  int64_t unloads;           // unloadWithQoS calls
-  int64_t evaluates;         // evaluateWithQoS calls that succeeded
-  int64_t loaded_models;     // models loaded and not unloaded
+  int64_t compiles;              // compileWithQoS calls that ran the compiler (success or failure)
+  int64_t loads;                 // loadWithQoS calls that succeeded
+  int64_t failed_loads;          // loadWithQoS calls that failed
+  int64_t unloads;               // unloadWithQoS calls
+  int64_t evaluates;             // evaluateWithQoS calls that succeeded
+  int64_t loaded_models;         // models loaded and not unloaded
+  int64_t process_compiles;      // compiles since the process started (never reset): what
+                                 // ANEMOCK_COMPILE_BUDGET is compared with
 };
 
 // The counts now. Cumulative ones (surfaces_created, compiles, loads, failed_loads, unloads,
