@@ -82,7 +82,9 @@ class FrameworkDriver final : public AneDriver {
       : objc_(api), options_(std::move(options)), library_(std::move(library)) {}
 
   ~FrameworkDriver() override {
+    AutoreleasePool pool(objc_);
     while (!programs_.empty()) unload(programs_.begin()->first);
+    empty_options_.reset();
   }
 
   std::string name() const override {
