@@ -28,7 +28,7 @@ namespace {
 // Lints one program; prints its issues; returns the number of errors.
 int lint_and_report(const mil::Program& program, const std::string& label,
                     const std::string& profile) {
-  mil::check_program(program);
+  mil::check_program(program, label);
   int errors = 0;
   for (const mil::LintIssue& issue : mil::lint_program(program, mil::lint_profile(profile))) {
     std::printf("%s:%d: %s: [%s] %s%s\n", label.c_str(), issue.line,

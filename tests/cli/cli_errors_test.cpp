@@ -70,6 +70,12 @@ TEST_F(CliErrors, BadFiles) {
   std::ofstream(bad_json) << "{ not json";
   expect_error({"train", "--config", bad_json, "--data", data_, "--steps", "1", "--out", "x"},
                "not valid JSON");
+  // A MIL file that parses but does not type-check: the error names the file and line.
+  const std::string ill_typed = dir_.file("ill_typed.mil");
+  std::ofstream(ill_typed) << "program(1.3)\n{\n    func main<ios18>(tensor<fp16, [1, 64, 1, 32]> "
+                              "x) {\n        tensor<fp16, [1, 32, 1, 32]> y = mul(x = x, y = "
+                              "x)[name = string(\"y\")];\n    } -> (y);\n}\n";
+  expect_error({"ane", "lint", ill_typed}, ill_typed + ":4:");
 }
 
 TEST_F(CliErrors, NoSilentFallbackOrOverwrite) {

@@ -55,9 +55,16 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
     const mil::Program parsed = mil::parse_program(text, kp.kernel);
     EXPECT_EQ(mil::print_program(parsed), text) << kp.kernel;
     EXPECT_NO_THROW(mil::check_program(parsed)) << kp.kernel;
-    for (const auto& issue : mil::lint_program(parsed, mil::lint_profile("m4-macos15")))
+    for (const auto& issue : mil::lint_program(parsed, mil::lint_profile("m4-macos15"))) {
       EXPECT_NE(issue.severity, mil::LintSeverity::kError)
           << kp.kernel << ":" << issue.line << " [" << issue.rule << "] " << issue.message;
+      // Every non-tensor operand is a named const(), as in the programs that ran on hardware.
+      EXPECT_NE(issue.rule, "inline-literal") << kp.kernel << ":" << issue.line;
+    }
+    // buildInfo exactly as coremltools writes it.
+    ASSERT_EQ(parsed.build_info.size(), 4u) << kp.kernel;
+    for (const auto& [key, value] : parsed.build_info)
+      EXPECT_TRUE(key.rfind("coremlc-", 0) == 0 || key.rfind("coremltools-", 0) == 0) << key;
     // Every BLOBFILE offset names a record of the weight file.
     const MilBlobFile weights = MilBlobFile::parse(serialize_weights(kp), kp.kernel);
     EXPECT_EQ(weights.entries().size(), kp.weights.size());

@@ -68,5 +68,26 @@ TEST(MilBuilder, EveryOpChecksPrintsParsesAndRuns) {
   for (int64_t i = 0; i < S; ++i) EXPECT_NEAR(out.data[i], 1.0 / S, 2e-3);
 }
 
+// Non-tensor operands become named const() values shared between ops, never inline literals
+// (the form of every program seen to run on hardware).
+TEST(MilBuilder, NamesEveryNonTensorOperandOnce) {
+  Builder b([](const std::string&, const std::vector<float>&) {
+    return std::make_pair(std::string("@model_path/weights/weight.bin"), uint64_t{64});
+  });
+  Value x = b.input("x", {1, 4, 1, 32});
+  Value s1 = b.reduce_sum("s1", x, {1}, true);
+  Value s2 = b.reduce_sum("s2", b.mul("sq", x, x), {1}, true);
+  b.output(b.add("out", s1, s2));
+  const Program p = b.finish();
+  int axes_consts = 0;
+  for (const Operation& op : p.main.ops) {
+    for (const auto& [name, arg] : op.args)
+      EXPECT_NE(arg.kind, Arg::Kind::kLiteral) << op.result << " argument " << name;
+    axes_consts += op.op == "const" && op.result.rfind("c_axes", 0) == 0;
+  }
+  EXPECT_EQ(axes_consts, 1);
+  EXPECT_NO_THROW(check_program(p));
+}
+
 }  // namespace
 }  // namespace anetrain::mil

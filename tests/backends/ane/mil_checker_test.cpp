@@ -656,6 +656,29 @@ TEST(MilLint, SramAndFp16RangeWarnings) {
   EXPECT_FALSE(fires(huge, "permissive", "fp16-range"));
 }
 
+TEST(MilLint, InlineLiteralsAreWarnedOnHardwareProfiles) {
+  const std::string inline_operand =
+      program_text("tensor<fp16, [1, 64, 1, 32]> x",
+                   "        tensor<fp16, [1, 64, 1, 32]> y = mul(x = x, y = "
+                   "fp16(2.0))[name = string(\"y\")];\n",
+                   "y");
+  for (const char* profile : {"m1-macos15", "m4-macos15", "strict"}) {
+    const std::optional<LintIssue> issue =
+        find_rule(lint(inline_operand, profile), "inline-literal");
+    ASSERT_TRUE(issue.has_value()) << profile;
+    EXPECT_EQ(issue->severity, LintSeverity::kWarning);
+    EXPECT_EQ(issue->line, 4);
+  }
+  EXPECT_FALSE(fires(inline_operand, "permissive", "inline-literal"));
+  const std::string named =
+      program_text("tensor<fp16, [1, 64, 1, 32]> x",
+                   "        fp16 two = const()[name = string(\"two\"), val = fp16(2.0)];\n"
+                   "        tensor<fp16, [1, 64, 1, 32]> y = mul(x = x, y = "
+                   "two)[name = string(\"y\")];\n",
+                   "y");
+  EXPECT_FALSE(fires(named, "m1-macos15", "inline-literal"));
+}
+
 TEST(MilLint, NeverThrowsOnUncheckedPrograms) {
   // The linter reads declared types only; broken references must not trip it.
   Program p = parse_program(good_kernel(), "k.mil");

@@ -57,8 +57,36 @@ std::string Builder::unique(const std::string& name) {
   return n++ == 0 ? name : name + "_" + std::to_string(n - 1);
 }
 
+// Identifies a literal's type and value, so equal operands share one named const.
+static std::string literal_key(const Literal& l) {
+  std::string key = dtype_name(l.type.dtype);
+  for (int64_t d : l.type.shape) key += "," + std::to_string(d);
+  key += "|";
+  for (double v : l.numbers) key += std::to_string(v) + ",";
+  for (const std::string& s : l.strings) key += s + "\x1f";
+  return key;
+}
+
 Value Builder::emit(const std::string& name, const std::string& op, Type type,
                     std::vector<std::pair<std::string, Arg>> args) {
+  // Every non-tensor operand becomes a named const() value before the op, as in every program
+  // seen to run on hardware (ane.md, "The form of the programs that ran"); equal operands share
+  // one const (c_pad_type, c_strides, ...).
+  for (auto& [arg_name, arg] : args) {
+    if (arg.kind != Arg::Kind::kLiteral || arg.literal.is_blob) continue;
+    const std::string key = literal_key(arg.literal);
+    auto it = named_constants_.find(key);
+    if (it == named_constants_.end()) {
+      Operation c;
+      c.type = arg.literal.type;
+      c.result = unique("c_" + arg_name);
+      c.op = "const";
+      c.val = arg.literal;
+      function_.ops.push_back(c);
+      it = named_constants_.emplace(key, c.result).first;
+    }
+    arg = Arg::value(it->second);
+  }
   Operation o;
   o.type = type;
   o.result = unique(name);
@@ -81,8 +109,7 @@ Program Builder::finish() {
   p.build_info = {{"coremlc-component-MIL", "3510.2.1"},
                   {"coremlc-version", "3505.4.1"},
                   {"coremltools-component-milinternal", ""},
-                  {"coremltools-version", "9.0"},
-                  {"generator", "anetrain"}};
+                  {"coremltools-version", "9.0"}};
   p.main = function_;
   return p;
 }

@@ -1,7 +1,7 @@
 // Builds MIL programs op by op with typed values, inferring each result's shape as it goes
 // (so a generator cannot emit a statement whose declared type is wrong). Weight constants go
 // into a MILBlob v2 file through the BLOBFILE mechanism; small constants (axes, shapes, flags)
-// are inline literals, as Apple's own programs write them.
+// are named const() values, never inline literals, as in every program seen to run on the ANE.
 #pragma once
 
 #include <cstdint>
@@ -73,6 +73,7 @@ class Builder {
   WeightSink weights_;
   Function function_;
   std::map<std::string, int> used_;
+  std::map<std::string, std::string> named_constants_;  // literal_key -> const name
 };
 
 // Broadcast shape of two shapes (numpy rules); throws on mismatch (a generator bug).

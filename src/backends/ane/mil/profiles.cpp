@@ -72,6 +72,7 @@ std::map<std::string, LintProfile> make_profiles() {
   loose.warn_contested = false;
   loose.sram_weight_bytes = 0;
   loose.check_fp16_literal_range = false;
+  loose.warn_inline_literals = false;
   out[loose.name] = loose;
   return out;
 }
@@ -262,8 +263,15 @@ class Linter {
       }
     }
     if (op.op == "const") literal_rules(op, op.val, "val");
-    for (const auto& [key, arg] : op.args)
-      if (arg.kind == Arg::Kind::kLiteral) literal_rules(op, arg.literal, "argument '" + key + "'");
+    for (const auto& [key, arg] : op.args) {
+      if (arg.kind != Arg::Kind::kLiteral) continue;
+      literal_rules(op, arg.literal, "argument '" + key + "'");
+      if (prof_.warn_inline_literals && !arg.literal.is_blob)
+        add(line, op.result, "inline-literal", LintSeverity::kWarning,
+            "argument '" + key + "' of " + op.op +
+                " is an inline literal; programs seen to run on the ANE pass it as a named "
+                "const() value");
+    }
   }
 
   void literal_rules(const Operation& op, const Literal& l, const std::string& what) {

@@ -66,6 +66,10 @@ struct LintProfile {
   // fp16 literals beyond 65504 become inf; nonzero ones below 2^-24 become 0 ("fp16-range",
   // warning).
   bool check_fp16_literal_range = true;
+  // A literal written inline as an op's argument: every program seen to run on hardware names
+  // each non-tensor operand as a const() value instead (the seed's generators), so an inline one
+  // is a construct never seen to run ("inline-literal", warning).
+  bool warn_inline_literals = true;
 };
 
 enum class LintSeverity { kError, kWarning };
