@@ -156,6 +156,7 @@ std::vector<Command> ane_commands() {
        .summary = "lint every kernel program and run it in the fp16 interpreter against the CPU",
        .flags = config_flags() + program_flags() + std::vector<Flag>{profile_flag()},
        .run = run_check},
+      ane_run_command(),
   };
 }
 

@@ -15,7 +15,8 @@ Command sample_command();
 Command bench_command();
 std::vector<Command> tokenizer_commands();  // tokenizer train | encode | decode
 std::vector<Command> data_commands();       // data prepare
-std::vector<Command> ane_commands();        // ane emit | lint | check
+std::vector<Command> ane_commands();        // ane emit | lint | check | run
+Command ane_run_command();                  // ane run (cli/ane_run_command.cpp)
 Command probe_command();
 
 // argv: the whole command line, program name first. Dispatches to a command, or prints help

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <memory>
 
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 #include "backends/ane/blob/milblob.h"
 #include "backends/ane/mil/builder.h"
 #include "backends/ane/mil/printer.h"
@@ -29,7 +29,7 @@ Built conv_chain(int64_t C, int64_t S, int depth) {
   ane::MilBlobWriter blob;
   mil::Builder b([&](const std::string&, const std::vector<float>& v) {
     std::vector<uint16_t> bits(v.size());
-    for (size_t i = 0; i < v.size(); ++i) bits[i] = ane::fp32_to_fp16(v[i]);
+    for (size_t i = 0; i < v.size(); ++i) bits[i] = fp32_to_fp16(v[i]);
     return std::make_pair(std::string("@model_path/weights/weight.bin"),
                           blob.add_fp16(bits.data(), static_cast<int64_t>(bits.size())));
   });
@@ -48,7 +48,7 @@ Built conv_chain(int64_t C, int64_t S, int depth) {
 double seconds_per_eval(ane::AneDriver& driver, const Built& p, int64_t C, int64_t S, int runs) {
   const int64_t h =
       driver.compile_and_load(p.text, {{"@model_path/weights/weight.bin", p.weights}});
-  ane::Surface in{C, S, std::vector<uint16_t>(C * S, ane::fp32_to_fp16(0.5f))}, out{C, S, {}};
+  ane::Surface in{C, S, std::vector<uint16_t>(C * S, fp32_to_fp16(0.5f))}, out{C, S, {}};
   driver.evaluate(h, {&in}, {&out});  // warm up
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < runs; ++i) driver.evaluate(h, {&in}, {&out});

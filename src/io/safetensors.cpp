@@ -17,6 +17,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/fp16.h"
 #include "io/atomic_file.h"
 
 namespace anetrain {
@@ -73,20 +74,6 @@ std::string shape_str(const std::vector<int64_t>& shape) {
                                   const std::string& dtype) {
   throw UserError("'" + path + "': tensor " + printable(name) + " has dtype " + dtype +
                   "; only F32, F16 and BF16 can be loaded as float");
-}
-
-float f16_to_f32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1fu;
-  const uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0) {
-    // Zero or subnormal: mantissa * 2^-24, exact in float.
-    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign ? -magnitude : magnitude;
-  }
-  uint32_t bits = exponent == 0x1f ? (sign | 0x7f800000u | (mantissa << 13))  // inf / NaN
-                                   : (sign | ((exponent + 112) << 23) | (mantissa << 13));
-  return std::bit_cast<float>(bits);
 }
 
 float bf16_to_f32(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
@@ -384,7 +371,7 @@ void SafetensorsFile::read_f32(const std::string& name, float* out, int64_t expe
     const int64_t n = std::min<int64_t>(t.numel - done, static_cast<int64_t>(chunk.size()));
     check(pread_all(handle_->fd, chunk.data(), static_cast<uint64_t>(n) * 2, start + done * 2));
     for (int64_t i = 0; i < n; ++i) {
-      out[done + i] = bf16 ? bf16_to_f32(chunk[i]) : f16_to_f32(chunk[i]);
+      out[done + i] = bf16 ? bf16_to_f32(chunk[i]) : fp16_to_fp32(chunk[i]);
     }
     done += n;
   }

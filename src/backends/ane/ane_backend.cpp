@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/programs/program_check.h"
 #include "backends/ane/programs/program_files.h"

@@ -13,7 +13,7 @@
 #include <fstream>
 
 #include "ane_framework_mock/anemock.h"
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 #include "backends/ane/blob/milblob.h"
 #include "backends/ane/mil/builder.h"
 #include "backends/ane/mil/printer.h"

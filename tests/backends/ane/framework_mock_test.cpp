@@ -26,7 +26,7 @@ TEST(FrameworkMock, Skipped) { GTEST_SKIP() << "the framework mock is built on x
 #include <vector>
 
 #include "ane_framework_mock/anemock.h"
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 #include "backends/ane/blob/milblob.h"
 #include "backends/ane/mil/builder.h"
 #include "backends/ane/mil/printer.h"

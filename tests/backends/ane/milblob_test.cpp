@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 #include "core/error.h"
 #include "support/test_util.h"
 

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 #include "backends/ane/mil/printer.h"
 #include "core/error.h"
 #include "io/atomic_file.h"

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 #include "backends/ane/blob/milblob.h"
 #include "backends/ane/mil/checker.h"
 #include "backends/ane/mil/parser.h"

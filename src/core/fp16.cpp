@@ -1,9 +1,9 @@
 // binary16 <-> binary32 conversion by bit manipulation; see fp16.h for the rounding contract.
-#include "backends/ane/blob/fp16.h"
+#include "core/fp16.h"
 
 #include <bit>
 
-namespace anetrain::ane {
+namespace anetrain {
 namespace {
 
 constexpr uint32_t kF32ExpMask = 0x7f800000u;
@@ -71,4 +71,4 @@ float fp16_to_fp32(uint16_t bits) {
   return sign ? -magnitude : magnitude;
 }
 
-}  // namespace anetrain::ane
+}  // namespace anetrain

@@ -9,9 +9,9 @@
 
 #include <cstdint>
 
-namespace anetrain::ane {
+namespace anetrain {
 
 uint16_t fp32_to_fp16(float value);
 float fp16_to_fp32(uint16_t bits);
 
-}  // namespace anetrain::ane
+}  // namespace anetrain
