@@ -6,6 +6,7 @@
 //                                          against the CPU backend, print a table
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 
 #include "backends/ane/mil/checker.h"
 #include "backends/ane/mil/parser.h"
@@ -14,6 +15,8 @@
 #include "backends/ane/programs/kernel_programs.h"
 #include "backends/ane/programs/program_check.h"
 #include "backends/ane/programs/program_files.h"
+#include "backends/ane/runtime/fake_driver.h"
+#include "backends/ane/runtime/framework_driver.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/config_flags.h"
@@ -80,12 +83,31 @@ int run_lint(const Args& args) {
   return errors == 0 ? 0 : 1;
 }
 
+// "interpreter": none (the programs run in the interpreter directly); "fake": the fake driver
+// with the lint profile checked; "framework": Apple's framework (or, in tests, the library
+// ANETRAIN_TEST_ANE_FRAMEWORK names).
+std::unique_ptr<ane::AneDriver> open_check_driver(const std::string& name,
+                                                  const std::string& profile) {
+  if (name == "interpreter") return nullptr;
+  if (name == "fake")
+    return std::make_unique<ane::FakeDriver>(
+        ane::FakeDriverOptions{.compile_budget = 1 << 30, .lint_profile = profile});
+  if (name != "framework")
+    throw UserError("--driver '" + name + "' is unknown: use interpreter, fake or framework");
+  std::string reason;
+  std::unique_ptr<ane::AneDriver> driver = ane::open_framework_driver(&reason);
+  if (!driver) throw UserError("ANE unavailable: " + reason + "; use --driver interpreter");
+  return driver;
+}
+
 int run_check(const Args& args) {
   const bool multi_input = args.has("multi-input");
   const RunConfig config = config_from_flags(args);
   const std::string variant = args.get("variant");
   const std::string profile = args.get("profile");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
+  std::unique_ptr<ane::AneDriver> driver = open_check_driver(args.get("driver"), profile);
+  if (driver) std::printf("driver: %s\n", driver->name().c_str());
   std::vector<float> params;
   int lint_errors = 0;
   for (const auto& kp : programs_for(config, variant, seed, params, multi_input)) {
@@ -96,21 +118,24 @@ int run_check(const Args& args) {
       throw UserError("internal: " + kp.kernel + " does not survive print -> parse -> print");
     lint_errors += lint_and_report(parsed, kp.kernel + "/model.mil", profile);
   }
-  const auto checks = ane::check_kernel_programs(config.model, variant, seed, multi_input);
-  std::printf("%-18s %-7s %5s  %-7s %11s %11s %10s %10s  %s\n", "kernel", "variant", "ops", "worst",
-              "max abs err", "max |cpu|", "rel err", "tolerance", "verdict");
+  const auto checks =
+      ane::check_kernel_programs(config.model, variant, seed, multi_input, driver.get());
+  std::printf("%-18s %-7s %5s  %-7s %11s %11s %10s %10s %10s %8s  %s\n", "kernel", "variant", "ops",
+              "worst", "max abs err", "max |cpu|", "rel err", "tolerance", "compile ms", "eval ms",
+              "verdict");
   bool all = lint_errors == 0;
   for (const auto& c : checks) {
     const auto& w = c.worst();
-    std::printf("%-18s %-7s %5lld  %-7s %11.3e %11.3e %10.2e %10.1e  %s\n", c.kernel.c_str(),
-                c.variant.c_str(), static_cast<long long>(c.ops), w.slot.c_str(), w.max_abs,
-                w.max_ref, w.relative(), c.tolerance, c.passed() ? "ok" : "FAIL");
+    std::printf("%-18s %-7s %5lld  %-7s %11.3e %11.3e %10.2e %10.1e %10.1f %8.2f  %s\n",
+                c.kernel.c_str(), c.variant.c_str(), static_cast<long long>(c.ops), w.slot.c_str(),
+                w.max_abs, w.max_ref, w.relative(), c.tolerance, c.compile_ms, c.evaluate_ms,
+                c.passed() ? "ok" : "FAIL");
     all = all && c.passed();
   }
-  std::printf(
-      "%s: %zu programs, lint profile %s: %d error(s); fp16 interpreter vs CPU backend: %s\n",
-      config.preset.c_str(), checks.size(), profile.c_str(), lint_errors,
-      all ? "all within tolerance" : "FAILED");
+  std::printf("%s: %zu programs, lint profile %s: %d error(s); %s vs CPU backend: %s\n",
+              config.preset.c_str(), checks.size(), profile.c_str(), lint_errors,
+              driver ? driver->name().c_str() : "fp16 interpreter",
+              all ? "all within tolerance" : "FAILED");
   return all ? 0 : 1;
 }
 
@@ -154,7 +179,14 @@ std::vector<Command> ane_commands() {
        .run = run_lint},
       {.name = "ane check",
        .summary = "lint every kernel program and run it in the fp16 interpreter against the CPU",
-       .flags = config_flags() + program_flags() + std::vector<Flag>{profile_flag()},
+       .flags = config_flags() + program_flags() +
+                std::vector<Flag>{profile_flag(),
+                                  {.name = "driver",
+                                   .value = "interpreter|fake|framework",
+                                   .default_value = "interpreter",
+                                   .help = "run the programs in the interpreter, or compile and "
+                                           "evaluate them through an ANE driver (framework: "
+                                           "Apple's, on a Mac)"}},
        .run = run_check},
       ane_run_command(),
   };

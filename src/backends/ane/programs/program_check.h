@@ -1,7 +1,7 @@
-// Verifies the ANE kernel programs without a Mac: each program runs in the fp16 reference
-// interpreter (mil/interpreter.h) on realistic inputs — the CPU backend's own activations of a
-// random block (backends/kernel_calls.h) — and its outputs are compared with the CPU backend's
-// fp32 kernel, slot by slot, within the kernel's tolerance (ane_kernel(k).tolerance).
+// Verifies the ANE kernel programs: each program runs in the fp16 reference interpreter
+// (mil/interpreter.h), or through an ANE driver, on realistic inputs — the CPU backend's own
+// activations of a random block (backends/kernel_calls.h) — and its outputs are compared with the
+// CPU backend's fp32 kernel, slot by slot, within the kernel's tolerance (ane_kernel(k).tolerance).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,7 @@ struct KernelCheck {
   int64_t ops = 0;
   std::vector<SlotError> slots;
   double tolerance = 0;  // on the worst slot's max_abs / max|cpu| (ane_kernel(k).tolerance)
+  double compile_ms = 0, evaluate_ms = 0;  // through a driver only (compile includes load)
   const SlotError& worst() const;
   bool passed() const { return worst().relative() <= tolerance; }
 };
@@ -34,8 +35,12 @@ struct KernelProgram;
 std::vector<float> pack_input_surface(const KernelProgram& program,
                                       const std::map<std::string, std::vector<float>>& values);
 
+class AneDriver;
+// With `driver`, each program is compiled, loaded and evaluated through it (as on a Mac through
+// the framework driver) instead of in the interpreter directly.
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
                                                const std::string& variant, uint64_t seed = 1,
-                                               bool multi_input = false);
+                                               bool multi_input = false,
+                                               AneDriver* driver = nullptr);
 
 }  // namespace anetrain::ane
