@@ -47,12 +47,12 @@ std::map<std::string, LintProfile> make_profiles() {
   LintProfile strict;
   strict.name = "strict";
   strict.description =
-      "every contested rule on: single rank-4 input and output, no concat, constant conv weights, "
+      "only what ran on hardware: fp16 rank-4 single input and output, constant conv weights, "
       "seed ops only";
   strict.max_axis = 16384;
   strict.require_rank4_io = true;
   strict.allowed_ops = seed_ops();
-  strict.concat_allowed = false;
+  strict.io_dtype_severity = LintSeverity::kError;
   strict.multi_io_allowed = false;
   strict.require_equal_input_sizes = true;
   strict.conv_runtime_weights_allowed = false;
@@ -160,7 +160,7 @@ class Linter {
 
   void io_rules(const Type& t, const std::string& what) {
     if (prof_.require_fp16_io && t.dtype != DType::kFp16)
-      add(0, "", "io-dtype", LintSeverity::kError,
+      add(0, "", "io-dtype", prof_.io_dtype_severity,
           what + " is " + print_type(t) + "; ANE I/O surfaces are fp16");
     if (prof_.require_rank4_io && t.shape.size() != 4)
       add(0, "", "io-rank4", LintSeverity::kError,
@@ -224,7 +224,12 @@ class Linter {
       const auto& [prev_name, prev_type] = list[i - 1];
       const auto& [name, type] = list[i];
       const int64_t a = byte_size(prev_type), b = byte_size(type);
-      if (sizes && (ascending ? !(b > a) : !(b < a)))
+      if (sizes && a == b)
+        add(0, "", ascending ? "input-order" : "output-order", LintSeverity::kWarning,
+            what + " '" + name + "' has the size of '" + prev_name + "' (" + std::to_string(b) +
+                " bytes): contested, one report needs strictly " +
+                (ascending ? "ascending" : "descending") + " sizes, another equal ones");
+      else if (sizes && (ascending ? b < a : b > a))
         add(0, "", ascending ? "input-order" : "output-order", LintSeverity::kError,
             what + " '" + name + "' (" + std::to_string(b) + " bytes) follows '" + prev_name +
                 "' (" + std::to_string(a) + " bytes): " + what + "s must be declared in strictly " +

@@ -4,14 +4,15 @@
 // profile, so a stricter or looser profile is a different set of flags, never different code.
 //
 // Profiles (lint_profile(name)):
-//  - "m1-macos15": M1/M2-class ANE. Axes <= 16384, rank <= 5, fp16 I/O, I/O rows 64-byte
-//    aligned, the ANE op allow-list; multiple inputs/outputs allowed but ordered as reported
-//    necessary (inputs strictly ascending in size, outputs strictly descending, both
-//    alphabetical by name); concat and runtime conv weights allowed with a warning (contested).
+//  - "m1-macos15": M1/M2-class ANE. Axes <= 16384, rank <= 5, I/O rows 64-byte aligned, the
+//    ANE op allow-list; multiple inputs/outputs allowed but ordered as reported necessary
+//    (inputs ascending in size, outputs descending, both alphabetical by name); fp32 I/O,
+//    concat, runtime conv weights, equal I/O sizes and inline literals warned (contested or
+//    never seen to run). docs/ANE-RULES.md gives every rule's sources and severities.
 //  - "m4-macos15": as m1-macos15 with axes <= 65536.
-//  - "strict": every contested rule on, as errors: axes <= 16384, single input and single
-//    output of rank 4 ([1, C, 1, S]), no concat, conv weights must be constants, and only the
-//    ops the seed's kernels ran on hardware.
+//  - "strict": only what the programs that ran on hardware used, the rest as errors: axes <=
+//    16384, fp16 I/O, single input and single output of rank 4 ([1, C, 1, S]), conv weights
+//    must be constants, only the ops the seed's kernels ran (concat among them, warned).
 //  - "permissive": no hardware limits: every op the checker knows (incl. silu, gelu,
 //    reduce_mean, linear), any dtype, size or I/O arrangement; BLOBFILE rules still apply. For
 //    programs meant for the CPU interpreter only.
@@ -27,12 +28,17 @@
 
 namespace anetrain::mil {
 
+enum class LintSeverity { kError, kWarning };
+
 struct LintProfile {
   std::string name;
   std::string description;
-  int64_t max_axis = 16384;     // every dimension of every value (rule "axis-size")
-  int max_rank = 5;             // every value's rank ("rank")
-  bool require_fp16_io = true;  // function inputs and outputs are fp16 ("io-dtype")
+  int64_t max_axis = 16384;  // every dimension of every value (rule "axis-size")
+  int max_rank = 5;          // every value's rank ("rank")
+  // Function inputs and outputs are fp16 ("io-dtype"). The ANE computes in fp16, but the
+  // seed's benchmarks with fp32 I/O and casts ran, so chip profiles only warn.
+  bool require_fp16_io = true;
+  LintSeverity io_dtype_severity = LintSeverity::kWarning;
   bool require_rank4_io =
       false;  // I/O tensors are rank 4, the [1, C, 1, S] surface layout ("io-rank4")
   int64_t row_align_bytes = 64;       // the last axis of each I/O tensor, in bytes, is a multiple
@@ -42,10 +48,12 @@ struct LintProfile {
   bool concat_allowed = true;
   // Multi-input/multi-output requests reported to fail (error 0x1d) or return zeros ("multi-io").
   bool multi_io_allowed = true;
-  // With several inputs: their byte sizes strictly ascending in declaration order, which is the
-  // binding order ("input-order").
+  // With several inputs: their byte sizes ascending in declaration order, which is the binding
+  // order ("input-order"). A descending pair is an error (reported silent zeros); an equal pair
+  // is a warning, because another report says the inputs of a request must be equal in size.
   bool require_ascending_input_sizes = true;
-  // With several outputs: byte sizes strictly descending in declaration order ("output-order").
+  // With several outputs: byte sizes descending in declaration order ("output-order"), equal
+  // pairs a warning as above.
   bool require_descending_output_sizes = true;
   // With several inputs (outputs): declared in alphabetical order of their names ("io-names").
   bool require_alphabetical_io_names = true;
@@ -71,8 +79,6 @@ struct LintProfile {
   // is a construct never seen to run ("inline-literal", warning).
   bool warn_inline_literals = true;
 };
-
-enum class LintSeverity { kError, kWarning };
 
 struct LintIssue {
   int line = 0;         // source line of the op, 0 for function I/O or built programs
