@@ -201,16 +201,14 @@ class FrameworkDriver final : public AneDriver {
   void unload(int64_t handle) override {
     auto it = programs_.find(handle);
     if (it == programs_.end()) return;
-    {
-      AutoreleasePool pool(objc_);
-      unload_model(it->second.model.get());
-      const std::string dir = it->second.dir;
-      programs_.erase(it);  // releases request, wrappers, surfaces, model
-      if (--dir_users_[dir] == 0) {
-        dir_users_.erase(dir);
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-      }
+    AutoreleasePool pool(objc_);
+    unload_model(it->second.model.get());
+    const std::string dir = it->second.dir;
+    programs_.erase(it);  // releases request, wrappers, surfaces, model
+    if (--dir_users_[dir] == 0) {
+      dir_users_.erase(dir);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
     }
   }
 
