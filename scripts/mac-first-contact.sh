@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The first run of anetrain on an Apple Neural Engine, as one command. On a Mac with Apple
 # silicon: builds (scripts/setup.sh), asks `anetrain probe` whether the ANE is usable, compiles
-# and evaluates every kernel program of `tiny` and `layer768` in both variants through Apple's
-# framework and compares each output with the CPU backend, trains `tiny` for 50 steps on the ANE
+# and evaluates every kernel program of `tiny` and `layer768` in both forms (proven, fused) and
+# both variants (static, dynamic) through Apple's framework and compares each output with the CPU backend, trains `tiny` for 50 steps on the ANE
 # beside the CPU, and writes one Markdown report to paste into an issue.
 #
 #   scripts/mac-first-contact.sh [OUT_DIR]         default first-contact/
@@ -77,9 +77,11 @@ step() {
 
 step "probe" probe.txt "$BIN" probe --runs 5
 for preset in tiny layer768; do
-  for variant in static dynamic; do
-    step "kernels $preset $variant" "check-$preset-$variant.txt" \
-      "$BIN" ane check --config "$preset" --variant "$variant" --driver framework
+  for form in proven fused; do
+    for variant in static dynamic; do
+      step "kernels $preset $form $variant" "check-$preset-$form-$variant.txt" \
+        "$BIN" ane check --config "$preset" --form "$form" --variant "$variant" --driver framework
+    done
   done
 done
 DATA="$OUT/data.bin"
@@ -128,15 +130,18 @@ fi
   cat "$OUT/probe.txt"
   echo '```'
   for preset in tiny layer768; do
-    for variant in static dynamic; do
-      echo
-      echo "## kernels: $preset, $variant (compiled and evaluated through the driver, vs the CPU)"
-      echo '```'
-      grep -v ': warning: ' "$OUT/check-$preset-$variant.txt"
-      echo '```'
-      warnings=$(grep -c ': warning: ' "$OUT/check-$preset-$variant.txt")
-      echo "lint warnings: $warnings (rules: $(grep -o ': warning: \[[a-z0-9-]*\]' \
-        "$OUT/check-$preset-$variant.txt" | sort -u | sed 's/.*\[\(.*\)\]/\1/' | tr '\n' ' '))"
+    for form in proven fused; do
+      for variant in static dynamic; do
+        check="$OUT/check-$preset-$form-$variant.txt"
+        echo
+        echo "## kernels: $preset, $form form, $variant (compiled and evaluated through the driver, vs the CPU)"
+        echo '```'
+        grep -v ': warning: ' "$check"
+        echo '```'
+        warnings=$(grep -c ': warning: ' "$check")
+        echo "lint warnings: $warnings (rules: $(grep -o ': warning: \[[a-z0-9-]*\]' "$check" |
+          sort -u | sed 's/.*\[\(.*\)\]/\1/' | tr '\n' ' '))"
+      done
     done
   done
   echo

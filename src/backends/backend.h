@@ -24,8 +24,13 @@ namespace anetrain {
 struct BackendOptions {
   std::string ane_pipeline = "dynamic";  // ANE: "dynamic" or "static"
   int compile_budget = 100;              // ANE static pipeline: compiles per process
+  std::string ane_program_form = "proven";  // ANE: "proven" or "fused" (kernel_programs.h)
+  int ane_surface_budget_mb = 16;           // ANE proven form: largest surface
   static BackendOptions from(const TrainConfig& train) {
-    return {.ane_pipeline = train.ane_pipeline, .compile_budget = train.compile_budget};
+    return {.ane_pipeline = train.ane_pipeline,
+            .compile_budget = train.compile_budget,
+            .ane_program_form = train.ane_program_form,
+            .ane_surface_budget_mb = train.ane_surface_budget_mb};
   }
 };
 

@@ -1,6 +1,6 @@
 // `anetrain ane emit|lint|check`: the ANE kernel programs, generated and verified on any
 // machine (no Mac needed):
-//   emit  --config PRESET --out DIR        one directory per kernel: model.mil, weights/, io.json
+//   emit  --config PRESET --out DIR        one directory per program: model.mil, weights/, io.json
 //   lint  FILE.mil [--profile P]           parse, type-check and lint any MIL file
 //   check --config PRESET [--profile P]    lint every program, run it in the fp16 interpreter
 //                                          against the CPU backend, print a table
@@ -43,31 +43,37 @@ int lint_and_report(const mil::Program& program, const std::string& label,
   return errors;
 }
 
-std::vector<ane::KernelProgram> programs_for(const RunConfig& config, const std::string& variant,
-                                             uint64_t seed, std::vector<float>& params,
-                                             bool multi_input) {
+ane::ProgramOptions program_options(const Args& args) {
+  return {.variant = args.get("variant"),
+          .form = args.get("form"),
+          .multi_input = args.has("multi-input"),
+          .surface_budget_bytes = args.get_int("surface-budget-mb") << 20};
+}
+
+std::vector<ane::KernelProgram> programs_for(const RunConfig& config,
+                                             const ane::ProgramOptions& options, uint64_t seed,
+                                             std::vector<float>& params) {
   ModelConfig one = config.model;
   one.n_layers = 1;
   ParamLayout layout(one);
   params.assign(layout.total(), 0.0f);
   init_params(one, layout, config.train.init_std, seed, params.data());
   return ane::build_kernel_programs(config.model, ane::block_weights(layout, params.data()),
-                                    variant, multi_input);
+                                    options);
 }
 
 int run_emit(const Args& args) {
   const RunConfig config = config_from_flags(args);
   const std::string out = args.get("out");
   std::vector<float> params;
-  auto programs =
-      programs_for(config, args.get("variant"), static_cast<uint64_t>(args.get_int("seed")), params,
-                   args.has("multi-input"));
+  auto programs = programs_for(config, program_options(args),
+                               static_cast<uint64_t>(args.get_int("seed")), params);
   for (const auto& kp : programs) {
-    const std::string dir = (std::filesystem::path(out) / kp.kernel).string();
+    const std::string dir = (std::filesystem::path(out) / kp.name()).string();
     ane::write_program_dir(kp, dir);
     std::printf(
-        "%-18s %4zu ops  in [1, %lld, 1, %lld]  out [1, %lld, 1, %lld]  %zu weights  -> %s\n",
-        kp.kernel.c_str(), kp.program.main.ops.size(), static_cast<long long>(kp.surface_channels),
+        "%-28s %4zu ops  in [1, %lld, 1, %lld]  out [1, %lld, 1, %lld]  %zu weights  -> %s\n",
+        kp.name().c_str(), kp.program.main.ops.size(), static_cast<long long>(kp.surface_channels),
         static_cast<long long>(kp.surface_columns), static_cast<long long>(kp.output_channels()),
         static_cast<long long>(kp.seq), kp.weights.size(), dir.c_str());
   }
@@ -101,39 +107,41 @@ std::unique_ptr<ane::AneDriver> open_check_driver(const std::string& name,
 }
 
 int run_check(const Args& args) {
-  const bool multi_input = args.has("multi-input");
   const RunConfig config = config_from_flags(args);
-  const std::string variant = args.get("variant");
+  const ane::ProgramOptions options = program_options(args);
   const std::string profile = args.get("profile");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
   std::unique_ptr<ane::AneDriver> driver = open_check_driver(args.get("driver"), profile);
   if (driver) std::printf("driver: %s\n", driver->name().c_str());
   std::vector<float> params;
   int lint_errors = 0;
-  for (const auto& kp : programs_for(config, variant, seed, params, multi_input)) {
+  int64_t programs = 0;
+  for (const auto& kp : programs_for(config, options, seed, params)) {
     // The text a Mac would receive must parse back to the same program and pass lint.
     const std::string text = mil::print_program(kp.program);
-    const mil::Program parsed = mil::parse_program(text, kp.kernel + "/model.mil");
+    const mil::Program parsed = mil::parse_program(text, kp.name() + "/model.mil");
     if (mil::print_program(parsed) != text)
-      throw UserError("internal: " + kp.kernel + " does not survive print -> parse -> print");
-    lint_errors += lint_and_report(parsed, kp.kernel + "/model.mil", profile);
+      throw UserError("internal: " + kp.name() + " does not survive print -> parse -> print");
+    lint_errors += lint_and_report(parsed, kp.name() + "/model.mil", profile);
+    ++programs;
   }
-  const auto checks =
-      ane::check_kernel_programs(config.model, variant, seed, multi_input, driver.get());
-  std::printf("%-18s %-7s %5s  %-7s %11s %11s %10s %10s %10s %8s  %s\n", "kernel", "variant", "ops",
-              "worst", "max abs err", "max |cpu|", "rel err", "tolerance", "compile ms", "eval ms",
-              "verdict");
+  const auto checks = ane::check_kernel_programs(config.model, options, seed, driver.get());
+  std::printf("%-18s %-7s %-6s %5s %5s  %-7s %11s %11s %10s %10s %10s %8s  %s\n", "kernel",
+              "variant", "form", "parts", "ops", "worst", "max abs err", "max |cpu|", "rel err",
+              "tolerance", "compile ms", "eval ms", "verdict");
   bool all = lint_errors == 0;
   for (const auto& c : checks) {
     const auto& w = c.worst();
-    std::printf("%-18s %-7s %5lld  %-7s %11.3e %11.3e %10.2e %10.1e %10.1f %8.2f  %s\n",
-                c.kernel.c_str(), c.variant.c_str(), static_cast<long long>(c.ops), w.slot.c_str(),
+    std::printf("%-18s %-7s %-6s %5lld %5lld  %-7s %11.3e %11.3e %10.2e %10.1e %10.1f %8.2f  %s\n",
+                c.kernel.c_str(), c.variant.c_str(), c.form.c_str(),
+                static_cast<long long>(c.parts), static_cast<long long>(c.ops), w.slot.c_str(),
                 w.max_abs, w.max_ref, w.relative(), c.tolerance, c.compile_ms, c.evaluate_ms,
                 c.passed() ? "ok" : "FAIL");
     all = all && c.passed();
   }
-  std::printf("%s: %zu programs, lint profile %s: %d error(s); %s vs CPU backend: %s\n",
-              config.preset.c_str(), checks.size(), profile.c_str(), lint_errors,
+  std::printf("%s: %zu kernels in %lld programs, lint profile %s: %d error(s); %s vs CPU backend: %s\n",
+              config.preset.c_str(), checks.size(), static_cast<long long>(programs),
+              profile.c_str(), lint_errors,
               driver ? driver->name().c_str() : "fp16 interpreter",
               all ? "all within tolerance" : "FAILED");
   return all ? 0 : 1;
@@ -149,6 +157,15 @@ std::vector<Flag> program_flags() {
        .value = "N",
        .default_value = "1",
        .help = "seed of the random weights the programs carry"},
+      {.name = "form",
+       .value = "proven|fused",
+       .default_value = "proven",
+       .help = "the form seen to run on hardware (kernels split, heads on axis 1, surfaces "
+               "within the budget), or one fused program per kernel"},
+      {.name = "surface-budget-mb",
+       .value = "MB",
+       .default_value = "16",
+       .help = "proven form: largest input or output surface"},
       {.name = "multi-input", .help = "one input per tensor instead of one packed surface"},
   };
 }
@@ -169,7 +186,7 @@ std::vector<Command> ane_commands() {
        .flags = config_flags() + program_flags() +
                 std::vector<Flag>{{.name = "out",
                                    .value = "DIR",
-                                   .help = "one subdirectory per kernel",
+                                   .help = "one subdirectory per program",
                                    .required = true}},
        .run = run_emit},
       {.name = "ane lint",

@@ -42,10 +42,12 @@ std::vector<int32_t> parse_prompt(const std::string& text, int vocab_size) {
 RunConfig backend_config(RunConfig config, const Args& args) {
   for (const std::string& kv : args.all("set")) {
     const std::string key = kv.substr(0, kv.find('='));
-    if (key != "ane_pipeline" && key != "compile_budget")
+    if (key != "ane_pipeline" && key != "compile_budget" && key != "ane_program_form" &&
+        key != "ane_surface_budget_mb")
       throw UserError("anetrain sample: --set " + key +
-                      ": sampling takes only the backend keys ane_pipeline and compile_budget; "
-                      "the model's keys come from the checkpoint");
+                      ": sampling takes only the backend keys ane_pipeline, compile_budget, "
+                      "ane_program_form and ane_surface_budget_mb; the model's keys come from "
+                      "the checkpoint");
     apply_override(config, kv);
   }
   return config;
@@ -136,7 +138,8 @@ Command sample_command() {
                .help = "where the forward pass runs"},
               {.name = "set",
                .value = "KEY=VALUE",
-               .help = "a backend key: ane_pipeline or compile_budget ('anetrain help config')",
+               .help = "a backend key: ane_pipeline, compile_budget, ane_program_form or "
+                       "ane_surface_budget_mb ('anetrain help config')",
                .repeated = true},
               {.name = "ids", .help = "prompt and output as token ids even with a tokenizer"},
           },

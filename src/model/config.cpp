@@ -135,6 +135,12 @@ const std::vector<Field>& fields() {
       INT_FIELD(
           "compile_budget", c.train.compile_budget,
           "ANE static pipeline: compiles per process before it checkpoints and exec()s itself"),
+      STRING_FIELD("ane_program_form", c.train.ane_program_form,
+                   "ANE programs: proven (the form seen to run on hardware: kernels split, heads "
+                   "on axis 1, surfaces within the budget) or fused (one program per kernel)"),
+      INT_FIELD("ane_surface_budget_mb", c.train.ane_surface_budget_mb,
+                "ANE proven form: no input or output surface above this many MB (attention "
+                "splits into head groups to fit)"),
       BOOL_FIELD("recompute", c.train.recompute,
                  "recompute activations in backward instead of keeping them (less memory)"),
       STRING_FIELD("sampling", c.train.sampling,

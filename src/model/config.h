@@ -57,6 +57,10 @@ struct TrainConfig {
   // and exec()s itself before a step would cross compile_budget compiles in one process).
   std::string ane_pipeline = "dynamic";
   int compile_budget = 100;
+  // ANE program form: "proven" (the form of the programs that ran on hardware: kernels split,
+  // heads on axis 1, surfaces within ane_surface_budget_mb) or "fused" (one program a kernel).
+  std::string ane_program_form = "proven";
+  int ane_surface_budget_mb = 16;
   bool recompute = false;           // recompute layer activations in backward (saves memory)
   std::string sampling = "random";  // training windows: "random" or "epochs" (data_loader.h)
   std::string precision = "fp32";   // GEMM inputs: "fp32" or "bf16" (fp32 accumulation)

@@ -14,9 +14,11 @@ namespace {
 
 TEST(AneRun, RunsAProgramWritesNpyAndCompares) {
   TempDir dir;
-  ASSERT_EQ(run_anetrain({"ane", "emit", "--config", "tiny", "--out", dir.file("emit")}).exit_code,
+  ASSERT_EQ(run_anetrain({"ane", "emit", "--config", "tiny", "--form", "fused", "--out",
+                          dir.file("emit")})
+                .exit_code,
             0);
-  const std::string program = dir.file("emit/ffn_forward/model.mil");
+  const std::string program = dir.file("emit/ffn_forward/model.mil");  // the fused form's
   CommandResult r =
       run_anetrain({"ane", "run", program, "--input", "x=random:3", "--out", dir.file("out")});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -23,8 +23,10 @@ TEST(MacFirstContact, EveryStepHoldsOverTheMockAndTheReportSaysSo) {
   const std::string report = read_bytes(dir.file("fc/report.md"));
   EXPECT_NE(report.find("No ANE was involved"), std::string::npos) << report;
   for (const char* step :
-       {"probe", "kernels tiny static", "kernels tiny dynamic", "kernels layer768 static",
-        "kernels layer768 dynamic", "train tiny on the CPU", "train tiny on the ANE"})
+       {"probe", "kernels tiny proven static", "kernels tiny proven dynamic",
+        "kernels tiny fused static", "kernels tiny fused dynamic", "kernels layer768 proven static",
+        "kernels layer768 proven dynamic", "kernels layer768 fused static",
+        "kernels layer768 fused dynamic", "train tiny on the CPU", "train tiny on the ANE"})
     EXPECT_NE(report.find(std::string("| ") + step + " | held |"), std::string::npos)
         << step << "\n"
         << report;

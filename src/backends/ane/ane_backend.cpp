@@ -6,6 +6,7 @@
 
 #include "core/fp16.h"
 #include "backends/ane/mil/printer.h"
+#include "backends/ane/programs/plan_runner.h"
 #include "backends/ane/programs/program_check.h"
 #include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/fake_driver.h"
@@ -30,6 +31,11 @@ std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options) {
   if (options.ane_pipeline != "dynamic" && options.ane_pipeline != "static")
     throw UserError("ane_pipeline '" + options.ane_pipeline +
                     "' is unknown: use dynamic or static");
+  if (options.ane_program_form != "proven" && options.ane_program_form != "fused")
+    throw UserError("ane_program_form '" + options.ane_program_form +
+                    "' is unknown: use proven or fused");
+  if (options.ane_surface_budget_mb <= 0)
+    throw UserError("ane_surface_budget_mb must be positive (16 is the default)");
   const char* driver = std::getenv("ANETRAIN_ANE_DRIVER");
   if (driver && std::string(driver) == "fake") {
     FakeDriverOptions fake;
@@ -49,11 +55,23 @@ std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options) {
 
 AneBackend::AneBackend(std::unique_ptr<AneDriver> driver, BackendOptions options)
     : driver_(std::move(driver)),
-      pipeline_(std::move(options.ane_pipeline)),
-      compile_budget_(options.compile_budget) {}
+      pipeline_(options.ane_pipeline),
+      compile_budget_(options.compile_budget),
+      options_{.variant = options.ane_pipeline,
+               .form = options.ane_program_form,
+               .surface_budget_bytes = int64_t{options.ane_surface_budget_mb} << 20} {}
 
 void AneBackend::prepare_run(const ModelConfig& model) {
   n_layers_ = model.n_layers;
+  // Count one block's programs, with and without weights, on zero weights of the model's shape.
+  const KernelDims d = KernelDims::from(model, 1, model.seq_len);
+  std::vector<float> zeros(std::max({d.D * d.F, d.QD() * d.D, d.D}), 0.0f);
+  const BlockWeights w{zeros.data(), zeros.data(), zeros.data(), zeros.data(), zeros.data(),
+                       zeros.data(), zeros.data(), zeros.data(), zeros.data()};
+  weighted_programs_ = unweighted_programs_ = 0;
+  for (Kernel k : ane_program_kernels())
+    for (const KernelProgram& part : build_kernel_plan(d, k, w, options_).parts)
+      ++(part.reads_block_weights ? weighted_programs_ : unweighted_programs_);
   const int64_t per_step = compiles_per_step(model.n_layers);
   if (pipeline_ == "static" && per_step > compile_budget_)
     throw UserError(
@@ -75,96 +93,105 @@ bool AneBackend::supports(Kernel, const KernelDims& d) const {
   return d.S % 32 == 0;
 }
 
-const KernelProgram& AneBackend::load_program(const KernelDims& d, Kernel k, const BlockWeights& w,
-                                              int64_t* handle) {
+AneBackend::LoadedPlan& AneBackend::load_plan(const KernelDims& d, Kernel k,
+                                              const BlockWeights& w) {
+  const ProgramKey key = program_key(k, d);
   if (pipeline_ == "dynamic") {
     // Compiled once per key; later dispatches only restage the current weights.
-    const ProgramKey key = program_key(k, d);
-    auto it = dynamic_programs_.find(key);
-    if (it != dynamic_programs_.end()) {
-      refresh_surface_weights(it->second.program, w);
-      *handle = it->second.handle;
-      return it->second.program;
+    auto it = dynamic_plans_.find(key);
+    if (it != dynamic_plans_.end()) {
+      for (KernelProgram& part : it->second.plan.parts) refresh_surface_weights(part, w);
+      return it->second;
     }
-    KernelProgram kp = build_kernel_program(key.dims, k, w, pipeline_);
-    const int64_t h = compile(k, mil::print_program(kp.program), serialize_weights(kp));
-    it = dynamic_programs_.emplace(key, LoadedProgram{std::move(kp), h}).first;
-    *handle = h;
-    return it->second.program;
+    LoadedPlan loaded{build_kernel_plan(key.dims, k, w, options_), {}};
+    for (const KernelProgram& part : loaded.plan.parts) loaded.handles.push_back(compile(part));
+    return dynamic_plans_.emplace(key, std::move(loaded)).first->second;
   }
-  // Static: the weights are baked into the program, so every new set of weights is a new
+  // Static: the weights are baked into the programs, so every new set of weights is a new
   // program, identified by its text and weight file together.
-  static_program_ = build_kernel_program(d, k, w, pipeline_);
-  const std::string text = mil::print_program(static_program_.program);
-  const std::string weights = serialize_weights(static_program_);
-  const std::string key = text + weights;
-  auto it = compiled_.find(key);
-  if (it == compiled_.end()) {
-    it = compiled_.emplace(key, compile(k, text, weights)).first;
-    compiled_order_.push_back(key);
-    // Programs with stale weights are never used again: keep the loaded set small.
-    constexpr size_t kMaxLoaded = 64;
-    if (compiled_order_.size() > kMaxLoaded) {
-      driver_->unload(compiled_.at(compiled_order_.front()));
-      compiled_.erase(compiled_order_.front());
-      compiled_order_.erase(compiled_order_.begin());
+  int64_t& group_heads = group_heads_[key];
+  static_plan_ = {build_kernel_plan(d, k, w, options_, group_heads), {}};
+  group_heads = static_plan_.plan.group_heads;
+  for (const KernelProgram& part : static_plan_.plan.parts) {
+    const std::string program_id = mil::print_program(part.program) + serialize_weights(part);
+    auto it = compiled_.find(program_id);
+    auto order = std::find(compiled_order_.begin(), compiled_order_.end(), program_id);
+    if (order != compiled_order_.end()) compiled_order_.erase(order);  // most recently used
+    compiled_order_.push_back(program_id);
+    if (it == compiled_.end()) {
+      it = compiled_.emplace(program_id, compile(part)).first;
+      // Programs with stale weights are never used again: keep the loaded set small.
+      constexpr size_t kMaxLoaded = 64;
+      if (compiled_order_.size() > kMaxLoaded) {
+        driver_->unload(compiled_.at(compiled_order_.front()));
+        compiled_.erase(compiled_order_.front());
+        compiled_order_.erase(compiled_order_.begin());
+      }
     }
+    static_plan_.handles.push_back(it->second);
   }
-  *handle = it->second;
-  return static_program_;
+  return static_plan_;
 }
 
-int64_t AneBackend::compile(Kernel k, const std::string& text, const std::string& weights) {
+int64_t AneBackend::compile(const KernelProgram& part) {
   try {
-    return driver_->compile_and_load(text, {{kWeightFile, weights}});
+    return driver_->compile_and_load(mil::print_program(part.program),
+                                     {{kWeightFile, serialize_weights(part)}});
   } catch (const DriverError& e) {
-    throw UserError(std::string("ANE ") + kernel_name(k) + ": " + e.what());
+    throw UserError("ANE " + part.name() + ": " + e.what());
   }
 }
 
-void AneBackend::run_program(const KernelDims& d, Kernel k, const BlockWeights& w,
-                             const Inputs& inputs, const Outputs& outputs) {
-  int64_t handle = 0;
-  const KernelProgram& kp = load_program(d, k, w, &handle);
-  const std::vector<const float*> in_tensors = bind(k, kp.inputs, inputs);
-  const std::vector<float*> out_tensors = bind(k, kp.outputs, outputs);
+std::vector<float> AneBackend::evaluate(const KernelProgram& part, int64_t handle,
+                                        const std::map<std::string, std::vector<float>>& slots) {
+  const std::vector<float> packed = pack_input_surface(part, slots);
+  Surface in{part.surface_channels, part.surface_columns, std::vector<uint16_t>(packed.size())};
+  for (size_t i = 0; i < packed.size(); ++i) in.fp16[i] = fp32_to_fp16(packed[i]);
+  Surface out{part.output_channels(), part.seq, {}};
+  try {
+    driver_->evaluate(handle, {&in}, {&out});
+  } catch (const DriverError& e) {
+    throw UserError("ANE " + part.name() + ": " + e.what());
+  }
+  std::vector<float> result(out.fp16.size());
+  for (size_t i = 0; i < result.size(); ++i) result[i] = fp16_to_fp32(out.fp16[i]);
+  return result;
+}
+
+void AneBackend::run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w,
+                            const Inputs& inputs, const Outputs& outputs) {
+  LoadedPlan& loaded = load_plan(d, k, w);
+  const std::vector<SurfaceSlot> in_slots = loaded.plan.inputs();
+  const std::vector<SurfaceSlot> out_slots = loaded.plan.outputs();
+  const std::vector<const float*> in_tensors = bind(k, in_slots, inputs);
+  const std::vector<float*> out_tensors = bind(k, out_slots, outputs);
   const int64_t S = d.S;
-  Surface in{kp.surface_channels, kp.surface_columns, {}};
-  Surface out{kp.output_channels(), S, {}};
   for (int64_t b = 0; b < d.B; ++b) {
-    // Pack sequence b's part of every input slot, then the weights (pack_input_surface).
-    std::map<std::string, std::vector<float>> values;
-    for (size_t i = 0; i < kp.inputs.size(); ++i) {
-      const SurfaceSlot& slot = kp.inputs[i];
+    // Sequence b's part of every kernel tensor, through the plan's parts, and back.
+    SequenceTensors values;
+    for (size_t i = 0; i < in_slots.size(); ++i) {
+      const SurfaceSlot& slot = in_slots[i];
       std::vector<float>& v = values[slot.name];
       v.resize(slot.channels * S);
       for (int64_t c = 0; c < slot.channels; ++c)
         for (int64_t s = 0; s < S; ++s)
           v[c * S + s] = in_tensors[i][tensor_index(slot.layout, d, b, c, s)];
     }
-    const std::vector<float> packed = pack_input_surface(kp, values);
-    in.fp16.resize(packed.size());
-    for (size_t i = 0; i < packed.size(); ++i) in.fp16[i] = fp32_to_fp16(packed[i]);
-    try {
-      driver_->evaluate(handle, {&in}, {&out});
-    } catch (const DriverError& e) {
-      throw UserError(std::string("ANE ") + kernel_name(k) + ": " + e.what());
-    }
-    int64_t channel = 0;
-    for (size_t o = 0; o < kp.outputs.size(); ++o) {
-      const SurfaceSlot& slot = kp.outputs[o];
+    run_plan(loaded.plan, w, d, values, [&](size_t part, const SequenceTensors& slots) {
+      return evaluate(loaded.plan.parts[part], loaded.handles[part], slots);
+    });
+    for (size_t o = 0; o < out_slots.size(); ++o) {
+      const SurfaceSlot& slot = out_slots[o];
+      const std::vector<float>& v = values.at(slot.name);
       if (float* dst = out_tensors[o])
         for (int64_t c = 0; c < slot.channels; ++c)
-          for (int64_t s = 0; s < S; ++s)
-            dst[tensor_index(slot.layout, d, b, c, s)] =
-                fp16_to_fp32(out.fp16[(channel + c) * S + s]);
-      channel += slot.channels;
+          for (int64_t s = 0; s < S; ++s) dst[tensor_index(slot.layout, d, b, c, s)] = v[c * S + s];
     }
   }
 }
 
 void AneBackend::attention_forward(const KernelDims& d, const AttentionForwardArgs& a) {
-  run_program(
+  run_kernel(
       d, Kernel::kAttentionForward,
       {.attention_norm = a.norm_w, .wq = a.wq, .wk = a.wk, .wv = a.wv, .wo = a.wo}, {{"x", a.x}},
       {{"y", a.y}, {"q", a.q}, {"k", a.k}, {"v", a.v}, {"attn", a.attn}, {"xnorm", a.xnorm}});
@@ -173,35 +200,39 @@ void AneBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
 }
 
 void AneBackend::ffn_forward(const KernelDims& d, const FfnForwardArgs& a) {
-  run_program(d, Kernel::kFfnForward, {.ffn_norm = a.norm_w, .w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
+  run_kernel(d, Kernel::kFfnForward, {.ffn_norm = a.norm_w, .w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
               {{"x", a.x}},
               {{"y", a.y}, {"h1", a.h1}, {"h3", a.h3}, {"gate", a.gate}, {"xnorm", a.xnorm}});
   rms_inv_on_host(a.x, d.D, d.T(), d.norm_eps, a.rms_inv);
 }
 
 void AneBackend::ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) {
-  run_program(d, Kernel::kFfnBackward, {.w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
+  run_kernel(d, Kernel::kFfnBackward, {.w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
               {{"dy", a.dy}, {"h1", a.h1}, {"h3", a.h3}},
               {{"dxnorm", a.dxnorm}, {"dh1", a.dh1}, {"dh3", a.dh3}});
 }
 
 void AneBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) {
-  run_program(d, Kernel::kSdpaBackward1, {.wo = a.wo},
-              {{"dy", a.dy}, {"q", a.q}, {"k", a.k}, {"v", a.v}},
-              {{"dv", a.dv}, {"probs", a.probs}, {"dprobs", a.dprobs}});
-  // dattn = Wo^T dy is part of the kernel's contract; the ANE program keeps it internal.
-  gemm(Trans::kYes, Trans::kNo, d.QD(), d.T(), d.D, 1.0f, a.wo, d.QD(), a.dy, d.T(), 0.0f, a.dattn,
-       d.T());
+  // dattn = Wo^T dy is part of the kernel's contract: a part of its own in the proven form; the
+  // fused program keeps it internal, so the host computes it.
+  const bool fused = options_.form == "fused";
+  Outputs out = {{"dv", a.dv}, {"probs", a.probs}, {"dprobs", a.dprobs}};
+  if (!fused) out["dattn"] = a.dattn;
+  run_kernel(d, Kernel::kSdpaBackward1, {.wo = a.wo},
+             {{"dy", a.dy}, {"q", a.q}, {"k", a.k}, {"v", a.v}}, out);
+  if (fused)
+    gemm(Trans::kYes, Trans::kNo, d.QD(), d.T(), d.D, 1.0f, a.wo, d.QD(), a.dy, d.T(), 0.0f,
+         a.dattn, d.T());
 }
 
 void AneBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) {
-  run_program(d, Kernel::kSdpaBackward2, {},
+  run_kernel(d, Kernel::kSdpaBackward2, {},
               {{"probs", a.probs}, {"dprobs", a.dprobs}, {"q", a.q}, {"k", a.k}},
               {{"dq", a.dq}, {"dk", a.dk}});
 }
 
 void AneBackend::qkv_backward(const KernelDims& d, const QkvBackwardArgs& a) {
-  run_program(d, Kernel::kQkvBackward, {.wq = a.wq, .wk = a.wk, .wv = a.wv},
+  run_kernel(d, Kernel::kQkvBackward, {.wq = a.wq, .wk = a.wk, .wv = a.wv},
               {{"dq", a.dq}, {"dk", a.dk}, {"dv", a.dv}}, {{"dxnorm", a.dxnorm}});
 }
 

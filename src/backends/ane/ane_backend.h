@@ -5,10 +5,12 @@
 // programs in the fp16 interpreter while enforcing the hardware's rules.
 //
 // Split of work, as in the seed: the ANE runs attention/FFN forward, FFN backward, both SDPA
-// backward parts and QKV backward, one sequence per dispatch. The classifier and its loss,
-// RMSNorm's rms_inv tap and the Wo^T dy product of sdpa_backward1 are computed on the host
-// CPU by design (they are host work in the seed too), not as a fallback. The lse tap is not
-// produced: this backend's sdpa_backward1 recomputes P from q and k on the ANE.
+// backward parts and QKV backward, one sequence per dispatch, each kernel as the plan of
+// programs its form prescribes (kernel_programs.h; proven by default). The classifier and its
+// loss, RMSNorm's rms_inv tap, the forward RMSNorm itself in the proven form, and the Wo^T dy
+// product of sdpa_backward1 in the fused form are computed on the host CPU by design (they are
+// host work in the seed too), not as a fallback. The lse tap is not produced: this backend's
+// sdpa_backward1 recomputes P from q and k on the ANE.
 #pragma once
 
 #include <map>
@@ -31,7 +33,8 @@ std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options = {});
 class AneBackend final : public Backend {
  public:
   // options.ane_pipeline: "dynamic" (compile once per shape) or "static" (weights baked:
-  // recompiles whenever the weights change, so a run restarts before its compile budget).
+  // recompiles whenever the weights change, so a run restarts before its compile budget);
+  // options.ane_program_form and ane_surface_budget_mb: how the programs are written.
   explicit AneBackend(std::unique_ptr<AneDriver> driver, BackendOptions options = {});
   std::string name() const override { return "ane"; }
   bool supports(Kernel k, const KernelDims& dims) const override;
@@ -45,10 +48,12 @@ class AneBackend final : public Backend {
 
   AneDriver& driver() { return *driver_; }
   const std::string& pipeline() const { return pipeline_; }
-  // Compiles one training step needs at most, for a model of n_layers blocks (static
-  // pipeline: one per program per block; dynamic: one per program per shape, once).
+  const ProgramOptions& program_options() const { return options_; }
+  // Compiles one static-pipeline step needs at most, for a model of n_layers blocks of the
+  // shape prepare_run saw: one per program with weights per block, plus the programs without
+  // weights once (their text never changes).
   int64_t compiles_per_step(int n_layers) const {
-    return static_cast<int64_t>(ane_program_kernels().size()) * n_layers;
+    return weighted_programs_ * n_layers + unweighted_programs_;
   }
 
  private:
@@ -57,33 +62,36 @@ class AneBackend final : public Backend {
   // else.
   using Inputs = std::map<std::string, const float*>;
   using Outputs = std::map<std::string, float*>;
-  // Runs kernel k's program with the given weights once per sequence.
-  void run_program(const KernelDims& d, Kernel k, const BlockWeights& w, const Inputs& inputs,
-                   const Outputs& outputs);
-  // The loaded program for these weights, compiling it when needed; sets *handle. Dynamic:
-  // built and compiled once per program_key(k, d), then only its surface weights are refreshed.
-  // Static: rebuilt with the weights baked in, compiled the first time its text is seen.
-  const KernelProgram& load_program(const KernelDims& d, Kernel k, const BlockWeights& w,
-                                    int64_t* handle);
-  int64_t compile(Kernel k, const std::string& text, const std::string& weights);
-
-  struct LoadedProgram {
-    KernelProgram program;
-    int64_t handle;
+  struct LoadedPlan {
+    KernelPlan plan;
+    std::vector<int64_t> handles;  // one per part
   };
+  // Runs kernel k's plan with the given weights once per sequence.
+  void run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w, const Inputs& inputs,
+                  const Outputs& outputs);
+  // The loaded plan for these weights, compiling its parts when needed. Dynamic: built and
+  // compiled once per program_key(k, d), then only its surface weights are refreshed. Static:
+  // rebuilt with the weights baked in, each part compiled the first time its text is seen.
+  LoadedPlan& load_plan(const KernelDims& d, Kernel k, const BlockWeights& w);
+  int64_t compile(const KernelProgram& part);
+  std::vector<float> evaluate(const KernelProgram& part, int64_t handle,
+                              const std::map<std::string, std::vector<float>>& slots);
 
   std::unique_ptr<AneDriver> driver_;
   std::string pipeline_;
   int compile_budget_;
+  ProgramOptions options_;
   int n_layers_ = 0;  // of the run (prepare_run); 0 before one
+  int64_t weighted_programs_ = 0, unweighted_programs_ = 0;  // per block (prepare_run)
   cpu::CpuBackend host_;
-  // Dynamic pipeline: program_key(kernel, dims) -> program and its handle.
-  std::map<ProgramKey, LoadedProgram> dynamic_programs_;
-  // Static pipeline: MIL text + weight file -> loaded program, oldest first; the program last
-  // built (what the current dispatch packs).
-  KernelProgram static_program_;
+  // Dynamic pipeline: program_key(kernel, dims) -> plan and its handles.
+  std::map<ProgramKey, LoadedPlan> dynamic_plans_;
+  // Static pipeline: MIL text + weight file -> loaded program, least recently used first; the
+  // plan last built (what the current dispatch packs); each shape's head grouping, found once.
+  LoadedPlan static_plan_;
   std::map<std::string, int64_t> compiled_;
   std::vector<std::string> compiled_order_;
+  std::map<ProgramKey, int64_t> group_heads_;
 };
 
 }  // namespace anetrain::ane

@@ -18,8 +18,9 @@
 namespace anetrain::ane {
 namespace {
 
-// (preset, variant)
-class KernelPrograms : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+// (preset, variant, form)
+class KernelPrograms
+    : public ::testing::TestWithParam<std::tuple<std::string, std::string, std::string>> {};
 
 RunConfig config_for(const std::string& preset) {
   RunConfig c = load_config(preset == "tiny-gqa" ? "tiny" : preset);
@@ -27,10 +28,8 @@ RunConfig config_for(const std::string& preset) {
   return c;
 }
 
-TEST_P(KernelPrograms, MatchTheCpuBackendInFp16) {
-  const auto [preset, variant] = GetParam();
-  const RunConfig c = config_for(preset);
-  const auto checks = check_kernel_programs(c.model, variant, 7);
+void expect_all_match(const ModelConfig& model, const ProgramOptions& options) {
+  const auto checks = check_kernel_programs(model, options, 7);
   ASSERT_EQ(checks.size(), ane_program_kernels().size());
   for (const KernelCheck& k : checks) {
     const SlotError& w = k.worst();
@@ -41,15 +40,25 @@ TEST_P(KernelPrograms, MatchTheCpuBackendInFp16) {
   }
 }
 
-TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
-  const auto [preset, variant] = GetParam();
-  const RunConfig c = config_for(preset);
-  ModelConfig one = c.model;
+TEST_P(KernelPrograms, MatchTheCpuBackendInFp16) {
+  const auto [preset, variant, form] = GetParam();
+  expect_all_match(config_for(preset).model, {.variant = variant, .form = form});
+}
+
+std::vector<KernelProgram> programs_of(const ModelConfig& model, const ProgramOptions& options,
+                                       std::vector<float>& params) {
+  ModelConfig one = model;
   one.n_layers = 1;
   ParamLayout layout(one);
-  std::vector<float> params(layout.total(), 0.01f);
+  params.assign(layout.total(), 0.01f);
+  return build_kernel_programs(model, block_weights(layout, params.data()), options);
+}
+
+TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
+  const auto [preset, variant, form] = GetParam();
+  std::vector<float> params;
   const auto programs =
-      build_kernel_programs(c.model, block_weights(layout, params.data()), variant);
+      programs_of(config_for(preset).model, {.variant = variant, .form = form}, params);
   for (const KernelProgram& kp : programs) {
     const std::string text = mil::print_program(kp.program);
     const mil::Program parsed = mil::parse_program(text, kp.kernel);
@@ -79,14 +88,79 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
 INSTANTIATE_TEST_SUITE_P(Shapes, KernelPrograms,
                          ::testing::Combine(::testing::Values("tiny", "tiny-gqa", "stories15M",
                                                               "layer768"),
-                                            ::testing::Values("static", "dynamic")));
+                                            ::testing::Values("static", "dynamic"),
+                                            ::testing::Values("proven", "fused")));
+// stories110M (seq 1024): the proven form splits attention into head groups to fit 16 MB.
+INSTANTIATE_TEST_SUITE_P(Stories110M, KernelPrograms,
+                         ::testing::Combine(::testing::Values("stories110M"),
+                                            ::testing::Values("dynamic"),
+                                            ::testing::Values("proven", "fused")));
+
+// The proven form, program by program: what the programs that ran on hardware share.
+class ProvenForm : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ProvenForm, FollowsTheFormOfTheProgramsThatRan) {
+  const ModelConfig model = config_for(GetParam()).model;
+  for (const std::string variant : {"static", "dynamic"}) {
+    std::vector<float> params;
+    for (const KernelProgram& kp : programs_of(model, {.variant = variant}, params)) {
+      const std::string where = variant + " " + kp.name();
+      EXPECT_LE(kp.input_bytes(), 16 << 20) << where;
+      EXPECT_LE(kp.output_bytes(), 16 << 20) << where;
+      for (const mil::Operation& op : kp.program.main.ops) {
+        // Axis 0 stays 1: heads live on axis 1 (conv weights [out, in, 1, 1] aside).
+        if (op.type.shape.size() == 4 && op.op != "const")
+          EXPECT_EQ(op.type.shape[0], 1) << where << " " << op.result;
+        // RMSNorm (its pow(., -0.5)) is host work, never fused with the projections.
+        EXPECT_NE(op.op, "pow") << where;
+      }
+      // Every weight block and activation block of the surface starts at an aligned column.
+      for (const SurfaceWeight& w : kp.surface_weights) EXPECT_EQ(w.column % 32, 0) << where;
+      for (const auto& [channel, column] : kp.input_positions) EXPECT_EQ(column % 32, 0) << where;
+      EXPECT_EQ(kp.surface_columns % 32, 0) << where;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, ProvenForm,
+                         ::testing::Values("tiny", "tiny-gqa", "stories15M", "stories110M",
+                                           "layer768"));
+
+TEST(ProvenFormBudget, SplitsAttentionIntoHeadGroupsAndStillMatches) {
+  const ModelConfig model = load_config("layer768").model;
+  // 11 MB: probs and dprobs of 12 heads at seq 512 are 12 MB (sdpa_backward1's output 12.8
+  // MB); the FFN parts (up to 10.5 MB) fit as they are.
+  const ProgramOptions small{.variant = "dynamic", .surface_budget_bytes = 11 << 20};
+  std::vector<float> params;
+  int64_t groups = 0;
+  for (const KernelProgram& kp : programs_of(model, small, params)) {
+    groups += kp.kernel == "sdpa_backward2";
+    EXPECT_LE(std::max(kp.input_bytes(), kp.output_bytes()), 11 << 20) << kp.name();
+  }
+  EXPECT_GT(groups, 1);
+  for (const KernelCheck& k : check_kernel_programs(model, small, 3))
+    EXPECT_TRUE(k.passed()) << k.kernel << " relative " << k.worst().relative();
+  // GQA: a group holds whole kv groups (4 query heads on one kv head: never split).
+  RunConfig gqa = config_for("tiny-gqa");
+  const ProgramOptions tiny_budget{.variant = "static", .surface_budget_bytes = 1 << 10};
+  ParamLayout layout(gqa.model);
+  std::vector<float> p(layout.total(), 0.01f);
+  try {
+    build_kernel_programs(gqa.model, block_weights(layout, p.data()), tiny_budget);
+    FAIL() << "a 1 KB budget was met";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("above the budget of"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ane_surface_budget_mb"), std::string::npos) << e.what();
+  }
+}
 
 TEST(KernelProgramsDynamic, WeightsTravelInTheSurfaceNotTheWeightFile) {
   const RunConfig c = load_config("tiny");
   ParamLayout layout(c.model);
   std::vector<float> params(layout.total(), 0.5f);
   const BlockWeights w = block_weights(layout, params.data());
-  for (const KernelProgram& kp : build_kernel_programs(c.model, w, "dynamic")) {
+  for (const KernelProgram& kp :
+       build_kernel_programs(c.model, w, {.variant = "dynamic", .form = "fused"})) {
     if (kp.kernel == "sdpa_backward2") continue;  // no weights
     EXPECT_FALSE(kp.surface_weights.empty()) << kp.kernel;
     EXPECT_GT(kp.surface_columns, kp.seq) << kp.kernel;
@@ -116,12 +190,14 @@ namespace {
 // why one packed input surface is the default.
 TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
   const RunConfig c = load_config("tiny");
-  for (const KernelCheck& k : check_kernel_programs(c.model, "static", 3, true))
-    EXPECT_TRUE(k.passed()) << k.kernel << " relative " << k.worst().relative();
+  for (const std::string form : {"proven", "fused"})
+    for (const KernelCheck& k :
+         check_kernel_programs(c.model, {.form = form, .multi_input = true}, 3))
+      EXPECT_TRUE(k.passed()) << form << " " << k.kernel << " relative " << k.worst().relative();
   ParamLayout layout(c.model);
   std::vector<float> params(layout.total(), 0.01f);
-  const auto programs =
-      build_kernel_programs(c.model, block_weights(layout, params.data()), "static", true);
+  const auto programs = build_kernel_programs(c.model, block_weights(layout, params.data()),
+                                              {.form = "fused", .multi_input = true});
   const KernelProgram& qkv = programs.back();
   ASSERT_EQ(qkv.kernel, "qkv_backward");
   EXPECT_EQ(qkv.program.main.inputs.size(), 3u);
@@ -129,9 +205,9 @@ TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
   for (const auto& issue : mil::lint_program(qkv.program, mil::lint_profile("m4-macos15")))
     order_flagged |= issue.rule == "input-order";
   EXPECT_TRUE(order_flagged);
-  EXPECT_THROW(
-      build_kernel_programs(c.model, block_weights(layout, params.data()), "dynamic", true),
-      UserError);
+  EXPECT_THROW(build_kernel_programs(c.model, block_weights(layout, params.data()),
+                                     {.variant = "dynamic", .multi_input = true}),
+               UserError);
 }
 
 }  // namespace

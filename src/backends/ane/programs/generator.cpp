@@ -12,6 +12,8 @@ using mil::Value;
 namespace {
 
 uint64_t align64(uint64_t v) { return (v + 63) / 64 * 64; }
+// Surface columns: 32 fp16 values keep every row and every block 64-byte aligned.
+int64_t align32(int64_t v) { return (v + 31) / 32 * 32; }
 
 // W [out, in] as a 1x1 conv weight [out, in, 1, 1], or its transpose [in, out, 1, 1].
 std::vector<float> conv_weight(const float* w, int64_t out, int64_t in, bool transpose) {
@@ -43,12 +45,12 @@ std::pair<std::string, uint64_t> Generator::BlobCollector::add(const std::string
   return {kWeightFile, record};
 }
 
-Generator::Generator(const KernelDims& d, const BlockWeights& w, const std::string& variant,
-                     bool multi_input)
+Generator::Generator(const KernelDims& d, const BlockWeights& w, const ProgramOptions& options)
     : d_(d),
-      dynamic_(variant == "dynamic"),
-      multi_input_(multi_input),
-      variant_(variant),
+      dynamic_(options.variant == "dynamic"),
+      multi_input_(options.multi_input),
+      proven_(options.form == "proven"),
+      variant_(options.variant),
       weights_source_(w),
       b_([this](const std::string& n, const std::vector<float>& v) { return blobs_.add(n, v); }) {
   ANETRAIN_CHECK(d.H % d.G == 0 && d.E % 2 == 0,
@@ -56,25 +58,64 @@ Generator::Generator(const KernelDims& d, const BlockWeights& w, const std::stri
 }
 
 void Generator::declare(const std::string& name, WeightSource::Field field, int64_t out, int64_t in,
-                        bool transpose) {
-  DeclaredWeight dw{name,
-                    transpose ? in : out,
-                    transpose ? out : in,
-                    false,
-                    conv_weight(weights_source_.*field, out, in, transpose),
-                    {field, transpose},
-                    0,
-                    {}};
-  weights_.push_back(dw);
+                        bool transpose, int64_t first_row) {
+  ANETRAIN_CHECK(!transpose || first_row == 0, "row ranges of transposed weights");
+  weights_.push_back({.name = name,
+                      .out = transpose ? in : out,
+                      .in = transpose ? out : in,
+                      .gain = false,
+                      .applied = conv_weight(weights_source_.*field + first_row * in, out, in,
+                                             transpose),
+                      .source = {field, transpose, first_row}});
 }
 
 void Generator::declare_gain(const std::string& name, WeightSource::Field field, int64_t n) {
   const float* g = weights_source_.*field;
-  weights_.push_back({name, n, 1, true, std::vector<float>(g, g + n), {field, false}, 0, {}});
+  weights_.push_back({.name = name,
+                      .out = n,
+                      .in = 1,
+                      .gain = true,
+                      .applied = std::vector<float>(g, g + n),
+                      .source = {field, false}});
+}
+
+void Generator::place_dynamic(const std::vector<SurfaceSlot>& slots) {
+  // Proven form: the activations side by side in S-column blocks, each weight oriented so that
+  // its rows are the surface's channels where one of its sides allows, every block starting
+  // at an aligned column (the seed's layout; no odd column offsets).
+  int64_t channels = 0;
+  for (const SurfaceSlot& sl : slots) channels = std::max(channels, sl.channels);
+  for (DeclaredWeight& w : weights_) {
+    w.rows_are_outputs = !w.gain && w.in != channels && w.out == channels;
+    channels = std::max(channels, w.rows());
+  }
+  int64_t column = 0;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    input_positions_.push_back({0, column});
+    column += d_.S;
+  }
+  for (DeclaredWeight& w : weights_) {
+    w.column = align32(column);
+    column = w.column + w.cols();
+  }
+  surface_channels_ = channels;
+  surface_columns_ = align32(column);
 }
 
 std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& slots) {
   slots_ = slots;
+  if (dynamic_ && proven_ && !weights_.empty()) {
+    place_dynamic(slots);
+    Value surface = b_.input("x", {1, surface_channels_, 1, surface_columns_});
+    std::vector<Value> out;
+    for (size_t i = 0; i < slots.size(); ++i)
+      out.push_back(b_.slice_by_size(slots[i].name, surface, {0, 0, 0, input_positions_[i].second},
+                                     {1, slots[i].channels, 1, d_.S}));
+    for (DeclaredWeight& w : weights_)
+      w.value = b_.slice_by_size(w.name + "_m", surface, {0, 0, 0, w.column},
+                                 {1, w.rows(), 1, w.cols()});
+    return out;
+  }
   int64_t channels = total(slots);
   int64_t columns = d_.S;
   if (dynamic_) {
@@ -87,6 +128,11 @@ std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& slots) {
   }
   surface_channels_ = channels;
   surface_columns_ = columns;
+  int64_t first_channel = 0;
+  for (const SurfaceSlot& sl : slots) {
+    input_positions_.push_back({first_channel, 0});
+    first_channel += sl.channels;
+  }
   if (multi_input_) {
     // One function input per slot (capability flag: reportedly some ANE builds need inputs
     // bound in alphabetical order of their names and ordered by ascending size). Inputs are
@@ -125,6 +171,18 @@ Value Generator::project(const std::string& name, const Value& x, const std::str
   if (!dynamic_) {
     Value wv = b_.weight(weight + "_w", {w.out, w.in, 1, 1}, w.applied);
     return b_.conv1x1(name, x, wv);
+  }
+  if (proven_) {
+    // As the seed writes it: x^T [1, 1, S, in] times M, transposed back to [1, out, 1, S].
+    auto xt = transposed_.find(x.name);
+    if (xt == transposed_.end()) {
+      Value x2 = b_.reshape(x.name + "_x2", x, {1, 1, w.in, d_.S});
+      xt = transposed_.emplace(x.name, b_.transpose(x.name + "_xt", x2, {0, 1, 3, 2})).first;
+    }
+    Value m = b_.reshape(weight + "_m2", w.value, {1, 1, w.rows(), w.cols()});
+    Value yt = b_.matmul(name + "_yt", xt->second, m, false, w.rows_are_outputs);  // [1,1,S,out]
+    Value y2 = b_.transpose(name + "_y2", yt, {0, 1, 3, 2});
+    return b_.reshape(name, y2, {1, w.out, 1, d_.S});
   }
   Value m = b_.reshape(weight + "_m2", w.value, {1, 1, w.in, w.out});
   Value x2 = b_.reshape(name + "_x2", x, {1, 1, w.in, d_.S});
@@ -193,6 +251,76 @@ Value Generator::probabilities(const Value& q, const Value& k, const std::string
   return b_.softmax(prefix + "_p", b_.add(prefix + "_masked", scores, m), -1);
 }
 
+Value Generator::to_heads(const std::string& name, const Value& t, int64_t n) {
+  Value t4 = b_.reshape(name + "_4", t, {1, n, d_.E, d_.S});
+  return b_.transpose(name, t4, {0, 1, 3, 2});  // [1, n, S, E]
+}
+
+Value Generator::from_heads(const std::string& name, const Value& t) {
+  const int64_t n = t.shape()[1];
+  Value t4 = b_.transpose(name + "_t", t, {0, 1, 3, 2});  // [1, n, E, S]
+  return b_.reshape(name, t4, {1, n * d_.E, 1, d_.S});
+}
+
+// Pairs (2i, 2i+1) along E rotate by direction * s * theta^(-2i/E): t * cos + rot(t) * sin with
+// rot(t) = (-odd, even) per pair, the pairs split with reshape + slice on the last axis and
+// joined with concat on the last axis (the seed's form). The view [1, n*S, E/2, 2] keeps every
+// axis within the smallest per-axis limit for n*S <= 16384 (the planner's bound).
+Value Generator::rope_heads(const Value& t, float direction, const std::string& prefix) {
+  const int64_t n = t.shape()[1], S = d_.S, E = d_.E;
+  std::vector<float> cos_table(S * E), sin_table(S * E);
+  for (int64_t s = 0; s < S; ++s)
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t i = e / 2;
+      const float freq =
+          1.0f / std::pow(d_.rope_theta, static_cast<float>(2 * i) / static_cast<float>(E));
+      const float angle = static_cast<float>(s) * freq;
+      cos_table[s * E + e] = std::cos(angle);
+      sin_table[s * E + e] = direction * std::sin(angle);
+    }
+  Value cs = b_.weight(prefix + "_cos", {1, 1, S, E}, cos_table);
+  Value sn = b_.weight(prefix + "_sin", {1, 1, S, E}, sin_table);
+  Value pairs = b_.reshape(prefix + "_pairs", t, {1, n * S, E / 2, 2});
+  Value even = b_.slice_by_size(prefix + "_even", pairs, {0, 0, 0, 0}, {1, n * S, E / 2, 1});
+  Value odd = b_.slice_by_size(prefix + "_odd", pairs, {0, 0, 0, 1}, {1, n * S, E / 2, 1});
+  Value neg_odd = b_.mul(prefix + "_neg_odd", odd, b_.scalar(prefix + "_minus_one", -1.0f));
+  Value rot = b_.concat(prefix + "_rot_pairs", {neg_odd, even}, 3);
+  Value rot4 = b_.reshape(prefix + "_rot", rot, {1, n, S, E});
+  return b_.add(prefix + "_out", b_.mul(prefix + "_tc", t, cs), b_.mul(prefix + "_rs", rot4, sn));
+}
+
+Value Generator::by_kv_head(const std::string& name, const Value& t) {
+  const std::vector<int64_t>& s = t.shape();
+  const int64_t R = d_.R();
+  return b_.reshape(name, t, {1, s[1] / R, R * s[2], s[3]});
+}
+
+Value Generator::by_query_head(const std::string& name, const Value& t) {
+  const std::vector<int64_t>& s = t.shape();
+  const int64_t R = d_.R();
+  return b_.reshape(name, t, {1, s[1] * R, s[2] / R, s[3]});
+}
+
+Value Generator::head_probabilities(const Value& q, const Value& k, const std::string& prefix) {
+  const int64_t S = d_.S;
+  Value qs = b_.mul(prefix + "_qs", q,
+                    b_.scalar(prefix + "_scale", 1.0f / std::sqrt(static_cast<float>(d_.E))));
+  Value scores = b_.matmul(prefix + "_scores", by_kv_head(prefix + "_qg", qs), k, false, true);
+  std::vector<float> mask(S * S);
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t j = 0; j < S; ++j) mask[i * S + j] = j > i ? -65504.0f : 0.0f;
+  Value m = b_.weight(prefix + "_mask", {1, 1, S, S}, mask);
+  Value masked = b_.add(prefix + "_masked", by_query_head(prefix + "_s4", scores), m);
+  return b_.softmax(prefix + "_p", masked, -1);  // [1, n, S, S]
+}
+
+PlanWriter::PlanWriter(const KernelDims& d, const BlockWeights& w, const ProgramOptions& options,
+                       Kernel k)
+    : d_(d), w_(w) {
+  plan_.op = k;
+  plan_.options = options;
+}
+
 void Generator::outputs(const std::vector<Output>& slots) {
   ANETRAIN_CHECK(outputs_.empty() && !slots.empty(), "a program declares its outputs once");
   std::vector<Value> values;
@@ -200,16 +328,19 @@ void Generator::outputs(const std::vector<Output>& slots) {
     const std::vector<int64_t>& shape = o.value.shape();
     ANETRAIN_CHECK(shape.size() == 4 && shape[0] == 1 && shape[2] == 1 && shape[3] == d_.S,
                    "output slot " + o.name + " must be [1, C, 1, S]");
-    outputs_.push_back({o.name, shape[1], o.layout});
+    outputs_.push_back({o.name, shape[1], o.layout, o.offset});
     values.push_back(o.value);
   }
   b_.output(values.size() == 1 ? values[0] : b_.concat("out", values, 1));
 }
 
-KernelProgram Generator::finish(Kernel kernel) {
+KernelProgram Generator::finish(Kernel kernel, const std::string& part) {
   ANETRAIN_CHECK(!outputs_.empty(), std::string(kernel_name(kernel)) + " declares no outputs");
   KernelProgram k;
   k.kernel = kernel_name(kernel);
+  k.part = part;
+  k.input_positions = input_positions_;
+  k.reads_block_weights = !weights_.empty();
   k.op = kernel;
   k.variant = variant_;
   k.seq = d_.S;
@@ -223,8 +354,12 @@ KernelProgram Generator::finish(Kernel kernel) {
   k.surface_columns = surface_columns_;
   if (dynamic_) {
     for (const auto& w : weights_)
-      k.surface_weights.push_back(
-          {w.name, w.gain ? w.out : w.in, w.gain ? 1 : w.out, w.column, w.source, {}});
+      k.surface_weights.push_back({.name = w.name,
+                                   .rows = w.rows(),
+                                   .cols = w.cols(),
+                                   .column = w.column,
+                                   .source = w.source,
+                                   .rows_are_outputs = w.rows_are_outputs});
     refresh_surface_weights(k, weights_source_);
   }
   return k;
@@ -241,11 +376,14 @@ int64_t KernelProgram::output_channels() const { return total(outputs); }
 
 void refresh_surface_weights(KernelProgram& program, const BlockWeights& w) {
   for (SurfaceWeight& sw : program.surface_weights) {
-    const float* src = w.*sw.source.field;
-    ANETRAIN_CHECK(src != nullptr, "no weight for surface slot " + sw.name);
+    ANETRAIN_CHECK(w.*sw.source.field != nullptr, "no weight for surface slot " + sw.name);
+    // A = rows [first_row, ...) of W [*, in]; in = cols of M when M = A, else rows.
+    const int64_t w_in = sw.rows_are_outputs ? sw.cols : sw.rows;
+    const float* src = w.*sw.source.field + sw.source.first_row * (sw.source.transposed ? 0 : w_in);
     sw.values.resize(sw.rows * sw.cols);
-    // M = A^T: the stored W [out, in] itself when A = W^T, else W transposed (gains: a column).
-    if (sw.cols == 1 || sw.source.transposed) {
+    // M is the stored W [out, in] itself when M = A^T and A = W^T, or when M = A and A = W;
+    // otherwise W transposed (gains: a column).
+    if (sw.cols == 1 || sw.source.transposed != sw.rows_are_outputs) {
       std::copy(src, src + sw.rows * sw.cols, sw.values.begin());
       continue;
     }

@@ -1,23 +1,35 @@
 // The training step's kernels as MIL programs for the ANE, generated from the kernels' dims
 // (model/dims.h; nothing is hard-coded to one shape). The ANE kernel table (ane_kernel()) has
-// a row for every kernel of kernels/kernel_table.h: the program writer of each kernel the seed
-// runs on the ANE (attention_forward, ffn_forward, ffn_backward, sdpa_backward1,
-// sdpa_backward2, qkv_backward) and its fp16 tolerance; the classifier, its loss and all host
-// work stay on the CPU.
+// a row for every kernel of kernels/kernel_table.h: how each kernel the seed runs on the ANE
+// (attention_forward, ffn_forward, ffn_backward, sdpa_backward1, sdpa_backward2, qkv_backward)
+// is written in each program form, and its fp16 tolerance; the classifier, its loss and all
+// host work stay on the CPU.
 //
-// I/O: one fp16 input surface and one fp16 output surface per program, each [1, C, 1, S] with
-// S = seq_len (one sequence per dispatch), holding several tensors concatenated along C in the
-// order of `inputs` / `outputs` below, which each program declares once (generator.h): exactly
-// how the runtime packs them.
+// Two program forms (ProgramOptions::form):
+//  - "proven" (default): the form of the programs that ran on hardware (docs/ANE-RULES.md). A
+//    kernel is a plan of several programs ("parts") split where the seed's dynamic pipeline
+//    splits: RMSNorm is host work, never fused with the projections; attention keeps axis 0 at
+//    1 with heads on axis 1 ([1, heads, S, E], explicit transposes); attention parts are split
+//    into head groups so that every input and output surface stays within a byte budget
+//    (default 16 MB; on-chip SRAM is near 32 MB with a cliff beyond); dynamic weight blocks
+//    start at columns that are multiples of 32.
+//  - "fused": one program per kernel, RMSNorm fused into the projections, heads on axis 0.
+//    Fewer dispatches; never seen to run on hardware, kept for chips that may take it.
+//
+// I/O: one fp16 input surface and one fp16 output surface per program, each [1, C, 1, W],
+// holding several tensors ("slots") of S = seq_len columns (one sequence per dispatch). Output
+// slots are concatenated along C in declaration order. Input slots: static variant and
+// programs without weights, concatenated along C; dynamic variant with weights, proven form,
+// side by side in S-column blocks; fused form, along C in columns [0, S).
 //
 // Variant "static": weights are BLOBFILE constants in weights/weight.bin (MILBlob v2), so a
 // weight update means a recompile. Variant "dynamic": the program is compiled once; weights
-// travel in the input surface next to the activations (columns [0, S) hold the activation
-// slots, then each weight's M = A^T in its own column range, zero elsewhere), so the runtime
-// re-stages fp16 weights after every optimizer step; only constant tables (RoPE, mask) stay
-// in the weight file. Semantics match the CPU backend's kernels, including
-// llama2.c RoPE and the GQA head mapping h -> h / (H/G); the causal mask is an additive
-// constant, 0 on and below the diagonal and -65504 above.
+// travel in the input surface next to the activations, each weight as a block of columns
+// (its matrix oriented so that its rows are the surface's channels, zero elsewhere), so the
+// runtime re-stages fp16 weights after every optimizer step; only constant tables (RoPE, mask)
+// stay in the weight file. Semantics match the CPU backend's kernels, including llama2.c RoPE
+// and the GQA head mapping h -> h / (H/G); the causal mask is an additive constant, 0 on and
+// below the diagonal and -65504 above.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +55,9 @@ struct SurfaceSlot {
   std::string name;
   int64_t channels;
   SlotLayout layout = SlotLayout::kTokens;
+  // The slot holds channels [offset, offset + channels) of the named tensor (a head group's
+  // rows); 0 for a whole tensor.
+  int64_t offset = 0;
 };
 
 struct BlobTensor {
@@ -66,20 +81,24 @@ struct WeightSource {
   using Field = const float* BlockWeights::*;
   Field field = nullptr;
   bool transposed = false;
+  int64_t first_row = 0;  // A = rows [first_row, first_row + out) of W (head groups)
 };
 
-// Dynamic variant: a weight carried in the input surface, M = A^T for the applied matrix A
-// [out, in] (rows = in, cols = out) or a gain vector as one column; row r of M sits in
-// surface channel r, columns [column, column + cols).
+// Dynamic variant: a weight carried in the input surface as a matrix M: A^T for the applied
+// matrix A [out, in] (rows = in, cols = out), or A itself when `rows_are_outputs` (the proven
+// form orients each weight so that its rows are the surface's channels), or a gain vector as
+// one column; row r of M sits in surface channel r, columns [column, column + cols).
 struct SurfaceWeight {
   std::string name;
   int64_t rows, cols, column;
   WeightSource source;
+  bool rows_are_outputs = false;
   std::vector<float> values;  // row-major [rows, cols]
 };
 
 struct KernelProgram {
   std::string kernel;  // e.g. "attention_forward" (kernel_name(op))
+  std::string part;    // proven form: which part of the kernel's plan, e.g. "wo"; fused: ""
   Kernel op = Kernel::kAttentionForward;
   std::string variant;  // "static" or "dynamic"
   int64_t seq = 0;
@@ -89,10 +108,45 @@ struct KernelProgram {
   // (slot name, function input name), smallest slot first.
   bool multi_input = false;
   std::vector<std::pair<std::string, std::string>> input_names;
+  // Where each input slot starts in the input surface: (channel, column).
+  std::vector<std::pair<int64_t, int64_t>> input_positions;
   mil::Program program;
   std::vector<SurfaceSlot> inputs, outputs;
   std::vector<BlobTensor> weights;  // in file order: weights/weight.bin
+  // Whether the program carries any of the block's weights (else only constant tables, so its
+  // text and weight file are the same for every block and step).
+  bool reads_block_weights = false;
   int64_t output_channels() const;
+  int64_t input_bytes() const { return surface_channels * surface_columns * 2; }
+  int64_t output_bytes() const { return output_channels() * seq * 2; }
+  // "kernel" or "kernel.part": names directories and messages.
+  std::string name() const { return part.empty() ? kernel : kernel + "." + part; }
+};
+
+// How to write the programs.
+struct ProgramOptions {
+  std::string variant = "static";  // "static" or "dynamic"
+  std::string form = "proven";     // "proven" or "fused" (top of this file)
+  bool multi_input = false;        // static only: one function input per slot
+  // Proven form: no input or output surface above this many bytes; head groups shrink until
+  // the attention parts fit, and a part that cannot is an error naming it.
+  int64_t surface_budget_bytes = int64_t{16} << 20;
+};
+
+// A kernel as the ANE runs it: its parts, run one after another on one sequence. Each part
+// reads tensors by name (the kernel's inputs, or earlier parts' outputs) and writes tensors by
+// name; `host_norm` (proven form) computes "xnorm" = RMSNorm(x) * gain on the host first.
+struct KernelPlan {
+  Kernel op = Kernel::kAttentionForward;
+  ProgramOptions options;
+  WeightSource::Field host_norm = nullptr;
+  std::vector<KernelProgram> parts;
+  std::vector<std::string> intermediates;  // written by a part, read by a later one only
+  int64_t group_heads = 0;                 // query heads per attention part
+  // The kernel's tensors: read from the caller (and not written by a part or the host), and
+  // returned to it.
+  std::vector<SurfaceSlot> inputs() const;
+  std::vector<SurfaceSlot> outputs() const;
 };
 
 // Block `layer`'s weights inside a flat parameter buffer laid out by `layout`.
@@ -108,10 +162,15 @@ class Generator;
 
 // The ANE's column of the kernel table: one row per kernel of kernels/kernel_table.h, in its
 // order (kernel_programs.cpp checks both at compile time).
+class PlanWriter;
 struct AneKernel {
   Kernel kernel;
-  // Writes the kernel's program (generator.h); nullptr: the kernel runs on the host by design.
+  // Fused form: writes the kernel's one program (generator.h); nullptr: the kernel runs on the
+  // host by design.
   void (*write)(Generator& g, const KernelDims& d);
+  // Proven form: declares the kernel's parts, attention split into groups of `group_heads`
+  // query heads.
+  void (*plan)(PlanWriter& p, const KernelDims& d, int64_t group_heads);
   // fp16 execution against the fp32 CPU kernel: bound on each output slot's max |ANE - CPU|
   // over the slot's max |CPU| (docs/DESIGN.md "ANE programs").
   double tolerance;
@@ -121,20 +180,21 @@ const AneKernel& ane_kernel(Kernel k);
 // The kernels that run as ANE programs, in table order: one program each per shape.
 const std::vector<Kernel>& ane_program_kernels();
 
-// Kernel k's program for one sequence of d (d.B is ignored); only the weights that kernel uses
-// need to be set in `w`. Throws UserError for a kernel without a program or a bad variant.
-KernelProgram build_kernel_program(const KernelDims& d, Kernel k, const BlockWeights& w,
-                                   const std::string& variant = "static", bool multi_input = false);
+// Kernel k's plan for one sequence of d (d.B is ignored); only the weights that kernel uses
+// need to be set in `w`. `group_heads` > 0 reuses a head grouping found before (the static
+// pipeline rebuilds plans every step); 0 searches for the largest that fits the budget.
+// Throws UserError for a kernel without a program, bad options, or a part over the budget.
+KernelPlan build_kernel_plan(const KernelDims& d, Kernel k, const BlockWeights& w,
+                             const ProgramOptions& options = {}, int64_t group_heads = 0);
 
-// Every program (ane_program_kernels() order), for one sequence of d.
+// Every program of every kernel (ane_program_kernels() order, parts in plan order), for one
+// sequence of d.
 std::vector<KernelProgram> build_kernel_programs(const KernelDims& d, const BlockWeights& w,
-                                                 const std::string& variant = "static",
-                                                 bool multi_input = false);
+                                                 const ProgramOptions& options = {});
 
 // The same for a model config (validated), one sequence of its seq_len.
 std::vector<KernelProgram> build_kernel_programs(const ModelConfig& config, const BlockWeights& w,
-                                                 const std::string& variant = "static",
-                                                 bool multi_input = false);
+                                                 const ProgramOptions& options = {});
 
 // The MILBlob v2 record offsets for tensors of these element counts (fp16): the first record
 // at 64, each record followed by its data at the next 64-byte boundary.

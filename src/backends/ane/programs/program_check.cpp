@@ -9,6 +9,7 @@
 #include "backends/ane/mil/interpreter.h"
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/programs/kernel_programs.h"
+#include "backends/ane/programs/plan_runner.h"
 #include "backends/ane/programs/program_files.h"
 #include "backends/ane/runtime/driver.h"
 #include "backends/kernel_calls.h"
@@ -24,14 +25,14 @@ std::vector<float> pack_input_surface(const KernelProgram& kp,
                                       const std::map<std::string, std::vector<float>>& values) {
   const int64_t W = kp.surface_columns;
   std::vector<float> surface(kp.surface_channels * W, 0.0f);
-  int64_t channel = 0;
-  for (const SurfaceSlot& s : kp.inputs) {
+  for (size_t i = 0; i < kp.inputs.size(); ++i) {
+    const SurfaceSlot& s = kp.inputs[i];
+    const auto [channel, column] = kp.input_positions.at(i);
     const std::vector<float>& v = values.at(s.name);
     ANETRAIN_CHECK(static_cast<int64_t>(v.size()) == s.channels * kp.seq, "slot size " + s.name);
     for (int64_t c = 0; c < s.channels; ++c)
       std::copy(v.begin() + c * kp.seq, v.begin() + (c + 1) * kp.seq,
-                surface.begin() + (channel + c) * W);
-    channel += s.channels;
+                surface.begin() + (channel + c) * W + column);
   }
   for (const SurfaceWeight& w : kp.surface_weights)
     for (int64_t r = 0; r < w.rows; ++r)
@@ -48,21 +49,21 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 }
 
 // Compiles, loads and evaluates one program through `driver` as the runtime does (its text and
-// weight file, one packed fp16 surface in and out), timing compile+load and the evaluation.
+// weight file, one packed fp16 surface in and out), adding compile+load and evaluation times.
 std::vector<float> run_through_driver(AneDriver& driver, const KernelProgram& kp,
-                                      const NamedTensors& values, KernelCheck& timing) {
+                                      const SequenceTensors& values, KernelCheck& timing) {
   ANETRAIN_CHECK(!kp.multi_input, "programs with one input per slot run in the interpreter only");
   auto start = std::chrono::steady_clock::now();
   const int64_t handle = driver.compile_and_load(mil::print_program(kp.program),
                                                  {{kWeightFile, serialize_weights(kp)}});
-  timing.compile_ms = ms_since(start);
+  timing.compile_ms += ms_since(start);
   const std::vector<float> packed = pack_input_surface(kp, values);
   Surface in{kp.surface_channels, kp.surface_columns, std::vector<uint16_t>(packed.size())};
   for (size_t i = 0; i < packed.size(); ++i) in.fp16[i] = fp32_to_fp16(packed[i]);
   Surface out{kp.output_channels(), kp.seq, {}};
   start = std::chrono::steady_clock::now();
   driver.evaluate(handle, {&in}, {&out});
-  timing.evaluate_ms = ms_since(start);
+  timing.evaluate_ms += ms_since(start);
   driver.unload(handle);
   std::vector<float> result(out.fp16.size());
   for (size_t i = 0; i < result.size(); ++i) result[i] = fp16_to_fp32(out.fp16[i]);
@@ -71,7 +72,7 @@ std::vector<float> run_through_driver(AneDriver& driver, const KernelProgram& kp
 
 // Runs one program on the interpreter with its input slots taken from `values` (one sequence,
 // so every kernel tensor is its slot's [C, S]).
-std::vector<float> run_program(const KernelProgram& kp, const NamedTensors& values) {
+std::vector<float> run_program(const KernelProgram& kp, const SequenceTensors& values) {
   // Weights go through the real file format: written, parsed back, loaded by record offset.
   const MilBlobFile weights =
       MilBlobFile::parse(serialize_weights(kp), kp.kernel + "/weights/weight.bin");
@@ -96,26 +97,28 @@ std::vector<float> run_program(const KernelProgram& kp, const NamedTensors& valu
   return out[0].data;
 }
 
-KernelCheck compare(const KernelProgram& kp, const std::vector<float>& surface,
-                    const NamedTensors& reference) {
-  KernelCheck check;
-  check.kernel = kp.kernel;
-  check.variant = kp.variant + (kp.multi_input ? "+mi" : "");
-  check.ops = static_cast<int64_t>(kp.program.main.ops.size());
-  check.tolerance = ane_kernel(kp.op).tolerance;
-  int64_t at = 0;
-  for (const SurfaceSlot& s : kp.outputs) {
+// The kernel's outputs (one sequence) against the CPU backend's.
+void compare(const KernelPlan& plan, const SequenceTensors& values, const NamedTensors& reference,
+             KernelCheck& check) {
+  check.kernel = kernel_name(plan.op);
+  check.variant = plan.options.variant + (plan.options.multi_input ? "+mi" : "");
+  check.form = plan.options.form;
+  check.parts = static_cast<int64_t>(plan.parts.size());
+  for (const KernelProgram& part : plan.parts)
+    check.ops += static_cast<int64_t>(part.program.main.ops.size());
+  check.tolerance = ane_kernel(plan.op).tolerance;
+  for (const SurfaceSlot& s : plan.outputs()) {
     const std::vector<float>& ref = reference.at(s.name);
+    const std::vector<float>& got = values.at(s.name);
+    ANETRAIN_CHECK(got.size() == ref.size(), "ANE " + check.kernel + ": " + s.name + " size");
     SlotError e{s.name};
-    for (int64_t i = 0; i < s.channels * kp.seq; ++i) {
-      const double a = surface[at + i], r = ref[i];
+    for (size_t i = 0; i < ref.size(); ++i) {
+      const double a = got[i], r = ref[i];
       e.max_abs = std::max(e.max_abs, std::isfinite(a) ? std::fabs(a - r) : INFINITY);
       e.max_ref = std::max(e.max_ref, std::fabs(r));
     }
-    at += s.channels * kp.seq;
     check.slots.push_back(e);
   }
-  return check;
 }
 
 }  // namespace
@@ -127,28 +130,32 @@ const SlotError& KernelCheck::worst() const {
 }
 
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
-                                               const std::string& variant, uint64_t seed,
-                                               bool multi_input, AneDriver* driver) {
+                                               const ProgramOptions& options, uint64_t seed,
+                                               AneDriver* driver) {
   init_thread_pool();
   ModelConfig one_block = config;
   one_block.n_layers = 1;
   ParamLayout layout(one_block);
   Rng rng(seed + 1);
   const std::vector<float> params = check_params(one_block, layout, seed, rng);
-  const std::vector<KernelProgram> programs =
-      build_kernel_programs(config, block_weights(layout, params.data()), variant, multi_input);
+  config.validate();
+  const KernelDims d = KernelDims::from(config, 1, config.seq_len);
+  const BlockWeights w = block_weights(layout, params.data());
   // The CPU backend's kernels on one sequence give both the programs' inputs and the reference.
-  const std::vector<KernelCall> calls =
-      reference_calls(KernelDims::from(config, 1, config.seq_len), layout, params.data(), rng);
+  const std::vector<KernelCall> calls = reference_calls(d, layout, params.data(), rng);
   std::vector<KernelCheck> checks;
-  for (const KernelProgram& kp : programs) {
-    const KernelCall& call = calls[static_cast<size_t>(kp.op)];
-    KernelCheck timing;
-    const std::vector<float> surface = driver ? run_through_driver(*driver, kp, call.inputs, timing)
-                                              : run_program(kp, call.inputs);
-    checks.push_back(compare(kp, surface, call.outputs));
-    checks.back().compile_ms = timing.compile_ms;
-    checks.back().evaluate_ms = timing.evaluate_ms;
+  for (Kernel k : ane_program_kernels()) {
+    const KernelPlan plan = build_kernel_plan(d, k, w, options);
+    const KernelCall& call = calls[static_cast<size_t>(k)];
+    KernelCheck check;
+    SequenceTensors values;
+    for (const SurfaceSlot& s : plan.inputs()) values[s.name] = call.inputs.at(s.name);
+    run_plan(plan, w, d, values, [&](size_t i, const SequenceTensors& slots) {
+      return driver ? run_through_driver(*driver, plan.parts[i], slots, check)
+                    : run_program(plan.parts[i], slots);
+    });
+    compare(plan, values, call.outputs, check);
+    checks.push_back(check);
   }
   return checks;
 }

@@ -1,7 +1,8 @@
-// Verifies the ANE kernel programs: each program runs in the fp16 reference interpreter
-// (mil/interpreter.h), or through an ANE driver, on realistic inputs — the CPU backend's own
-// activations of a random block (backends/kernel_calls.h) — and its outputs are compared with the
-// CPU backend's fp32 kernel, slot by slot, within the kernel's tolerance (ane_kernel(k).tolerance).
+// Verifies the ANE kernel programs: each kernel's plan (all its parts, plan_runner.h) runs in
+// the fp16 reference interpreter (mil/interpreter.h), or through an ANE driver, on realistic
+// inputs — the CPU backend's own activations of a random block (backends/kernel_calls.h) — and
+// the kernel's outputs are compared with the CPU backend's fp32 kernel, tensor by tensor,
+// within the kernel's tolerance (ane_kernel(k).tolerance).
 #pragma once
 
 #include <cstdint>
@@ -20,8 +21,8 @@ struct SlotError {
 };
 
 struct KernelCheck {
-  std::string kernel, variant;
-  int64_t ops = 0;
+  std::string kernel, variant, form;
+  int64_t parts = 0, ops = 0;  // programs in the kernel's plan, and their ops together
   std::vector<SlotError> slots;
   double tolerance = 0;  // on the worst slot's max_abs / max|cpu| (ane_kernel(k).tolerance)
   double compile_ms = 0, evaluate_ms = 0;  // through a driver only (compile includes load)
@@ -30,17 +31,18 @@ struct KernelCheck {
 };
 
 struct KernelProgram;
-// The input surface exactly as the runtime packs it: activation slots in channel order in
-// columns [0, S), and (dynamic variant) each weight's M in its column range; zeros elsewhere.
+// The input surface exactly as the runtime packs it: each activation slot at its position
+// (KernelProgram::input_positions), and (dynamic variant) each weight's M in its column range;
+// zeros elsewhere.
 std::vector<float> pack_input_surface(const KernelProgram& program,
                                       const std::map<std::string, std::vector<float>>& values);
 
 class AneDriver;
+struct ProgramOptions;
 // With `driver`, each program is compiled, loaded and evaluated through it (as on a Mac through
 // the framework driver) instead of in the interpreter directly.
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
-                                               const std::string& variant, uint64_t seed = 1,
-                                               bool multi_input = false,
+                                               const ProgramOptions& options, uint64_t seed = 1,
                                                AneDriver* driver = nullptr);
 
 }  // namespace anetrain::ane

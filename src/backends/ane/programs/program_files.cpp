@@ -31,25 +31,39 @@ void write_program_dir(const KernelProgram& kp, const std::string& dir) {
   const std::string blob = serialize_weights(kp);
   write_file_atomic((fs::path(dir) / "weights" / "weight.bin").string(), blob.data(), blob.size());
   nlohmann::json io = {{"kernel", kp.kernel},
+                       {"part", kp.part},
                        {"variant", kp.variant},
                        {"seq", kp.seq},
                        {"dtype", "fp16"},
-                       {"layout", "[1, C, 1, S], tensors concatenated along C"}};
+                       {"layout", "[1, C, 1, W]: each tensor C rows of S values at (channel, "
+                                  "column); outputs concatenated along C"}};
   for (const auto* slots : {&kp.inputs, &kp.outputs}) {
     nlohmann::json list = nlohmann::json::array();
     int64_t at = 0;
-    for (const SurfaceSlot& s : *slots) {
-      list.push_back({{"name", s.name}, {"channel_offset", at}, {"channels", s.channels}});
+    for (size_t i = 0; i < slots->size(); ++i) {
+      const SurfaceSlot& s = (*slots)[i];
+      const bool input = slots == &kp.inputs;
+      const auto [channel, column] =
+          input ? kp.input_positions.at(i) : std::pair<int64_t, int64_t>{at, 0};
+      list.push_back({{"name", s.name},
+                      {"channel_offset", channel},
+                      {"column_offset", column},
+                      {"channels", s.channels},
+                      {"tensor_channel_offset", s.offset}});
       at += s.channels;
     }
-    io[slots == &kp.inputs ? "input" : "output"] = {{"channels", at}, {"tensors", list}};
+    io[slots == &kp.inputs ? "input" : "output"] = {{"tensors", list}};
   }
   io["input"]["surface"] = {1, kp.surface_channels, 1, kp.surface_columns};
   io["output"]["surface"] = {1, kp.output_channels(), 1, kp.seq};
   nlohmann::json weights = nlohmann::json::array();
   for (const SurfaceWeight& w : kp.surface_weights)
-    weights.push_back({{"name", w.name}, {"rows", w.rows}, {"cols", w.cols}, {"column", w.column}});
-  io["input"]["weights"] = weights;  // dynamic variant: M = A^T placed at rows [0, rows)
+    weights.push_back({{"name", w.name},
+                       {"rows", w.rows},
+                       {"cols", w.cols},
+                       {"column", w.column},
+                       {"matrix", w.rows_are_outputs ? "A" : "A^T"}});
+  io["input"]["weights"] = weights;  // dynamic variant: M placed at rows [0, rows)
   const std::string text = io.dump(2) + "\n";
   write_file_atomic((fs::path(dir) / "io.json").string(), text.data(), text.size());
 }
