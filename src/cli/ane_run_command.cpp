@@ -75,7 +75,7 @@ int run_ane_run(const Args& args) {
   }
   mil::Interpreter interpreter(
       program, [&](const std::string& blob, uint64_t offset, const mil::Type& type) {
-        return ane::blob_loader(weights.at(blob))(blob, offset, type);
+        return ane::blob_loader(weights.at(blob), blob)(blob, offset, type);
       });
 
   std::map<std::string, std::string> sources;

@@ -296,6 +296,39 @@ TEST(MilInterpreter, UnaryOpsMatchDoubleReference) {
   expect_close(out[5].data, sgn, 1.0, 1e-7, "sigmoid of negatives");
 }
 
+TEST(MilInterpreter, ActivationsMatchDoubleReference) {
+  const Shape shape{4, 8};
+  const std::vector<float> x = random_fp16(32, 6, -4.0f, 4.0f);
+  Prog p;
+  p.input("x", f16(shape));
+  for (const char* op : {"tanh", "relu", "silu", "abs", "square"})
+    p.op(f16(shape), op, op, {{"x", ref("x")}});
+  p.op(f16(shape), "g_default", "gelu", {{"x", ref("x")}});
+  for (const char* mode : {"EXACT", "TANH_APPROXIMATION", "SIGMOID_APPROXIMATION"})
+    p.op(f16(shape), std::string("g_") + mode, "gelu", {{"x", ref("x")}, {"mode", text(mode)}});
+  for (const auto& op : p.program.main.ops) p.output(op.result);
+  Interpreter interpreter(p.program, no_blobs());
+  const auto out = interpreter.run({{"x", tensor(f16(shape), x)}});
+  const std::vector<std::function<double(double)>> want = {
+      [](double v) { return std::tanh(v); },
+      [](double v) { return std::max(v, 0.0); },
+      [](double v) { return v / (1.0 + std::exp(-v)); },
+      [](double v) { return std::fabs(v); },
+      [](double v) { return v * v; },
+      [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); },
+      [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); },
+      [](double v) {
+        return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
+      },
+      [](double v) { return v / (1.0 + std::exp(-1.702 * v)); }};
+  ASSERT_EQ(out.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    std::vector<double> w;
+    for (float v : x) w.push_back(want[i](v));
+    expect_close(out[i].data, w, 1.0, 1e-7, p.program.main.ops[i].result);
+  }
+}
+
 // ---- the rounding model --------------------------------------------------------------------
 
 TEST(MilInterpreter, RoundsEveryFp16ResultAndKeepsFp32AfterCast) {
@@ -608,6 +641,59 @@ TEST(MilInterpreter, ReduceSumAndMaxWithAxesAndKeepDims) {
   expect_close(out[2].data, {all}, 1.0, 1e-5, "reduce_sum all");
 }
 
+TEST(MilInterpreter, ReduceMeanAndMinWithAxesAndKeepDims) {
+  const Shape shape{2, 3, 4};
+  const std::vector<float> x = random_fp16(24, 41, -2.0f, 2.0f);
+  Prog p;
+  p.input("x", f16(shape));
+  p.op(f16({2, 4}), "mean", "reduce_mean",
+       {{"x", ref("x")}, {"axes", ints({1})}, {"keep_dims", boolean(false)}});
+  p.op(f16({1, 3, 1}), "min", "reduce_min",
+       {{"x", ref("x")}, {"axes", ints({0, -1})}, {"keep_dims", boolean(true)}});
+  p.op(f16({}), "mean_all", "reduce_mean", {{"x", ref("x")}});
+  p.output("mean").output("min").output("mean_all");
+  Interpreter interpreter(p.program, no_blobs());
+  const auto out = interpreter.run({{"x", tensor(f16(shape), x)}});
+  auto at = [&](int i, int j, int k) { return double(x[(i * 3 + j) * 4 + k]); };
+  std::vector<double> mean, min(3, 1e300);
+  double all = 0;
+  for (int i = 0; i < 2; ++i)
+    for (int k = 0; k < 4; ++k) mean.push_back((at(i, 0, k) + at(i, 1, k) + at(i, 2, k)) / 3);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 4; ++k) {
+        min[j] = std::min(min[j], at(i, j, k));
+        all += at(i, j, k) / 24;
+      }
+  expect_close(out[0].data, mean, 1.0, 1e-6, "reduce_mean");
+  EXPECT_EQ(out[1].data, std::vector<float>(min.begin(), min.end()));  // min is exact
+  expect_close(out[2].data, {all}, 1.0, 1e-6, "reduce_mean all");
+}
+
+TEST(MilInterpreter, LinearAddsBiasBeforeTheOneRounding) {
+  const std::vector<float> x = random_fp16(2 * 3 * 4, 42), w = random_fp16(5 * 4, 43),
+                           b = random_fp16(5, 44);
+  Prog p;
+  p.input("x", f16({2, 3, 4}));
+  p.constant("w", number_literal(f16({5, 4}), to_double(w)));
+  p.constant("b", number_literal(f16({5}), to_double(b)));
+  p.op(f16({2, 3, 5}), "y", "linear", {{"x", ref("x")}, {"weight", ref("w")}, {"bias", ref("b")}});
+  p.op(f16({2, 3, 5}), "y0", "linear", {{"x", ref("x")}, {"weight", ref("w")}});
+  p.output("y").output("y0");
+  Interpreter interpreter(p.program, no_blobs());
+  const auto out = interpreter.run({{"x", tensor(f16({2, 3, 4}), x)}});
+  std::vector<double> y, y0;
+  for (int r = 0; r < 6; ++r)
+    for (int o = 0; o < 5; ++o) {
+      double sum = 0;
+      for (int i = 0; i < 4; ++i) sum += double(x[r * 4 + i]) * w[o * 4 + i];
+      y0.push_back(sum);
+      y.push_back(sum + b[o]);
+    }
+  expect_close(out[0].data, y, 1.0, 1e-6, "linear with bias");
+  expect_close(out[1].data, y0, 1.0, 1e-6, "linear without bias");
+}
+
 // ---- data movement -------------------------------------------------------------------------
 
 std::vector<float> iota(int64_t n) {
@@ -655,6 +741,36 @@ TEST(MilInterpreter, ReshapeTransposeSliceConcat) {
   for (int i = 0; i < 2; ++i)
     for (int j = 0; j < 3; ++j)
       for (int k = 0; k < 8; ++k) EXPECT_EQ(out[5].data[(i * 3 + j) * 8 + k], at(i, j, k / 2));
+}
+
+// reshape's 0 copies x's axis, as the checker allows; expand_dims and squeeze only change shape.
+TEST(MilInterpreter, ReshapeZeroExpandDimsAndSqueeze) {
+  const std::vector<float> x = iota(24);  // [2, 3, 4]
+  Prog p;
+  p.input("x", f16({2, 3, 4}));
+  p.op(f16({2, 12}), "r", "reshape", {{"x", ref("x")}, {"shape", ints({0, -1})}});
+  p.op(f16({2, 3, 2, 2}), "r4", "reshape", {{"x", ref("x")}, {"shape", ints({0, 0, 2, 2})}});
+  p.op(f16({1, 2, 3, 1, 4}), "e", "expand_dims", {{"x", ref("x")}, {"axes", ints({0, -2})}});
+  p.op(f16({2, 3, 4}), "s", "squeeze", {{"x", ref("e")}});
+  p.op(f16({2, 3, 1, 4}), "s0", "squeeze", {{"x", ref("e")}, {"axes", ints({0})}});
+  p.output("r").output("r4").output("e").output("s").output("s0");
+  Interpreter interpreter(p.program, no_blobs());
+  const auto out = interpreter.run({{"x", tensor(f16({2, 3, 4}), x)}});
+  const std::vector<Shape> shapes = {
+      {2, 12}, {2, 3, 2, 2}, {1, 2, 3, 1, 4}, {2, 3, 4}, {2, 3, 1, 4}};
+  for (size_t i = 0; i < out.size(); ++i) {
+    EXPECT_EQ(out[i].type, f16(shapes[i])) << i;
+    EXPECT_EQ(out[i].data, x) << i;
+  }
+  Prog bad;
+  bad.input("x", f16({2, 3, 4}));
+  bad.op(f16({2, 3, 4}), "q", "squeeze", {{"x", ref("x")}, {"axes", ints({1})}});
+  bad.output("q");
+  Interpreter bad_interpreter(bad.program, no_blobs());
+  EXPECT_NE(error_of([&] {
+              bad_interpreter.run({{"x", tensor(f16({2, 3, 4}), x)}});
+            }).find("axis 1 has size 3, not 1"),
+            std::string::npos);
 }
 
 // ---- BLOBFILE constants --------------------------------------------------------------------

@@ -182,6 +182,19 @@ float nan_min(float a, float b) {
   return (a != a || b != b) ? std::numeric_limits<float>::quiet_NaN() : (a < b ? a : b);
 }
 
+// coremltools' three gelu modes.
+HostTensor gelu(const HostTensor& x, const std::string& mode) {
+  if (mode == "EXACT")
+    return unary(x, [](float v) { return 0.5f * v * (1.0f + std::erf(v * 0.70710678f)); });
+  if (mode == "TANH_APPROXIMATION")
+    return unary(x, [](float v) {
+      return 0.5f * v * (1.0f + std::tanh(0.79788456f * (v + 0.044715f * v * v * v)));
+    });
+  if (mode == "SIGMOID_APPROXIMATION")
+    return unary(x, [](float v) { return v / (1.0f + std::exp(-1.702f * v)); });
+  fail("gelu mode \"" + mode + "\" is not EXACT, TANH_APPROXIMATION or SIGMOID_APPROXIMATION");
+}
+
 // ---- GEMM (conv 1x1 and matmul) ------------------------------------------------------------
 
 // C[m, n] = sum_k A[m, k] * B[k, n], all three dense row-major. Sums run over k in order, in
@@ -452,6 +465,20 @@ HostTensor matmul(HostTensor x, HostTensor y, bool transpose_x, bool transpose_y
   return out;
 }
 
+// x [..., I] times weight [O, I] transposed, plus bias [O] in fp32 before the one rounding.
+HostTensor linear(const HostTensor& x, const HostTensor& w, const HostTensor* bias) {
+  if (w.type.shape.size() != 2) fail("weight must be [O, I], got " + shape_text(w.type.shape));
+  HostTensor out = matmul(x, w, false, true);
+  if (bias) {
+    const int64_t rows = w.type.shape[0];
+    if (bias->type.dtype != w.type.dtype || bias->type.shape != Shape{rows})
+      fail("bias must be " + std::string(dtype_name(w.type.dtype)) + " [" + std::to_string(rows) +
+           "], got " + print_type(bias->type));
+    for (size_t i = 0; i < out.data.size(); ++i) out.data[i] += bias->data[i % rows];
+  }
+  return out;
+}
+
 // ---- softmax and reductions ----------------------------------------------------------------
 
 HostTensor softmax(const HostTensor& x, int64_t axis_arg) {
@@ -485,8 +512,10 @@ HostTensor softmax(const HostTensor& x, int64_t axis_arg) {
   return out;
 }
 
+enum class Reduction { kSum, kMean, kMax, kMin };
+
 HostTensor reduce(const HostTensor& x, const std::vector<int64_t>* axes_arg, bool keep_dims,
-                  bool is_max) {
+                  Reduction kind) {
   if (!is_float(x.type.dtype)) fail("x must be fp16 or fp32");
   const Shape& s = x.type.shape;
   std::vector<bool> reduced(s.size(), axes_arg == nullptr);  // no axes: reduce everything
@@ -502,9 +531,13 @@ HostTensor reduce(const HostTensor& x, const std::vector<int64_t>* axes_arg, boo
     if (!reduced[i] || keep_dims) out_shape.push_back(kept_shape.back());
   }
   HostTensor out = make_tensor(x.type.dtype, out_shape);
-  if (is_max) std::fill(out.data.begin(), out.data.end(), -std::numeric_limits<float>::infinity());
+  const bool is_sum = kind == Reduction::kSum || kind == Reduction::kMean;
+  const bool is_max = kind == Reduction::kMax;
+  if (!is_sum)
+    std::fill(out.data.begin(), out.data.end(),
+              (is_max ? -1 : 1) * std::numeric_limits<float>::infinity());
   // Walk the input in order; each element lands on its output through strides that are zero
-  // on reduced axes. Sums accumulate in fp32 in input order.
+  // on reduced axes. Sums (and a mean's sum) accumulate in fp32 in input order.
   const float* in = x.data.data();
   float* o = out.data.data();
   for_each_row<1>(s, {broadcast_strides(kept_shape, s)}, {0},
@@ -512,12 +545,16 @@ HostTensor reduce(const HostTensor& x, const std::vector<int64_t>* axes_arg, boo
                     for (int64_t i = 0; i < count; ++i) {
                       float& acc = o[off[0] + i * step[0]];
                       const float v = in[linear + i];
-                      if (!is_max)
+                      if (is_sum)
                         acc += v;
-                      else if (v > acc || v != v)
+                      else if ((is_max ? v > acc : v < acc) || v != v)
                         acc = v;  // NaN sticks once seen
                     }
                   });
+  if (kind == Reduction::kMean && !out.data.empty()) {
+    const auto count = static_cast<float>(numel(s) / numel(out_shape));
+    for (float& v : out.data) v /= count;
+  }
   return out;
 }
 
@@ -542,11 +579,14 @@ HostTensor reshape(const HostTensor& x, const std::vector<int64_t>& shape) {
     if (out[i] == -1) {
       if (infer >= 0) fail("shape " + shape_text(shape) + " has more than one -1");
       infer = static_cast<int64_t>(i);
-    } else if (out[i] < 1) {
-      fail("shape " + shape_text(shape) + " has a dimension below 1 (only one -1 is allowed)");
-    } else {
-      known *= out[i];
+      continue;
     }
+    if (out[i] == 0 && i < x.type.shape.size() && x.type.shape[i] > 0)
+      out[i] = x.type.shape[i];  // 0 copies x's axis
+    if (out[i] < 1)
+      fail("shape " + shape_text(shape) +
+           " has a dimension below 1 (only one -1, and 0 for an axis x has, are allowed)");
+    known *= out[i];
   }
   const int64_t total = numel(x.type.shape);
   if (infer >= 0) {
@@ -575,6 +615,37 @@ HostTensor transpose(const HostTensor& x, const std::vector<int64_t>& perm) {
     strides.push_back(own[axis]);
   }
   return gather_strided(x, out_shape, strides, 0);
+}
+
+HostTensor expand_dims(const HostTensor& x, const std::vector<int64_t>& axes) {
+  const size_t rank = x.type.shape.size() + axes.size();
+  std::vector<bool> inserted(rank, false);
+  for (int64_t a : axes) {
+    const auto axis = static_cast<size_t>(normalize_axis(a, rank, "axes entry"));
+    if (inserted[axis]) fail("axis " + std::to_string(a) + " is listed twice");
+    inserted[axis] = true;
+  }
+  Shape out;
+  for (size_t i = 0, next = 0; i < rank; ++i) out.push_back(inserted[i] ? 1 : x.type.shape[next++]);
+  return HostTensor{Type{x.type.dtype, out}, x.data};
+}
+
+// Drops the listed axes (each of size 1), or without axes every axis of size 1.
+HostTensor squeeze(const HostTensor& x, const std::vector<int64_t>* axes) {
+  const Shape& s = x.type.shape;
+  std::vector<bool> drop(s.size(), false);
+  for (size_t i = 0; !axes && i < s.size(); ++i) drop[i] = s[i] == 1;
+  for (size_t k = 0; axes && k < axes->size(); ++k) {
+    const auto axis = static_cast<size_t>(normalize_axis((*axes)[k], s.size(), "axes entry"));
+    if (s[axis] != 1)
+      fail("axis " + std::to_string((*axes)[k]) + " has size " + std::to_string(s[axis]) +
+           ", not 1");
+    drop[axis] = true;
+  }
+  Shape out;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!drop[i]) out.push_back(s[i]);
+  return HostTensor{Type{x.type.dtype, out}, x.data};
 }
 
 HostTensor slice_by_size(const HostTensor& x, const std::vector<int64_t>& begin,
@@ -794,10 +865,12 @@ class Args {
 
 const std::set<std::string>& known_ops() {
   static const std::set<std::string> ops = {
-      "const",    "conv",      "matmul",  "add",     "sub",           "mul",
-      "real_div", "pow",       "maximum", "minimum", "rsqrt",         "sqrt",
-      "exp",      "log",       "sigmoid", "softmax", "reduce_sum",    "reduce_max",
-      "reshape",  "transpose", "concat",  "cast",    "slice_by_size", "slice_by_index"};
+      "const",      "conv",        "linear",      "matmul",        "add",           "sub",
+      "mul",        "real_div",    "pow",         "maximum",       "minimum",       "rsqrt",
+      "sqrt",       "exp",         "log",         "sigmoid",       "tanh",          "relu",
+      "silu",       "abs",         "square",      "gelu",          "softmax",       "reduce_sum",
+      "reduce_max", "reduce_min",  "reduce_mean", "reshape",       "transpose",     "concat",
+      "cast",       "expand_dims", "squeeze",     "slice_by_size", "slice_by_index"};
   return ops;
 }
 
@@ -840,13 +913,24 @@ HostTensor compute(const Operation& op, Args& args) {
   if (name == "exp") return unary(args.tensor("x"), [](float v) { return std::exp(v); });
   if (name == "sigmoid")
     return unary(args.tensor("x"), [](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+  if (name == "tanh") return unary(args.tensor("x"), [](float v) { return std::tanh(v); });
+  if (name == "relu") return unary(args.tensor("x"), [](float v) { return v < 0.0f ? 0.0f : v; });
+  if (name == "silu")
+    return unary(args.tensor("x"), [](float v) { return v / (1.0f + std::exp(-v)); });
+  if (name == "abs") return unary(args.tensor("x"), [](float v) { return std::fabs(v); });
+  if (name == "square") return unary(args.tensor("x"), [](float v) { return v * v; });
+  if (name == "gelu") return gelu(args.tensor("x"), args.text("mode", "EXACT"));
   if (name == "softmax") return softmax(args.tensor("x"), args.integer("axis", -1));
-  if (name == "reduce_sum" || name == "reduce_max") {
+  if (name.rfind("reduce_", 0) == 0) {
     const HostTensor& x = args.tensor("x");
     std::vector<int64_t> axes;
     const bool all = op.arg("axes") == nullptr;
     if (!all) axes = args.ints("axes");
-    return reduce(x, all ? nullptr : &axes, args.boolean("keep_dims", false), name == "reduce_max");
+    const Reduction kind = name == "reduce_max"    ? Reduction::kMax
+                           : name == "reduce_min"  ? Reduction::kMin
+                           : name == "reduce_mean" ? Reduction::kMean
+                                                   : Reduction::kSum;
+    return reduce(x, all ? nullptr : &axes, args.boolean("keep_dims", false), kind);
   }
   if (name == "conv") {
     ConvParams p;
@@ -860,8 +944,16 @@ HostTensor compute(const Operation& op, Args& args) {
   if (name == "matmul")
     return matmul(args.tensor("x"), args.tensor("y"), args.boolean("transpose_x", false),
                   args.boolean("transpose_y", false));
+  if (name == "linear")
+    return linear(args.tensor("x"), args.tensor("weight"), args.optional_tensor("bias"));
   if (name == "reshape") return reshape(args.tensor("x"), args.ints("shape"));
   if (name == "transpose") return transpose(args.tensor("x"), args.ints("perm"));
+  if (name == "expand_dims") return expand_dims(args.tensor("x"), args.ints("axes"));
+  if (name == "squeeze") {
+    if (!op.arg("axes")) return squeeze(args.tensor("x"), nullptr);
+    const std::vector<int64_t> axes = args.ints("axes");
+    return squeeze(args.tensor("x"), &axes);
+  }
   if (name == "slice_by_size")
     return slice_by_size(args.tensor("x"), args.ints("begin"), args.ints("size"));
   if (name == "slice_by_index") {

@@ -6,25 +6,33 @@
 //    fp16 constants are rounded to fp16 (round to nearest, ties to even) when they enter, and
 //    every op's fp16 result is rounded to fp16 once, after the op.
 //  - Element-wise ops (add, sub, mul, real_div, pow, maximum, minimum, rsqrt, sqrt, exp, log,
-//    sigmoid) compute each element in fp32 from its fp16 operands and round once.
-//  - conv, matmul, reduce_sum, reduce_max and softmax accumulate in fp32 (the ANE is assumed to
+//    abs, square, relu, tanh, sigmoid, silu, gelu) compute each element in fp32 from its fp16
+//    operands and round once.
+//  - conv, linear, matmul, the reductions and softmax accumulate in fp32 (the ANE is assumed to
 //    accumulate in higher precision internally) and round each output element to fp16 once.
-//    conv's bias is added in fp32 before that single rounding.
+//    conv's and linear's bias is added, and reduce_mean's sum divided, in fp32 before that single
+//    rounding.
 //  - Values beyond the fp16 range become +-inf on rounding (65520 and above, as ties-to-even
 //    dictates), and inf/NaN then propagate by IEEE rules; the interpreter never traps on them.
 //  - Tensors cast to fp32 stay fp32 (computed and kept in fp32, never rounded to fp16) until
 //    cast back; cast to fp16 rounds.
-//  - Data movement (reshape, transpose, slice_by_size, slice_by_index, concat) is exact.
+//  - Data movement (reshape, transpose, slice_by_size, slice_by_index, concat, expand_dims,
+//    squeeze) is exact.
 //
-// Supported ops (coremltools opset names and arguments): const (inline literal or BLOBFILE via
-// the BlobLoader), conv (rank 3 or 4 x; strides, pad_type valid/same/same_lower/custom, pad,
-// dilations, groups, bias), matmul (transpose_x/transpose_y, batched with broadcasting, rank-1
+// Supported ops (coremltools opset names and arguments), every op the checker knows
+// (checker.h): const (inline literal or BLOBFILE via the BlobLoader), conv (rank 3 or 4 x;
+// strides, pad_type valid/same/same_lower/custom, pad, dilations, groups, bias), linear (x,
+// weight [O, I], bias), matmul (transpose_x/transpose_y, batched with broadcasting, rank-1
 // operands), add, sub, mul, real_div, pow, maximum, minimum (numpy broadcasting), rsqrt
-// (x, epsilon: 1/sqrt(x + epsilon)), sqrt, exp, log (optional epsilon: log(x + epsilon)),
-// sigmoid, softmax (axis), reduce_sum, reduce_max (axes, keep_dims), reshape (one -1 allowed),
-// transpose (perm), slice_by_size (begin, size; -1 = to the end), slice_by_index (begin, end,
-// stride, begin_mask, end_mask, squeeze_mask), concat (values, axis, interleave), cast (dtype
-// "fp16"/"fp32"). Negative axes count from the end everywhere.
+// (x, epsilon: 1/sqrt(x + epsilon)), sqrt, exp, log (optional epsilon: log(x + epsilon)), abs,
+// square, relu, tanh, sigmoid, silu, gelu (mode EXACT, TANH_APPROXIMATION or
+// SIGMOID_APPROXIMATION), softmax (axis), reduce_sum, reduce_mean, reduce_max, reduce_min (axes,
+// keep_dims), reshape (one -1 allowed; 0 copies x's axis), transpose (perm), slice_by_size
+// (begin, size; -1 = to the end), slice_by_index (begin, end, stride, begin_mask, end_mask,
+// squeeze_mask), concat (values, axis, interleave), cast (dtype "fp16"/"fp32"), expand_dims
+// (axes), squeeze (axes, or every size-1 axis). Negative axes count from the end everywhere.
+// Float tensors only: int32 arithmetic and casts to int32 or bool, which the checker accepts,
+// are not supported.
 //
 // Errors are UserErrors naming the input or the op (its result name, op name and source line).
 // Each op's computed type must equal its declared type, so a wrongly typed program fails here

@@ -68,16 +68,25 @@ void write_program_dir(const KernelProgram& kp, const std::string& dir) {
   write_file_atomic((fs::path(dir) / "io.json").string(), text.data(), text.size());
 }
 
-mil::BlobLoader blob_loader(const MilBlobFile& file) {
-  return [&file](const std::string& path, uint64_t offset, const mil::Type& type) {
-    if (path != kWeightFile) throw UserError("BLOBFILE path '" + path + "' is not " + kWeightFile);
+mil::BlobLoader blob_loader(const MilBlobFile& file, std::string blob_path) {
+  return [&file, expected = std::move(blob_path)](const std::string& path, uint64_t offset,
+                                                  const mil::Type& type) {
+    if (path != expected) throw UserError("BLOBFILE path '" + path + "' is not " + expected);
     const MilBlobEntry& e = file.at_record(offset);
-    if (e.dtype != BlobDType::kFp16 || static_cast<int64_t>(e.size) != 2 * type.numel())
+    const bool fp32 = type.dtype == mil::DType::kFp32;
+    const int64_t width = fp32 ? 4 : 2;
+    if (e.dtype != (fp32 ? BlobDType::kFp32 : BlobDType::kFp16) ||
+        static_cast<int64_t>(e.size) != width * type.numel())
       throw UserError("'" + file.name() + "': record at " + std::to_string(offset) +
-                      " does not hold " + std::to_string(type.numel()) + " fp16 values");
+                      " does not hold " + std::to_string(type.numel()) +
+                      (fp32 ? " fp32" : " fp16") + " values");
     std::string_view bytes = file.data(e);
     mil::HostTensor t{type, std::vector<float>(type.numel())};
     for (int64_t i = 0; i < type.numel(); ++i) {
+      if (fp32) {
+        std::memcpy(&t.data[i], bytes.data() + 4 * i, 4);
+        continue;
+      }
       uint16_t bits;
       std::memcpy(&bits, bytes.data() + 2 * i, 2);
       t.data[i] = fp16_to_fp32(bits);

@@ -17,7 +17,9 @@ std::string serialize_weights(const KernelProgram& program);
 
 void write_program_dir(const KernelProgram& program, const std::string& dir);
 
-// A BLOBFILE loader for the interpreter that reads fp16 tensors from a parsed weight file.
-mil::BlobLoader blob_loader(const MilBlobFile& file);
+// A BLOBFILE loader for the interpreter that reads tensors from a parsed weight file: fp16
+// records for fp16 constants, fp32 records for fp32 ones. `blob_path` is the BLOBFILE path the
+// file stands for; a constant naming another path is a UserError.
+mil::BlobLoader blob_loader(const MilBlobFile& file, std::string blob_path = kWeightFile);
 
 }  // namespace anetrain::ane
