@@ -14,7 +14,7 @@
 //    dictates), and inf/NaN then propagate by IEEE rules; the interpreter never traps on them.
 //  - Tensors cast to fp32 stay fp32 (computed and kept in fp32, never rounded to fp16) until
 //    cast back; cast to fp16 rounds.
-//  - Data movement (reshape, transpose, slice_by_size, slice_by_index, concat) is exact.
+//  - Data movement (reshape, transpose, slice_by_size, slice_by_index, concat, tile) is exact.
 //
 // Supported ops (coremltools opset names and arguments): const (inline literal or BLOBFILE via
 // the BlobLoader), conv (rank 3 or 4 x; strides, pad_type valid/same/same_lower/custom, pad,
@@ -23,8 +23,8 @@
 // (x, epsilon: 1/sqrt(x + epsilon)), sqrt, exp, log (optional epsilon: log(x + epsilon)),
 // sigmoid, softmax (axis), reduce_sum, reduce_max (axes, keep_dims), reshape (one -1 allowed),
 // transpose (perm), slice_by_size (begin, size; -1 = to the end), slice_by_index (begin, end,
-// stride, begin_mask, end_mask, squeeze_mask), concat (values, axis, interleave), cast (dtype
-// "fp16"/"fp32"). Negative axes count from the end everywhere.
+// stride, begin_mask, end_mask, squeeze_mask), concat (values, axis, interleave), tile (reps),
+// cast (dtype "fp16"/"fp32"). Negative axes count from the end everywhere.
 //
 // Errors are UserErrors naming the input or the op (its result name, op name and source line).
 // Each op's computed type must equal its declared type, so a wrongly typed program fails here
