@@ -95,7 +95,8 @@ const char* const kSeeds[] = {
         tensor<fp16, [64, 8]> sg = silu(x = mx)[name = string("sg")];
         tensor<fp16, [8, 8]> lw = const()[name = string("lw"), val = tensor<fp16, [8, 8]>(BLOBFILE(path = string("@model_path/weights/weight.bin"), offset = uint64(64)))];
         tensor<fp16, [64, 8]> ln = linear(weight = lw, x = sg)[name = string("ln")];
-    } -> (f, ln, sq, cc);
+        tensor<fp16, [64, 16]> tl = tile(reps = tensor<int32, [2]>([1, 2]), x = ln)[name = string("tl")];
+    } -> (f, ln, sq, cc, tl);
 }
 )",
 };

@@ -457,6 +457,8 @@ def evaluate(op, a, v):
         if a["dtype"] not in ("fp16", "fp32"):
             raise CorpusError(f"{op['result']}: cast to {a['dtype']} is not modelled")
         return a["x"], a["dtype"]
+    if name == "tile":
+        return np.tile(a["x"], [int(r) for r in a["reps"]]), v["x"].dtype
     if name == "expand_dims":
         return np.expand_dims(a["x"], axes_of(a)), v["x"].dtype
     if name == "squeeze":

@@ -1,7 +1,8 @@
 // `anetrain ane emit|lint|check`: the ANE kernel programs, generated and verified on any
 // machine (no Mac needed):
 //   emit  --config PRESET --out DIR        one directory per program: model.mil, weights/, io.json
-//   lint  FILE.mil [--profile P]           parse, type-check and lint any MIL file
+//   lint  FILE.mil [--profile P] [--surface-budget-mb N]
+//                                          parse, type-check and lint any MIL file
 //   check --config PRESET [--profile P]    lint every program, run it in the fp16 interpreter
 //                                          against the CPU backend, print a table
 #include <cstdio>
@@ -30,10 +31,10 @@ namespace {
 
 // Lints one program; prints its issues; returns the number of errors.
 int lint_and_report(const mil::Program& program, const std::string& label,
-                    const std::string& profile) {
+                    const mil::LintProfile& profile) {
   mil::check_program(program, label);
   int errors = 0;
-  for (const mil::LintIssue& issue : mil::lint_program(program, mil::lint_profile(profile))) {
+  for (const mil::LintIssue& issue : mil::lint_program(program, profile)) {
     std::printf("%s:%d: %s: [%s] %s%s\n", label.c_str(), issue.line,
                 issue.severity == mil::LintSeverity::kError ? "error" : "warning",
                 issue.rule.c_str(), issue.op.empty() ? "" : ("op '" + issue.op + "': ").c_str(),
@@ -84,7 +85,17 @@ int run_emit(const Args& args) {
 int run_lint(const Args& args) {
   const std::string path = args.operand();
   const mil::Program program = mil::parse_program(read_file(path), path);
-  const int errors = lint_and_report(program, path, args.get("profile"));
+  mil::LintProfile profile = mil::lint_profile(args.get("profile"));
+  if (args.has("surface-budget-mb")) {
+    const long long mb = args.get_int("surface-budget-mb");
+    if (mb < 0 || mb >= (1LL << 40))
+      throw UserError(
+          "anetrain ane lint: --surface-budget-mb must be 0 (off) or a size in MB "
+          "below 2^40, got " +
+          std::to_string(mb));
+    profile.surface_budget_bytes = static_cast<int64_t>(mb) << 20;
+  }
+  const int errors = lint_and_report(program, path, profile);
   std::printf("%s: %zu ops, %d lint error(s)\n", path.c_str(), program.main.ops.size(), errors);
   return errors == 0 ? 0 : 1;
 }
@@ -122,7 +133,7 @@ int run_check(const Args& args) {
     const mil::Program parsed = mil::parse_program(text, kp.name() + "/model.mil");
     if (mil::print_program(parsed) != text)
       throw UserError("internal: " + kp.name() + " does not survive print -> parse -> print");
-    lint_errors += lint_and_report(parsed, kp.name() + "/model.mil", profile);
+    lint_errors += lint_and_report(parsed, kp.name() + "/model.mil", mil::lint_profile(profile));
     ++programs;
   }
   const auto checks = ane::check_kernel_programs(config.model, options, seed, driver.get());
@@ -192,7 +203,12 @@ std::vector<Command> ane_commands() {
       {.name = "ane lint",
        .summary = "parse, type-check and lint a MIL file against a chip profile",
        .operand = "FILE.mil",
-       .flags = {profile_flag()},
+       .flags = {profile_flag(),
+                 {.name = "surface-budget-mb",
+                  .value = "N",
+                  .help = "warn (surface-budget) about a function input or output larger than N "
+                          "MB; 0 turns the rule off (default: the profile's, 16 MB on the chip "
+                          "profiles, off in permissive)"}},
        .run = run_lint},
       {.name = "ane check",
        .summary = "lint every kernel program and run it in the fp16 interpreter against the CPU",

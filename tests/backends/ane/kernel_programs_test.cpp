@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "backends/ane/mil/checker.h"
 #include "backends/ane/mil/parser.h"
 #include "backends/ane/mil/printer.h"
@@ -208,6 +211,36 @@ TEST(KernelProgramsMultiInput, MatchTheCpuBackendAndLintFlagsEqualSizes) {
   EXPECT_THROW(build_kernel_programs(c.model, block_weights(layout, params.data()),
                                      {.variant = "dynamic", .multi_input = true}),
                UserError);
+}
+
+}  // namespace
+}  // namespace anetrain::ane
+
+namespace anetrain::ane {
+namespace {
+
+// The proven form lints with no warning at all on the chip profiles where a preset fits the
+// chip's limits; a preset that does not fit says why (tiny and stories15M: head dims 16 and
+// 48, not multiples of 32, in the attention matmuls; rule matmul-inner).
+TEST(ProvenFormLint, NoWarningsWhereThePresetFitsAndOnlyTheReasonWhereItDoesNot) {
+  const std::map<std::string, std::set<std::string>> allowed = {
+      {"layer768", {}}, {"stories110M", {}}, {"tiny", {"matmul-inner"}},
+      {"stories15M", {"matmul-inner"}}};
+  for (const auto& [preset, rules] : allowed)
+    for (const std::string variant : {"static", "dynamic"})
+      for (const std::string profile : {"m1-macos15", "m4-macos15"}) {
+        std::vector<float> params;
+        std::set<std::string> seen;
+        for (const KernelProgram& kp :
+             programs_of(config_for(preset).model, {.variant = variant}, params))
+          for (const auto& issue : mil::lint_program(kp.program, mil::lint_profile(profile))) {
+            seen.insert(issue.rule);
+            EXPECT_TRUE(rules.count(issue.rule))
+                << preset << " " << variant << " " << profile << " " << kp.name() << " ["
+                << issue.rule << "] " << issue.message;
+          }
+        EXPECT_EQ(seen, rules) << preset << " " << variant << " " << profile;
+      }
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <string>
 
@@ -310,6 +311,35 @@ TEST(MilChecker, Concat) {
             std::string::npos);
 }
 
+TEST(MilChecker, Tile) {
+  const std::string x = "tensor<fp16, [1, 64, 1, 32]> x";
+  EXPECT_EQ(infer(x, stmt("tile(reps = tensor<int32, [4]>([1, 1, 1, 2]), x = x)")),
+            "tensor<fp16, [1, 64, 1, 64]>");
+  EXPECT_EQ(infer("tensor<fp32, [2, 3]> x", stmt("tile(reps = tensor<int32, [2]>([3, 2]), x = x)")),
+            "tensor<fp32, [6, 6]>");
+  EXPECT_EQ(infer("tensor<int32, [2]> x", stmt("tile(reps = tensor<int32, [1]>([4]), x = x)")),
+            "tensor<int32, [8]>");
+  // reps: one int32 entry >= 1 per axis of x, known when the program is compiled; the result
+  // within 2^31 - 1 per axis like any other.
+  const std::string k = "tensor<int32, [4]> k, " + x;
+  const std::vector<std::array<std::string, 3>> errors = {
+      {x, "tile(reps = tensor<int32, [3]>([1, 1, 2]), x = x)", "'reps' must have 4 entries, has 3"},
+      {x, "tile(reps = tensor<int32, [4]>([1, 0, 1, 2]), x = x)",
+       "must be >= 1 on every axis (axis 1 is 0)"},
+      {x, "tile(reps = tensor<int32, [4]>([1, -2, 1, 2]), x = x)", "axis 1 is -2"},
+      {x, "tile(reps = tensor<fp16, [4]>([1, 1, 1, 2]), x = x)",
+       "'reps' must be an int32 tensor constant"},
+      {k, "tile(reps = k, x = x)", "'reps' must be a constant"},
+      {x, "tile(x = x)", "missing argument 'reps'"},
+      {"fp16 x", "tile(reps = tensor<int32, [1]>([2]), x = x)", "x must have rank >= 1"},
+      {"tensor<fp16, [65536]> x", "tile(reps = tensor<int32, [1]>([65536]), x = x)",
+       "outside 0..2^31-1"}};
+  for (const auto& [inputs, statement, expected] : errors) {
+    const std::string error = infer_error(inputs, stmt(statement));
+    EXPECT_NE(error.find(expected), std::string::npos) << statement << ": " << error;
+  }
+}
+
 TEST(MilChecker, ArgumentAndNameErrorsAreLocated) {
   const std::string x = "tensor<fp16, [4]> x";
   const std::string ok = "        tensor<fp16, [4]> a = exp(x = x)[name = string(\"a\")];\n";
@@ -374,7 +404,7 @@ TEST(MilChecker, KnowsTheOpsItDocuments) {
                          "exp",       "log",           "sigmoid",        "silu",
                          "softmax",   "reduce_sum",    "reduce_max",     "reshape",
                          "transpose", "slice_by_size", "slice_by_index", "concat",
-                         "cast",      "expand_dims",   "squeeze"})
+                         "cast",      "expand_dims",   "squeeze",        "tile"})
     EXPECT_TRUE(std::binary_search(ops.begin(), ops.end(), op)) << op;
 }
 
@@ -412,6 +442,28 @@ bool fires(const std::string& source, const std::string& profile, const std::str
   return find_rule(lint(source, profile), rule).has_value();
 }
 
+// The rules for constructs never seen to run: a warning on every hardware profile, off in
+// permissive. Returns the m4-macos15 issue for a look at its message.
+LintIssue expect_hardware_warning(const std::string& source, const std::string& rule) {
+  for (const char* profile : {"m1-macos15", "m4-macos15", "strict"}) {
+    const std::optional<LintIssue> issue = find_rule(lint(source, profile), rule);
+    EXPECT_TRUE(issue.has_value()) << rule << " on " << profile;
+    if (issue) EXPECT_EQ(issue->severity, LintSeverity::kWarning) << rule << " on " << profile;
+  }
+  EXPECT_FALSE(fires(source, "permissive", rule)) << rule;
+  return find_rule(lint(source, "m4-macos15"), rule).value_or(LintIssue{});
+}
+
+void expect_quiet(const std::string& source, const std::string& rule) {
+  for (const std::string& profile : lint_profile_names())
+    EXPECT_FALSE(fires(source, profile, rule)) << rule << " on " << profile;
+}
+
+// x [1, 64, 1, 32] -> `body` (ending in the value y) -> y.
+std::string around(const std::string& body) {
+  return program_text("tensor<fp16, [1, 64, 1, 32]> x", body, "y");
+}
+
 TEST(MilLint, GoodKernelIsCleanOnEveryProfile) {
   for (const std::string& name : lint_profile_names()) {
     const auto issues = lint(good_kernel(), name);
@@ -427,6 +479,10 @@ TEST(MilLint, ProfilesAndUnknownName) {
   EXPECT_FALSE(lint_profile("strict").multi_io_allowed);
   EXPECT_TRUE(lint_profile("permissive").allowed_ops.count("silu"));
   EXPECT_FALSE(lint_profile("m1-macos15").allowed_ops.count("silu"));
+  EXPECT_TRUE(lint_profile("m4-macos15").allowed_ops.count("tile"));  // warned by its own rule
+  EXPECT_FALSE(lint_profile("strict").allowed_ops.count("tile"));
+  EXPECT_EQ(lint_profile("m1-macos15").surface_budget_bytes, 16 << 20);
+  EXPECT_EQ(lint_profile("permissive").surface_budget_bytes, 0);
   try {
     lint_profile("m9");
     ADD_FAILURE() << "no error";
@@ -521,23 +577,51 @@ TEST(MilLint, OpAllowList) {
   EXPECT_TRUE(fires(tanh, "strict", "op-allowed"));
 }
 
+// concat on axis 1 or the last axis of a rank-4 value without interleave is the form 13 of the
+// seed's hardware-run kernels use: no warning anywhere. Every other concat stays contested.
+std::string concat_program(const std::string& axis, const std::string& interleave,
+                           const std::string& out_type) {
+  return around("        " + out_type + " y = concat(axis = int32(" + axis + ")," + interleave +
+                " values = (x, x))[name = string(\"y\")];\n");
+}
+
 TEST(MilLint, Concat) {
-  const std::string src = program_text("tensor<fp16, [1, 64, 1, 32]> x",
-                                       "        tensor<fp16, [1, 64, 1, 64]> y = concat(axis = "
-                                       "int32(3), values = (x, x))[name = string(\"y\")];\n",
-                                       "y");
-  const std::optional<LintIssue> strict = find_rule(lint(src, "strict"), "concat");
-  ASSERT_TRUE(strict.has_value());
-  EXPECT_EQ(strict->severity, LintSeverity::kWarning);  // the seed ran it: contested, not refused
+  for (const std::string& seed_form :
+       {concat_program("1", "", "tensor<fp16, [1, 128, 1, 32]>"),
+        concat_program("3", "", "tensor<fp16, [1, 64, 1, 64]>"),
+        concat_program("-1", " interleave = bool(false),", "tensor<fp16, [1, 64, 1, 64]>")})
+    expect_quiet(seed_form, "concat");
+
+  const std::string axis2 = concat_program("2", "", "tensor<fp16, [1, 64, 2, 32]>");
+  const LintIssue issue = expect_hardware_warning(axis2, "concat");
+  EXPECT_EQ(issue.line, 4);
+  EXPECT_EQ(issue.message,
+            "concat on axis 2 of a rank-4 value is contested: some ANE compilers reject it; the "
+            "seed's hardware-run kernels concatenate only on axis 1 or 3 of rank-4 values, "
+            "without interleave");
+  EXPECT_FALSE(has_lint_errors(lint(axis2, "m1-macos15")));
+  EXPECT_FALSE(has_lint_errors(lint(axis2, "strict")));  // the seed ran concat: not refused
+  const std::string interleaved =
+      concat_program("3", " interleave = bool(true),", "tensor<fp16, [1, 64, 1, 64]>");
+  EXPECT_NE(expect_hardware_warning(interleaved, "concat").message.find("with interleave"),
+            std::string::npos);
+  const std::string rank3 =
+      program_text("tensor<fp16, [64, 1, 32]> x",
+                   "        tensor<fp16, [128, 1, 32]> y = concat(axis = int32(0), values = (x, "
+                   "x))[name = string(\"y\")];\n",
+                   "y");
+  EXPECT_TRUE(fires(rank3, "m1-macos15", "concat"));
+
+  // Flags, not code: a profile that refuses concat refuses the seed's form too, and one that
+  // does not trust the seed's runs warns about it.
   LintProfile no_concat = lint_profile("strict");
   no_concat.concat_allowed = false;
-  EXPECT_EQ(find_rule(lint_program(parse_program(src, "k.mil"), no_concat), "concat")->severity,
-            LintSeverity::kError);
-  const std::optional<LintIssue> m1 = find_rule(lint(src, "m1-macos15"), "concat");
-  ASSERT_TRUE(m1.has_value());
-  EXPECT_EQ(m1->severity, LintSeverity::kWarning);
-  EXPECT_FALSE(has_lint_errors(lint(src, "m1-macos15")));
-  EXPECT_FALSE(fires(src, "permissive", "concat"));
+  const Program seed =
+      parse_program(concat_program("1", "", "tensor<fp16, [1, 128, 1, 32]>"), "k.mil");
+  EXPECT_EQ(find_rule(lint_program(seed, no_concat), "concat")->severity, LintSeverity::kError);
+  LintProfile untrusting = lint_profile("m4-macos15");
+  untrusting.concat_seed_form_ran = false;
+  EXPECT_EQ(find_rule(lint_program(seed, untrusting), "concat")->severity, LintSeverity::kWarning);
 }
 
 // Inputs a and b (declared in that order); outputs p<b> then q<a>, so the outputs are in
@@ -688,6 +772,197 @@ TEST(MilLint, InlineLiteralsAreWarnedOnHardwareProfiles) {
                    "two)[name = string(\"y\")];\n",
                    "y");
   EXPECT_FALSE(fires(named, "m1-macos15", "inline-literal"));
+}
+
+// x of `type` -> sigmoid -> y.
+std::string sigmoid_of(const std::string& type) {
+  return program_text(type + " x",
+                      "        " + type + " y = sigmoid(x = x)[name = string(\"y\")];\n", "y");
+}
+
+// x [1, C, 1, S] -> sigmoid -> y.
+std::string passthrough(int64_t channels, int64_t width, const std::string& dtype = "fp16") {
+  return sigmoid_of("tensor<" + dtype + ", [1, " + std::to_string(channels) + ", 1, " +
+                    std::to_string(width) + "]>");
+}
+
+// x [1, 64, 1, 32] reshaped to `shape` (as h) and back.
+std::string reshaped(const std::string& shape) {
+  return around("        tensor<fp16, " + shape + "> h = reshape(shape = tensor<int32, [4]>(" +
+                shape +
+                "), x = x)[name = string(\"h\")];\n"
+                "        tensor<fp16, [1, 64, 1, 32]> y = reshape(shape = tensor<int32, [4]>([1, "
+                "64, 1, 32]), x = h)[name = string(\"y\")];\n");
+}
+
+TEST(MilLint, Axis0AboveOne) {
+  // Heads moved to axis 0 of an intermediate, and an input with axis 0 of 2.
+  EXPECT_EQ(
+      format_lint_issue(expect_hardware_warning(reshaped("[2, 32, 1, 32]"), "axis0"), "k.mil"),
+      "k.mil:4: warning [axis0] op 'h': result tensor<fp16, [2, 32, 1, 32]>: axis 0 is 2, "
+      "above 1; programs seen to run keep axis 0 at 1 (heads on axis 1)");
+  const std::string batch_input = sigmoid_of("tensor<fp16, [2, 64, 1, 32]>");
+  EXPECT_EQ(expect_hardware_warning(batch_input, "axis0").message.rfind("input 'x' ", 0), 0u);
+  // The seed's form: heads on axis 1. Conv weights ([OC, IC, 1, 1] consts) are not values of
+  // the [1, C, 1, S] layout and are not checked.
+  expect_quiet(reshaped("[1, 2, 32, 32]"), "axis0");
+  expect_quiet(good_kernel(), "axis0");
+  // Rank 3 is not the surface layout: not checked.
+  expect_quiet(sigmoid_of("tensor<fp16, [2, 64, 32]>"), "axis0");
+}
+
+// A slice of the function input w [1, 64, 1, 128] (a dynamic weight surface).
+std::string input_slice(const std::string& statement) {
+  return program_text("tensor<fp16, [1, 64, 1, 128]> w",
+                      "        tensor<int32, [4]> b = const()[name = string(\"b\"), val = "
+                      "tensor<int32, [4]>([0, 0, 0, 65])];\n"
+                      "        tensor<int32, [4]> b64 = const()[name = string(\"b64\"), val = "
+                      "tensor<int32, [4]>([0, 0, 0, 64])];\n"
+                      "        tensor<int32, [4]> n = const()[name = string(\"n\"), val = "
+                      "tensor<int32, [4]>([1, 64, 1, 32])];\n"
+                      "        tensor<fp16, [1, 64, 1, 32]> y = " +
+                          statement + "[name = string(\"y\")];\n",
+                      "y");
+}
+
+TEST(MilLint, SliceOfAnInputStartsAligned) {
+  const LintIssue by_size = expect_hardware_warning(
+      input_slice("slice_by_size(begin = b, size = n, x = w)"), "slice-align");
+  EXPECT_EQ(by_size.line, 7);
+  EXPECT_EQ(by_size.op, "y");
+  EXPECT_EQ(by_size.message,
+            "slice_by_size of input 'w' begins at element 65 of its last axis, not a multiple of "
+            "32 (64 bytes of fp16); the seed's weight blocks start at multiples of the sequence "
+            "length");
+  expect_quiet(input_slice("slice_by_size(begin = b64, size = n, x = w)"), "slice-align");
+  expect_hardware_warning(
+      input_slice("slice_by_index(begin = b, end = tensor<int32, [4]>([1, 64, 1, 97]), x = w)"),
+      "slice-align");
+  expect_quiet(
+      input_slice("slice_by_index(begin = b64, end = tensor<int32, [4]>([1, 64, 1, 96]), x = w)"),
+      "slice-align");
+  // Negative begins count from the end (128 - 64 = 64); a begin_mask reads from column 0.
+  expect_quiet(input_slice("slice_by_size(begin = tensor<int32, [4]>([0, 0, 0, -64]), size = n, "
+                           "x = w)"),
+               "slice-align");
+  expect_hardware_warning(input_slice("slice_by_size(begin = tensor<int32, [4]>([0, 0, 0, -63]), "
+                                      "size = tensor<int32, [4]>([1, 64, 1, 32]), x = w)"),
+                          "slice-align");
+  expect_quiet(input_slice("slice_by_index(begin = b, begin_mask = tensor<bool, [4]>([false, "
+                           "false, false, true]), end = tensor<int32, [4]>([1, 64, 1, 32]), x = "
+                           "w)"),
+               "slice-align");
+  // Slices of intermediate values are not checked: the seed's RoPE slices column 1 of one.
+  const std::string intermediate = program_text(
+      "tensor<fp16, [1, 64, 1, 128]> w",
+      "        tensor<fp16, [1, 64, 1, 128]> s = sigmoid(x = w)[name = string(\"s\")];\n"
+      "        tensor<fp16, [1, 64, 1, 32]> y = slice_by_size(begin = tensor<int32, [4]>([0, 0, 0, "
+      "1]), size = tensor<int32, [4]>([1, 64, 1, 32]), x = s)[name = string(\"y\")];\n",
+      "y");
+  expect_quiet(intermediate, "slice-align");
+}
+
+TEST(MilLint, SurfaceBudget) {
+  // 4096 x 2080 fp16 = 16.25 MB, input and output; 4096 x 2048 = 16 MB exactly is within.
+  const std::string big = passthrough(4096, 2080);
+  const LintIssue issue = expect_hardware_warning(big, "surface-budget");
+  EXPECT_EQ(issue.message,
+            "input 'x' tensor<fp16, [1, 4096, 1, 2080]> is 16.25 MB (17039360 bytes), above the "
+            "surface budget of 16 MB (the seed's largest surface is ~11 MB; on-chip SRAM ~32 MB)");
+  const auto issues = lint(big, "m1-macos15");
+  EXPECT_EQ(std::count_if(issues.begin(), issues.end(),
+                          [](const LintIssue& i) { return i.rule == "surface-budget"; }),
+            2);  // in and out
+  expect_quiet(passthrough(4096, 2048), "surface-budget");
+  // The budget is a field: raised, or 0 to turn the rule off.
+  const Program p = parse_program(big, "k.mil");
+  LintProfile profile = lint_profile("m4-macos15");
+  profile.surface_budget_bytes = int64_t{32} << 20;
+  EXPECT_FALSE(find_rule(lint_program(p, profile), "surface-budget").has_value());
+  profile.surface_budget_bytes = 0;
+  EXPECT_FALSE(find_rule(lint_program(p, profile), "surface-budget").has_value());
+}
+
+TEST(MilLint, IoWidthMultipleOf16) {
+  // Width 40 (80 bytes) also breaks row-align, an error; width 48 breaks only row-align.
+  const LintIssue issue = expect_hardware_warning(passthrough(64, 40), "io-width");
+  EXPECT_EQ(issue.message,
+            "input 'x' tensor<fp16, [1, 64, 1, 40]>: width (last axis) 40 is not a multiple of 16, "
+            "reported as needed to avoid silent corruption");
+  expect_quiet(passthrough(64, 48), "io-width");
+  // fp32 I/O: 24 columns are 96 bytes, 16 columns 64.
+  expect_hardware_warning(passthrough(64, 24, "fp32"), "io-width");
+  expect_quiet(passthrough(64, 16, "fp32"), "io-width");
+}
+
+std::string matmul_program(const std::string& x_type, const std::string& flags,
+                           const std::string& out_type) {
+  return program_text(
+      x_type + " x",
+      "        " + out_type + " y = matmul(" + flags + "x = x, y = x)[name = string(\"y\")];\n",
+      "y");
+}
+
+TEST(MilLint, MatmulContractionMultipleOf32) {
+  // x [.., 32, 48] times its own transpose contracts over 48; [.., 32, 64] over 64.
+  const LintIssue issue = expect_hardware_warning(
+      matmul_program("tensor<fp16, [1, 2, 32, 48]>", "transpose_y = bool(true), ",
+                     "tensor<fp16, [1, 2, 32, 32]>"),
+      "matmul-inner");
+  EXPECT_EQ(issue.message,
+            "matmul contracts over 48 elements, not a multiple of 32, reported as needed to avoid "
+            "silent corruption");
+  expect_quiet(matmul_program("tensor<fp16, [1, 2, 32, 64]>", "transpose_y = bool(true), ",
+                              "tensor<fp16, [1, 2, 32, 32]>"),
+               "matmul-inner");
+  // transpose_x contracts over x's second-to-last axis: 48 warns, 64 does not, whatever the last.
+  expect_hardware_warning(
+      matmul_program("tensor<fp16, [1, 2, 48, 64]>", "transpose_x = bool(true), ",
+                     "tensor<fp16, [1, 2, 64, 64]>"),
+      "matmul-inner");
+  expect_quiet(matmul_program("tensor<fp16, [1, 2, 64, 48]>", "transpose_x = bool(true), ",
+                              "tensor<fp16, [1, 2, 48, 48]>"),
+               "matmul-inner");
+}
+
+TEST(MilLint, RsqrtDirectlyAfterAReduction) {
+  const std::string reduce =
+      "        tensor<fp16, [1, 1, 1, 32]> ss = reduce_sum(axes = tensor<int32, [1]>([1]), "
+      "keep_dims = bool(true), x = x)[name = string(\"ss\")];\n";
+  const LintIssue issue = expect_hardware_warning(
+      around(reduce + "        tensor<fp16, [1, 1, 1, 32]> y = rsqrt(x = ss)[name = "
+                      "string(\"y\")];\n"),
+      "rsqrt-after-reduction");
+  EXPECT_EQ(issue.line, 5);
+  EXPECT_EQ(issue.message,
+            "rsqrt reads 'ss', the result of reduce_sum, directly: reported to fail to compile "
+            "(the seed adds eps and writes pow(x, -0.5))");
+  // eps added in between: the reduction no longer feeds rsqrt directly.
+  expect_quiet(
+      around(reduce + "        tensor<fp16, [1, 1, 1, 32]> e = add(x = ss, y = fp16(0.00001))[name "
+                      "= string(\"e\")];\n"
+                      "        tensor<fp16, [1, 1, 1, 32]> y = rsqrt(x = e)[name = "
+                      "string(\"y\")];\n"),
+      "rsqrt-after-reduction");
+}
+
+TEST(MilLint, Tile) {
+  const std::string tiled = around(
+      "        tensor<fp16, [1, 64, 1, 64]> y = tile(reps = tensor<int32, [4]>([1, 1, 1, 2]), x = "
+      "x)[name = string(\"y\")];\n");
+  const LintIssue issue = expect_hardware_warning(tiled, "tile");
+  EXPECT_EQ(format_lint_issue(issue, "k.mil"),
+            "k.mil:4: warning [tile] op 'y': op tile was never seen to run on the ANE (no program "
+            "that ran uses it)");
+  // Allowed on the chip profiles (the warning is all), outside strict's seed ops.
+  EXPECT_FALSE(has_lint_errors(lint(tiled, "m1-macos15")));
+  EXPECT_FALSE(has_lint_errors(lint(tiled, "m4-macos15")));
+  EXPECT_EQ(find_rule(lint(tiled, "strict"), "op-allowed")->severity, LintSeverity::kError);
+  EXPECT_TRUE(lint(tiled, "permissive").empty());
+  // The same values by concat in the seed's form: no tile, no concat warning.
+  const std::string concatenated = concat_program("3", "", "tensor<fp16, [1, 64, 1, 64]>");
+  expect_quiet(concatenated, "tile");
+  expect_quiet(concatenated, "concat");
 }
 
 TEST(MilLint, NeverThrowsOnUncheckedPrograms) {

@@ -773,6 +773,37 @@ TEST(MilInterpreter, ReshapeZeroExpandDimsAndSqueeze) {
             std::string::npos);
 }
 
+TEST(MilInterpreter, TileRepeatsAlongEachAxis) {
+  Prog p;
+  p.input("x", f16({2, 3})).input("z", f16({2, 1, 2}));
+  p.op(f16({4, 6}), "t", "tile", {{"x", ref("x")}, {"reps", ints({2, 2})}});
+  p.op(f16({2, 3, 4}), "u", "tile", {{"x", ref("z")}, {"reps", ints({1, 3, 2})}});
+  p.op(f16({2, 3}), "same", "tile", {{"x", ref("x")}, {"reps", ints({1, 1})}});
+  p.output("t").output("u").output("same");
+  Interpreter interpreter(p.program, no_blobs());
+  const auto out = interpreter.run({{"x", tensor(f16({2, 3}), {1, 2, 3, 4, 5, 6})},
+                                    {"z", tensor(f16({2, 1, 2}), {1, 2, 3, 4})}});
+  EXPECT_EQ(out[0].type, f16({4, 6}));
+  EXPECT_EQ(out[0].data, (std::vector<float>{1, 2, 3, 1, 2, 3,  //
+                                             4, 5, 6, 4, 5, 6,  //
+                                             1, 2, 3, 1, 2, 3,  //
+                                             4, 5, 6, 4, 5, 6}));
+  EXPECT_EQ(out[1].type, f16({2, 3, 4}));
+  EXPECT_EQ(out[1].data, (std::vector<float>{1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2,  //
+                                             3, 4, 3, 4, 3, 4, 3, 4, 3, 4, 3, 4}));
+  EXPECT_EQ(out[2].data, (std::vector<float>{1, 2, 3, 4, 5, 6}));
+
+  Prog bad;
+  bad.input("x", f16({2, 3}));
+  bad.op(f16({2, 3}), "t", "tile", {{"x", ref("x")}, {"reps", ints({1, 0})}}).output("t");
+  Interpreter bad_reps(bad.program, no_blobs());
+  const std::string message = error_of([&] {
+    bad_reps.run({{"x", tensor(f16({2, 3}), std::vector<float>(6))}});
+  });
+  EXPECT_NE(message.find("tile 't'"), std::string::npos) << message;
+  EXPECT_NE(message.find("reps [1, 0] has an entry below 1"), std::string::npos) << message;
+}
+
 // ---- BLOBFILE constants --------------------------------------------------------------------
 
 TEST(MilInterpreter, BlobfileConstantComesFromLoaderOnce) {

@@ -414,6 +414,22 @@ class Checker {
     return out;
   }
 
+  Type infer_tile() {
+    const Type x = value_type("x");
+    if (x.dtype == DType::kString || x.dtype == DType::kUint64)
+      fail(std::string("x cannot be ") + dtype_name(x.dtype));
+    if (x.shape.empty()) fail("x must have rank >= 1");
+    const std::vector<int64_t> reps = int_vector("reps", static_cast<int64_t>(x.shape.size()));
+    Type out{x.dtype, {}};
+    for (size_t i = 0; i < reps.size(); ++i) {
+      if (reps[i] < 1)
+        fail("reps " + shape_text(reps) + " must be >= 1 on every axis (axis " + std::to_string(i) +
+             " is " + std::to_string(reps[i]) + ")");
+      out.shape.push_back(x.shape[i] * reps[i]);
+    }
+    return out;
+  }
+
   Type infer_cast() {
     const Type x = value_type("x");
     const std::string to = string_scalar("dtype", "", true);
@@ -726,6 +742,7 @@ const std::map<std::string, OpSpec>& op_specs() {
         &Checker::infer_slice_by_index};
     m["concat"] = {{"values", "axis", "interleave"}, {"values", "axis"}, &Checker::infer_concat};
     m["cast"] = {{"x", "dtype"}, {"x", "dtype"}, &Checker::infer_cast};
+    m["tile"] = {{"x", "reps"}, {"x", "reps"}, &Checker::infer_tile};
     m["expand_dims"] = {{"x", "axes"}, {"x", "axes"}, &Checker::infer_expand_dims};
     m["squeeze"] = {{"x", "axes"}, {"x"}, &Checker::infer_squeeze};
     return m;

@@ -21,6 +21,7 @@
 //   slice_by_size(x, begin, size)        size -1 runs to the end of the axis
 //   slice_by_index(x, begin, end, [stride], [begin_mask], [end_mask], [squeeze_mask])
 //   concat(values = (a, b, ...), axis, [interleave = false])
+//   tile(x, reps)              reps int32 [rank of x], entries >= 1: dim i is x's dim i * reps[i]
 //   cast(x, dtype = "fp16" | "fp32" | "int32" | "bool")
 //   expand_dims(x, axes); squeeze(x, [axes = every size-1 axis])
 // Float ops take fp16 or fp32; whether an op or dtype suits the ANE is the linter's question

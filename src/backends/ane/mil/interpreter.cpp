@@ -756,6 +756,32 @@ HostTensor concat(const std::vector<const HostTensor*>& values, int64_t axis_arg
   return out;
 }
 
+// Repeats x reps[i] times along each axis i (numpy.tile with one rep per axis): axis by axis,
+// each block of the axis and everything after it is copied reps[i] times in a row.
+HostTensor tile(const HostTensor& x, const std::vector<int64_t>& reps) {
+  const Shape& s = x.type.shape;
+  if (s.empty()) fail("cannot tile a scalar");
+  if (reps.size() != s.size())
+    fail("reps " + shape_text(reps) + " needs " + std::to_string(s.size()) + " entries");
+  for (int64_t r : reps)
+    if (r < 1) fail("reps " + shape_text(reps) + " has an entry below 1");
+  HostTensor out = x;
+  for (size_t axis = s.size(); axis-- > 0;) {
+    if (reps[axis] == 1) continue;
+    int64_t outer = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= s[i];
+    const int64_t block = static_cast<int64_t>(out.data.size()) / std::max<int64_t>(outer, 1);
+    std::vector<float> grown;
+    grown.reserve(out.data.size() * static_cast<size_t>(reps[axis]));
+    for (int64_t k = 0; k < outer; ++k)
+      for (int64_t r = 0; r < reps[axis]; ++r)
+        grown.insert(grown.end(), out.data.begin() + k * block, out.data.begin() + (k + 1) * block);
+    out.data = std::move(grown);
+    out.type.shape[axis] *= reps[axis];
+  }
+  return out;
+}
+
 // ---- literals and arguments ----------------------------------------------------------------
 
 SlotPtr literal_slot(const Literal& l) {
@@ -870,7 +896,7 @@ const std::set<std::string>& known_ops() {
       "sqrt",       "exp",         "log",         "sigmoid",       "tanh",          "relu",
       "silu",       "abs",         "square",      "gelu",          "softmax",       "reduce_sum",
       "reduce_max", "reduce_min",  "reduce_mean", "reshape",       "transpose",     "concat",
-      "cast",       "expand_dims", "squeeze",     "slice_by_size", "slice_by_index"};
+      "cast",       "expand_dims", "squeeze",     "slice_by_size", "slice_by_index", "tile"};
   return ops;
 }
 
@@ -968,6 +994,7 @@ HostTensor compute(const Operation& op, Args& args) {
   }
   if (name == "concat")
     return concat(args.list("values"), args.integer("axis"), args.boolean("interleave", false));
+  if (name == "tile") return tile(args.tensor("x"), args.ints("reps"));
   if (name == "cast") {
     const HostTensor& x = args.tensor("x");
     const std::string dtype = args.text("dtype", "");

@@ -17,7 +17,7 @@
 //  - Tensors cast to fp32 stay fp32 (computed and kept in fp32, never rounded to fp16) until
 //    cast back; cast to fp16 rounds.
 //  - Data movement (reshape, transpose, slice_by_size, slice_by_index, concat, expand_dims,
-//    squeeze) is exact.
+//    squeeze, tile) is exact.
 //
 // Supported ops (coremltools opset names and arguments), every op the checker knows
 // (checker.h): const (inline literal or BLOBFILE via the BlobLoader), conv (rank 3 or 4 x;
@@ -29,8 +29,8 @@
 // SIGMOID_APPROXIMATION), softmax (axis), reduce_sum, reduce_mean, reduce_max, reduce_min (axes,
 // keep_dims), reshape (one -1 allowed; 0 copies x's axis), transpose (perm), slice_by_size
 // (begin, size; -1 = to the end), slice_by_index (begin, end, stride, begin_mask, end_mask,
-// squeeze_mask), concat (values, axis, interleave), cast (dtype "fp16"/"fp32"), expand_dims
-// (axes), squeeze (axes, or every size-1 axis). Negative axes count from the end everywhere.
+// squeeze_mask), concat (values, axis, interleave), tile (reps), cast (dtype "fp16"/"fp32"),
+// expand_dims (axes), squeeze (axes, or every size-1 axis). Negative axes count from the end everywhere.
 // Float tensors only: int32 arithmetic and casts to int32 or bool, which the checker accepts,
 // are not supported.
 //

@@ -1,8 +1,11 @@
 #include "backends/ane/mil/profiles.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "backends/ane/mil/checker.h"
@@ -32,9 +35,10 @@ std::map<std::string, LintProfile> make_profiles() {
   m1.max_axis = 16384;
   m1.allowed_ops = seed_ops();
   // Element-wise and shape ops that coremltools routinely places on the ANE; gelu, silu and
-  // reduce_mean stay out (contested or absent in the seed's experience).
+  // reduce_mean stay out (contested or absent in the seed's experience). tile is allowed but
+  // warned by its own rule (never seen to run).
   for (const char* op : {"sqrt", "exp", "log", "maximum", "minimum", "reduce_max", "relu", "tanh",
-                         "expand_dims", "squeeze"})
+                         "expand_dims", "squeeze", "tile"})
     m1.allowed_ops.insert(op);
   out[m1.name] = m1;
 
@@ -73,6 +77,13 @@ std::map<std::string, LintProfile> make_profiles() {
   loose.sram_weight_bytes = 0;
   loose.check_fp16_literal_range = false;
   loose.warn_inline_literals = false;
+  loose.warn_axis0 = false;
+  loose.slice_align_elements = 0;
+  loose.surface_budget_bytes = 0;
+  loose.io_width_multiple = 0;
+  loose.matmul_inner_multiple = 0;
+  loose.warn_rsqrt_after_reduction = false;
+  loose.warn_tile = false;
   out[loose.name] = loose;
   return out;
 }
@@ -107,6 +118,16 @@ int64_t byte_size(const Type& t) {
   return n;
 }
 
+// "17.25": megabytes (2^20 bytes) with at most two decimals.
+std::string megabytes(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", static_cast<double>(bytes) / (1 << 20));
+  std::string s = text;
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
 class Linter {
  public:
   Linter(const Program& p, const LintProfile& profile) : p_(p), prof_(profile) {}
@@ -115,12 +136,15 @@ class Linter {
     const Function& f = p_.main;
     for (const auto& [name, type] : f.inputs) {
       types_[name] = &type;
+      inputs_.emplace(name, &type);
       value_limits(0, "", "input '" + name + "'", type);
+      axis0_rule(0, "", "input '" + name + "'", type);
       io_rules(type, "input '" + name + "'");
     }
     io_arrangement();
     for (const Operation& op : f.ops) {
       types_[op.result] = &op.type;
+      producers_[op.result] = &op;
       if (op.op == "const") consts_[op.result] = &op;
       op_rules(op);
     }
@@ -140,6 +164,13 @@ class Linter {
   void add(int line, const std::string& op, const char* rule, LintSeverity severity,
            std::string message) {
     issues_.push_back(LintIssue{line, op, rule, std::move(message), severity});
+  }
+
+  void axis0_rule(int line, const std::string& op, const std::string& what, const Type& t) {
+    if (prof_.warn_axis0 && t.shape.size() == 4 && t.shape[0] > 1)
+      add(line, op, "axis0", LintSeverity::kWarning,
+          what + " " + print_type(t) + ": axis 0 is " + std::to_string(t.shape[0]) +
+              ", above 1; programs seen to run keep axis 0 at 1 (heads on axis 1)");
   }
 
   void value_limits(int line, const std::string& op, const std::string& what, const Type& t) {
@@ -180,6 +211,18 @@ class Linter {
                               : ""));
       }
     }
+    if (prof_.io_width_multiple > 0 && !t.shape.empty() &&
+        t.shape.back() % prof_.io_width_multiple != 0)
+      add(0, "", "io-width", LintSeverity::kWarning,
+          what + " " + print_type(t) + ": width (last axis) " + std::to_string(t.shape.back()) +
+              " is not a multiple of " + std::to_string(prof_.io_width_multiple) +
+              ", reported as needed to avoid silent corruption");
+    const int64_t bytes = byte_size(t);
+    if (prof_.surface_budget_bytes > 0 && bytes > prof_.surface_budget_bytes)
+      add(0, "", "surface-budget", LintSeverity::kWarning,
+          what + " " + print_type(t) + " is " + megabytes(bytes) + " MB (" + std::to_string(bytes) +
+              " bytes), above the surface budget of " + megabytes(prof_.surface_budget_bytes) +
+              " MB (the seed's largest surface is ~11 MB; on-chip SRAM ~32 MB)");
   }
 
   void io_arrangement() {
@@ -244,16 +287,28 @@ class Linter {
   void op_rules(const Operation& op) {
     const int line = op.line;
     value_limits(line, op.result, "result", op.type);
+    // Weights keep their own layout ([OC, IC, kH, kW] for conv): axis0 is about activations.
+    if (op.op != "const") axis0_rule(line, op.result, "result", op.type);
     if (op.op == "concat") {
-      if (!prof_.concat_allowed)
-        add(line, op.result, "concat", LintSeverity::kError,
-            "concat is not allowed by this profile (contested on the ANE)");
-      else if (prof_.warn_contested)
-        add(line, op.result, "concat", LintSeverity::kWarning,
-            "concat is contested: some ANE compilers reject it");
+      concat_rule(op);
     } else if (!prof_.allowed_ops.count(op.op)) {
       add(line, op.result, "op-allowed", LintSeverity::kError,
           "op " + op.op + " is not in profile " + prof_.name + "'s allow-list");
+    }
+    if (op.op == "tile" && prof_.warn_tile)
+      add(line, op.result, "tile", LintSeverity::kWarning,
+          "op tile was never seen to run on the ANE (no program that ran uses it)");
+    if (op.op == "slice_by_size" || op.op == "slice_by_index") slice_rule(op);
+    if (op.op == "matmul") matmul_rule(op);
+    if (op.op == "rsqrt" && prof_.warn_rsqrt_after_reduction) {
+      const Arg* x = op.arg("x");
+      const auto from =
+          x && x->kind == Arg::Kind::kRef ? producers_.find(x->ref) : producers_.end();
+      if (from != producers_.end() && from->second->op.rfind("reduce_", 0) == 0)
+        add(line, op.result, "rsqrt-after-reduction", LintSeverity::kWarning,
+            "rsqrt reads '" + x->ref + "', the result of " + from->second->op +
+                ", directly: reported to fail to compile (the seed adds eps and writes "
+                "pow(x, -0.5))");
     }
     if (op.op == "conv") {
       const Arg* w = op.arg("weight");
@@ -277,6 +332,98 @@ class Linter {
                 " is an inline literal; programs seen to run on the ANE pass it as a named "
                 "const() value");
     }
+  }
+
+  // concat in the seed's form ran on hardware; other forms are contested.
+  void concat_rule(const Operation& op) {
+    if (!prof_.concat_allowed) {
+      add(op.line, op.result, "concat", LintSeverity::kError,
+          "concat is not allowed by this profile (contested on the ANE)");
+      return;
+    }
+    if (!prof_.warn_contested) return;
+    const auto rank = static_cast<int64_t>(op.type.shape.size());
+    int64_t axis = last_int(op, "axis", 0);
+    if (axis < 0) axis += rank;
+    const bool interleave = last_int(op, "interleave", 0) != 0;
+    const bool seed_form = rank == 4 && (axis == 1 || axis == 3) && !interleave;
+    if (seed_form && prof_.concat_seed_form_ran) return;
+    add(op.line, op.result, "concat", LintSeverity::kWarning,
+        "concat on axis " + std::to_string(axis) + " of a rank-" + std::to_string(rank) + " value" +
+            (interleave ? " with interleave" : "") + " is contested: some ANE compilers reject it" +
+            (seed_form ? ""
+                       : "; the seed's hardware-run kernels concatenate only on axis 1 or 3 of "
+                         "rank-4 values, without interleave"));
+  }
+
+  // Slices of a function input (the dynamic weight blocks of a surface) start on an aligned
+  // column of its last axis.
+  void slice_rule(const Operation& op) {
+    const Arg* x = op.arg("x");
+    if (prof_.slice_align_elements <= 0 || !x || x->kind != Arg::Kind::kRef) return;
+    const auto input = inputs_.find(x->ref);
+    if (input == inputs_.end() || !constant(op, "begin") || input->second->shape.empty()) return;
+    const Type& t = *input->second;
+    const int64_t dim = t.shape.back();
+    int64_t first = last_int(op, "begin", 0);
+    if (first < 0) first += dim;
+    if (op.op == "slice_by_index" && last_int(op, "begin_mask", 0) != 0)
+      first = last_int(op, "stride", 1) < 0 ? dim - 1 : 0;
+    if (first % prof_.slice_align_elements == 0) return;
+    add(op.line, op.result, "slice-align", LintSeverity::kWarning,
+        op.op + " of input '" + x->ref + "' begins at element " + std::to_string(first) +
+            " of its last axis, not a multiple of " + std::to_string(prof_.slice_align_elements) +
+            " (" + std::to_string(prof_.slice_align_elements * dtype_bytes(t.dtype)) +
+            " bytes of " + dtype_name(t.dtype) +
+            "); the seed's weight blocks start at multiples of the sequence length");
+  }
+
+  // The contraction dimension: x's last axis (second to last with transpose_x), or, when x's
+  // type is unknown, y's second to last (last with transpose_y); rank-1 operands have one.
+  void matmul_rule(const Operation& op) {
+    if (prof_.matmul_inner_multiple <= 0) return;
+    auto contracted = [&](const char* name, const char* flag, bool last_unless_flag) {
+      const Type* t = value_type(op.arg(name));
+      if (!t || t->shape.empty()) return std::optional<int64_t>();
+      const bool last = t->shape.size() == 1 || (last_int(op, flag, 0) != 0) != last_unless_flag;
+      return std::optional<int64_t>(t->shape[t->shape.size() - (last ? 1 : 2)]);
+    };
+    std::optional<int64_t> inner = contracted("x", "transpose_x", true);
+    if (!inner) inner = contracted("y", "transpose_y", false);
+    if (!inner || *inner % prof_.matmul_inner_multiple == 0) return;
+    add(op.line, op.result, "matmul-inner", LintSeverity::kWarning,
+        "matmul contracts over " + std::to_string(*inner) + " elements, not a multiple of " +
+            std::to_string(prof_.matmul_inner_multiple) +
+            ", reported as needed to avoid silent corruption");
+  }
+
+  // A constant argument's values (inline literal or const op), nullptr when absent, computed,
+  // a BLOBFILE or empty.
+  const Literal* constant(const Operation& op, const char* name) const {
+    const Arg* a = op.arg(name);
+    const Literal* l = nullptr;
+    if (a && a->kind == Arg::Kind::kLiteral) l = &a->literal;
+    if (a && a->kind == Arg::Kind::kRef) {
+      const auto it = consts_.find(a->ref);
+      if (it != consts_.end()) l = &it->second->val;
+    }
+    return l && !l->is_blob && !l->numbers.empty() ? l : nullptr;
+  }
+
+  // The last value of a constant argument (the value of a scalar) as an integer, or `fallback`.
+  // Clamped: an unchecked program may hold any number there.
+  int64_t last_int(const Operation& op, const char* name, int64_t fallback) const {
+    const Literal* l = constant(op, name);
+    if (!l) return fallback;
+    const double v = l->numbers.back();
+    return std::isfinite(v) ? static_cast<int64_t>(std::clamp(v, -1e15, 1e15)) : fallback;
+  }
+
+  const Type* value_type(const Arg* a) const {
+    if (a && a->kind == Arg::Kind::kLiteral) return &a->literal.type;
+    if (!a || a->kind != Arg::Kind::kRef) return nullptr;
+    const auto it = types_.find(a->ref);
+    return it == types_.end() ? nullptr : it->second;
   }
 
   void literal_rules(const Operation& op, const Literal& l, const std::string& what) {
@@ -311,6 +458,8 @@ class Linter {
   const LintProfile& prof_;
   std::vector<LintIssue> issues_;
   std::unordered_map<std::string, const Type*> types_;
+  std::unordered_map<std::string, const Type*> inputs_;
+  std::unordered_map<std::string, const Operation*> producers_;  // value -> op computing it
   std::unordered_map<std::string, const Operation*> consts_;
   std::unordered_map<std::string, bool> seen_blobs_;
   int64_t weight_bytes_ = 0;

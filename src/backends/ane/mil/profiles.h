@@ -5,17 +5,22 @@
 //
 // Profiles (lint_profile(name)):
 //  - "m1-macos15": M1/M2-class ANE. Axes <= 16384, rank <= 5, I/O rows 64-byte aligned, the
-//    ANE op allow-list; multiple inputs/outputs allowed but ordered as reported necessary
-//    (inputs ascending in size, outputs descending, both alphabetical by name); fp32 I/O,
-//    concat, runtime conv weights, equal I/O sizes and inline literals warned (contested or
-//    never seen to run). docs/ANE-RULES.md gives every rule's sources and severities.
+//    ANE op allow-list (tile among it); multiple inputs/outputs allowed but ordered as reported
+//    necessary (inputs ascending in size, outputs descending, both alphabetical by name).
+//    Warned: what is contested (fp32 I/O, concat off the seed's form, runtime conv weights,
+//    equal I/O sizes) and what was never seen to run or is reported to fail or corrupt
+//    silently (inline literals, axis 0 above 1, input slices off a 32-element column, surfaces
+//    over 16 MB, I/O widths off a multiple of 16, matmul contractions off a multiple of 32,
+//    rsqrt right after a reduction, tile). docs/ANE-RULES.md gives every rule's sources and
+//    severities.
 //  - "m4-macos15": as m1-macos15 with axes <= 65536.
 //  - "strict": only what the programs that ran on hardware used, the rest as errors: axes <=
 //    16384, fp16 I/O, single input and single output of rank 4 ([1, C, 1, S]), conv weights
-//    must be constants, only the ops the seed's kernels ran (concat among them, warned).
+//    must be constants, only the ops the seed's kernels ran (concat among them: unwarned in the
+//    seed's form, warned otherwise); the never-seen-to-run warnings as in m1-macos15.
 //  - "permissive": no hardware limits: every op the checker knows (incl. silu, gelu,
-//    reduce_mean, linear), any dtype, size or I/O arrangement; BLOBFILE rules still apply. For
-//    programs meant for the CPU interpreter only.
+//    reduce_mean, linear, tile), any dtype, size or I/O arrangement, no warnings; BLOBFILE
+//    rules still apply. For programs meant for the CPU interpreter only.
 // A caller may copy a profile and change flags (e.g. to test one contested rule on hardware).
 #pragma once
 
@@ -46,6 +51,9 @@ struct LintProfile {
   std::set<std::string> allowed_ops;  // ops allowed ("op-allowed"); concat is governed below too
   // Contested (ane.md): concat accepted by some compilers, rejected by others ("concat").
   bool concat_allowed = true;
+  // concat in the form the seed's hardware-run kernels used (axis 1 or the last axis of a rank-4
+  // value, interleave false) ran: not warned even with warn_contested; any other concat is.
+  bool concat_seed_form_ran = true;
   // Multi-input/multi-output requests reported to fail (error 0x1d) or return zeros ("multi-io").
   bool multi_io_allowed = true;
   // With several inputs: their byte sizes ascending in declaration order, which is the binding
@@ -78,6 +86,32 @@ struct LintProfile {
   // each non-tensor operand as a const() value instead (the seed's generators), so an inline one
   // is a construct never seen to run ("inline-literal", warning).
   bool warn_inline_literals = true;
+
+  // Never seen to run, or reported to fail or corrupt silently: warnings (0 or false disables).
+  // A rank-4 value (not a const) with axis 0 above 1: the seed's programs keep axis 0 at 1 and
+  // heads on axis 1 ("axis0").
+  bool warn_axis0 = true;
+  // slice_by_size / slice_by_index reading a function input directly whose begin on the last
+  // axis is not a multiple of this many elements; the seed's dynamic weight blocks start at
+  // multiples of the sequence length. Slices of intermediate values are not checked
+  // ("slice-align").
+  int64_t slice_align_elements = 32;
+  // A function input or output larger than this many bytes; the seed's largest surface is ~11 MB
+  // and on-chip SRAM ~32 MB ("surface-budget").
+  int64_t surface_budget_bytes = int64_t{16} << 20;
+  // The last axis (spatial width) of a function input or output a multiple of this; reported
+  // as needed to avoid silent corruption ("io-width").
+  int64_t io_width_multiple = 16;
+  // A matmul's contraction dimension (x's, after transpose_x; y's, after transpose_y, when x's
+  // type is unknown) a multiple of this; reported as needed to avoid silent corruption
+  // ("matmul-inner").
+  int64_t matmul_inner_multiple = 32;
+  // rsqrt whose x is the direct result of a reduce_* op: reported to fail to compile; the seed
+  // adds eps and writes pow(x, -0.5) ("rsqrt-after-reduction").
+  bool warn_rsqrt_after_reduction = true;
+  // The op tile, never seen to run; the op-allowed rule decides separately whether it is
+  // allowed at all ("tile").
+  bool warn_tile = true;
 };
 
 struct LintIssue {
