@@ -175,11 +175,17 @@ TEST(CliBench, BackendKeysReachTheBackend) {
                            "ane_pipeline=sideways", "--steps", "1"});
   auto small = run_anetrain({"bench", "--config", "tiny", "--backend", "ane", "--set",
                              "ane_pipeline=static", "--set", "compile_budget=5", "--steps", "1"});
+  auto form = run_anetrain({"bench", "--config", "tiny", "--backend", "ane", "--set",
+                            "ane_program_form=sideways", "--steps", "1"});
   unsetenv("ANETRAIN_ANE_DRIVER");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE(bad.err.find("ane_pipeline 'sideways' is unknown"), std::string::npos) << bad.err;
+  EXPECT_EQ(form.exit_code, 1);
+  EXPECT_NE(form.err.find("ane_program_form 'sideways' is unknown"), std::string::npos)
+      << form.err;
+  // tiny, proven form: 2 blocks of 7 programs with weights, plus 3 without.
   EXPECT_EQ(small.exit_code, 1);
-  EXPECT_NE(small.err.find("compile_budget 5 is below the 12 compiles"), std::string::npos)
+  EXPECT_NE(small.err.find("compile_budget 5 is below the 17 compiles"), std::string::npos)
       << small.err;
 }
 
