@@ -15,6 +15,7 @@
 
 #include "model/config.h"
 #include "model/params.h"
+#include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
 
@@ -31,6 +32,13 @@ std::string weight_format_name(WeightFormat format);
 struct WeightsMetadata {
   std::optional<RunConfig> config;  // the run config (model dims and the rest)
   int64_t step = -1;                // optimizer steps completed; < 0: not recorded
+  // Read: a spec that loads the tokenizer the weights carry (tokenizer/tokenizer.h, e.g.
+  // "sp:DIR/tokenizer.model"), "" when they carry none.
+  std::string tokenizer_spec;
+  // Write: the tokenizer to store with the weights where the format holds one (kind "": none).
+  TokenizerFiles tokenizer_files;
+  // Write: the tensors' element type where the format offers a choice ("f32" or "f16").
+  std::string dtype = "f32";
 };
 
 // The format of the file at `path`; a UserError naming the file when no format knows it.
