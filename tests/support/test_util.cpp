@@ -11,10 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 #include "data/token_shard.h"
 #include "data/tokenizer_training.h"
+#include "model/config.h"
+#include "train/transformer.h"
 
 extern char** environ;
 
@@ -163,6 +167,16 @@ std::string user_error_of(const std::function<void()>& fn) {
     return e.what();
   }
   return "(no UserError)";
+}
+
+std::vector<float> cpu_logits(const ModelConfig& config, const std::vector<float>& params,
+                              const std::vector<int32_t>& tokens) {
+  init_thread_pool();
+  cpu::CpuBackend backend;
+  const int64_t T = static_cast<int64_t>(tokens.size());
+  Transformer model(config, backend, 1, T, false, false);
+  model.forward(params.data(), tokens.data(), nullptr);
+  return std::vector<float>(model.logits(), model.logits() + T * config.vocab_size);
 }
 
 }  // namespace anetrain::testing

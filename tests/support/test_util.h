@@ -7,7 +7,16 @@
 #include <string>
 #include <vector>
 
+namespace anetrain {
+struct ModelConfig;
+}
+
 namespace anetrain::testing {
+
+// The CPU backend's logits [T, V] for one sequence of token ids (T <= seq_len) under params
+// laid out by ParamLayout(config): what import/export round trips compare.
+std::vector<float> cpu_logits(const ModelConfig& config, const std::vector<float>& params,
+                              const std::vector<int32_t>& tokens);
 
 // A fresh empty directory under the test temp dir, removed by the destructor.
 class TempDir {
