@@ -2,13 +2,14 @@
 
 namespace anetrain {
 
-std::vector<Flag> config_flags() {
+std::vector<Flag> config_flags(bool config_required) {
   return {
       {.name = "config",
        .value = "PRESET|FILE.json",
-       .help = "a preset (tiny, stories15M, stories42M, stories110M, layer768) or a JSON file of "
-               "config keys ('anetrain help config')",
-       .required = true},
+       .help = std::string("a preset (tiny, stories15M, stories42M, stories110M, layer768) or a "
+                           "JSON file of config keys ('anetrain help config')") +
+               (config_required ? "" : "; required unless --init gives the model"),
+       .required = config_required},
       {.name = "set",
        .value = "KEY=VALUE",
        .help = "override one config key, e.g. --set lr=3e-4 ('anetrain help config' lists them)",

@@ -9,7 +9,7 @@
 
 namespace anetrain {
 
-std::vector<Flag> config_flags();
+std::vector<Flag> config_flags(bool config_required = true);
 RunConfig config_from_flags(const Args& args);
 
 // a followed by b: for composing a command's flags from shared groups.

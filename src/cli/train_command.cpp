@@ -1,13 +1,65 @@
+#include <cstdio>
+#include <utility>
+#include <vector>
+
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"
+#include "train/model_source.h"
 #include "train/trainer.h"
 
 namespace anetrain {
 namespace {
 
+// The keys that fix a model's parameters (seq_len does not: a pretrained model fine-tunes on
+// shorter or longer windows), as text for messages.
+std::vector<std::pair<std::string, std::string>> architecture(const ModelConfig& m) {
+  char eps[32], theta[32];
+  std::snprintf(eps, sizeof eps, "%g", m.norm_eps);
+  std::snprintf(theta, sizeof theta, "%g", m.rope_theta);
+  return {{"dim", std::to_string(m.dim)},
+          {"hidden_dim", std::to_string(m.hidden_dim)},
+          {"n_layers", std::to_string(m.n_layers)},
+          {"n_heads", std::to_string(m.n_heads)},
+          {"n_kv_heads", std::to_string(m.n_kv_heads)},
+          {"vocab_size", std::to_string(m.vocab_size)},
+          {"tied_embeddings", m.tied_embeddings ? "true" : "false"},
+          {"norm_eps", eps},
+          {"rope_theta", theta}};
+}
+
+void require_architecture(const ModelConfig& given, const ModelSource& init,
+                          const std::string& where) {
+  const auto want = architecture(init.config.model), have = architecture(given);
+  for (size_t i = 0; i < want.size(); ++i)
+    if (want[i].second != have[i].second)
+      throw UserError(where + " sets " + have[i].first + " = " + have[i].second + " but the " +
+                      "--init model '" + init.path + "' has " + want[i].first + " = " +
+                      want[i].second + ": its architecture comes from the file; drop the setting");
+}
+
+// --init: the model's architecture from the file, the training keys from --config (default:
+// the tiny preset's) and --set; any model key given that contradicts the file is an error.
+RunConfig config_for_init(const Args& args) {
+  const ModelSource init = open_model_source(args.get("init"));
+  RunConfig config;  // the training keys' defaults, unless --config names others
+  if (args.has("config")) {
+    config = load_config(args.get("config"));
+    require_architecture(config.model, init, "--config " + args.get("config"));
+  }
+  config.model = init.config.model;
+  config.preset = init.config.preset;
+  for (const std::string& kv : args.all("set")) apply_override(config, kv);
+  require_architecture(config.model, init, "--set");
+  config.model.validate();
+  return config;
+}
+
 int run_train(const Args& args) {
-  RunConfig config = config_from_flags(args);
+  if (!args.has("init") && !args.has("config"))
+    throw UserError("anetrain train: --config is required unless --init gives the model (run "
+                    "'anetrain train --help')");
+  RunConfig config = args.has("init") ? config_for_init(args) : config_from_flags(args);
   if (args.has("precision")) config.train.precision = args.get("precision");
   TrainOptions opts;
   opts.data = args.get("data");
@@ -16,6 +68,7 @@ int run_train(const Args& args) {
   opts.out_dir = args.get("out");
   opts.steps = args.get_int("steps");
   opts.resume = args.has("resume");
+  opts.init = args.get("init");
   opts.backend = args.get("backend");
   opts.seed_given = args.has("seed");
   const long long seed = args.get_int("seed");
@@ -34,7 +87,7 @@ Command train_command() {
       .name = "train",
       .summary = "train a model: progress lines, validation, metrics.jsonl, checkpoints in --out",
       .flags =
-          config_flags() +
+          config_flags(/*config_required=*/false) +
           std::vector<Flag>{
               {.name = "data",
                .value = "DIR|GLOB",
@@ -56,6 +109,12 @@ Command train_command() {
                        "tools/plot_metrics.py)",
                .required = true},
               {.name = "resume", .help = "continue from the checkpoint in --out, bit-exactly"},
+              {.name = "init",
+               .value = "PATH",
+               .help = "fine-tune: start from this model's weights (a checkpoint directory, "
+                       "model.safetensors, a llama2.c .bin, a Hugging Face directory, GGUF) with "
+                       "a fresh optimizer; its architecture comes from the file, and its "
+                       "tokenizer when it carries one"},
               {.name = "backend",
                .value = "cpu|ane",
                .default_value = defaults.backend,

@@ -7,6 +7,7 @@
 #include "io/checkpoint_commit.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
+#include "train/model_source.h"
 
 namespace anetrain {
 namespace fs = std::filesystem;
@@ -121,31 +122,12 @@ void load_checkpoint(const std::string& dir, const ParamLayout& layout, float* p
 }
 
 InferenceModel load_inference_model(const std::string& path) {
+  ModelSource source = open_model_source(path);
   InferenceModel model;
-  const CheckpointPaths paths(path);
-  // A directory holding weights but no state.json (copied without it) loads as its weights.
-  const bool bare =
-      fs::is_regular_file(path) || (!has_checkpoint(path) && fs::is_regular_file(paths.model()));
-  std::string weights = paths.model();
-  WeightFormat format = WeightFormat::kAnetrain;
-  if (bare) {
-    if (fs::is_regular_file(path)) weights = path;
-    format = detect_weight_format(weights);
-    WeightsMetadata metadata = read_weights_metadata(format, weights);
-    if (!metadata.config)
-      throw UserError("'" + weights + "' records no model config (" + weight_format_name(format) +
-                      " weights without a 'config' metadata entry): load the checkpoint "
-                      "directory it came from, whose state.json holds the config");
-    model.config = std::move(*metadata.config);
-  } else {
-    TrainingState state = load_training_state(path);  // says what is missing
-    model.config = std::move(state.config);
-    model.tokenizer_spec = std::move(state.tokenizer_spec);
-    model.tokenizer_checksum = std::move(state.tokenizer_checksum);
-  }
-  const ParamLayout layout(model.config.model);
-  model.params.resize(layout.total());
-  read_weights(format, weights, layout, model.params.data());
+  model.params = read_model_params(source);
+  model.config = std::move(source.config);
+  model.tokenizer_spec = std::move(source.tokenizer_spec);
+  model.tokenizer_checksum = std::move(source.tokenizer_checksum);
   return model;
 }
 

@@ -84,9 +84,9 @@ struct InferenceModel {
   std::string tokenizer_spec, tokenizer_checksum;
 };
 
-// Loads `path`: a checkpoint directory (its state.json gives the config and tokenizer), or a
-// bare weights file (model/weights.h) whose format records the config, such as a
-// model.safetensors anetrain wrote. A UserError says what is missing otherwise.
+// Loads `path`: a checkpoint directory (its state.json gives the config and tokenizer), or
+// weights in any format model/weights.h reads whose file records the config (train/
+// model_source.h). A UserError says what is missing otherwise.
 InferenceModel load_inference_model(const std::string& path);
 
 }  // namespace anetrain

@@ -25,6 +25,7 @@
 #include "train/checkpoint.h"
 #include "train/generate.h"
 #include "train/metrics_log.h"
+#include "train/model_source.h"
 #include "train/optimizer.h"
 #include "train/sampler.h"
 #include "train/train_step.h"
@@ -54,9 +55,10 @@ double validation_loss(Transformer& model, SequentialLoader& loader, const float
   return sum / (static_cast<double>(batches) * d.T());
 }
 
-// The tokenizer of this run: --tokenizer, else the dataset's, else the checkpoint's. A
-// tokenizer whose files changed since the data was made is refused, as is one that differs
-// from the resumed checkpoint's or has more ids than the model's vocabulary.
+// The tokenizer of this run: --tokenizer, else the dataset's, else the checkpoint's, else the
+// one the --init model carries. A tokenizer whose files changed since the data was made is
+// refused, as is one that differs from the resumed checkpoint's or the --init model's, or has
+// more ids than the model's vocabulary.
 std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const DatasetSource& source,
                                           const TrainingState* resumed, const ModelConfig& mc) {
   std::string spec = opts.tokenizer;
@@ -65,6 +67,9 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
     spec = source.tokenizer_spec;
   }
   if (spec.empty() && resumed) spec = resumed->tokenizer_spec;
+  std::string init_spec;
+  if (!resumed && !opts.init.empty()) init_spec = open_model_source(opts.init).tokenizer_spec;
+  if (spec.empty()) spec = init_spec;
   if (spec.empty()) return nullptr;
   std::unique_ptr<Tokenizer> tokenizer = load_tokenizer(spec);
   auto require_same = [&](const std::string& expected, const std::string& what) {
@@ -76,6 +81,8 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
   // Whatever spec it was found by (the checkpoint keeps its own copy), the checkpoint's model
   // was trained with one tokenizer.
   if (resumed) require_same(resumed->tokenizer_checksum, "the checkpoint");
+  if (!init_spec.empty() && init_spec != spec)
+    require_same(load_tokenizer(init_spec)->checksum(), "the --init model (" + opts.init + ")");
   if (tokenizer->vocab_size() > mc.vocab_size)
     throw UserError("tokenizer '" + spec + "' has " + std::to_string(tokenizer->vocab_size()) +
                     " ids but the model's vocab_size is " + std::to_string(mc.vocab_size) +
@@ -317,6 +324,13 @@ class TrainingRun {
       load_checkpoint(opts_.out_dir, layout_, params_.data(), *optimizer_);
       train_data_->set_state(start_.resumed->loader);
       stepper_.loss_scale() = {start_.resumed->loss_scale, start_.resumed->loss_scale_good_steps};
+    } else if (!opts_.init.empty()) {
+      // Fine-tuning: the model's weights, a fresh optimizer state.
+      const ModelSource init = open_model_source(opts_.init);
+      const std::vector<float> weights = read_model_params(init);
+      ANETRAIN_CHECK(static_cast<int64_t>(weights.size()) == layout_.total(),
+                     "--init weights of another layout");
+      std::copy(weights.begin(), weights.end(), params_.data());
     } else {
       init_params(mc_, layout_, tc_.init_std, start_.seed, params_.data());
     }

@@ -18,6 +18,9 @@ struct TrainOptions {
   std::string backend = "cpu";
   int64_t steps = 0;    // the run's total number of optimizer steps
   bool resume = false;  // continue from out_dir's checkpoint if there is one
+  // Start from this model's weights instead of random ones (train/model_source.h: any format);
+  // the caller's config must have its architecture. A resumed run ignores it.
+  std::string init;
   uint64_t seed = 1337;
   bool seed_given = false;
   // The command line that started this process; the static ANE pipeline re-executes it

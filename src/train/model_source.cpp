@@ -1,0 +1,51 @@
+#include "train/model_source.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "model/params.h"
+#include "train/checkpoint.h"
+
+namespace anetrain {
+
+namespace fs = std::filesystem;
+
+ModelSource open_model_source(const std::string& path) {
+  ModelSource source;
+  source.path = path;
+  if (!fs::exists(path)) throw UserError("'" + path + "': no such file or directory");
+  const CheckpointPaths paths(path);
+  if (fs::is_directory(path) && has_checkpoint(path)) {
+    TrainingState state = load_training_state(path);  // says what is missing
+    source.checkpoint = true;
+    source.weights = paths.model();
+    source.config = std::move(state.config);
+    source.step = state.step;
+    source.tokenizer_spec = std::move(state.tokenizer_spec);
+    source.tokenizer_checksum = std::move(state.tokenizer_checksum);
+    return source;
+  }
+  // A checkpoint directory copied without its state.json loads as its weights.
+  source.weights = fs::is_directory(path) && fs::is_regular_file(paths.model()) ? paths.model()
+                                                                                 : path;
+  source.format = detect_weight_format(source.weights);
+  WeightsMetadata metadata = read_weights_metadata(source.format, source.weights);
+  if (!metadata.config)
+    throw UserError("'" + source.weights + "' records no model config (" +
+                    weight_format_name(source.format) +
+                    " weights without a 'config' metadata entry): load the checkpoint "
+                    "directory it came from, whose state.json holds the config");
+  source.config = std::move(*metadata.config);
+  source.step = metadata.step;
+  source.tokenizer_spec = std::move(metadata.tokenizer_spec);
+  return source;
+}
+
+std::vector<float> read_model_params(const ModelSource& source) {
+  const ParamLayout layout(source.config.model);
+  std::vector<float> params(layout.total());
+  read_weights(source.format, source.weights, layout, params.data());
+  return params;
+}
+
+}  // namespace anetrain

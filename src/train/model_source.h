@@ -1,0 +1,34 @@
+// Where a model comes from: an anetrain checkpoint directory (state.json beside the weights),
+// or weights alone in any format model/weights.h reads (anetrain safetensors, llama2.c .bin,
+// a Hugging Face directory, GGUF). `sample`, `eval`, `info`, `convert` and `train --init` all
+// open models through here, so each accepts every format.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace anetrain {
+
+struct ModelSource {
+  std::string path;     // as given
+  std::string weights;  // the file or directory the tensors are read from
+  WeightFormat format = WeightFormat::kAnetrain;
+  bool checkpoint = false;  // an anetrain checkpoint directory (state.json)
+  RunConfig config;         // the model's dims (and, for a checkpoint, its training config)
+  int64_t step = -1;        // optimizer steps completed, < 0 when not recorded
+  // The tokenizer the model carries: a spec loadable from the working directory, "" when none.
+  std::string tokenizer_spec, tokenizer_checksum;
+};
+
+// Reads what `path` is and its metadata (no tensors). A UserError names the path and what is
+// missing: no such file, no format that reads it, no model config recorded.
+ModelSource open_model_source(const std::string& path);
+
+// Every parameter, laid out by ParamLayout(source.config.model).
+std::vector<float> read_model_params(const ModelSource& source);
+
+}  // namespace anetrain
