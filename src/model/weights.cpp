@@ -34,6 +34,21 @@ const Registered& registered(WeightFormat format) {
 
 std::string weight_format_name(WeightFormat format) { return registered(format).name; }
 
+std::vector<std::string> weight_format_names() {
+  std::vector<std::string> names;
+  for (const Registered& r : kFormats) names.push_back(r.name);
+  return names;
+}
+
+WeightFormat weight_format_named(const std::string& name) {
+  std::string known;
+  for (const Registered& r : kFormats) {
+    if (r.name == name) return r.format;
+    known += (known.empty() ? "" : ", ") + std::string(r.name);
+  }
+  throw UserError("weight format '" + name + "' is unknown: use one of " + known);
+}
+
 WeightFormat detect_weight_format(const std::string& path) {
   if (!std::filesystem::is_regular_file(path))
     throw UserError("'" + path + "' is not a weights file (no such file)");

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "model/config.h"
 #include "model/params.h"
@@ -25,8 +26,11 @@ enum class WeightFormat {
   kAnetrain,
 };
 
-// "anetrain".
+// "anetrain", ... (the names `anetrain convert --to` takes).
 std::string weight_format_name(WeightFormat format);
+// The format of that name; a UserError listing the names for an unknown one.
+WeightFormat weight_format_named(const std::string& name);
+std::vector<std::string> weight_format_names();
 
 // What a weights file records beside the tensors, as far as its format can hold it.
 struct WeightsMetadata {
