@@ -13,7 +13,8 @@ namespace fs = std::filesystem;
 ModelSource open_model_source(const std::string& path) {
   ModelSource source;
   source.path = path;
-  if (!fs::exists(path)) throw UserError("'" + path + "': no such file or directory");
+  if (!fs::exists(path))
+    throw UserError("'" + path + "' holds no checkpoint or model (no such file or directory)");
   const CheckpointPaths paths(path);
   if (fs::is_directory(path) && has_checkpoint(path)) {
     TrainingState state = load_training_state(path);  // says what is missing
