@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "io/safetensors.h"
@@ -125,6 +126,27 @@ TEST_F(ModelIo, EvalGivesTheLossTheModelHasOnTheData) {
   r = run_anetrain({"eval", "--checkpoint", d.file("base"), "--data", d.file("none_*.bin")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// With the bytes tokenizer every predicted token is one byte: bits per byte = loss / ln 2.
+TEST(ModelIoEval, BitsPerByteCountsTheTokenizersBytes) {
+  TempDir d;
+  {
+    std::ofstream(d.file("t.txt")) << english_lines(300);
+  }
+  ASSERT_EQ(run_anetrain({"data", "prepare", "--tokenizer", "bytes", "--input", d.file("t.txt"),
+                          "--out", d.file("ds")})
+                .exit_code,
+            0);
+  CommandResult r = run_anetrain({"train", "--config", "tiny", "--set", "vocab_size=256",
+                                  "--data", d.file("ds"), "--steps", "3", "--out", d.file("run"),
+                                  "--set", "val_every=0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_anetrain({"eval", "--checkpoint", d.file("run"), "--data", d.file("ds"), "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_NE(j["data"].get<std::string>().find("val_"), std::string::npos);  // the val split
+  EXPECT_NEAR(j["bits_per_byte"].get<double>(), j["loss"].get<double>() / std::log(2.0), 1e-9);
 }
 
 TEST_F(ModelIo, InfoAndConvertBetweenFormats) {
