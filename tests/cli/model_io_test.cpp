@@ -60,6 +60,26 @@ TEST_F(ModelIo, InitFineTunesWithAFreshOptimizerAndStartsWhereTheModelIs) {
   EXPECT_NE(opt.read_f32("m.norm.weight"), base_opt.read_f32("m.norm.weight"));
 }
 
+// The same fine-tuning start on the ANE backend (fake driver): the first loss matches the CPU's.
+TEST_F(ModelIo, InitWorksOnTheAneBackend) {
+  const TempDir& d = *dir_;
+  auto train = [&](const std::string& backend) {
+    return run_anetrain({"train", "--init", d.file("base"), "--data", d.file("d.bin"), "--steps",
+                         "2", "--out", d.file("ane-" + backend), "--set", "val_every=0",
+                         "--backend", backend, "--set", "loss_scale=1024"});
+  };
+  setenv("ANETRAIN_ANE_DRIVER", "fake", 1);
+  const CommandResult ane = train("ane");
+  unsetenv("ANETRAIN_ANE_DRIVER");
+  const CommandResult cpu = train("cpu");
+  ASSERT_EQ(ane.exit_code, 0) << ane.err;
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  const auto a = metrics_losses(d.file("ane-ane/metrics.jsonl"));
+  const auto c = metrics_losses(d.file("ane-cpu/metrics.jsonl"));
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_NEAR(a[0], c[0], 2e-3 * c[0]);
+}
+
 TEST_F(ModelIo, InitRefusesAContradictingArchitectureButTakesTrainingKeys) {
   const TempDir& d = *dir_;
   auto train = [&](std::vector<std::string> extra, const std::string& out) {
