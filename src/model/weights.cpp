@@ -9,7 +9,9 @@
 namespace anetrain {
 
 // Each defined in the format's own file.
-const WeightCodec& anetrain_codec();  // weights_anetrain.cpp
+const WeightCodec& anetrain_codec();    // weights_anetrain.cpp
+const WeightCodec& llama2c_codec();     // weights_llama2c.cpp
+const WeightCodec& llama2c_v1_codec();  // weights_llama2c.cpp
 
 namespace {
 
@@ -22,6 +24,8 @@ struct Registered {
 // Every format, in the order detect_weight_format() tries them.
 constexpr Registered kFormats[] = {
     {WeightFormat::kAnetrain, "anetrain", anetrain_codec},
+    {WeightFormat::kLlama2cV1, "llama2c-v1", llama2c_v1_codec},
+    {WeightFormat::kLlama2c, "llama2c", llama2c_codec},
 };
 
 const Registered& registered(WeightFormat format) {
@@ -54,7 +58,9 @@ WeightFormat detect_weight_format(const std::string& path) {
     throw UserError("'" + path + "' is not a weights file (no such file)");
   for (const Registered& r : kFormats)
     if (r.codec().recognizes(path)) return r.format;
-  throw UserError("'" + path + "' is in no weights format anetrain reads (safetensors)");
+  std::string names;
+  for (const Registered& r : kFormats) names += std::string(names.empty() ? "" : ", ") + r.name;
+  throw UserError("'" + path + "' is in no weights format anetrain reads (" + names + ")");
 }
 
 WeightsMetadata read_weights_metadata(WeightFormat format, const std::string& path) {

@@ -3,6 +3,8 @@
 //
 //   WeightFormat::kAnetrain  safetensors, F32, Meta's Llama names (model/params.h), the run
 //                            config and step in the metadata (docs/FORMATS.md)
+//   WeightFormat::kLlama2c   llama2.c's checkpoints for its run.c, legacy and version 1
+//   WeightFormat::kLlama2cV1 (model/llama2c_format.h); writing adds llama2.c's tokenizer.bin
 //
 // Adding a format (llama2.c, a Hugging Face directory, GGUF): an enum value here; in
 // weights.cpp its codec function's declaration and one line in kFormats; the format's own file
@@ -24,6 +26,8 @@ class SafetensorsFile;
 
 enum class WeightFormat {
   kAnetrain,
+  kLlama2c,    // llama2.c's legacy ("version 0") checkpoint, fp32, read and written
+  kLlama2cV1,  // llama2.c's version-1 checkpoint ("ak42" magic), fp32, read and written
 };
 
 // "anetrain", ... (the names `anetrain convert --to` takes).
