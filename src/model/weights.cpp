@@ -9,7 +9,8 @@
 namespace anetrain {
 
 // Each defined in the format's own file.
-const WeightCodec& anetrain_codec();  // weights_anetrain.cpp
+const WeightCodec& anetrain_codec();     // weights_anetrain.cpp
+const WeightCodec& huggingface_codec();  // weights_hf.cpp
 
 namespace {
 
@@ -22,6 +23,7 @@ struct Registered {
 // Every format, in the order detect_weight_format() tries them.
 constexpr Registered kFormats[] = {
     {WeightFormat::kAnetrain, "anetrain", anetrain_codec},
+    {WeightFormat::kHuggingFace, "hf", huggingface_codec},
 };
 
 const Registered& registered(WeightFormat format) {
@@ -35,11 +37,16 @@ const Registered& registered(WeightFormat format) {
 std::string weight_format_name(WeightFormat format) { return registered(format).name; }
 
 WeightFormat detect_weight_format(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path))
-    throw UserError("'" + path + "' is not a weights file (no such file)");
-  for (const Registered& r : kFormats)
+  // Files, and directories (a Hugging Face model): each codec recognizes its own.
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw UserError("'" + path + "' is not a weights file (no such file or directory)");
+  std::string names;
+  for (const Registered& r : kFormats) {
     if (r.codec().recognizes(path)) return r.format;
-  throw UserError("'" + path + "' is in no weights format anetrain reads (safetensors)");
+    names += (names.empty() ? "" : ", ") + std::string(r.name);
+  }
+  throw UserError("'" + path + "' is in no weights format anetrain reads (" + names + ")");
 }
 
 WeightsMetadata read_weights_metadata(WeightFormat format, const std::string& path) {

@@ -1,8 +1,10 @@
 // Model weights on disk, by format: the one place that reads and writes them. Checkpoints,
 // `sample` and the coming import/export and `eval` go through here.
 //
-//   WeightFormat::kAnetrain  safetensors, F32, Meta's Llama names (model/params.h), the run
-//                            config and step in the metadata (docs/FORMATS.md)
+//   WeightFormat::kAnetrain     safetensors, F32, Meta's Llama names (model/params.h), the run
+//                               config and step in the metadata (docs/FORMATS.md)
+//   WeightFormat::kHuggingFace  a Hugging Face Llama directory (config.json, model.safetensors
+//                               under Hugging Face's names, the tokenizer's files)
 //
 // Adding a format (llama2.c, a Hugging Face directory, GGUF): an enum value here; in
 // weights.cpp its codec function's declaration and one line in kFormats; the format's own file
@@ -23,9 +25,10 @@ class SafetensorsFile;
 
 enum class WeightFormat {
   kAnetrain,
+  kHuggingFace,
 };
 
-// "anetrain".
+// "anetrain", "hf".
 std::string weight_format_name(WeightFormat format);
 
 // What a weights file records beside the tensors, as far as its format can hold it.
@@ -41,7 +44,8 @@ struct WeightsMetadata {
   std::string dtype = "f32";
 };
 
-// The format of the file at `path`; a UserError naming the file when no format knows it.
+// The format of the file or directory at `path`; a UserError naming it when it does not exist
+// or no format knows it.
 WeightFormat detect_weight_format(const std::string& path);
 
 // The metadata of a weights file (no tensors are read). Throws UserError naming the file.
