@@ -13,8 +13,10 @@ import struct
 
 import numpy as np
 
-# Only the dtypes the project produces or is likely to meet; all stored little-endian.
+# Only the dtypes the project produces or is likely to meet; all stored little-endian. BF16 has
+# no numpy dtype: it is read into float32 and written from a torch.bfloat16 tensor.
 _DTYPES = {
+    "F16": np.dtype("<f2"),
     "F32": np.dtype("<f4"),
     "F64": np.dtype("<f8"),
     "I32": np.dtype("<i4"),
@@ -54,7 +56,7 @@ def read_safetensors(path):
     tensors = {}
     for name, info in header.items():
         try:
-            dtype = _DTYPES[info["dtype"]]
+            dtype = np.dtype("<u2") if info["dtype"] == "BF16" else _DTYPES[info["dtype"]]
             shape = [int(s) for s in info["shape"]]
             begin, end = (int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
@@ -67,7 +69,10 @@ def read_safetensors(path):
                 f"{path}: tensor '{name}' offsets {begin}..{end} do not match shape {shape} "
                 f"({len(buf)} data bytes)")
         # copy() so the arrays own writable memory and do not pin the whole file blob.
-        tensors[name] = np.frombuffer(buf[begin:end], dtype=dtype).reshape(shape).copy()
+        a = np.frombuffer(buf[begin:end], dtype=dtype).reshape(shape).copy()
+        if info["dtype"] == "BF16":  # the top half of a float32's bits
+            a = (a.astype(np.uint32) << 16).view(np.float32)
+        tensors[name] = a
     return tensors, metadata
 
 
@@ -79,15 +84,21 @@ def write_safetensors(path, tensors, metadata=None):
     arrays = []
     offset = 0
     for name, value in tensors.items():
+        dtype_name = None
         if hasattr(value, "detach"):  # torch tensor; avoid importing torch here
-            value = value.detach().cpu().numpy()
+            value = value.detach().cpu()
+            if str(value.dtype) == "torch.bfloat16":
+                import torch  # only reached with a torch tensor in hand
+                dtype_name = "BF16"
+                value = value.view(torch.int16)  # the same bits, in a dtype numpy has
+            value = value.numpy()
         a = np.asarray(value)
         dtype = a.dtype.newbyteorder("<")
-        if dtype not in _NAMES:
+        if dtype_name is None and dtype not in _NAMES:
             raise SafetensorsError(f"tensor '{name}': dtype {a.dtype} is not supported")
         a = np.ascontiguousarray(a, dtype=dtype)
         nbytes = a.nbytes
-        header[name] = {"dtype": _NAMES[dtype], "shape": list(a.shape),
+        header[name] = {"dtype": dtype_name or _NAMES[dtype], "shape": list(a.shape),
                         "data_offsets": [offset, offset + nbytes]}
         arrays.append(a)
         offset += nbytes

@@ -116,16 +116,42 @@ bool get_count(const nlohmann::json& value, uint64_t* out) {
 
 void SafetensorsWriter::add_f32(const std::string& name, std::vector<int64_t> shape,
                                 const float* data) {
+  add(name, std::move(shape), data, false);
+}
+
+void SafetensorsWriter::add_f16(const std::string& name, std::vector<int64_t> shape,
+                                const float* data) {
+  add(name, std::move(shape), data, true);
+}
+
+void SafetensorsWriter::add(const std::string& name, std::vector<int64_t> shape, const float* data,
+                            bool f16) {
   ANETRAIN_CHECK(!name.empty() && name != kMetadataKey, "bad tensor name '" + name + "'");
   for (const Entry& e : entries_) ANETRAIN_CHECK(e.name != name, "duplicate tensor " + name);
   uint64_t numel = 1;
   for (int64_t d : shape) {
     ANETRAIN_CHECK(d >= 0, "negative dim in tensor " + name);
-    ANETRAIN_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel),
+    ANETRAIN_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) &&
+                       numel <= std::numeric_limits<uint64_t>::max() / sizeof(float),
                    "tensor too large: " + name);
   }
   ANETRAIN_CHECK(numel == 0 || data != nullptr, "null data for tensor " + name);
-  entries_.push_back({name, std::move(shape), data, numel * sizeof(float)});
+  entries_.push_back({name, std::move(shape), data, numel, f16});
+}
+
+void SafetensorsWriter::emit(const Entry& e, const std::function<void(const void*, size_t)>& sink) {
+  if (e.numel == 0) return;
+  if (!e.f16) {
+    sink(e.data, e.bytes());
+    return;
+  }
+  std::vector<uint16_t> chunk(static_cast<size_t>(std::min<uint64_t>(e.numel, 1 << 20)));
+  for (uint64_t done = 0; done < e.numel;) {
+    const uint64_t n = std::min<uint64_t>(e.numel - done, chunk.size());
+    for (uint64_t i = 0; i < n; ++i) chunk[i] = fp32_to_fp16(e.data[done + i]);
+    sink(chunk.data(), n * 2);
+    done += n;
+  }
 }
 
 void SafetensorsWriter::set_metadata(const std::string& key, const std::string& value) {
@@ -142,9 +168,10 @@ std::string SafetensorsWriter::header() const {
   }
   uint64_t offset = 0;
   for (const Entry& e : entries_) {
-    j[e.name] = {
-        {"dtype", "F32"}, {"shape", e.shape}, {"data_offsets", {offset, offset + e.bytes}}};
-    offset += e.bytes;
+    j[e.name] = {{"dtype", e.f16 ? "F16" : "F32"},
+                 {"shape", e.shape},
+                 {"data_offsets", {offset, offset + e.bytes()}}};
+    offset += e.bytes();
   }
   std::string text;
   try {
@@ -163,9 +190,8 @@ std::string SafetensorsWriter::header() const {
 
 std::string SafetensorsWriter::serialize() const {
   std::string out = header();
-  for (const Entry& e : entries_) {
-    if (e.bytes > 0) out.append(reinterpret_cast<const char*>(e.data), e.bytes);
-  }
+  for (const Entry& e : entries_)
+    emit(e, [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); });
   return out;
 }
 
@@ -180,7 +206,7 @@ void SafetensorsWriter::write(const std::string& path) const {
     std::fwrite(head.data(), 1, head.size(), f);
     for (const Entry& e : entries_) {
       if (std::ferror(f)) return;  // e.g. disk full: stop early, write_file_atomic reports it
-      if (e.bytes > 0) std::fwrite(e.data, 1, e.bytes, f);
+      emit(e, [&](const void* p, size_t n) { std::fwrite(p, 1, n, f); });
     }
   });
 }

@@ -9,12 +9,14 @@
 // relative to the buffer start, end exclusive. "__metadata__" (optional) maps strings to
 // strings. Tensors tile the buffer exactly: no gaps, no overlaps, nothing left over.
 //
-// We write only F32, tensors laid out in insertion order; we read F32, F16 and BF16 into float.
+// We write F32 and F16 (from float, rounded to nearest even), tensors laid out in insertion
+// order; we read F32, F16 and BF16 into float.
 // The reader validates everything and reports a malformed file as a one-line UserError naming
 // the path, never a crash.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +30,8 @@ class SafetensorsWriter {
   // checkpoints are hundreds of MB and are streamed straight from the model's buffers.
   // Names must be unique, non-empty and not "__metadata__"; dims must be >= 0.
   void add_f32(const std::string& name, std::vector<int64_t> shape, const float* data);
+  // The same, stored as F16: converted while writing, so `data` stays borrowed.
+  void add_f16(const std::string& name, std::vector<int64_t> shape, const float* data);
   void set_metadata(const std::string& key, const std::string& value);
 
   // Atomically replaces `path` (see write_file_atomic). Throws UserError naming the path.
@@ -40,8 +44,14 @@ class SafetensorsWriter {
     std::string name;
     std::vector<int64_t> shape;
     const float* data;
-    uint64_t bytes;
+    uint64_t numel;
+    bool f16;
+    uint64_t bytes() const { return numel * (f16 ? 2 : 4); }
   };
+  void add(const std::string& name, std::vector<int64_t> shape, const float* data, bool f16);
+  // Passes the entry's stored bytes to `sink` in pieces (F16: converted a bounded chunk at a
+  // time, so a large tensor never needs a second copy in memory).
+  static void emit(const Entry& e, const std::function<void(const void*, size_t)>& sink);
   // Length prefix + padded JSON header.
   std::string header() const;
 

@@ -11,8 +11,8 @@ namespace anetrain {
 class WeightCodec {
  public:
   virtual ~WeightCodec() = default;
-  // True if the file at `path` is in this format (a cheap look at its start or name; reading
-  // it may still find it damaged).
+  // True if the file or directory at `path` is in this format (a cheap look at its start or
+  // name; reading it may still find it damaged).
   virtual bool recognizes(const std::string& path) const = 0;
   virtual WeightsMetadata read_metadata(const std::string& path) const = 0;
   virtual void read(const std::string& path, const ParamLayout& layout, float* params) const = 0;

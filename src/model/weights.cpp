@@ -9,9 +9,10 @@
 namespace anetrain {
 
 // Each defined in the format's own file.
-const WeightCodec& anetrain_codec();    // weights_anetrain.cpp
-const WeightCodec& llama2c_codec();     // weights_llama2c.cpp
-const WeightCodec& llama2c_v1_codec();  // weights_llama2c.cpp
+const WeightCodec& anetrain_codec();     // weights_anetrain.cpp
+const WeightCodec& llama2c_codec();      // weights_llama2c.cpp
+const WeightCodec& llama2c_v1_codec();   // weights_llama2c.cpp
+const WeightCodec& huggingface_codec();  // weights_hf.cpp
 
 namespace {
 
@@ -26,6 +27,7 @@ constexpr Registered kFormats[] = {
     {WeightFormat::kAnetrain, "anetrain", anetrain_codec},
     {WeightFormat::kLlama2cV1, "llama2c-v1", llama2c_v1_codec},
     {WeightFormat::kLlama2c, "llama2c", llama2c_codec},
+    {WeightFormat::kHuggingFace, "hf", huggingface_codec},
 };
 
 const Registered& registered(WeightFormat format) {
@@ -54,13 +56,20 @@ WeightFormat weight_format_named(const std::string& name) {
 }
 
 WeightFormat detect_weight_format(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path))
-    throw UserError("'" + path + "' is not a weights file (no such file)");
+  // Files, and directories (a Hugging Face model): each codec recognizes its own.
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw UserError("'" + path + "' is not a weights file (no such file or directory)");
+  if (std::optional<WeightFormat> format = weight_format_of(path)) return *format;
+  std::string names;
+  for (const Registered& r : kFormats) names += (names.empty() ? "" : ", ") + std::string(r.name);
+  throw UserError("'" + path + "' is in no weights format anetrain reads (" + names + ")");
+}
+
+std::optional<WeightFormat> weight_format_of(const std::string& path) {
   for (const Registered& r : kFormats)
     if (r.codec().recognizes(path)) return r.format;
-  std::string names;
-  for (const Registered& r : kFormats) names += std::string(names.empty() ? "" : ", ") + r.name;
-  throw UserError("'" + path + "' is in no weights format anetrain reads (" + names + ")");
+  return std::nullopt;
 }
 
 WeightsMetadata read_weights_metadata(WeightFormat format, const std::string& path) {

@@ -1,14 +1,17 @@
 // Model weights on disk, by format: the one place that reads and writes them. Checkpoints,
-// `sample` and the coming import/export and `eval` go through here.
+// `sample`, `eval`, `info`, `convert` and `train --init` go through here
+// (train/model_source.h).
 //
-//   WeightFormat::kAnetrain  safetensors, F32, Meta's Llama names (model/params.h), the run
-//                            config and step in the metadata (docs/FORMATS.md)
-//   WeightFormat::kLlama2c   llama2.c's checkpoints for its run.c, legacy and version 1
-//   WeightFormat::kLlama2cV1 (model/llama2c_format.h); writing adds llama2.c's tokenizer.bin
+//   WeightFormat::kAnetrain     safetensors, F32, Meta's Llama names (model/params.h), the run
+//                               config and step in the metadata (docs/FORMATS.md)
+//   WeightFormat::kLlama2c      llama2.c's checkpoints for its run.c, legacy and version 1
+//   WeightFormat::kLlama2cV1    (model/llama2c_format.h); writing adds llama2.c's tokenizer.bin
+//   WeightFormat::kHuggingFace  a Hugging Face Llama directory (config.json, model.safetensors
+//                               under Hugging Face's names, the tokenizer's files)
 //
-// Adding a format (llama2.c, a Hugging Face directory, GGUF): an enum value here; in
-// weights.cpp its codec function's declaration and one line in kFormats; the format's own file
-// implementing WeightCodec (model/weight_codec.h) and defining that function; its tests.
+// Adding a format: an enum value here; in weights.cpp its codec function's declaration and one
+// line in kFormats; the format's own file implementing WeightCodec (model/weight_codec.h) and
+// defining that function; its tests.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +31,7 @@ enum class WeightFormat {
   kAnetrain,
   kLlama2c,    // llama2.c's legacy ("version 0") checkpoint, fp32, read and written
   kLlama2cV1,  // llama2.c's version-1 checkpoint ("ak42" magic), fp32, read and written
+  kHuggingFace,  // a Hugging Face Llama directory, read and written
 };
 
 // "anetrain", ... (the names `anetrain convert --to` takes).
@@ -49,8 +53,10 @@ struct WeightsMetadata {
   std::string dtype = "f32";
 };
 
-// The format of the file at `path`; a UserError naming the file when no format knows it.
+// The format of the file or directory at `path`; a UserError naming it when it does not exist
+// or no format knows it. weight_format_of: the same without the error.
 WeightFormat detect_weight_format(const std::string& path);
+std::optional<WeightFormat> weight_format_of(const std::string& path);
 
 // The metadata of a weights file (no tensors are read). Throws UserError naming the file.
 WeightsMetadata read_weights_metadata(WeightFormat format, const std::string& path);

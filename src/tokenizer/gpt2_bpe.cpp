@@ -371,8 +371,10 @@ void Gpt2Tokenizer::Impl::compile_regex() {
 std::unique_ptr<Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir) {
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
-  std::string encoder_path = dir + "/encoder.json";
-  std::string merges_path = dir + "/vocab.bpe";
+  // DIR/encoder.json and DIR/vocab.bpe, or Hugging Face's DIR/vocab.json and DIR/merges.txt.
+  const std::vector<std::string> paths = tokenizer_spec_files("gpt2:" + dir);
+  const std::string& encoder_path = paths[0];
+  const std::string& merges_path = paths[1];
   for (const std::string& path : {encoder_path, merges_path}) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec)) {

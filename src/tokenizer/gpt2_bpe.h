@@ -1,6 +1,8 @@
 // GPT-2's byte-level BPE tokenizer, read from OpenAI's original files DIR/encoder.json (token
 // string -> id, 50,257 entries) and DIR/vocab.bpe ("#version: 0.2" then 50,000 merges, best
-// first). scripts/fetch-tokenizer.sh gpt2 DIR fetches both.
+// first). scripts/fetch-tokenizer.sh gpt2 DIR fetches both. Hugging Face directories hold the
+// same two files as DIR/vocab.json and DIR/merges.txt; load() reads those when OpenAI's names
+// are not both present.
 //
 // encode() works like GPT-2's encoder.py and tiktoken's "gpt2" encoding with all special tokens
 // allowed: every literal "<|endoftext|>" in the text becomes id 50256; the text between them is

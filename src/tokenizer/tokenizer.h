@@ -1,7 +1,8 @@
 // Tokenizers behind one interface, chosen by a spec string:
 //   bytes            raw bytes, ids 0..255 (id 0, the NUL byte, doubles as end-of-text)
 //   sp:PATH.model    a SentencePiece model (libsentencepiece), e.g. Llama-2's tokenizer.model
-//   gpt2:DIR         GPT-2 byte-level BPE from OpenAI's DIR/encoder.json + DIR/vocab.bpe
+//   gpt2:DIR         GPT-2 byte-level BPE from OpenAI's DIR/encoder.json + DIR/vocab.bpe (or
+//                    Hugging Face's names for them, DIR/vocab.json + DIR/merges.txt)
 // encode() never adds special tokens; callers add document_separator() between documents.
 // decode(encode(text)) == text for valid UTF-8; invalid bytes never crash either way.
 #pragma once

@@ -35,6 +35,14 @@ std::vector<std::string> copy_names(const std::string& kind) {
   return {};
 }
 
+bool tokenizer_files_exist_at(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string TokenizerFiles::spec_in(const std::string& dir) const {
@@ -54,17 +62,18 @@ std::vector<std::string> tokenizer_spec_files(const std::string& spec) {
   const SplitSpec s = split_spec(spec);
   if (s.kind == "sp") return {s.path};
   std::vector<std::string> paths;
-  // The same joining as Gpt2Tokenizer::load, so the paths are the ones it opens.
+  // Gpt2Tokenizer::load opens these paths.
   for (const std::string& name : copy_names(s.kind)) paths.push_back(s.path + "/" + name);
+  if (s.kind == "gpt2" && !tokenizer_files_exist_at(paths)) {
+    // Hugging Face's names for the same two files, used when OpenAI's are not both there.
+    const std::vector<std::string> hf = {s.path + "/vocab.json", s.path + "/merges.txt"};
+    if (tokenizer_files_exist_at(hf)) return hf;
+  }
   return paths;
 }
 
 bool tokenizer_files_exist(const std::string& spec) {
-  for (const std::string& path : tokenizer_spec_files(spec)) {
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) return false;
-  }
-  return true;
+  return tokenizer_files_exist_at(tokenizer_spec_files(spec));
 }
 
 std::string resolve_tokenizer_spec(const std::string& spec, const std::string& base) {

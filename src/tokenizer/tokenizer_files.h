@@ -4,7 +4,8 @@
 // keeps working when it is moved or used from another working directory. The copies have fixed
 // names, so they never collide with the files beside them:
 //   sp:PATH   -> tokenizer.model           (spec "sp:DIR/tokenizer.model")
-//   gpt2:DIR  -> encoder.json, vocab.bpe   (spec "gpt2:DIR")
+//   gpt2:DIR  -> encoder.json, vocab.bpe   (spec "gpt2:DIR"; the originals may also be named
+//                                          vocab.json, merges.txt, as Hugging Face names them)
 //   bytes     -> nothing                   (spec "bytes")
 #pragma once
 
@@ -33,8 +34,9 @@ struct TokenizerFiles {
 // loaded (their checksum no longer matches) or if its spec is of no known kind.
 TokenizerFiles read_tokenizer_files(const Tokenizer& tokenizer);
 
-// The files a spec names: "sp:P" -> {P}; "gpt2:D" -> {D/encoder.json, D/vocab.bpe}; "bytes"
-// -> {}. Throws UserError for an unknown kind.
+// The files a spec names: "sp:P" -> {P}; "gpt2:D" -> {D/encoder.json, D/vocab.bpe}, or
+// Hugging Face's names for them, {D/vocab.json, D/merges.txt}, when only those two are both
+// there; "bytes" -> {}. Throws UserError for an unknown kind.
 std::vector<std::string> tokenizer_spec_files(const std::string& spec);
 
 // True if every file the spec names is a regular file (seen from the working directory).

@@ -26,9 +26,11 @@ ModelSource open_model_source(const std::string& path) {
     source.tokenizer_checksum = std::move(state.tokenizer_checksum);
     return source;
   }
-  // A checkpoint directory copied without its state.json loads as its weights.
-  source.weights = fs::is_directory(path) && fs::is_regular_file(paths.model()) ? paths.model()
-                                                                                 : path;
+  // A directory a format knows (Hugging Face), else a checkpoint directory copied without its
+  // state.json, which loads as its weights.
+  const bool bare_run_dir = fs::is_directory(path) && !weight_format_of(path) &&
+                            fs::is_regular_file(paths.model());
+  source.weights = bare_run_dir ? paths.model() : path;
   source.format = detect_weight_format(source.weights);
   WeightsMetadata metadata = read_weights_metadata(source.format, source.weights);
   if (!metadata.config)

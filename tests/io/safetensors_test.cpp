@@ -242,6 +242,49 @@ TEST_F(SafetensorsTest, ReadsLargeF16InChunks) {
   }
 }
 
+// add_f16 stores IEEE half precision (rounded to nearest even) beside F32 tensors; the bytes
+// are the fp16 patterns, across the writer's conversion-chunk boundary too.
+TEST_F(SafetensorsTest, WritesF16) {
+  const int64_t n = (1 << 20) + 5;
+  std::vector<float> big(n);
+  for (int64_t i = 0; i < n; ++i) big[i] = 1.0f + static_cast<float>(i % 2048) / 4096.0f;
+  // 1 + 2^-11 is a tie (rounds to 1), 1 + 3 * 2^-11 rounds up; 70000 overflows to infinity.
+  const std::vector<float> small = {1.0f + std::ldexp(1.0f, -11), 1.0f + 3 * std::ldexp(1.0f, -11),
+                                    -0.0f, 70000.0f, std::ldexp(1.0f, -24)};
+  const std::vector<float> f32 = {0.1f};
+  SafetensorsWriter w;
+  w.add_f16("small", {5}, small.data());
+  w.add_f32("f32", {1}, f32.data());
+  w.add_f16("big", {n}, big.data());
+  const std::string path = dir_ + "/f16.safetensors";
+  w.write(path);
+  EXPECT_EQ(read_file(path), w.serialize());
+
+  SafetensorsFile file = SafetensorsFile::open(path);
+  EXPECT_EQ(file.dtype("small"), "F16");
+  EXPECT_EQ(file.dtype("f32"), "F32");
+  EXPECT_EQ(file.dtype("big"), "F16");
+  const std::vector<float> back = file.read_f32("small");
+  EXPECT_EQ(back[0], 1.0f);
+  EXPECT_EQ(back[1], 1.0f + std::ldexp(1.0f, -9));
+  EXPECT_EQ(bits(back[2]), 0x80000000u);
+  EXPECT_EQ(back[3], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(back[4], std::ldexp(1.0f, -24));
+  EXPECT_EQ(file.read_f32("f32"), f32);
+  // `big` holds multiples of 2^-12 in [1, 1.5), where fp16 keeps multiples of 2^-10: three in
+  // four values round (one of them a tie, to even), as nearbyint rounds them.
+  const std::vector<float> big_back = file.read_f32("big");
+  ASSERT_EQ(static_cast<int64_t>(big_back.size()), n);
+  for (int64_t i = 0; i < n; ++i) {
+    const float step = std::ldexp(1.0f, -10);
+    const float expected = std::nearbyint((big[i] - 1.0f) / step) * step + 1.0f;
+    if (big_back[i] != expected) {
+      ADD_FAILURE() << "element " << i << ": " << big_back[i] << " != " << expected;
+      break;
+    }
+  }
+}
+
 TEST_F(SafetensorsTest, ReadErrorsNameFileAndTensor) {
   const std::string header = R"({"f": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},)"
                              R"( "i": {"dtype": "I32", "shape": [1], "data_offsets": [8, 12]}})";

@@ -25,6 +25,7 @@
 #include "io/atomic_file.h"
 #include "io/sha256.h"
 #include "support/test_util.h"
+#include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
 namespace {
@@ -418,6 +419,24 @@ TEST_F(Gpt2Bpe, Throughput) {
               source.c_str(), text.size(), count, text.size() / cold / 1e6,
               text.size() / warm / 1e6);
   EXPECT_GT(text.size() / cold / 1e6, 0.5);
+}
+
+// A Hugging Face directory holds the same files as vocab.json and merges.txt: they load as the
+// same tokenizer, and the copy kept with data or a checkpoint uses OpenAI's names.
+TEST_F(Gpt2Bpe, LoadsHuggingFaceFileNames) {
+  anetrain::testing::TempDir dir;
+  fs::copy_file(kVocabDir + "/encoder.json", dir.file("vocab.json"));
+  fs::copy_file(kVocabDir + "/vocab.bpe", dir.file("merges.txt"));
+  auto hf = load_tokenizer("gpt2:" + dir.path());
+  EXPECT_EQ(hf->spec(), "gpt2:" + dir.path());
+  EXPECT_EQ(hf->checksum(), tokenizer_->checksum());
+  const std::string text = "Hello world, it's 2024 <|endoftext|> again.";
+  EXPECT_EQ(hf->encode(text), tokenizer_->encode(text));
+  const TokenizerFiles copy = read_tokenizer_files(*hf);
+  ASSERT_EQ(copy.files.size(), 2u);
+  EXPECT_EQ(copy.files[0].first, "encoder.json");
+  EXPECT_EQ(copy.files[1].first, "vocab.bpe");
+  EXPECT_EQ(copy.checksum, tokenizer_->checksum());
 }
 
 // Error cases: each is a UserError whose message names the offending file.

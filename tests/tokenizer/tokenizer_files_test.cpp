@@ -38,6 +38,26 @@ TEST(TokenizerFiles, SpecsResolveAgainstTheirDirectory) {
   EXPECT_EQ(files.spec_in("tokenizer"), "sp:tokenizer/tokenizer.model");
 }
 
+// A gpt2 directory may name its two files as Hugging Face does; OpenAI's names win when both
+// are present, and a directory with neither complete pair names OpenAI's files.
+TEST(TokenizerFiles, Gpt2SpecFindsHuggingFaceFileNames) {
+  TempDir dir;
+  const std::vector<std::string> openai = {dir.file("encoder.json"), dir.file("vocab.bpe")};
+  const std::vector<std::string> hf = {dir.file("vocab.json"), dir.file("merges.txt")};
+  const std::string spec = "gpt2:" + dir.path();
+  EXPECT_EQ(tokenizer_spec_files(spec), openai);
+  std::ofstream(hf[0]) << "{}";
+  EXPECT_EQ(tokenizer_spec_files(spec), openai);
+  EXPECT_FALSE(tokenizer_files_exist(spec));
+  std::ofstream(hf[1]) << "#version: 0.2\n";
+  EXPECT_EQ(tokenizer_spec_files(spec), hf);
+  EXPECT_TRUE(tokenizer_files_exist(spec));
+  std::ofstream(openai[0]) << "{}";
+  EXPECT_EQ(tokenizer_spec_files(spec), hf);  // OpenAI's pair is incomplete
+  std::ofstream(openai[1]) << "#version: 0.2\n";
+  EXPECT_EQ(tokenizer_spec_files(spec), openai);
+}
+
 TEST(TokenizerFiles, ReadsCopiesAndRefusesFilesChangedSinceLoading) {
   TempDir dir;
   EXPECT_EQ(tokenizer_files_checksum({}), "");
