@@ -169,6 +169,34 @@ TEST(ModelIoEval, BitsPerByteCountsTheTokenizersBytes) {
   EXPECT_NEAR(j["bits_per_byte"].get<double>(), j["loss"].get<double>() / std::log(2.0), 1e-9);
 }
 
+// Every format converts, evaluates to the same loss as the original, and fine-tunes from there.
+TEST_F(ModelIo, ConvertedModelsEvaluateAlikeAndFineTuneFromWhereTheyAre) {
+  const TempDir& d = *dir_;
+  auto eval_loss = [&](const std::string& path) {
+    const CommandResult r = run_anetrain(
+        {"eval", "--checkpoint", path, "--data", d.file("d.bin"), "--max-windows", "20", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out)["loss"].get<double>() : -1.0;
+  };
+  const double base = eval_loss(d.file("base"));
+  const std::vector<std::pair<std::string, std::string>> formats = {
+      {"llama2c", "m.bin"}, {"llama2c-v1", "m1.bin"}, {"hf", "m-hf"}};
+  for (const auto& [format, name] : formats) {
+    CommandResult r =
+        run_anetrain({"convert", d.file("base"), "--out", d.file(name), "--to", format});
+    ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
+    r = run_anetrain({"info", d.file(name)});
+    EXPECT_NE(r.out.find("format        " + format), std::string::npos) << r.out;
+    EXPECT_EQ(eval_loss(d.file(name)), base) << format;
+    r = run_anetrain({"train", "--init", d.file(name), "--data", d.file("d.bin"), "--steps", "3",
+                      "--out", d.file("from-" + format), "--set", "val_every=0"});
+    ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;
+    const auto losses = metrics_losses(d.file("from-" + format + "/metrics.jsonl"));
+    ASSERT_EQ(losses.size(), 3u);
+    EXPECT_LT(losses.front(), base + 0.5) << format;  // a random start is near ln 64 = 4.2
+  }
+}
+
 TEST_F(ModelIo, InfoAndConvertBetweenFormats) {
   const TempDir& d = *dir_;
   CommandResult r = run_anetrain({"info", d.file("base")});
