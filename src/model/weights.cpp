@@ -10,6 +10,7 @@ namespace anetrain {
 
 // Each defined in the format's own file.
 const WeightCodec& anetrain_codec();  // weights_anetrain.cpp
+const WeightCodec& gguf_codec();      // weights_gguf.cpp
 
 namespace {
 
@@ -22,6 +23,7 @@ struct Registered {
 // Every format, in the order detect_weight_format() tries them.
 constexpr Registered kFormats[] = {
     {WeightFormat::kAnetrain, "anetrain", anetrain_codec},
+    {WeightFormat::kGguf, "gguf", gguf_codec},
 };
 
 const Registered& registered(WeightFormat format) {

@@ -3,6 +3,8 @@
 //
 //   WeightFormat::kAnetrain  safetensors, F32, Meta's Llama names (model/params.h), the run
 //                            config and step in the metadata (docs/FORMATS.md)
+//   WeightFormat::kGguf      llama.cpp's GGUF v3, architecture "llama", F32 or F16, llama.cpp's
+//                            names, the model dims and the tokenizer in its keys
 //
 // Adding a format (llama2.c, a Hugging Face directory, GGUF): an enum value here; in
 // weights.cpp its codec function's declaration and one line in kFormats; the format's own file
@@ -23,9 +25,10 @@ class SafetensorsFile;
 
 enum class WeightFormat {
   kAnetrain,
+  kGguf,
 };
 
-// "anetrain".
+// "anetrain", "gguf".
 std::string weight_format_name(WeightFormat format);
 
 // What a weights file records beside the tensors, as far as its format can hold it.
