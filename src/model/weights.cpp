@@ -13,6 +13,7 @@ const WeightCodec& anetrain_codec();     // weights_anetrain.cpp
 const WeightCodec& llama2c_codec();      // weights_llama2c.cpp
 const WeightCodec& llama2c_v1_codec();   // weights_llama2c.cpp
 const WeightCodec& huggingface_codec();  // weights_hf.cpp
+const WeightCodec& gguf_codec();         // weights_gguf.cpp
 
 namespace {
 
@@ -28,6 +29,7 @@ constexpr Registered kFormats[] = {
     {WeightFormat::kLlama2cV1, "llama2c-v1", llama2c_v1_codec},
     {WeightFormat::kLlama2c, "llama2c", llama2c_codec},
     {WeightFormat::kHuggingFace, "hf", huggingface_codec},
+    {WeightFormat::kGguf, "gguf", gguf_codec},
 };
 
 const Registered& registered(WeightFormat format) {

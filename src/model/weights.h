@@ -8,6 +8,8 @@
 //   WeightFormat::kLlama2cV1    (model/llama2c_format.h); writing adds llama2.c's tokenizer.bin
 //   WeightFormat::kHuggingFace  a Hugging Face Llama directory (config.json, model.safetensors
 //                               under Hugging Face's names, the tokenizer's files)
+//   WeightFormat::kGguf         llama.cpp's GGUF v3, architecture "llama", F32 or F16, llama.cpp's
+//                               names, the model dims and the tokenizer in its keys
 //
 // Adding a format: an enum value here; in weights.cpp its codec function's declaration and one
 // line in kFormats; the format's own file implementing WeightCodec (model/weight_codec.h) and
@@ -32,6 +34,7 @@ enum class WeightFormat {
   kLlama2c,    // llama2.c's legacy ("version 0") checkpoint, fp32, read and written
   kLlama2cV1,  // llama2.c's version-1 checkpoint ("ak42" magic), fp32, read and written
   kHuggingFace,  // a Hugging Face Llama directory, read and written
+  kGguf,         // llama.cpp's GGUF v3 (F32/F16 llama models), read and written
 };
 
 // "anetrain", ... (the names `anetrain convert --to` takes).

@@ -394,6 +394,13 @@ std::unique_ptr<Gpt2Tokenizer> Gpt2Tokenizer::load(const std::string& dir) {
 Gpt2Tokenizer::Gpt2Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Gpt2Tokenizer::~Gpt2Tokenizer() = default;
 
+std::string gpt2_byte_spelling(uint8_t byte) {
+  static const std::array<uint32_t, 256> table = byte_to_codepoint();
+  const uint32_t cp = table[byte];  // below U+0800: one or two UTF-8 bytes
+  if (cp < 0x80) return std::string(1, static_cast<char>(cp));
+  return {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+}
+
 std::string Gpt2Tokenizer::spec() const { return "gpt2:" + impl_->dir; }
 std::string Gpt2Tokenizer::checksum() const { return impl_->checksum; }
 

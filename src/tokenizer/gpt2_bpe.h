@@ -51,4 +51,8 @@ class Gpt2Tokenizer : public Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// How GPT-2's vocabulary files spell a byte (UTF-8 of the character its byte-to-unicode table
+// gives it): "a" for 'a', "\xC4\xA0" (U+0120) for ' '. A token string spells its bytes this way.
+std::string gpt2_byte_spelling(uint8_t byte);
+
 }  // namespace anetrain

@@ -169,7 +169,7 @@ TEST(ModelIoEval, BitsPerByteCountsTheTokenizersBytes) {
   EXPECT_NEAR(j["bits_per_byte"].get<double>(), j["loss"].get<double>() / std::log(2.0), 1e-9);
 }
 
-// Every format converts, evaluates to the same loss as the original, and fine-tunes from there.
+// Every format converts (f32), evaluates to the same loss as the original, and fine-tunes from there.
 TEST_F(ModelIo, ConvertedModelsEvaluateAlikeAndFineTuneFromWhereTheyAre) {
   const TempDir& d = *dir_;
   auto eval_loss = [&](const std::string& path) {
@@ -180,7 +180,7 @@ TEST_F(ModelIo, ConvertedModelsEvaluateAlikeAndFineTuneFromWhereTheyAre) {
   };
   const double base = eval_loss(d.file("base"));
   const std::vector<std::pair<std::string, std::string>> formats = {
-      {"llama2c", "m.bin"}, {"llama2c-v1", "m1.bin"}, {"hf", "m-hf"}};
+      {"llama2c", "m.bin"}, {"llama2c-v1", "m1.bin"}, {"hf", "m-hf"}, {"gguf", "m.gguf"}};
   for (const auto& [format, name] : formats) {
     CommandResult r =
         run_anetrain({"convert", d.file("base"), "--out", d.file(name), "--to", format});
