@@ -30,6 +30,9 @@ ModelSource open_model_source(const std::string& path) {
   // state.json, which loads as its weights.
   const bool bare_run_dir = fs::is_directory(path) && !weight_format_of(path) &&
                             fs::is_regular_file(paths.model());
+  if (fs::is_directory(path) && !bare_run_dir && !weight_format_of(path))
+    throw UserError("'" + path + "' holds no checkpoint (no state.json) and no model a format " +
+                    "anetrain reads (see 'anetrain convert --help')");
   source.weights = bare_run_dir ? paths.model() : path;
   source.format = detect_weight_format(source.weights);
   WeightsMetadata metadata = read_weights_metadata(source.format, source.weights);

@@ -188,6 +188,13 @@ TEST_F(ModelIo, ConvertedModelsEvaluateAlikeAndFineTuneFromWhereTheyAre) {
     r = run_anetrain({"info", d.file(name)});
     EXPECT_NE(r.out.find("format        " + format), std::string::npos) << r.out;
     EXPECT_EQ(eval_loss(d.file(name)), base) << format;
+    // sample needs no state.json: the same greedy continuation as the run directory's.
+    auto greedy = [&](const std::string& path) {
+      return run_anetrain({"sample", "--checkpoint", path, "--prompt", "3 4 5", "--max-tokens",
+                           "6", "--temperature", "0", "--ids"})
+          .out;
+    };
+    EXPECT_EQ(greedy(d.file(name)), greedy(d.file("base"))) << format;
     r = run_anetrain({"train", "--init", d.file(name), "--data", d.file("d.bin"), "--steps", "3",
                       "--out", d.file("from-" + format), "--set", "val_every=0"});
     ASSERT_EQ(r.exit_code, 0) << format << ": " << r.err;

@@ -117,8 +117,11 @@ TEST(InferenceModel, SaysWhatIsMissing) {
   auto error_of = [](const std::string& path) {
     return user_error_of([&] { load_inference_model(path); });
   };
-  EXPECT_NE(error_of(dir.file("none")).find("holds no checkpoint (no state.json)"),
+  EXPECT_NE(error_of(dir.file("none")).find("none' holds no checkpoint or model"),
             std::string::npos);
+  EXPECT_NE(error_of(dir.path()).find("holds no checkpoint (no state.json) and no model"),
+            std::string::npos)
+      << error_of(dir.path());
   // Meta's names without the config in the metadata: nothing says what model it is.
   ModelConfig mc;
   mc.n_layers = 1;
