@@ -1,6 +1,7 @@
 // `anetrain sample`: loads a checkpoint directory or a bare weights file and continues a
 // prompt: text when the checkpoint records a tokenizer, token ids otherwise (or with --ids).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -59,8 +60,10 @@ int run_sample(const Args& args) {
   SamplerOptions so;
   so.temperature = static_cast<float>(args.get_double("temperature"));
   so.top_p = static_cast<float>(args.get_double("top-p"));
-  if (so.temperature < 0) throw UserError("anetrain sample: --temperature must be >= 0");
-  if (so.top_p <= 0 || so.top_p > 1) throw UserError("anetrain sample: --top-p must be in (0, 1]");
+  if (!std::isfinite(so.temperature) || so.temperature < 0)
+    throw UserError("anetrain sample: --temperature must be a number >= 0");
+  if (!(so.top_p > 0 && so.top_p <= 1))
+    throw UserError("anetrain sample: --top-p must be in (0, 1]");
   const long long max_tokens = args.get_int("max-tokens");
   if (max_tokens < 0) throw UserError("anetrain sample: --max-tokens must be >= 0");
 

@@ -2,10 +2,25 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+#include "core/error.h"
 
 namespace anetrain {
 
+Sampler::Sampler(SamplerOptions options, uint64_t seed) : options_(options), rng_(seed) {
+  if (!std::isfinite(options.temperature) || options.temperature < 0)
+    throw UserError("sampling temperature " + std::to_string(options.temperature) +
+                    " is not a finite number >= 0");
+  if (!(options.top_p > 0 && options.top_p <= 1))
+    throw UserError("sampling top-p " + std::to_string(options.top_p) + " is not in (0, 1]");
+}
+
 int32_t Sampler::sample(const float* logits, int V) {
+  for (int v = 0; v < V; ++v)
+    if (!std::isfinite(logits[v]))
+      throw UserError("the model produced a non-finite logit (token " + std::to_string(v) +
+                      "): its weights are damaged or diverged");
   const int32_t argmax = static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
   if (options_.temperature <= 0.0f) return argmax;
   const float max = logits[argmax];

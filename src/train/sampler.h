@@ -15,7 +15,9 @@ struct SamplerOptions {
 
 class Sampler {
  public:
-  Sampler(SamplerOptions options, uint64_t seed) : options_(options), rng_(seed) {}
+  // A temperature that is not a finite number >= 0, or a top_p outside (0, 1], is a UserError.
+  Sampler(SamplerOptions options, uint64_t seed);
+  // Non-finite logits (a diverged or damaged model) are a UserError, never a garbage token.
   int32_t sample(const float* logits, int vocab_size);
 
  private:

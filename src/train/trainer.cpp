@@ -310,7 +310,14 @@ class TrainingRun {
   };
 
   static std::unique_ptr<Backend> open_backend(const TrainOptions& opts, const RunConfig& config) {
-    std::filesystem::create_directories(opts.out_dir);
+    if (std::filesystem::exists(opts.out_dir) && !std::filesystem::is_directory(opts.out_dir))
+      throw UserError("--out '" + opts.out_dir + "' is a file, not a run directory: choose "
+                      "another --out");
+    std::error_code ec;
+    std::filesystem::create_directories(opts.out_dir, ec);
+    if (ec)
+      throw UserError("--out '" + opts.out_dir + "': cannot create the run directory (" +
+                      ec.message() + "): choose a writable --out");
     init_thread_pool();
     set_gemm_precision(parse_gemm_precision(config.train.precision));
     std::unique_ptr<Backend> backend =

@@ -55,6 +55,24 @@ TEST_F(CliErrors, BadValues) {
   expect_error({"sample", "--checkpoint", dir_.file("none")}, "holds no checkpoint");
 }
 
+// Inputs that used to abort or sample garbage (issue 17): one line, exit 1.
+TEST_F(CliErrors, OutIsAFileAndNonFiniteSamplingSettings) {
+  {
+    std::ofstream(dir_.file("a-file")) << "x";
+  }
+  expect_error({"train", "--config", "tiny", "--steps", "1", "--data", data_, "--out",
+                dir_.file("a-file")},
+               "is a file, not a run directory");
+  expect_error({"train", "--config", "tiny", "--steps", "1", "--data", data_, "--out",
+                dir_.file("a-file") + "/run"},
+               "cannot create the run directory");
+  ASSERT_EQ(run_anetrain(train({"--data", data_, "--set", "val_every=0"})).exit_code, 0);
+  expect_error({"sample", "--checkpoint", dir_.file("out"), "--top-p", "nan"},
+               "--top-p must be in (0, 1]");
+  expect_error({"sample", "--checkpoint", dir_.file("out"), "--temperature", "nan"},
+               "--temperature must be a number >= 0");
+}
+
 TEST_F(CliErrors, BadFiles) {
   expect_error(train({"--data", dir_.file("missing*.bin")}), "no files match");
   const std::string bad_magic = dir_.file("bad.bin");
