@@ -21,6 +21,7 @@ RunConfig config_from_flags(const Args& args) {
   RunConfig config = load_config(args.get("config"));
   for (const std::string& kv : args.all("set")) apply_override(config, kv);
   config.model.validate();
+  config.train.validate();
   return config;
 }
 

@@ -1,7 +1,9 @@
 #include "model/config.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -207,6 +209,49 @@ void ModelConfig::validate() const {
                                          ") must divide n_heads (" + std::to_string(n_heads) + ")");
   require(norm_eps > 0, "norm_eps must be positive");
   require(rope_theta > 0, "rope_theta must be positive");
+}
+
+void TrainConfig::validate() const {
+  auto in_range = [](const char* key, double value, double lo, double hi, const char* range) {
+    if (!(std::isfinite(value) && value >= lo && value <= hi)) {
+      char text[48];
+      std::snprintf(text, sizeof text, "%g", value);
+      throw UserError(std::string("config key '") + key + "' = " + text + " is outside " + range);
+    }
+  };
+  auto one_of = [](const char* key, const std::string& value,
+                   std::initializer_list<const char*> choices) {
+    std::string list;
+    for (const char* c : choices) {
+      if (value == c) return;
+      list += (list.empty() ? "" : " or ") + std::string(c);
+    }
+    throw UserError(std::string(key) + " '" + value + "' is unknown: use " + list);
+  };
+  constexpr double kInt = 2147483647.0;
+  in_range("batch_size", batch_size, 1, kInt, "[1, 2^31)");
+  in_range("grad_accum", grad_accum, 1, kInt, "[1, 2^31)");
+  in_range("lr", lr, 1e-30, 1e30, "(0, 1e30]");
+  in_range("min_lr_frac", min_lr_frac, 0, 1, "[0, 1]");
+  in_range("warmup_steps", warmup_steps, 0, kInt, "[0, 2^31)");
+  in_range("decay_steps", decay_steps, 0, kInt, "[0, 2^31) (0: the run's --steps)");
+  in_range("weight_decay", weight_decay, 0, 1e30, "[0, 1e30]");
+  in_range("beta1", beta1, 0, 0.9999999, "[0, 1)");
+  in_range("beta2", beta2, 0, 0.9999999, "[0, 1)");
+  in_range("adam_eps", adam_eps, 1e-38, 1, "(0, 1]");
+  in_range("grad_clip", grad_clip, -1e30, 1e30, "finite numbers (<= 0 disables clipping)");
+  in_range("loss_scale", loss_scale, 1e-30, 3e38, "(0, 3e38]");
+  in_range("compile_budget", compile_budget, 1, kInt, "[1, 2^31)");
+  in_range("ane_surface_budget_mb", ane_surface_budget_mb, 1, 65536, "[1, 65536]");
+  in_range("val_every", val_every, 0, kInt, "[0, 2^31) (0: never)");
+  in_range("val_batches", val_batches, 1, kInt, "[1, 2^31)");
+  in_range("save_every", save_every, 0, kInt, "[0, 2^31) (0: only at the end)");
+  in_range("log_every", log_every, 1, kInt, "[1, 2^31)");
+  in_range("init_std", init_std, 0, 1e30, "[0, 1e30]");
+  one_of("ane_pipeline", ane_pipeline, {"dynamic", "static"});
+  one_of("ane_program_form", ane_program_form, {"proven", "fused"});
+  one_of("sampling", sampling, {"random", "epochs"});
+  one_of("precision", precision, {"fp32", "bf16"});
 }
 
 RunConfig load_config(const std::string& preset_or_file) {

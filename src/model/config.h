@@ -69,6 +69,10 @@ struct TrainConfig {
   int save_every = 0;               // steps between checkpoints (0: only at the end)
   int log_every = 1;
   float init_std = 0.02f;
+
+  // Every value finite and in its range, every name one of its choices; a UserError naming
+  // the key, the value and the accepted range otherwise.
+  void validate() const;
 };
 
 struct RunConfig {

@@ -104,6 +104,7 @@ TrainingState load_training_state(const std::string& dir) {
       }
     }
     s.config.model.validate();
+    s.config.train.validate();
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw UserError("'" + path + "' is not a valid anetrain state file: " + e.what());

@@ -132,6 +132,7 @@ void check_request(const RunConfig& requested, const TrainOptions& opts) {
   if (opts.out_dir.empty()) throw UserError("--out DIR is required: where checkpoints go");
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
   requested.model.validate();
+  requested.train.validate();
   const TrainConfig& tc = requested.train;
   if (tc.batch_size <= 0 || tc.grad_accum <= 0)
     throw UserError("batch_size and grad_accum must be positive");

@@ -73,6 +73,27 @@ TEST_F(CliErrors, OutIsAFileAndNonFiniteSamplingSettings) {
                "--temperature must be a number >= 0");
 }
 
+// Training keys are checked for range and choice when the config is read (issue 17, item 11).
+TEST_F(CliErrors, TrainingKeysOutsideTheirRange) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"beta1=2", "config key 'beta1' = 2 is outside [0, 1)"},
+      {"beta2=-1", "config key 'beta2' = -1 is outside [0, 1)"},
+      {"weight_decay=-5", "'weight_decay' = -5 is outside"},
+      {"min_lr_frac=nan", "'min_lr_frac' = nan is outside [0, 1]"},
+      {"warmup_steps=-1", "'warmup_steps' = -1"},
+      {"decay_steps=-1", "'decay_steps' = -1"},
+      {"val_every=-1", "'val_every' = -1"},
+      {"save_every=-2", "'save_every' = -2"},
+      {"loss_scale=0", "'loss_scale' = 0 is outside"},
+      {"lr=nan", "'lr' = nan is outside"},
+      {"compile_budget=-1", "'compile_budget' = -1"},
+      {"ane_pipeline=bogus", "ane_pipeline 'bogus' is unknown: use dynamic or static"},
+      {"sampling=shuffled", "sampling 'shuffled' is unknown: use random or epochs"},
+  };
+  for (const auto& [set, expected] : cases)
+    expect_error(train({"--data", data_, "--set", set}), expected);
+}
+
 TEST_F(CliErrors, BadFiles) {
   expect_error(train({"--data", dir_.file("missing*.bin")}), "no files match");
   const std::string bad_magic = dir_.file("bad.bin");
