@@ -132,13 +132,7 @@ void check_request(const RunConfig& requested, const TrainOptions& opts) {
   if (opts.out_dir.empty()) throw UserError("--out DIR is required: where checkpoints go");
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
   requested.model.validate();
-  requested.train.validate();
-  const TrainConfig& tc = requested.train;
-  if (tc.batch_size <= 0 || tc.grad_accum <= 0)
-    throw UserError("batch_size and grad_accum must be positive");
-  if (tc.lr <= 0) throw UserError("lr must be positive");
-  if (tc.sampling != "random" && tc.sampling != "epochs")
-    throw UserError("sampling '" + tc.sampling + "' is unknown: use random or epochs");
+  requested.train.validate();  // batch_size, grad_accum, lr, sampling, ... in range
 }
 
 // Where a run starts: a fresh run at step 0, or the checkpoint in --out (never overwritten by

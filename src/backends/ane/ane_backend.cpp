@@ -31,11 +31,6 @@ std::unique_ptr<Backend> make_ane_backend(const BackendOptions& options) {
   if (options.ane_pipeline != "dynamic" && options.ane_pipeline != "static")
     throw UserError("ane_pipeline '" + options.ane_pipeline +
                     "' is unknown: use dynamic or static");
-  if (options.ane_program_form != "proven" && options.ane_program_form != "fused")
-    throw UserError("ane_program_form '" + options.ane_program_form +
-                    "' is unknown: use proven or fused");
-  if (options.ane_surface_budget_mb <= 0)
-    throw UserError("ane_surface_budget_mb must be positive (16 is the default)");
   const char* driver = std::getenv("ANETRAIN_ANE_DRIVER");
   if (driver && std::string(driver) == "fake") {
     FakeDriverOptions fake;
@@ -104,7 +99,9 @@ AneBackend::LoadedPlan& AneBackend::load_plan(const KernelDims& d, Kernel k,
       return it->second;
     }
     LoadedPlan loaded{build_kernel_plan(key.dims, k, w, options_), {}};
-    for (const KernelProgram& part : loaded.plan.parts) loaded.handles.push_back(compile(part));
+    for (const KernelProgram& part : loaded.plan.parts)
+      loaded.handles.push_back(
+          compile(part.name(), mil::print_program(part.program), serialize_weights(part)));
     return dynamic_plans_.emplace(key, std::move(loaded)).first->second;
   }
   // Static: the weights are baked into the programs, so every new set of weights is a new
@@ -113,13 +110,14 @@ AneBackend::LoadedPlan& AneBackend::load_plan(const KernelDims& d, Kernel k,
   static_plan_ = {build_kernel_plan(d, k, w, options_, group_heads), {}};
   group_heads = static_plan_.plan.group_heads;
   for (const KernelProgram& part : static_plan_.plan.parts) {
-    const std::string program_id = mil::print_program(part.program) + serialize_weights(part);
+    const std::string text = mil::print_program(part.program), weights = serialize_weights(part);
+    const std::string program_id = text + weights;
     auto it = compiled_.find(program_id);
     auto order = std::find(compiled_order_.begin(), compiled_order_.end(), program_id);
     if (order != compiled_order_.end()) compiled_order_.erase(order);  // most recently used
     compiled_order_.push_back(program_id);
     if (it == compiled_.end()) {
-      it = compiled_.emplace(program_id, compile(part)).first;
+      it = compiled_.emplace(program_id, compile(part.name(), text, weights)).first;
       // Programs with stale weights are never used again: keep the loaded set small.
       constexpr size_t kMaxLoaded = 64;
       if (compiled_order_.size() > kMaxLoaded) {
@@ -133,29 +131,22 @@ AneBackend::LoadedPlan& AneBackend::load_plan(const KernelDims& d, Kernel k,
   return static_plan_;
 }
 
-int64_t AneBackend::compile(const KernelProgram& part) {
+int64_t AneBackend::compile(const std::string& name, const std::string& text,
+                            const std::string& weights) {
   try {
-    return driver_->compile_and_load(mil::print_program(part.program),
-                                     {{kWeightFile, serialize_weights(part)}});
+    return driver_->compile_and_load(text, {{kWeightFile, weights}});
   } catch (const DriverError& e) {
-    throw UserError("ANE " + part.name() + ": " + e.what());
+    throw UserError("ANE " + name + ": " + e.what());
   }
 }
 
 std::vector<float> AneBackend::evaluate(const KernelProgram& part, int64_t handle,
                                         const std::map<std::string, std::vector<float>>& slots) {
-  const std::vector<float> packed = pack_input_surface(part, slots);
-  Surface in{part.surface_channels, part.surface_columns, std::vector<uint16_t>(packed.size())};
-  for (size_t i = 0; i < packed.size(); ++i) in.fp16[i] = fp32_to_fp16(packed[i]);
-  Surface out{part.output_channels(), part.seq, {}};
   try {
-    driver_->evaluate(handle, {&in}, {&out});
+    return evaluate_program(*driver_, handle, part, slots);
   } catch (const DriverError& e) {
     throw UserError("ANE " + part.name() + ": " + e.what());
   }
-  std::vector<float> result(out.fp16.size());
-  for (size_t i = 0; i < result.size(); ++i) result[i] = fp16_to_fp32(out.fp16[i]);
-  return result;
 }
 
 void AneBackend::run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w,

@@ -73,7 +73,7 @@ class AneBackend final : public Backend {
   // compiled once per program_key(k, d), then only its surface weights are refreshed. Static:
   // rebuilt with the weights baked in, each part compiled the first time its text is seen.
   LoadedPlan& load_plan(const KernelDims& d, Kernel k, const BlockWeights& w);
-  int64_t compile(const KernelProgram& part);
+  int64_t compile(const std::string& name, const std::string& text, const std::string& weights);
   std::vector<float> evaluate(const KernelProgram& part, int64_t handle,
                               const std::map<std::string, std::vector<float>>& slots);
 

@@ -1,35 +1,22 @@
 #include "backends/ane/programs/plan_runner.h"
 
 #include <algorithm>
-#include <cmath>
 
+#include "backends/cpu/rmsnorm.h"
 #include "core/error.h"
 
 namespace anetrain::ane {
-namespace {
-
-// xnorm = x * (mean_c x^2 + eps)^-1/2 * gain, in fp32: host work in the proven form, as in
-// the seed's dynamic pipeline.
-std::vector<float> host_rmsnorm(const std::vector<float>& x, const float* gain, int64_t C,
-                                int64_t S, float eps) {
-  std::vector<float> sum(S, 0.0f), out(x.size());
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t s = 0; s < S; ++s) sum[s] += x[c * S + s] * x[c * S + s];
-  for (int64_t s = 0; s < S; ++s) sum[s] = 1.0f / std::sqrt(sum[s] / static_cast<float>(C) + eps);
-  for (int64_t c = 0; c < C; ++c)
-    for (int64_t s = 0; s < S; ++s) out[c * S + s] = x[c * S + s] * sum[s] * gain[c];
-  return out;
-}
-
-}  // namespace
 
 void run_plan(const KernelPlan& plan, const BlockWeights& w, const KernelDims& d,
               SequenceTensors& values, const PartRunner& run_part) {
   const int64_t S = d.S;
   if (plan.host_norm) {
+    // Host work in the proven form, as in the seed's dynamic pipeline: the CPU backend's RMSNorm.
     const std::vector<float>& x = values.at("x");
-    values["xnorm"] =
-        host_rmsnorm(x, w.*plan.host_norm, static_cast<int64_t>(x.size()) / S, S, d.norm_eps);
+    std::vector<float> xnorm(x.size()), rms_inv(S);
+    cpu::rmsnorm_forward(x.data(), w.*plan.host_norm, static_cast<int64_t>(x.size()) / S, S,
+                         d.norm_eps, xnorm.data(), rms_inv.data());
+    values["xnorm"] = std::move(xnorm);
   }
   for (size_t i = 0; i < plan.parts.size(); ++i) {
     const KernelProgram& part = plan.parts[i];

@@ -41,6 +41,18 @@ std::vector<float> pack_input_surface(const KernelProgram& kp,
   return surface;
 }
 
+std::vector<float> evaluate_program(AneDriver& driver, int64_t handle, const KernelProgram& kp,
+                                    const std::map<std::string, std::vector<float>>& values) {
+  const std::vector<float> packed = pack_input_surface(kp, values);
+  Surface in{kp.surface_channels, kp.surface_columns, std::vector<uint16_t>(packed.size())};
+  for (size_t i = 0; i < packed.size(); ++i) in.fp16[i] = fp32_to_fp16(packed[i]);
+  Surface out{kp.output_channels(), kp.seq, {}};
+  driver.evaluate(handle, {&in}, {&out});
+  std::vector<float> result(out.fp16.size());
+  for (size_t i = 0; i < result.size(); ++i) result[i] = fp16_to_fp32(out.fp16[i]);
+  return result;
+}
+
 namespace {
 
 double ms_since(std::chrono::steady_clock::time_point start) {
@@ -57,16 +69,10 @@ std::vector<float> run_through_driver(AneDriver& driver, const KernelProgram& kp
   const int64_t handle = driver.compile_and_load(mil::print_program(kp.program),
                                                  {{kWeightFile, serialize_weights(kp)}});
   timing.compile_ms += ms_since(start);
-  const std::vector<float> packed = pack_input_surface(kp, values);
-  Surface in{kp.surface_channels, kp.surface_columns, std::vector<uint16_t>(packed.size())};
-  for (size_t i = 0; i < packed.size(); ++i) in.fp16[i] = fp32_to_fp16(packed[i]);
-  Surface out{kp.output_channels(), kp.seq, {}};
   start = std::chrono::steady_clock::now();
-  driver.evaluate(handle, {&in}, {&out});
+  std::vector<float> result = evaluate_program(driver, handle, kp, values);
   timing.evaluate_ms += ms_since(start);
   driver.unload(handle);
-  std::vector<float> result(out.fp16.size());
-  for (size_t i = 0; i < result.size(); ++i) result[i] = fp16_to_fp32(out.fp16[i]);
   return result;
 }
 

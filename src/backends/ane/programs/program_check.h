@@ -39,6 +39,11 @@ std::vector<float> pack_input_surface(const KernelProgram& program,
 
 class AneDriver;
 struct ProgramOptions;
+// Evaluates a loaded program through `driver`: the input slots packed and rounded to fp16, the
+// output surface back as float. Driver errors propagate (DriverError).
+std::vector<float> evaluate_program(AneDriver& driver, int64_t handle, const KernelProgram& program,
+                                    const std::map<std::string, std::vector<float>>& values);
+
 // With `driver`, each program is compiled, loaded and evaluated through it (as on a Mac through
 // the framework driver) instead of in the interpreter directly.
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
