@@ -53,7 +53,11 @@ Args::Args(const Command& command, const std::vector<std::string>& argv,
       if (i + 1 >= argv.size()) throw UserError(who + ": --" + name + " needs a value");
       value = argv[++i];
     }
-    values_[name].push_back(value);
+    std::vector<std::string>& given = values_[name];
+    if (!given.empty() && !flag->repeated)
+      throw UserError(who + ": --" + name + " is given twice ('" + given.back() + "' and '" +
+                      value + "'): give it once" + see);
+    given.push_back(value);
   }
   if (!command.operand.empty() && !operand_given)
     throw UserError(who + ": expected " + command.operand + see);

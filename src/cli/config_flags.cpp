@@ -19,7 +19,7 @@ std::vector<Flag> config_flags(bool config_required) {
 
 RunConfig config_from_flags(const Args& args) {
   RunConfig config = load_config(args.get("config"));
-  for (const std::string& kv : args.all("set")) apply_override(config, kv);
+  apply_overrides(config, args.all("set"));
   config.model.validate();
   config.train.validate();
   return config;

@@ -41,7 +41,8 @@ std::vector<int32_t> parse_prompt(const std::string& text, int vocab_size) {
 // The checkpoint's config with --set applied: only the keys that choose how the backend runs,
 // never the model's shape or training settings, which the weights were trained with.
 RunConfig backend_config(RunConfig config, const Args& args) {
-  for (const std::string& kv : args.all("set")) {
+  const std::vector<std::string> overrides = args.all("set");
+  for (const std::string& kv : overrides) {
     const std::string key = kv.substr(0, kv.find('='));
     if (key != "ane_pipeline" && key != "compile_budget" && key != "ane_program_form" &&
         key != "ane_surface_budget_mb")
@@ -49,8 +50,8 @@ RunConfig backend_config(RunConfig config, const Args& args) {
                       ": sampling takes only the backend keys ane_pipeline, compile_budget, "
                       "ane_program_form and ane_surface_budget_mb; the model's keys come from "
                       "the checkpoint");
-    apply_override(config, kv);
   }
+  apply_overrides(config, overrides);
   return config;
 }
 
@@ -76,6 +77,10 @@ int run_sample(const Args& args) {
       throw UserError("tokenizer '" + loaded.tokenizer_spec +
                       "' changed since the checkpoint was trained (checksum mismatch); pass "
                       "--ids to sample token ids");
+    if (tokenizer->vocab_size() > mc.vocab_size)
+      throw UserError("tokenizer '" + loaded.tokenizer_spec + "' has " +
+                      std::to_string(tokenizer->vocab_size()) + " ids but the model's vocab_size "
+                      "is " + std::to_string(mc.vocab_size) + ": pass --ids to sample token ids");
   }
   std::vector<int32_t> tokens;
   if (tokenizer) {
@@ -90,7 +95,9 @@ int run_sample(const Args& args) {
   std::unique_ptr<Backend> backend = make_backend(
       args.get("backend"), BackendOptions::from(backend_config(loaded.config, args).train));
   backend->prepare_run(mc);
-  generate(mc, *backend, loaded.params.data(), tokens, max_tokens, sampler);
+  // A vocabulary padded beyond the tokenizer's ids (a common practice) samples only ids it has.
+  generate(mc, *backend, loaded.params.data(), tokens, max_tokens, sampler,
+           tokenizer ? tokenizer->vocab_size() : mc.vocab_size);
   if (tokenizer) {
     // Prompt and continuation decoded together (SentencePiece drops a leading space from the
     // first piece it decodes, so decoding the continuation alone would glue words together);

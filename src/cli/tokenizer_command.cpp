@@ -2,6 +2,7 @@
 //   train   --input FILE... --vocab-size N --out FILE.model   (SentencePiece BPE, byte fallback)
 //   encode  --tokenizer SPEC   text on stdin -> ids on stdout, space separated
 //   decode  --tokenizer SPEC   ids on stdin -> text on stdout
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -52,9 +53,14 @@ int run_decode(const Args& args) {
   std::string word;
   while (in >> word) {
     char* end = nullptr;
+    errno = 0;
     const long v = std::strtol(word.c_str(), &end, 10);
     if (*end != '\0' || word.empty())
       throw UserError("anetrain tokenizer decode: '" + word + "' is not a token id");
+    // Checked here, before narrowing to int32: 4294967396 would otherwise wrap to id 100.
+    if (errno == ERANGE || v < 0 || v >= tokenizer->vocab_size())
+      throw UserError("anetrain tokenizer decode: '" + word + "' is outside the tokenizer's ids " +
+                      "(0.." + std::to_string(tokenizer->vocab_size() - 1) + ")");
     ids.push_back(static_cast<int32_t>(v));
   }
   const std::string text = tokenizer->decode(ids);

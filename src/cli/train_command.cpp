@@ -1,10 +1,14 @@
+#include <unistd.h>
+
 #include <cstdio>
+#include <new>
 #include <utility>
 #include <vector>
 
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"
+#include "model/memory.h"
 #include "train/model_source.h"
 #include "train/trainer.h"
 
@@ -49,10 +53,29 @@ RunConfig config_for_init(const Args& args) {
   }
   config.model = init.config.model;
   config.preset = init.config.preset;
-  for (const std::string& kv : args.all("set")) apply_override(config, kv);
+  apply_overrides(config, args.all("set"));
   require_architecture(config.model, init, "--set");
   config.model.validate();
   return config;
+}
+
+// What an out-of-memory run asked for, so the message says which setting to change.
+std::string out_of_memory_message(const RunConfig& config) {
+  const TrainConfig& t = config.train;
+  const TrainingMemory m = training_memory(config.model, t.batch_size, config.model.seq_len,
+                                           t.recompute, 8.0);
+  const double gb = 1e9;
+  const double machine = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  char text[512];
+  std::snprintf(text, sizeof text,
+                "out of memory: this run needs about %.3g GB (%.3g GB of weights, gradients and "
+                "optimizer state for dim %d x %d layers, vocab %d; %.3g GB of activations for "
+                "batch_size %d x seq_len %d) and this machine has %.3g GB: use a smaller model, "
+                "batch_size or seq_len, or --set recompute=true",
+                m.total() / gb, m.state_bytes / gb, config.model.dim, config.model.n_layers,
+                config.model.vocab_size, m.activation_bytes / gb, t.batch_size,
+                config.model.seq_len, machine / gb);
+  return text;
 }
 
 int run_train(const Args& args) {
@@ -68,6 +91,7 @@ int run_train(const Args& args) {
   opts.out_dir = args.get("out");
   opts.steps = args.get_int("steps");
   opts.resume = args.has("resume");
+  opts.force = args.has("force");
   opts.init = args.get("init");
   opts.backend = args.get("backend");
   opts.seed_given = args.has("seed");
@@ -75,8 +99,14 @@ int run_train(const Args& args) {
   if (seed < 0) throw UserError("anetrain train: --seed must be a non-negative integer");
   opts.seed = static_cast<uint64_t>(seed);
   opts.restart_argv = args.invocation();
-  train(config, opts);
-  return 0;
+  TrainResult result;
+  try {
+    result = train(config, opts);
+  } catch (const std::bad_alloc&) {
+    throw UserError(out_of_memory_message(config));
+  }
+  // The shell's convention for a process ended by a signal: 130 for SIGINT, 143 for SIGTERM.
+  return result.stopped_by_signal ? 128 + result.stopped_by_signal : 0;
 }
 
 }  // namespace
@@ -109,6 +139,9 @@ Command train_command() {
                        "tools/plot_metrics.py)",
                .required = true},
               {.name = "resume", .help = "continue from the checkpoint in --out, bit-exactly"},
+              {.name = "force",
+               .help = "start a fresh run in an --out that holds model weights but no "
+                       "checkpoint, overwriting them"},
               {.name = "init",
                .value = "PATH",
                .help = "fine-tune: start from this model's weights (a checkpoint directory, "

@@ -2,8 +2,11 @@
 #include "io/checkpoint_commit.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <regex>
 #include <system_error>
+#include <thread>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
@@ -23,6 +26,13 @@ std::string join(const std::string& dir, const std::string& name) {
 // write_file_atomic's temp files contain ".tmp."; staged names must not, or recovery would
 // mistake a committed file for debris.
 bool is_temp_name(const std::string& name) { return name.find(".tmp.") != std::string::npos; }
+
+// Exactly the names write_file_atomic gives its temp files ("NAME.tmp.PID.N"): recovery deletes
+// these and no other file, such as a user's "notes.tmp.txt".
+bool is_our_temp_file(const std::string& name) {
+  static const std::regex pattern(R"(.+\.tmp\.[0-9]+\.[0-9]+)");
+  return std::regex_match(name, pattern);
+}
 
 bool is_plain_name(const std::string& name) {
   return !name.empty() && name[0] != '.' && name.find('/') == std::string::npos &&
@@ -111,6 +121,7 @@ CheckpointCommit::CheckpointCommit(std::string dir) : dir_(std::move(dir)) {
     std::string parent = normal.parent_path().string();
     fsync_directory(parent.empty() ? "." : parent);
   }
+  if (!holds_writer_lock(dir_)) own_lock_ = std::make_unique<RunWriterLock>(dir_);
   recover_checkpoint_dir(dir_);
   staging_ = join(dir_, kStagingName);
   fs::create_directory(staging_, ec);
@@ -151,6 +162,7 @@ void CheckpointCommit::commit() {
 
   std::string manifest;
   for (const std::string& name : names) manifest += name + "\n";
+  const CommitLock publishing(dir_, CommitLock::Mode::kExclusive);
   write_file_atomic(join(staging_, kMarkerName), manifest.data(), manifest.size());
   marker_written_ = true;
 
@@ -161,13 +173,16 @@ void CheckpointCommit::commit() {
 void recover_checkpoint_dir(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
+  std::unique_ptr<RunWriterLock> own_lock;
+  if (!holds_writer_lock(dir)) own_lock = std::make_unique<RunWriterLock>(dir);
+  const CommitLock publishing(dir, CommitLock::Mode::kExclusive);
 
   // Leftovers of a write_file_atomic that was killed before its rename. Collect first:
   // deleting while iterating is unspecified.
   std::vector<fs::path> stale;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code type_ec;
-    if (it->is_regular_file(type_ec) && is_temp_name(it->path().filename().string())) {
+    if (it->is_regular_file(type_ec) && is_our_temp_file(it->path().filename().string())) {
       stale.push_back(it->path());
     }
   }
@@ -186,6 +201,31 @@ void recover_checkpoint_dir(const std::string& dir) {
     fs::remove_all(staging, ec);
     if (ec) throw_fs_error("remove unfinished staging directory", staging, ec);
     fsync_directory(dir);
+  }
+}
+
+CheckpointReadLock::CheckpointReadLock(const std::string& dir) {
+  const std::string marker = join(join(dir, kStagingName), kMarkerName);
+  // A marker seen under the shared lock was left by a writer that died while publishing (a live
+  // one holds the exclusive lock until the marker is gone). Its commit is finished by whoever
+  // holds the writer lock: this process if it can take it, else the writer that just started.
+  constexpr int kAttempts = 50;
+  for (int attempt = 1;; ++attempt) {
+    lock_ = std::make_unique<CommitLock>(dir, CommitLock::Mode::kShared);
+    std::error_code ec;
+    if (!fs::exists(marker, ec)) return;
+    lock_.reset();
+    if (holds_writer_lock(dir)) {
+      recover_checkpoint_dir(dir);
+    } else if (const std::unique_ptr<RunWriterLock> writer = try_writer_lock(dir)) {
+      recover_checkpoint_dir(dir);
+    } else if (attempt == kAttempts) {
+      throw UserError("checkpoint '" + dir +
+                      "' has a half-published commit that another process holds the lock to "
+                      "finish: try again in a moment");
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -131,6 +132,9 @@ const std::vector<Field>& fields() {
       BOOL_FIELD(
           "dynamic_loss_scale", c.train.dynamic_loss_scale,
           "skip steps with inf/nan gradients and halve the scale; double it after 200 good steps"),
+      added_later(INT_FIELD("max_bad_steps", c.train.max_bad_steps,
+                            "steps in a row with a non-finite loss or gradient (each one not "
+                            "applied) before training stops; the last checkpoint is kept")),
       STRING_FIELD("ane_pipeline", c.train.ane_pipeline,
                    "ANE backend: dynamic (compiled once, weights staged as inputs) or static "
                    "(weights baked in, recompiled each step)"),
@@ -242,6 +246,12 @@ void TrainConfig::validate() const {
   in_range("grad_clip", grad_clip, -1e30, 1e30, "finite numbers (<= 0 disables clipping)");
   in_range("loss_scale", loss_scale, 1e-30, 3e38, "(0, 3e38]");
   in_range("compile_budget", compile_budget, 1, kInt, "[1, 2^31)");
+  in_range("max_bad_steps", max_bad_steps, 1, kInt, "[1, 2^31)");
+  // Decoupled decay multiplies each weight by 1 - lr * weight_decay: above 1 it would flip the
+  // weights' sign and grow them every step.
+  if (static_cast<double>(lr) * weight_decay > 1.0)
+    throw UserError("config keys lr * weight_decay = " + std::to_string(lr * weight_decay) +
+                    " exceed 1: weight decay would grow the weights; lower lr or weight_decay");
   in_range("ane_surface_budget_mb", ane_surface_budget_mb, 1, 65536, "[1, 65536]");
   in_range("val_every", val_every, 0, kInt, "[0, 2^31) (0: never)");
   in_range("val_batches", val_batches, 1, kInt, "[1, 2^31)");
@@ -283,6 +293,17 @@ void apply_override(RunConfig& config, const std::string& key_equals_value) {
   if (eq == std::string::npos || eq == 0)
     throw UserError("--set '" + key_equals_value + "': expected key=value, e.g. --set dim=128");
   set_field(config, key_equals_value.substr(0, eq), key_equals_value.substr(eq + 1));
+}
+
+void apply_overrides(RunConfig& config, const std::vector<std::string>& keys_equal_values) {
+  std::map<std::string, std::string> seen;
+  for (const std::string& kv : keys_equal_values) {
+    const std::string key = kv.substr(0, kv.find('='));
+    if (auto [it, fresh] = seen.emplace(key, kv); !fresh)
+      throw UserError("--set " + key + " is given twice ('" + it->second + "' and '" + kv +
+                      "'): give it once");
+    apply_override(config, kv);
+  }
 }
 
 nlohmann::json config_to_json(const RunConfig& config) {

@@ -52,6 +52,9 @@ struct TrainConfig {
   // with inf/nan gradients is skipped and the scale halved; it doubles after 200 good steps.
   float loss_scale = 1.0f;
   bool dynamic_loss_scale = false;
+  // A step whose loss or gradient norm is not finite is not applied; this many in a row stop
+  // training (the last checkpoint stays). Loss-scale overflows above scale 1 do not count.
+  int max_bad_steps = 5;
   // ANE backend: "dynamic" (programs compiled once, weights staged into the input surface) or
   // "static" (weights baked in, so every optimizer step recompiles; the trainer checkpoints
   // and exec()s itself before a step would cross compile_budget compiles in one process).
@@ -102,6 +105,10 @@ RunConfig load_config(const std::string& preset_or_file);
 // Applies one `key=value` override, e.g. "dim=128" or "lr=3e-4". Throws UserError for an
 // unknown key or a value of the wrong type.
 void apply_override(RunConfig& config, const std::string& key_equals_value);
+
+// Applies every `key=value` in order; a key given twice is a UserError naming both values
+// (a repeated --set would otherwise silently keep the last).
+void apply_overrides(RunConfig& config, const std::vector<std::string>& keys_equal_values);
 
 nlohmann::json config_to_json(const RunConfig& config);
 RunConfig config_from_json(const nlohmann::json& j);

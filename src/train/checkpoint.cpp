@@ -1,5 +1,6 @@
 #include "train/checkpoint.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
@@ -20,6 +21,31 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
+// The first tensor of `layout` holding a non-finite value in `values`, or null.
+const ParamInfo* first_non_finite(const ParamLayout& layout, const float* values) {
+  for (const ParamInfo& t : layout.tensors()) {
+    bool finite = true;
+    for (int64_t i = 0; i < t.numel; ++i) finite &= std::isfinite(values[t.offset + i]);
+    if (!finite) return &t;
+  }
+  return nullptr;
+}
+
+// A checkpoint is never written with inf or nan in it: nothing could resume from it, and it
+// would replace the last good one.
+void require_finite(const std::string& dir, int64_t step, const ParamLayout& layout,
+                    const float* params, const Optimizer& optimizer) {
+  auto refuse = [&](const std::string& what) {
+    throw UserError("not checkpointing step " + std::to_string(step) + " into '" + dir + "': " +
+                    what + " holds inf or nan (training diverged); the previous checkpoint is "
+                    "kept: lower lr and start again from it (--init)");
+  };
+  if (const ParamInfo* t = first_non_finite(layout, params)) refuse("weight " + t->name);
+  for (const OptimizerState& s : optimizer.state())
+    if (const ParamInfo* t = first_non_finite(optimizer.layout(), s.values.data()))
+      refuse("optimizer state " + s.name + "." + t->name);
+}
+
 }  // namespace
 
 std::string CheckpointPaths::file(const std::string& name) const {
@@ -28,6 +54,7 @@ std::string CheckpointPaths::file(const std::string& name) const {
 
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
                      const float* params, const Optimizer& optimizer) {
+  require_finite(dir, state.step, layout, params, optimizer);
   CheckpointCommit commit(dir);
   write_weights(WeightFormat::kAnetrain, commit.staging_path(CheckpointPaths::kModel), layout,
                 params, {.config = state.config, .step = state.step});
@@ -66,12 +93,10 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const P
 
 bool has_checkpoint(const std::string& dir) {
   if (!fs::is_directory(dir)) return false;
-  recover_checkpoint_dir(dir);
   return fs::exists(CheckpointPaths(dir).state());
 }
 
 TrainingState load_training_state(const std::string& dir) {
-  recover_checkpoint_dir(dir);
   const std::string path = CheckpointPaths(dir).state();
   if (!fs::exists(path))
     throw UserError("'" + dir + "' holds no checkpoint (no state.json): check --checkpoint/--out");

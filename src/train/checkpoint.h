@@ -62,10 +62,13 @@ struct CheckpointPaths {
 };
 
 // Writes a checkpoint of params (laid out by `layout`) and the optimizer's state tensors.
+// A UserError, writing nothing, if any of them holds inf or nan.
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
                      const float* params, const Optimizer& optimizer);
 
-// True if dir holds a checkpoint (after finishing or discarding an interrupted commit).
+// True if dir holds a checkpoint. Neither this nor load_training_state() recovers an
+// interrupted commit: the writer does that under its lock, readers read under a
+// CheckpointReadLock (io/checkpoint_commit.h; open_model_source takes one).
 bool has_checkpoint(const std::string& dir);
 
 TrainingState load_training_state(const std::string& dir);

@@ -10,8 +10,10 @@ namespace anetrain {
 
 void generate(const ModelConfig& mc, Backend& backend, const float* params,
               std::vector<int32_t>& tokens, int64_t max_tokens, Sampler& sampler,
-              const std::function<void(int32_t)>& on_token) {
+              int sampled_vocab, const std::function<void(int32_t)>& on_token) {
   ANETRAIN_CHECK(!tokens.empty(), "generation needs at least one prompt token");
+  ANETRAIN_CHECK(sampled_vocab > 0 && sampled_vocab <= mc.vocab_size,
+                 "sampled_vocab outside the model's vocabulary");
   std::unique_ptr<Transformer> model;
   std::vector<int32_t> window;
   for (int64_t i = 0; i < max_tokens; ++i) {
@@ -25,7 +27,7 @@ void generate(const ModelConfig& mc, Backend& backend, const float* params,
     std::copy(tokens.end() - context, tokens.end(), window.begin());
     model->forward(params, window.data(), nullptr);
     const int32_t next =
-        sampler.sample(model->logits() + (context - 1) * mc.vocab_size, mc.vocab_size);
+        sampler.sample(model->logits() + (context - 1) * mc.vocab_size, sampled_vocab);
     tokens.push_back(next);
     if (on_token) on_token(next);
   }

@@ -14,10 +14,12 @@
 
 namespace anetrain {
 
-// Appends max_tokens sampled ids to tokens (which must not be empty). on_token, if given, is
-// called with each new id as it is produced.
+// Appends max_tokens sampled ids to tokens (which must not be empty), each below
+// `sampled_vocab` (<= the model's vocab_size): a vocabulary padded beyond the tokenizer's ids
+// never yields an id the tokenizer cannot decode. on_token, if given, is called with each new
+// id as it is produced.
 void generate(const ModelConfig& config, Backend& backend, const float* params,
               std::vector<int32_t>& tokens, int64_t max_tokens, Sampler& sampler,
-              const std::function<void(int32_t)>& on_token = {});
+              int sampled_vocab, const std::function<void(int32_t)>& on_token = {});
 
 }  // namespace anetrain

@@ -16,6 +16,10 @@ ModelSource open_model_source(const std::string& path) {
   if (!fs::exists(path))
     throw UserError("'" + path + "' holds no checkpoint or model (no such file or directory)");
   const CheckpointPaths paths(path);
+  // Only an anetrain run directory gets a lock file (not, say, a Hugging Face download).
+  if (fs::is_directory(path) && (fs::exists(paths.state()) || fs::exists(paths.model()) ||
+                                 fs::exists(paths.file(".staging"))))
+    source.read_lock = std::make_shared<const CheckpointReadLock>(path);
   if (fs::is_directory(path) && has_checkpoint(path)) {
     TrainingState state = load_training_state(path);  // says what is missing
     source.checkpoint = true;

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "model/config.h"
+#include "io/checkpoint_commit.h"
 #include "model/weights.h"
 
 namespace anetrain {
@@ -22,6 +24,9 @@ struct ModelSource {
   int64_t step = -1;        // optimizer steps completed, < 0 when not recorded
   // The tokenizer the model carries: a spec loadable from the working directory, "" when none.
   std::string tokenizer_spec, tokenizer_checksum;
+  // Held for a run directory: no commit replaces the checkpoint while this source is alive, so
+  // metadata and tensors come from the same save even while `train` writes the directory.
+  std::shared_ptr<const CheckpointReadLock> read_lock;
 };
 
 // Reads what `path` is and its metadata (no tensors). A UserError names the path and what is

@@ -112,6 +112,7 @@ double Optimizer::clipped_update(float* params, const float* grads, float lr, in
     ProfileScope scope("host grad norm");
     norm = global_grad_norm(grads, layout_.total());
   }
+  if (!std::isfinite(norm)) return norm;
   ProfileScope scope(profile_label_);
   update(params, grads, lr, step, clip_coefficient(norm, max_norm));
   return norm;

@@ -61,7 +61,8 @@ class Optimizer {
   virtual void update(float* params, const float* grads, float lr, int64_t step,
                       float grad_multiplier = 1.0f) = 0;
   // The end of every step: the global gradient norm, then update() with the clip coefficient
-  // folded in. Returns the norm (before clipping). Profiled as "host grad norm" and the
+  // folded in. Returns the norm (before clipping). A norm that is not finite (inf or nan
+  // gradients) leaves the parameters and the state untouched: the step is not applied. Profiled as "host grad norm" and the
   // optimizer's own label ("host AdamW").
   double clipped_update(float* params, const float* grads, float lr, int64_t step, float max_norm);
 

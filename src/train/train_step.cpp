@@ -35,12 +35,19 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   const int64_t n = static_cast<int64_t>(grads_.size());
   stats.loss_scale = scale;
   stats.lr = learning_rate(config_, step, horizon);
+  if (!std::isfinite(stats.loss)) {
+    stats.skipped = true;
+    stats.not_finite = "loss";
+    return stats;
+  }
   if (scale != 1.0f) {
     const double norm = global_grad_norm(grads_.data(), n);
     if (!std::isfinite(norm)) {
-      // fp16 overflow somewhere in backward: drop this step's gradients entirely.
+      // fp16 overflow somewhere in backward: drop this step's gradients entirely. Only a
+      // dynamic scale that can still shrink makes that expected; otherwise it is divergence.
       stats.skipped = true;
       stats.grad_norm = norm;
+      if (!config_.dynamic_loss_scale || scale <= 1.0f) stats.not_finite = "gradient norm";
       if (config_.dynamic_loss_scale) {
         scale_.scale = std::max(1.0f, scale / 2);
         scale_.good_steps = 0;
@@ -56,6 +63,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   }
   stats.grad_norm =
       optimizer.clipped_update(params, grads_.data(), stats.lr, step + 1, config_.grad_clip);
+  if (!std::isfinite(stats.grad_norm)) {  // clipped_update applied nothing
+    stats.skipped = true;
+    stats.not_finite = "gradient norm";
+  }
   return stats;
 }
 

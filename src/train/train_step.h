@@ -16,7 +16,10 @@ struct StepStats {
   double loss = 0;       // mean cross-entropy over the step's tokens (before the update)
   double grad_norm = 0;  // global norm before clipping
   float lr = 0;
-  bool skipped = false;  // gradients overflowed: no update (dynamic loss scaling)
+  bool skipped = false;  // no update: gradients overflowed (loss scaling) or not_finite
+  // Set when the loss or the gradient norm is not finite ("loss", "gradient norm") other than
+  // as a loss-scale overflow: the step was not applied, and the trainer counts it.
+  const char* not_finite = nullptr;
   float loss_scale = 1;  // the scale this step used
 };
 

@@ -20,6 +20,9 @@
 #include "core/parallel.h"
 #include "data/data_loader.h"
 #include "data/dataset_dir.h"
+#include "io/checkpoint_commit.h"
+#include "io/run_lock.h"
+#include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_files.h"
 #include "train/checkpoint.h"
@@ -28,6 +31,7 @@
 #include "train/model_source.h"
 #include "train/optimizer.h"
 #include "train/sampler.h"
+#include "train/stop_request.h"
 #include "train/train_step.h"
 #include "train/transformer.h"
 
@@ -95,9 +99,11 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
 // then checkpoints and replaces itself with a process running the same command with --resume.
 template <typename Run>
 [[noreturn]] void restart_process(int64_t step, const std::string& reason, const TrainOptions& opts,
-                                  Run& run) {
+                                  Run& run, RunWriterLock& lock) {
   if (opts.restart_argv.empty()) throw UserError(reason + ", and this run cannot restart itself");
   run.save(step);
+  // The new image adopts the writer lock, so no other writer can slip in during the exec.
+  lock.keep_across_exec();
   // exec() runs no destructors: the backend must release what it holds outside this process
   // (the ANE driver's loaded programs and their $TMPDIR compile directories) first.
   run.close_backend();
@@ -120,7 +126,7 @@ void print_sample(const ModelConfig& mc, Backend& backend, const float* params,
                   const Tokenizer& tokenizer) {
   Sampler sampler({0.8f, 0.95f}, 1234);
   std::vector<int32_t> tokens = {tokenizer.document_separator()};
-  generate(mc, backend, params, tokens, 48, sampler);
+  generate(mc, backend, params, tokens, 48, sampler, tokenizer.vocab_size());
   std::string text = tokenizer.decode(std::vector<int32_t>(tokens.begin() + 1, tokens.end()));
   std::string shown;
   for (char c : text) shown += c == '\n' ? std::string("\\n") : std::string(1, c);
@@ -144,9 +150,39 @@ struct StartPoint {
   std::unique_ptr<TrainingState> resumed;  // null for a fresh run
 };
 
+// The run directory, created if needed; a file in its place is an error.
+void create_run_dir(const std::string& dir) {
+  if (std::filesystem::exists(dir) && !std::filesystem::is_directory(dir))
+    throw UserError("--out '" + dir + "' is a file, not a run directory: choose another --out");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    throw UserError("--out '" + dir + "': cannot create the run directory (" + ec.message() +
+                    "): choose a writable --out");
+}
+
+// Weights a fresh run would overwrite: a checkpoint's model without its state.json, or a
+// model in any format anetrain reads.
+std::string weights_in(const std::string& dir) {
+  const CheckpointPaths paths(dir);
+  if (std::filesystem::exists(paths.model())) return paths.model();
+  if (weight_format_of(dir)) return dir;
+  return "";
+}
+
 StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts) {
   StartPoint start{.config = requested, .seed = opts.seed};
-  if (!has_checkpoint(opts.out_dir)) return start;
+  if (!has_checkpoint(opts.out_dir)) {
+    if (opts.resume)
+      throw UserError("--resume: '" + opts.out_dir +
+                      "' holds no checkpoint to continue (no state.json): check --out, or drop "
+                      "--resume to start a fresh run there");
+    if (const std::string weights = weights_in(opts.out_dir); !weights.empty() && !opts.force)
+      throw UserError("'" + opts.out_dir + "' already holds model weights ('" + weights +
+                      "') but no checkpoint to resume: a fresh run would overwrite them; pass "
+                      "--force to do that, or choose another --out");
+    return start;
+  }
   if (!opts.resume)
     throw UserError("'" + opts.out_dir +
                     "' already holds a checkpoint: pass --resume to continue it, or choose "
@@ -216,10 +252,10 @@ class TrainingRun {
   void close_backend() { backend_.reset(); }
 
   // Before every step but this process's first: the backend may need a fresh process.
-  void restart_if_the_backend_asks(int64_t step) {
+  void restart_if_the_backend_asks(int64_t step, RunWriterLock& lock) {
     if (step == start_.step) return;
     if (const std::string why = backend_->restart_reason(); !why.empty())
-      restart_process(step, why, opts_, *this);
+      restart_process(step, why, opts_, *this, lock);
   }
 
   // One optimizer step: the micro-batches, the update, the metrics record.
@@ -228,11 +264,13 @@ class TrainingRun {
     const StepStats stats = stepper_.run(
         step, tc_.decay_steps > 0 ? tc_.decay_steps : opts_.steps, params_.data(), *optimizer_,
         [&](int32_t* in, int32_t* tg) { train_data_->next_batch(tc_.batch_size, in, tg); });
-    if (!std::isfinite(stats.loss))
-      throw UserError("loss became " + std::to_string(stats.loss) + " at step " +
-                      std::to_string(step + 1) + ": lower lr or check the data");
     last_ = {.done = step + 1, .stats = stats, .ms = seconds_since(step_start) * 1e3};
     result_.steps_run++;
+    if (stats.not_finite) {
+      note_bad_step(stats);
+      return;
+    }
+    bad_in_a_row_ = 0;
     result_.last_loss = stats.loss;
     nlohmann::json record = {{"step", last_.done},
                              {"loss", stats.loss},
@@ -249,7 +287,28 @@ class TrainingRun {
     metrics_.append(record);
   }
 
+  // A step with a non-finite loss or gradient norm was not applied: logged, recorded (without
+  // a loss, so metrics.jsonl stays plottable JSON), and max_bad_steps in a row end the run.
+  void note_bad_step(const StepStats& stats) {
+    const long long done = last_.done;
+    ++bad_in_a_row_;
+    ++result_.bad_steps;
+    const double value =
+        std::string(stats.not_finite) == "loss" ? stats.loss : stats.grad_norm;
+    const std::string what = std::string(stats.not_finite) + (std::isnan(value) ? " is nan" : " is inf");
+    std::printf("step %lld: %s; step not applied (%d in a row, %d allowed)\n", done,
+                what.c_str(), bad_in_a_row_, tc_.max_bad_steps);
+    std::fflush(stdout);
+    metrics_.append({{"step", done}, {"lr", stats.lr}, {"skipped", what}});
+    if (bad_in_a_row_ < tc_.max_bad_steps) return;
+    throw UserError("training diverged: " + std::to_string(bad_in_a_row_) +
+                    " steps in a row up to step " + std::to_string(done) + " had a non-finite " +
+                    "loss or gradient (none was applied); the last checkpoint in '" +
+                    opts_.out_dir + "' is kept: lower lr, or raise max_bad_steps");
+  }
+
   void log_progress() {
+    if (last_.stats.not_finite) return;  // note_bad_step() said what happened
     const int64_t done = last_.done;
     if (tc_.log_every <= 0 || !(done % tc_.log_every == 0 || done == opts_.steps || done == 1))
       return;
@@ -281,7 +340,20 @@ class TrainingRun {
     if (done == opts_.steps || (tc_.save_every > 0 && done % tc_.save_every == 0)) save(done);
   }
 
+  // After SIGINT/SIGTERM: the step in progress is done; keep it (unless just saved) and stop.
+  TrainResult stop_for_signal(int sig) {
+    if (saved_step_ != last_.done) save(last_.done);
+    std::printf("stopped by signal %d at step %lld; checkpoint saved in '%s' (continue with "
+                "--resume)\n",
+                sig, static_cast<long long>(last_.done), opts_.out_dir.c_str());
+    std::fflush(stdout);
+    TrainResult result = result_;
+    result.stopped_by_signal = sig;
+    return result;
+  }
+
   void save(int64_t step) {
+    saved_step_ = step;
     state_.step = step;
     state_.loss_scale = stepper_.loss_scale().scale;
     state_.loss_scale_good_steps = stepper_.loss_scale().good_steps;
@@ -305,14 +377,6 @@ class TrainingRun {
   };
 
   static std::unique_ptr<Backend> open_backend(const TrainOptions& opts, const RunConfig& config) {
-    if (std::filesystem::exists(opts.out_dir) && !std::filesystem::is_directory(opts.out_dir))
-      throw UserError("--out '" + opts.out_dir + "' is a file, not a run directory: choose "
-                      "another --out");
-    std::error_code ec;
-    std::filesystem::create_directories(opts.out_dir, ec);
-    if (ec)
-      throw UserError("--out '" + opts.out_dir + "': cannot create the run directory (" +
-                      ec.message() + "): choose a writable --out");
     init_thread_pool();
     set_gemm_precision(parse_gemm_precision(config.train.precision));
     std::unique_ptr<Backend> backend =
@@ -359,6 +423,8 @@ class TrainingRun {
   TrainingState state_;
   TrainResult result_;
   LastStep last_;
+  int bad_in_a_row_ = 0;
+  int64_t saved_step_ = -1;
   Clock::time_point run_start_ = Clock::now();
 };
 
@@ -366,14 +432,21 @@ class TrainingRun {
 
 TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   check_request(requested, opts);
+  create_run_dir(opts.out_dir);
+  // One writer per run directory for the run's whole life; readers never recover, so an
+  // interrupted commit is finished (or discarded) here, by the lock holder.
+  RunWriterLock lock(opts.out_dir);
+  recover_checkpoint_dir(opts.out_dir);
   TrainingRun run(resume_or_start(requested, opts), opts);
+  const StopRequest stop;
   run.announce();
   for (int64_t step = run.first_step(); step < opts.steps; ++step) {
-    run.restart_if_the_backend_asks(step);
+    run.restart_if_the_backend_asks(step, lock);
     run.run_step(step);
     run.log_progress();
-    run.validate_if_due();
     run.save_if_due();
+    run.validate_if_due();
+    if (stop.signal()) return run.stop_for_signal(stop.signal());
   }
   return run.result();
 }

@@ -17,7 +17,9 @@ struct TrainOptions {
   std::string out_dir;    // checkpoint directory
   std::string backend = "cpu";
   int64_t steps = 0;    // the run's total number of optimizer steps
-  bool resume = false;  // continue from out_dir's checkpoint if there is one
+  bool resume = false;  // continue from out_dir's checkpoint (an error if it holds none)
+  // Start fresh in an out_dir that holds model weights but no checkpoint, overwriting them.
+  bool force = false;
   // Start from this model's weights instead of random ones (train/model_source.h: any format);
   // the caller's config must have its architecture. A resumed run ignores it.
   std::string init;
@@ -32,6 +34,8 @@ struct TrainResult {
   int64_t steps_run = 0;
   double last_loss = 0.0;
   double last_val_loss = -1.0;  // < 0 when no validation ran
+  int64_t bad_steps = 0;        // steps not applied: non-finite loss or gradient norm
+  int stopped_by_signal = 0;    // SIGINT/SIGTERM ended the run early (after a checkpoint)
 };
 
 TrainResult train(const RunConfig& config, const TrainOptions& options);

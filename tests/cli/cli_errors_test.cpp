@@ -2,6 +2,9 @@
 // problem, and never crashes (a crash would show as exit code >= 128).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <filesystem>
 #include <fstream>
 
 #include "support/test_util.h"
@@ -43,7 +46,8 @@ TEST_F(CliErrors, UnknownCommandAndFlags) {
 }
 
 TEST_F(CliErrors, BadValues) {
-  expect_error(train({"--data", data_, "--steps", "ten"}), "--steps expects an integer");
+  expect_error({"train", "--config", "tiny", "--data", data_, "--steps", "ten", "--out", "x"},
+               "--steps expects an integer");
   expect_error(train({"--data", data_, "--set", "dim=abc"}), "config key 'dim'");
   expect_error(train({"--data", data_, "--set", "dimm=3"}), "unknown config key 'dimm'");
   expect_error(train({"--data", data_, "--set", "n_kv_heads=3"}), "n_kv_heads (3) must divide");
@@ -89,9 +93,50 @@ TEST_F(CliErrors, TrainingKeysOutsideTheirRange) {
       {"compile_budget=-1", "'compile_budget' = -1"},
       {"ane_pipeline=bogus", "ane_pipeline 'bogus' is unknown: use dynamic or static"},
       {"sampling=shuffled", "sampling 'shuffled' is unknown: use random or epochs"},
+      {"max_bad_steps=0", "'max_bad_steps' = 0 is outside [1, 2^31)"},
   };
   for (const auto& [set, expected] : cases)
     expect_error(train({"--data", data_, "--set", set}), expected);
+  expect_error(train({"--data", data_, "--set", "lr=0.1", "--set", "weight_decay=20"}),
+               "lr * weight_decay = 2.0");
+}
+
+// Repeated flags and --set keys used to keep the last value silently.
+TEST_F(CliErrors, RepeatedFlagsAndKeys) {
+  expect_error(train({"--data", data_, "--steps", "3"}),
+               "--steps is given twice ('2' and '3'): give it once");
+  expect_error(train({"--data", data_, "--set", "lr=1e-3", "--set", "lr=2e-3"}),
+               "--set lr is given twice ('lr=1e-3' and 'lr=2e-3')");
+}
+
+// --resume needs a checkpoint; a fresh run does not overwrite weights without --force.
+TEST_F(CliErrors, ResumeNeedsACheckpointAndWeightsNeedForce) {
+  expect_error(train({"--data", data_, "--resume"}), "holds no checkpoint to continue");
+  ASSERT_EQ(run_anetrain(train({"--data", data_, "--set", "val_every=0"})).exit_code, 0);
+  std::filesystem::remove(dir_.file("out/state.json"));
+  expect_error(train({"--data", data_}), "already holds model weights");
+  const std::string before = read_bytes(dir_.file("out/model.safetensors"));
+  const CommandResult forced =
+      run_anetrain(train({"--data", data_, "--force", "--seed", "7", "--set", "val_every=0"}));
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_NE(read_bytes(dir_.file("out/model.safetensors")), before);
+}
+
+// Ids typed by hand are range-checked before they become int32 (4294967396 once decoded as 100).
+TEST_F(CliErrors, DecodeRefusesIdsOutsideTheTokenizer) {
+  for (const char* id : {"4294967396", "256", "-1"}) {
+    const std::string command = std::string("echo ") + id + " | '" + ANETRAIN_BINARY +
+                                "' tokenizer decode --tokenizer bytes 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string output;
+    char buf[256];
+    while (size_t n = fread(buf, 1, sizeof buf, pipe)) output.append(buf, n);
+    const int status = pclose(pipe);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << id << ": " << output;
+    EXPECT_NE(output.find("is outside the tokenizer's ids (0..255)"), std::string::npos)
+        << id << ": " << output;
+  }
 }
 
 TEST_F(CliErrors, BadFiles) {

@@ -149,6 +149,11 @@ int spawn_anetrain(const std::vector<std::string>& args) {
   return spawn(args, "/dev/null", "/dev/null");
 }
 
+int spawn_anetrain(const std::vector<std::string>& args, const std::string& out_path,
+                   const std::string& err_path) {
+  return spawn(args, out_path, err_path);
+}
+
 std::string read_bytes(const std::string& path) { return slurp(path); }
 
 std::string source_dir() { return ANETRAIN_SOURCE_DIR; }

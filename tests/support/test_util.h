@@ -51,6 +51,9 @@ CommandResult run_anetrain(const std::vector<std::string>& args);
 CommandResult run_anetrain_in(const std::string& cwd, const std::vector<std::string>& args);
 // Starts it in the background and returns the pid (stdout/stderr to /dev/null).
 int spawn_anetrain(const std::vector<std::string>& args);
+// The same with stdout and stderr written to these files.
+int spawn_anetrain(const std::vector<std::string>& args, const std::string& out_path,
+                   const std::string& err_path);
 
 // n samples of N(0, std^2) from a fixed seed.
 std::vector<float> random_normal(uint64_t seed, int64_t n, double std);
