@@ -1,6 +1,7 @@
 #include "data/dataset_dir.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "data/token_shard.h"
 #include "io/atomic_file.h"
 #include "io/file_kind.h"
@@ -112,14 +114,29 @@ std::string verify_shards(const std::string& dir, const nlohmann::json& shards,
   if (!verify_sha256)
     return "dataset '" + dir + "': " + what +
            " match manifest.json by name and size; sha256 not checked (--no-verify)";
+  // One shard per core at a time (sha256 itself is sequential), the next taken by whichever
+  // worker is free; a problem is reported for the first shard in name order that has one.
   const auto start = std::chrono::steady_clock::now();
-  for (const auto& [file, shard] : listed) {
-    const std::string path = (fs::path(dir) / file).string();
-    if (sha256_file_hex(path) != shard.sha256)
-      throw UserError("dataset shard '" + path +
-                      "' does not match its sha256 in manifest.json: its contents changed "
-                      "after 'data prepare'; " + kPrepareAgain);
-  }
+  std::vector<std::pair<std::string, ListedShard>> work(listed.begin(), listed.end());
+  std::vector<std::string> problems(work.size());
+  std::atomic<size_t> next{0};
+  init_thread_pool();
+  parallel_for(std::min<int64_t>(num_threads(), static_cast<int64_t>(work.size())),
+               [&](int64_t, int64_t) {
+                 for (size_t i; (i = next++) < work.size();) {
+                   const std::string path = (fs::path(dir) / work[i].first).string();
+                   try {
+                     if (sha256_file_hex(path) != work[i].second.sha256)
+                       problems[i] = "dataset shard '" + path +
+                                     "' does not match its sha256 in manifest.json: its contents "
+                                     "changed after 'data prepare'; " + kPrepareAgain;
+                   } catch (const std::exception& e) {  // not across the worker's boundary
+                     problems[i] = e.what();
+                   }
+                 }
+               });
+  for (const std::string& problem : problems)
+    if (!problem.empty()) throw UserError(problem);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char timing[96];
