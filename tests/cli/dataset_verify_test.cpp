@@ -286,25 +286,34 @@ TEST_F(DatasetVerify, AnInterruptedPrepareIsCleanedUpAndNeverTrains) {
 }
 
 // prepare --force killed at any moment: the dataset directory holds the old dataset or the
-// new one, complete, and the next prepare leaves nothing else behind.
+// new one, complete (the files there are exactly its manifest's, with their sha256), and the
+// next prepare leaves nothing else behind. The kills are spread over a whole run, timed first.
 TEST_F(DatasetVerify, ForceKilledAtAnyMomentLeavesAWholeDataset) {
-  write_corpus(dir_.file("big.jsonl"), 4000, 40);
-  const std::vector<std::string> args = {
-      "data",    "prepare", "--tokenizer",      "bytes", "--input", dir_.file("big.jsonl"),
-      "--out",   data_,     "--shard-tokens",   "4096",  "--force", "--quiet"};
-  for (int delay_ms : {0, 20, 60, 150, 400}) {
-    const int pid = spawn_anetrain(args);
+  write_corpus(dir_.file("big.jsonl"), 600, 20);
+  auto args = [&](int run) {
+    // Alternate shard sizes, so that the old and the new dataset differ in every shard.
+    return std::vector<std::string>{"data",  "prepare", "--tokenizer", "bytes", "--input",
+                                    dir_.file("big.jsonl"), "--out", data_, "--force",
+                                    "--quiet", "--shard-tokens", run % 2 ? "8192" : "6144"};
+  };
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(run_anetrain_within(kTimeout, args(0)).exit_code, 0);
+  const double whole = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int run = 1;
+  for (double fraction : {0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0, 1.1}) {
+    const int pid = spawn_anetrain(args(run++));
     ASSERT_GT(pid, 0);
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    std::this_thread::sleep_for(std::chrono::duration<double>(whole * fraction));
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
     DatasetSource source;
-    EXPECT_NO_THROW(source = resolve_dataset(data_, "")) << "after " << delay_ms << " ms";
-    EXPECT_NE(source.verification, "") << "a dataset is there after " << delay_ms << " ms";
+    EXPECT_NO_THROW(source = resolve_dataset(data_, "")) << "killed at " << fraction;
+    EXPECT_NE(source.verification, "") << "no dataset after a kill at " << fraction;
   }
   const CommandResult r = prepare(data_, {"--force"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(entries(dir_.path()), (std::vector<std::string>{"big.jsonl", "c.jsonl", "data"}));
+  expect_trains(train(data_), "sha256 verified");
 }
 
 }  // namespace
