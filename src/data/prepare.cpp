@@ -16,7 +16,6 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
-#include "data/dataset_dir.h"
 #include "data/document_stream.h"
 #include "data/token_shard.h"
 #include "io/atomic_file.h"
@@ -194,7 +193,6 @@ void draw_progress(const DocumentStream& docs, int64_t tokens, double seconds, b
   std::fflush(stderr);
 }
 
-
 // ---- Where the dataset is built, and how it replaces the old one ----
 //
 // The dataset is written into a work directory beside --out, "<out>.preparing-<pid>", and
@@ -219,6 +217,9 @@ struct Target {
 Target target_of(const std::string& out_dir) {
   fs::path p = fs::absolute(out_dir).lexically_normal();
   if (!p.has_filename()) p = p.parent_path();  // "dir/" names dir
+  std::error_code ec;
+  // A symbolic link to the dataset: the dataset is replaced where it is, the link kept.
+  if (fs::is_symlink(p, ec) && fs::is_directory(p, ec)) p = fs::canonical(p);
   if (!p.has_filename() || p.filename() == "." || p.filename() == "..")
     throw UserError("--out '" + out_dir + "' does not name a directory a dataset can be moved into");
   return {p, p.parent_path(), p.filename().string()};
@@ -232,6 +233,12 @@ long leftover_pid(const std::string& name, const std::string& base, const std::s
       !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return -1;
   return std::stol(digits);
+}
+
+void rename_or_throw(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw UserError("cannot rename '" + from.string() + "' to '" + to.string() +
+                    "': " + std::strerror(errno));
 }
 
 bool process_running(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
@@ -251,22 +258,28 @@ void clean_up_interrupted_runs(const Target& t) {
       if (pid > 0 && pid != ::getpid() && !process_running(pid)) list->push_back(entry.path());
     }
   }
-  for (const fs::path& old : replaced) {
-    if (!fs::exists(fs::symlink_status(t.out, ec))) {
-      fs::rename(old, t.out);  // killed between moving the old dataset away and the new one in
-      std::fprintf(stderr, "data prepare: moved '%s', the dataset an interrupted run had moved "
-                   "away, back to '%s'\n", old.c_str(), t.out.c_str());
-    } else {
-      fs::remove_all(old);
-      std::fprintf(stderr, "data prepare: removed '%s', left by an interrupted run\n",
-                   old.c_str());
-    }
-  }
-  for (const fs::path& work : preparing) {
-    fs::remove_all(work);
+  auto remove = [](const fs::path& dir) {
+    std::error_code remove_ec;
+    fs::remove_all(dir, remove_ec);
+    if (remove_ec)
+      throw UserError("cannot remove '" + dir.string() + "', left by an interrupted 'data " +
+                      "prepare': " + remove_ec.message() + " (remove it by hand)");
     std::fprintf(stderr, "data prepare: removed '%s', left by an interrupted run\n",
-                 work.c_str());
+                 dir.c_str());
+  };
+  for (const fs::path& old : replaced) {
+    if (fs::exists(fs::symlink_status(t.out, ec))) {
+      remove(old);
+      continue;
+    }
+    // Killed between moving the old dataset away and the new one in: the old one goes back.
+    rename_or_throw(old, t.out);
+    std::fprintf(stderr,
+                 "data prepare: moved '%s', the dataset an interrupted run had moved away, back "
+                 "to '%s'\n",
+                 old.c_str(), t.out.c_str());
   }
+  for (const fs::path& work : preparing) remove(work);
 }
 
 // What a dataset directory holds besides foreign files: the manifest, the tokenizer copy, the
@@ -328,12 +341,6 @@ bool exchange_directories(const fs::path& a, const fs::path& b) {
                   b.string() + "': " + std::strerror(errno));
 }
 
-void rename_or_throw(const fs::path& from, const fs::path& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0)
-    throw UserError("cannot rename '" + from.string() + "' to '" + to.string() +
-                    "': " + std::strerror(errno));
-}
-
 // Moves the complete dataset in `work` to `t.out`, replacing what is there (see above).
 void install(const fs::path& work, const Target& t, bool replacing) {
   fsync_directory(work.string());
@@ -342,24 +349,34 @@ void install(const fs::path& work, const Target& t, bool replacing) {
     fsync_directory(t.parent.string());
     return;
   }
+  std::error_code ec;  // removing the old dataset: what is left, the next prepare removes
   if (exchange_directories(work, t.out)) {
     fsync_directory(t.parent.string());
-    fs::remove_all(work);  // now the old dataset
+    fs::remove_all(work, ec);  // now the old dataset
     return;
   }
   const fs::path old = t.parent / (t.base + kReplaced + std::to_string(::getpid()));
   rename_or_throw(t.out, old);
-  rename_or_throw(work, t.out);
+  if (::rename(work.c_str(), t.out.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::rename(old.c_str(), t.out.c_str());  // the old dataset back in place
+    throw UserError("cannot move the new dataset '" + work.string() + "' into place at '" +
+                    t.out.string() + "': " + why);
+  }
   fsync_directory(t.parent.string());
-  fs::remove_all(old);
+  fs::remove_all(old, ec);
 }
 
 // Removes the work directory unless the dataset in it was installed.
 class WorkDir {
  public:
   explicit WorkDir(fs::path path) : path_(std::move(path)) {
-    fs::remove_all(path_);  // this pid's: a leftover from a killed run that had the same pid
-    fs::create_directories(path_);
+    std::error_code ec;
+    fs::remove_all(path_, ec);  // this pid's: a leftover from a killed run that had the same pid
+    if (!ec) fs::create_directories(path_, ec);
+    if (ec)
+      throw UserError("cannot create the work directory '" + path_.string() +
+                      "': " + ec.message() + " (check that its parent is writable)");
   }
   ~WorkDir() {
     std::error_code ec;
@@ -404,7 +421,6 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
   const Target target = target_of(o.out_dir);
   clean_up_interrupted_runs(target);
   const bool replacing = check_target(o, target);
-  fs::create_directories(target.parent);
   WorkDir work(target.parent / (target.base + kPreparing + std::to_string(::getpid())));
   const fs::path out = work.path();
   const fs::path manifest_path = out / "manifest.json";
