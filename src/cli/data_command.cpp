@@ -70,7 +70,9 @@ std::vector<Command> data_commands() {
                .value = "N",
                .default_value = std::to_string(defaults.shard_tokens),
                .help = "tokens per shard file"},
-              {.name = "force", .help = "replace a dataset already in --out"},
+              {.name = "force",
+               .help = "replace the dataset in --out (the new one is built beside it and swapped "
+                       "in when complete; a directory holding other files is refused)"},
               {.name = "quiet", .help = "no progress bar"},
           },
       .run = run_prepare,

@@ -29,7 +29,8 @@ struct EvalTotals {
 int run_eval(const Args& args) {
   const InferenceModel model = load_inference_model(args.get("checkpoint"));
   const ModelConfig& mc = model.config.model;
-  const DatasetSource data = resolve_dataset(args.get("data"), "");
+  const DatasetSource data = resolve_dataset(args.get("data"), "", !args.has("no-verify"));
+  if (!data.verification.empty()) std::fprintf(stderr, "%s\n", data.verification.c_str());
   // A prepared dataset is evaluated on its validation split when it has one.
   const std::string glob = data.val_glob.empty() ? data.train_glob : data.val_glob;
   const long long batch = args.get_int("batch"), max_windows = args.get_int("max-windows");
@@ -129,6 +130,9 @@ Command eval_command() {
                  .help = "a prepared dataset (its validation split when it has one) or a glob of "
                          "token shards",
                  .required = true},
+                {.name = "no-verify",
+                 .help = "skip the sha256 check of a dataset directory's shards against its "
+                         "manifest (which shards there are and their sizes are still checked)"},
                 {.name = "max-windows",
                  .value = "N",
                  .default_value = "0",

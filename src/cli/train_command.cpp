@@ -95,6 +95,7 @@ int run_train(const Args& args) {
   opts.init = args.get("init");
   opts.backend = args.get("backend");
   opts.seed_given = args.has("seed");
+  opts.verify_data = !args.has("no-verify");
   const long long seed = args.get_int("seed");
   if (seed < 0) throw UserError("anetrain train: --seed must be a non-negative integer");
   opts.seed = static_cast<uint64_t>(seed);
@@ -125,6 +126,9 @@ Command train_command() {
                    "a dataset directory from 'anetrain data prepare', or a glob of token shards "
                    "(quote it: 'data/train_*.bin')",
                .required = true},
+              {.name = "no-verify",
+               .help = "skip the sha256 check of a dataset directory's shards against its "
+                       "manifest (which shards there are and their sizes are still checked)"},
               {.name = "val",
                .value = "GLOB",
                .help =

@@ -2,6 +2,11 @@
 // of the tokenizer in tokenizer/ and manifest.json. `--data DIR` accepts such a directory and
 // takes the shards, the validation split and the tokenizer from it; `--data GLOB` takes shards
 // directly.
+//
+// A dataset directory is checked against its manifest before it is used: the train_*.bin and
+// val_*.bin files in it must be exactly the shards manifest.json lists, each of the size its
+// token count implies, and (unless verification is turned off) each with the sha256 listed.
+// Anything else is a UserError naming the file and saying to prepare the dataset again.
 #pragma once
 
 #include <string>
@@ -18,9 +23,19 @@ struct DatasetSource {
   // Why tokenizer_spec cannot be loaded from here (its files are missing), as a one-line
   // message for whoever needs the dataset's tokenizer; "" when it can.
   std::string tokenizer_problem;
+  // For a dataset directory: one line saying what was checked against the manifest, the bytes
+  // hashed and how long it took (for the caller to log); "" for a glob of shards.
+  std::string verification;
 };
 
-// Resolves --data (and an optional explicit --val). Throws UserError on a malformed manifest.
-DatasetSource resolve_dataset(const std::string& data, const std::string& val);
+// Resolves --data (and an optional explicit --val). Throws UserError on a malformed manifest,
+// on shards that differ from the manifest's list or sizes, and, when `verify_sha256`, on a
+// shard whose sha256 differs from the manifest's (--no-verify turns that hash check off).
+DatasetSource resolve_dataset(const std::string& data, const std::string& val,
+                              bool verify_sha256 = true);
+
+// True for the name of the temporary directory `data prepare` builds a dataset in, beside the
+// dataset: "<name>.preparing-<pid>" (data/prepare.h).
+bool is_preparing_dir_name(const std::string& name);
 
 }  // namespace anetrain

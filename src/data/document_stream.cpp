@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/file_kind.h"
 
 namespace anetrain {
 namespace fs = std::filesystem;
@@ -90,8 +91,14 @@ DocumentStream::DocumentStream(const std::vector<std::string>& inputs, std::stri
     } else if (fs::is_regular_file(input, ec)) {
       files_.push_back(input);
     } else {
-      throw UserError("input '" + input +
-                      "' does not exist: check the path (scripts/fetch-corpus.sh fetches corpora)");
+      // A FIFO or device is refused here, before anything would block reading it.
+      const std::string kind = file_kind(input);
+      if (kind.empty())
+        throw UserError("input '" + input +
+                        "' does not exist: check the path (scripts/fetch-corpus.sh fetches "
+                        "corpora)");
+      throw UserError("input '" + input + "' is not a regular file (it is " + kind +
+                      "): pass text files, .jsonl files or directories of them");
     }
   }
   std::error_code ec;

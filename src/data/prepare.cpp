@@ -1,9 +1,16 @@
 #include "data/prepare.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -186,6 +193,205 @@ void draw_progress(const DocumentStream& docs, int64_t tokens, double seconds, b
   std::fflush(stderr);
 }
 
+// ---- Where the dataset is built, and how it replaces the old one ----
+//
+// The dataset is written into a work directory beside --out, "<out>.preparing-<pid>", and
+// moved into place only when complete (manifest last): by swapping the two directories in one
+// rename (Linux renameat2 RENAME_EXCHANGE, macOS renamex_np RENAME_SWAP), then deleting the old
+// one, which after the swap carries the work directory's name. Where the filesystem cannot
+// swap, the old dataset is first renamed to "<out>.replaced-<pid>". A kill at any instant thus
+// leaves --out holding the complete old dataset or the complete new one; what else it leaves
+// carries one of those two names with a pid that no longer runs, and the next prepare into the
+// same --out deletes it (or, for a ".replaced" directory whose --out is missing, moves it
+// back). Nothing else beside --out is ever touched.
+
+constexpr const char* kPreparing = ".preparing-";
+constexpr const char* kReplaced = ".replaced-";
+
+struct Target {
+  fs::path out;     // absolute and normalized, without a trailing separator
+  fs::path parent;  // the directory it is in
+  std::string base;  // its name
+};
+
+Target target_of(const std::string& out_dir) {
+  fs::path p = fs::absolute(out_dir).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "dir/" names dir
+  std::error_code ec;
+  // A symbolic link to the dataset: the dataset is replaced where it is, the link kept.
+  if (fs::is_symlink(p, ec) && fs::is_directory(p, ec)) p = fs::canonical(p);
+  if (!p.has_filename() || p.filename() == "." || p.filename() == "..")
+    throw UserError("--out '" + out_dir + "' does not name a directory a dataset can be moved into");
+  return {p, p.parent_path(), p.filename().string()};
+}
+
+// The pid in "<base><marker><pid>", or -1 when `name` is not such a name.
+long leftover_pid(const std::string& name, const std::string& base, const std::string& marker) {
+  if (!name.starts_with(base + marker)) return -1;
+  const std::string digits = name.substr(base.size() + marker.size());
+  if (digits.empty() || digits.size() > 9 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return -1;
+  return std::stol(digits);
+}
+
+void rename_or_throw(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    throw UserError("cannot rename '" + from.string() + "' to '" + to.string() +
+                    "': " + std::strerror(errno));
+}
+
+bool process_running(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+
+// Deletes (or, see above, restores) the work directories killed runs of prepare into `t` left.
+void clean_up_interrupted_runs(const Target& t) {
+  std::error_code ec;
+  if (!fs::is_directory(t.parent, ec)) return;
+  std::vector<fs::path> preparing, replaced;
+  for (const auto& entry : fs::directory_iterator(t.parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::error_code kind_ec;
+    if (!entry.is_directory(kind_ec) || entry.is_symlink(kind_ec)) continue;
+    for (const auto& [marker, list] :
+         {std::pair{kPreparing, &preparing}, std::pair{kReplaced, &replaced}}) {
+      const long pid = leftover_pid(name, t.base, marker);
+      if (pid > 0 && pid != ::getpid() && !process_running(pid)) list->push_back(entry.path());
+    }
+  }
+  auto remove = [](const fs::path& dir) {
+    std::error_code remove_ec;
+    fs::remove_all(dir, remove_ec);
+    if (remove_ec)
+      throw UserError("cannot remove '" + dir.string() + "', left by an interrupted 'data " +
+                      "prepare': " + remove_ec.message() + " (remove it by hand)");
+    std::fprintf(stderr, "data prepare: removed '%s', left by an interrupted run\n",
+                 dir.c_str());
+  };
+  for (const fs::path& old : replaced) {
+    if (fs::exists(fs::symlink_status(t.out, ec))) {
+      remove(old);
+      continue;
+    }
+    // Killed between moving the old dataset away and the new one in: the old one goes back.
+    rename_or_throw(old, t.out);
+    std::fprintf(stderr,
+                 "data prepare: moved '%s', the dataset an interrupted run had moved away, back "
+                 "to '%s'\n",
+                 old.c_str(), t.out.c_str());
+  }
+  for (const fs::path& work : preparing) remove(work);
+}
+
+// What a dataset directory holds besides foreign files: the manifest, the tokenizer copy, the
+// shards training reads, and the temporary files a killed atomic write can leave behind.
+bool belongs_to_a_dataset(const std::string& name) {
+  auto shard = [](const std::string& n) {
+    return (n.starts_with("train_") || n.starts_with("val_")) && n.ends_with(".bin");
+  };
+  if (name == "manifest.json" || name == kTokenizerDir || name == ".DS_Store" || shard(name))
+    return true;
+  const size_t tmp = name.find(".tmp.");
+  return tmp != std::string::npos &&
+         (shard(name.substr(0, tmp)) || name.substr(0, tmp) == "manifest.json");
+}
+
+// Refuses an --out that prepare must not replace: a file; without --force, any directory with
+// something in it; with --force, a directory holding files no dataset has. Returns whether
+// --out exists (as a directory).
+bool check_target(const PrepareOptions& o, const Target& t) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(t.out, ec);
+  if (!fs::exists(st)) return false;
+  if (!fs::is_directory(st))
+    throw UserError("--out '" + o.out_dir + "' exists and is not a directory: choose another --out");
+  bool manifest = false;
+  std::string foreign, any;
+  for (const auto& entry : fs::directory_iterator(t.out)) {
+    const std::string name = entry.path().filename().string();
+    if (any.empty()) any = name;
+    if (name == "manifest.json") manifest = true;
+    if (foreign.empty() && !belongs_to_a_dataset(name)) foreign = name;
+  }
+  if (any.empty()) return true;
+  if (!foreign.empty())
+    throw UserError("'" + o.out_dir + "' holds files that are not part of a dataset (such as '" +
+                    foreign + "'): choose another --out (--force replaces only a dataset " +
+                    "directory, never other files)");
+  if (o.force) return true;
+  if (manifest)
+    throw UserError("'" + o.out_dir +
+                    "' already holds a prepared dataset: pass --force to replace it, or choose "
+                    "another --out");
+  throw UserError("'" + o.out_dir + "' holds dataset files (such as '" + any +
+                  "') but no manifest.json, as an interrupted or damaged dataset would: pass "
+                  "--force to replace them, or choose another --out");
+}
+
+// Swaps two directories in one step; false when the platform or filesystem cannot.
+bool exchange_directories(const fs::path& a, const fs::path& b) {
+#if defined(__linux__)
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) return true;
+#elif defined(__APPLE__)
+  if (::renamex_np(a.c_str(), b.c_str(), RENAME_SWAP) == 0) return true;
+#else
+  errno = ENOSYS;
+#endif
+  if (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP || errno == EOPNOTSUPP) return false;
+  throw UserError("cannot move the new dataset '" + a.string() + "' into place at '" +
+                  b.string() + "': " + std::strerror(errno));
+}
+
+// Moves the complete dataset in `work` to `t.out`, replacing what is there (see above).
+void install(const fs::path& work, const Target& t, bool replacing) {
+  fsync_directory(work.string());
+  if (!replacing) {
+    rename_or_throw(work, t.out);
+    fsync_directory(t.parent.string());
+    return;
+  }
+  std::error_code ec;  // removing the old dataset: what is left, the next prepare removes
+  if (exchange_directories(work, t.out)) {
+    fsync_directory(t.parent.string());
+    fs::remove_all(work, ec);  // now the old dataset
+    return;
+  }
+  const fs::path old = t.parent / (t.base + kReplaced + std::to_string(::getpid()));
+  rename_or_throw(t.out, old);
+  if (::rename(work.c_str(), t.out.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::rename(old.c_str(), t.out.c_str());  // the old dataset back in place
+    throw UserError("cannot move the new dataset '" + work.string() + "' into place at '" +
+                    t.out.string() + "': " + why);
+  }
+  fsync_directory(t.parent.string());
+  fs::remove_all(old, ec);
+}
+
+// Removes the work directory unless the dataset in it was installed.
+class WorkDir {
+ public:
+  explicit WorkDir(fs::path path) : path_(std::move(path)) {
+    std::error_code ec;
+    fs::remove_all(path_, ec);  // this pid's: a leftover from a killed run that had the same pid
+    if (!ec) fs::create_directories(path_, ec);
+    if (ec)
+      throw UserError("cannot create the work directory '" + path_.string() +
+                      "': " + ec.message() + " (check that its parent is writable)");
+  }
+  ~WorkDir() {
+    std::error_code ec;
+    if (!installed_) fs::remove_all(path_, ec);
+  }
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const fs::path& path() const { return path_; }
+  void installed() { installed_ = true; }
+
+ private:
+  fs::path path_;
+  bool installed_ = false;
+};
+
 }  // namespace
 
 PrepareResult prepare_dataset(const PrepareOptions& o) {
@@ -196,41 +402,36 @@ PrepareResult prepare_dataset(const PrepareOptions& o) {
 PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
   const Tokenizer* tokenizer = &tok;
   if (o.out_dir.empty()) throw UserError("anetrain data prepare: --out DIR is required");
-  if (o.val_fraction < 0 || o.val_fraction >= 1)
-    throw UserError("--val-fraction must be in [0, 1), e.g. 0.05");
+  if (!std::isfinite(o.val_fraction) || o.val_fraction < 0 || o.val_fraction >= 1) {
+    char given[32];
+    std::snprintf(given, sizeof given, "%g", o.val_fraction);
+    throw UserError(std::string("--val-fraction ") + given +
+                    " is not a number in [0, 1): pass e.g. 0.05, or 0 for no validation split");
+  }
   if (o.shard_tokens < 1024) throw UserError("--shard-tokens must be at least 1024");
   if (tokenizer->vocab_size() > 65536)
     throw UserError("tokenizer '" + tokenizer->spec() + "' has " +
                     std::to_string(tokenizer->vocab_size()) +
                     " tokens, more than llm.c's uint16 shards can hold (65536)");
   DocumentStream docs(o.inputs, o.text_field);
-  // Read before anything in out_dir changes: the tokenizer given may be an earlier copy there.
+  // Read before anything changes: the tokenizer given may be an earlier copy in out_dir.
   const TokenizerFiles tokenizer_files = read_tokenizer_files(*tokenizer);
 
-  const fs::path out(o.out_dir);
+  // Nothing in --out changes until the new dataset is complete (see install()).
+  const Target target = target_of(o.out_dir);
+  clean_up_interrupted_runs(target);
+  const bool replacing = check_target(o, target);
+  WorkDir work(target.parent / (target.base + kPreparing + std::to_string(::getpid())));
+  const fs::path out = work.path();
   const fs::path manifest_path = out / "manifest.json";
-  const bool replacing = fs::exists(manifest_path);
-  if (replacing && !o.force)
-    throw UserError("'" + o.out_dir +
-                    "' already holds a prepared dataset: pass --force to replace it");
-  fs::create_directories(out);
-  // Remove the previous dataset's shards first (manifest last), so no stale shard can be
-  // mistaken for part of the new one.
-  for (const auto& entry : fs::directory_iterator(out)) {
-    const std::string name = entry.path().filename().string();
-    if ((name.starts_with("train_") || name.starts_with("val_")) && name.ends_with(".bin"))
-      fs::remove(entry.path());
-  }
-  fs::remove(manifest_path);
-  if (replacing) fs::remove_all(out / kTokenizerDir);
   tokenizer_files.write_to((out / kTokenizerDir).string());
 
   const int64_t val_every =
       o.val_fraction > 0 ? std::max<int64_t>(2, std::llround(1.0 / o.val_fraction)) : 0;
   // Until the first validation document arrives, train keeps its whole stream in memory: with
   // fewer documents than val_every, its tail becomes the validation split instead.
-  ShardWriter train(o.out_dir, "train", o.shard_tokens, /*hold=*/val_every > 0),
-      val(o.out_dir, "val", o.shard_tokens, /*hold=*/false);
+  ShardWriter train(out.string(), "train", o.shard_tokens, /*hold=*/val_every > 0),
+      val(out.string(), "val", o.shard_tokens, /*hold=*/false);
   const int32_t separator = tokenizer->document_separator();
 
   init_thread_pool();
@@ -315,6 +516,8 @@ PrepareResult prepare_dataset(const PrepareOptions& o, const Tokenizer& tok) {
       {"shards", shards}};
   const std::string text_out = manifest.dump(2) + "\n";
   write_file_atomic(manifest_path.string(), text_out.data(), text_out.size());
+  install(out, target, replacing);
+  work.installed();
   if (!note.empty()) {
     std::printf("%s\n", note.c_str());
     std::fflush(stdout);

@@ -8,7 +8,10 @@
 // val_fraction of its token stream, cut at the start of a line, becomes the validation split;
 // until the k-th document arrives the train tokens are therefore kept in memory. The tokenizer's
 // files are copied into DIR/tokenizer/ and the manifest names them relative to DIR, so the
-// dataset works from any working directory and after being moved.
+// dataset works from any working directory and after being moved. The dataset is built in a
+// work directory beside out_dir, "<out_dir>.preparing-<pid>", and moved into place in one
+// atomic step when complete, so out_dir always holds a whole dataset (or none); work
+// directories left by killed runs are removed by the next prepare into the same out_dir.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +27,9 @@ struct PrepareOptions {
   std::string text_field = "text";
   double val_fraction = 0.05;
   int64_t shard_tokens = 50'000'000;  // tokens per shard file
-  bool force = false;                 // replace an existing prepared dataset in out_dir
+  // Replace what is in out_dir, if it holds nothing but a dataset's files. Without it a
+  // non-empty out_dir is refused and nothing is ever deleted.
+  bool force = false;
   bool progress = true;               // progress bar on stderr
 };
 

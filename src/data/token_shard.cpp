@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "io/file_kind.h"
 
 namespace anetrain {
 namespace {
@@ -123,7 +124,11 @@ void write_token_shard(const std::string& path, const std::vector<int32_t>& toke
 
 TokenShard TokenShard::open(const std::string& path, int vocab_size) {
   ANETRAIN_CHECK(vocab_size > 0, "vocab_size must be positive");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // stat() before open(): opening a FIFO blocks until a writer appears.
+  require_regular_file(path, "token shard", "point --data/--val at token shards");
+  // O_NONBLOCK: should the path turn into a FIFO after the check, open() still returns at once
+  // (and fstat() below refuses it); it changes nothing for a regular file.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     throw UserError("cannot open token shard " + quoted(path) + ": " + errno_text() +
                     " (check the path)");
@@ -131,7 +136,8 @@ TokenShard TokenShard::open(const std::string& path, int vocab_size) {
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw UserError(quoted(path) + " is not a regular file; point --data/--val at token shards");
+    throw UserError("token shard " + quoted(path) +
+                    " is not a regular file: point --data/--val at token shards");
   }
   const int64_t file_bytes = st.st_size;
   if (file_bytes < kTokenShardHeaderBytes) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/file_kind.h"
 
 namespace anetrain {
 namespace {
@@ -49,6 +50,8 @@ std::string sha256_hex(std::string_view bytes) {
 }
 
 std::string sha256_file_hex(const std::string& path) {
+  // stat() before fopen(): opening a FIFO blocks until a writer appears.
+  require_regular_file(path, "", "check the path");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) {
     throw UserError(path + ": cannot open for reading (" + std::strerror(errno) +

@@ -212,7 +212,7 @@ class TrainingRun {
         mc_(start_.config.model),
         tc_(start_.config.train),
         backend_(open_backend(opts, start_.config)),
-        source_(resolve_dataset(opts.data, opts.val_glob)),
+        source_(resolve_dataset(opts.data, opts.val_glob, opts.verify_data)),
         tokenizer_(open_tokenizer(opts, source_, start_.resumed.get(), mc_)),
         train_data_(make_training_loader(tc_.sampling, source_.train_glob, mc_.seq_len,
                                          mc_.vocab_size, loader_seed(start_.seed))),
@@ -224,6 +224,7 @@ class TrainingRun {
         targets_(model_.dims().T()),
         metrics_(opts.out_dir, start_.step),
         stepper_(model_, tc_, layout_) {
+    if (!source_.verification.empty()) std::printf("%s\n", source_.verification.c_str());
     if (!source_.val_glob.empty())
       val_data_ = std::make_unique<SequentialLoader>(source_.val_glob, mc_.seq_len, mc_.vocab_size);
     restore_or_initialize();

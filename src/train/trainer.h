@@ -25,6 +25,9 @@ struct TrainOptions {
   std::string init;
   uint64_t seed = 1337;
   bool seed_given = false;
+  // Check a dataset directory's shards against the sha256 in its manifest (--no-verify: false;
+  // the list of shards and their sizes are checked either way).
+  bool verify_data = true;
   // The command line that started this process; the static ANE pipeline re-executes it
   // (with --resume) when the per-process compile budget would run out.
   std::vector<std::string> restart_argv;

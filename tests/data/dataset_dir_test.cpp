@@ -118,5 +118,39 @@ TEST_F(DatasetDir, ManifestsFromBeforeTheCopyResolveAsBefore) {
   EXPECT_THROW(resolve_dataset(data, ""), UserError);
 }
 
+// The manifest's shard list is checked before the shards are: a name outside the dataset,
+// a duplicate, a bad count or digest is a malformed manifest, never a file opened.
+TEST_F(DatasetDir, AShardListThatCannotBeTrustedIsAMalformedManifest) {
+  const std::string data = prepare(work_.file("data"));
+  const std::string path = data + "/manifest.json";
+  const auto good = nlohmann::json::parse(read_file(path));
+  EXPECT_NE(resolve_dataset(data, "").verification.find("match manifest.json, sha256 verified"),
+            std::string::npos);
+  EXPECT_NE(resolve_dataset(data, "", false).verification.find("sha256 not checked (--no-verify)"),
+            std::string::npos);
+  auto with_first_shard = [&](const std::string& key, const nlohmann::json& value) {
+    auto manifest = good;
+    manifest["shards"][0][key] = value;
+    const std::string text = manifest.dump(2);
+    write_file_atomic(path, text.data(), text.size());
+    return user_error_of([&] { resolve_dataset(data, ""); });
+  };
+  EXPECT_NE(with_first_shard("file", "../train_000000.bin").find("is not named <split>_<n>.bin"),
+            std::string::npos);
+  EXPECT_NE(with_first_shard("file", "val_000000.bin").find("is not named <split>_<n>.bin"),
+            std::string::npos);
+  EXPECT_NE(with_first_shard("tokens", -1).find("lists -1 tokens"), std::string::npos);
+  EXPECT_NE(with_first_shard("sha256", "abc").find("not 64 lowercase hex digits"),
+            std::string::npos);
+  EXPECT_NE(with_first_shard("tokens", "many").find("is not a valid dataset manifest"),
+            std::string::npos);
+  auto twice = good;
+  twice["shards"].push_back(good["shards"][0]);
+  const std::string text = twice.dump(2);
+  write_file_atomic(path, text.data(), text.size());
+  EXPECT_NE(user_error_of([&] { resolve_dataset(data, ""); }).find("is listed twice"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace anetrain

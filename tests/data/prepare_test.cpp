@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -98,7 +99,19 @@ TEST(Prepare, RefusesWhatItCannotDoWell) {
   EXPECT_NO_THROW(prepare_dataset(o));
   std::ofstream(dir.file("empty.txt")) << "";
   EXPECT_THROW(prepare_dataset(options(dir.file("empty.txt"), dir.file("o3"))), UserError);
-  EXPECT_FALSE(fs::exists(dir.file("o3/manifest.json")));
+  EXPECT_FALSE(fs::exists(dir.file("o3"))) << "a failed prepare leaves nothing, not even --out";
+  for (double bad : {std::nan(""), HUGE_VAL, -0.5, 1.0}) {
+    PrepareOptions v = options(dir.file("c.jsonl"), dir.file("o4"));
+    v.val_fraction = bad;
+    EXPECT_NE(user_error_of([&] { prepare_dataset(v); }).find("is not a number in [0, 1)"),
+              std::string::npos);
+  }
+  EXPECT_FALSE(fs::exists(dir.file("o4")));
+  // Nothing but the dataset and the corpus: no work directory is left beside it.
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir.path())) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"c.jsonl", "empty.txt", "out"}));
 }
 
 // A split's shards concatenated, in order.

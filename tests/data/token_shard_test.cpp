@@ -134,7 +134,7 @@ TEST_F(TokenShardTest, WriteIntoMissingDirectoryFails) {
 
 TEST_F(TokenShardTest, MissingFile) {
   const std::string path = file("missing.bin");
-  expect_user_error([&] { TokenShard::open(path, 512); }, {path, "cannot open"});
+  expect_user_error([&] { TokenShard::open(path, 512); }, {path, "does not exist"});
 }
 
 TEST_F(TokenShardTest, DirectoryIsNotAShard) {

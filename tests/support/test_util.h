@@ -44,11 +44,15 @@ void train_small_sentencepiece(const std::string& text_path, const std::string& 
 struct CommandResult {
   int exit_code = -1;
   std::string out, err;
+  bool timed_out = false;  // run_anetrain_within killed it
 };
 // Runs the anetrain binary with args (no shell); captures output.
 CommandResult run_anetrain(const std::vector<std::string>& args);
 // The same with `cwd` as its working directory.
 CommandResult run_anetrain_in(const std::string& cwd, const std::vector<std::string>& args);
+// The same, killed (SIGKILL, timed_out set) if it has not exited after `seconds`: for inputs
+// that could make it block forever, such as a FIFO.
+CommandResult run_anetrain_within(double seconds, const std::vector<std::string>& args);
 // Starts it in the background and returns the pid (stdout/stderr to /dev/null).
 int spawn_anetrain(const std::vector<std::string>& args);
 // The same with stdout and stderr written to these files.
