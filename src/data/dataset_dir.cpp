@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
@@ -22,7 +23,8 @@ DatasetSource resolve_dataset(const std::string& data, const std::string& val) {
                     "dataset ('anetrain data prepare') or a glob of shards like '" +
                     data + "/*.bin'");
   try {
-    const auto manifest = nlohmann::json::parse(read_file(manifest_path.string()));
+    const auto manifest =
+        parse_json(read_file(manifest_path.string()), "'" + manifest_path.native() + "'");
     if (manifest.at("format") != "anetrain-dataset")
       throw UserError("'" + manifest_path.string() + "' is not an anetrain dataset manifest");
     const auto& tok = manifest.at("tokenizer");

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "io/json_input.h"
 #include "model/gguf_format.h"
 #include "model/weight_codec.h"
 #include "tokenizer/gpt2_bpe.h"
@@ -97,12 +98,7 @@ Vocabulary sentencepiece_vocabulary(const std::string& model_proto) {
 
 // encoder.json's token strings in id order, vocab.bpe's merges after its "#version" line.
 Vocabulary gpt2_vocabulary(const std::string& encoder_json, const std::string& vocab_bpe) {
-  nlohmann::json encoder;
-  try {
-    encoder = nlohmann::json::parse(encoder_json);
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(std::string("the tokenizer's encoder.json is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json encoder = parse_json(encoder_json, "the tokenizer's encoder.json");
   Vocabulary v;
   v.model = "gpt2";
   v.pre = "gpt-2";
