@@ -149,9 +149,9 @@ bool DocumentStream::next(std::string& text) {
     }
     if (!is_valid_utf8(text)) {
       ++skipped_.invalid_utf8;
-      warn("'" + current_path_ + "'" +
-           (current_is_jsonl_ ? std::string(":") + std::to_string(line_number_) : "") +
-           ": invalid UTF-8; document skipped");
+      std::string where = "'" + current_path_ + "'";
+      if (current_is_jsonl_) where.append(":").append(std::to_string(line_number_));
+      warn(where + ": invalid UTF-8; document skipped");
       continue;
     }
     return true;

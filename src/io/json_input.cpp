@@ -24,7 +24,11 @@ std::string printable_detail(std::string_view text) {
   return out;
 }
 
-std::string quoted_key(const std::string& key) { return "\"" + printable_detail(key) + "\""; }
+std::string quoted_key(const std::string& key) {
+  std::string out = "\"";
+  out.append(printable_detail(key)).append("\"");
+  return out;
+}
 
 // Object keys seen so far, one set per object still open; arrays hold no keys, so the last set
 // always belongs to the object a key event is in.

@@ -372,8 +372,8 @@ TEST(Gguf, FilesAnetrainDoesNotReadGiveOneLineErrorsNamingThem) {
       EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     }
   }
-  // Found by fuzz/gguf_fuzz.cpp: a name from the file with a newline in it kept it in the
-  // message; a header naming a model far larger than the file's tensors (here 2^31-1 layers)
+  // Found while writing fuzz/gguf_fuzz.cpp: a name from the file with a newline in it kept it
+  // in the message; a header naming a model far larger than the file's tensors (here 2^31-1 layers)
   // had the caller allocate it before any tensor was found missing.
   {
     const std::string path = dir.file("newline.gguf");
