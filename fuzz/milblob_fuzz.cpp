@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "core/fp16.h"
 #include "backends/ane/blob/milblob.h"
 #include "core/error.h"
+#include "core/fp16.h"
 
 namespace {
 
@@ -46,8 +46,7 @@ void write_seeds(const std::string& dir) {
 
   MilBlobWriter mixed;  // every dtype, small odd sizes, an empty blob
   std::vector<uint16_t> halves;
-  for (float f : {1.0f, -2.5f, 65504.0f, 0x1p-24f})
-    halves.push_back(anetrain::fp32_to_fp16(f));
+  for (float f : {1.0f, -2.5f, 65504.0f, 0x1p-24f}) halves.push_back(anetrain::fp32_to_fp16(f));
   mixed.add_fp16(halves.data(), static_cast<int64_t>(halves.size()));
   const unsigned char raw[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
   mixed.add(BlobDType::kUint8, raw, 3);

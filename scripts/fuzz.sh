@@ -8,14 +8,16 @@
 # Output goes to build/fuzz/ (ANETRAIN_FUZZ_DIR overrides): bin/, obj/, corpus/<target>/ (kept
 # between runs so coverage accumulates), artifacts/<target>/ (crash reproducers), logs/.
 # Library code linked into the targets: src/core/*.cpp (not the gemm backends), the ANE MIL and
-# blob code, and src/io/atomic_file.cpp; they go into one static archive, so a target only pulls
-# in the objects it references. See fuzz/README.md for writing a target.
+# blob code, src/io, src/model, src/tokenizer and the data/train files that read files (see
+# LIB_SOURCES); they go into one static archive, so a target only pulls in the objects it
+# references. ANETRAIN_FUZZ_JOBS sets the compile jobs (default: one per core). See
+# fuzz/README.md for writing a target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 INSTALL_HINT="install clang 14 with libFuzzer and OpenMP: apt-get install clang-14 libclang-rt-14-dev libomp-14-dev"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 
 SECONDS_PER_TARGET="${1:-20}"
@@ -26,7 +28,7 @@ if ! [[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]]; then
   exit 2
 fi
 OUT="${ANETRAIN_FUZZ_DIR:-build/fuzz}"
-JOBS=$(nproc 2>/dev/null || echo 2)
+JOBS="${ANETRAIN_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}"  # compile jobs
 
 CXX=""
 for c in clang++-14 clang++; do
@@ -76,10 +78,27 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
 fi
 
 # ---- library archive ----
+# The file readers: src/io, the model formats, the tokenizers, token shards, dataset manifests
+# and a checkpoint's state.json / metrics.jsonl. Not the CPU/ANE backends or the trainer.
 LIB_SOURCES=()
-for f in src/core/*.cpp src/backends/ane/mil/*.cpp src/backends/ane/blob/*.cpp src/io/atomic_file.cpp; do
+for f in src/core/*.cpp src/backends/ane/mil/*.cpp src/backends/ane/blob/*.cpp src/io/*.cpp \
+    src/model/*.cpp src/tokenizer/*.cpp src/data/token_shard.cpp src/data/dataset_dir.cpp \
+    src/train/checkpoint.cpp src/train/model_source.cpp src/train/metrics_log.cpp \
+    src/train/optimizer.cpp; do
   case "$f" in src/core/gemm_*) continue ;; esac  # oneDNN / Accelerate: not needed, not linked
   [ -f "$f" ] && LIB_SOURCES+=("$f")
+done
+# Libraries those readers call: SentencePiece (its models), PCRE2 (GPT-2's pre-tokenizer
+# regex), OpenSSL's libcrypto (tokenizer checksums). --as-needed: a target that calls none
+# of them does not depend on them.
+LIBS=(-Wl,--as-needed)
+for pkg in sentencepiece libpcre2-8 libcrypto; do
+  if ! flags=$(pkg-config --libs "$pkg" 2>/dev/null); then
+    echo "fuzz: pkg-config does not know $pkg (scripts/setup.sh installs it)" >&2
+    exit 2
+  fi
+  read -r -a pkg_libs <<<"$flags"
+  LIBS+=("${pkg_libs[@]}")
 done
 
 # Header dependencies are approximated: any header under src/ newer than an object rebuilds it.
@@ -117,9 +136,9 @@ failed=()
 for t in "${TARGETS[@]}"; do
   bin="$OUT/bin/$t"
   log="$OUT/logs/$t.log"
-  if stale "$bin" "fuzz/$t.cpp" "$ARCHIVE"; then
-    if ! "$CXX" "${CXXFLAGS[@]}" -fsanitize=fuzzer,$SAN "fuzz/$t.cpp" "$ARCHIVE" -pthread \
-        -o "$bin" >"$OUT/logs/$t.build.log" 2>&1; then
+  if stale "$bin" "fuzz/$t.cpp" "$ARCHIVE" fuzz/*.h; then
+    if ! "$CXX" "${CXXFLAGS[@]}" -fsanitize=fuzzer,$SAN "fuzz/$t.cpp" "$ARCHIVE" "${LIBS[@]}" \
+        -pthread -o "$bin" >"$OUT/logs/$t.build.log" 2>&1; then
       echo "fuzz: $t BUILD FAILED (log $OUT/logs/$t.build.log)"
       head -n 20 "$OUT/logs/$t.build.log" >&2
       failed+=("$t")

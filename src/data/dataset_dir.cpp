@@ -14,6 +14,7 @@
 #include "data/token_shard.h"
 #include "io/atomic_file.h"
 #include "io/file_kind.h"
+#include "io/json_input.h"
 #include "io/sha256.h"
 #include "tokenizer/tokenizer_files.h"
 
@@ -178,7 +179,8 @@ DatasetSource resolve_dataset(const std::string& data, const std::string& val,
                     data + "/*.bin'");
   require_regular_file(manifest_path.string(), "dataset manifest", kPrepareAgain);
   try {
-    const auto manifest = nlohmann::json::parse(read_file(manifest_path.string()));
+    const auto manifest =
+        parse_json(read_file(manifest_path.string()), "'" + manifest_path.native() + "'");
     if (manifest.at("format") != "anetrain-dataset")
       throw UserError("'" + manifest_path.string() + "' is not an anetrain dataset manifest");
     const auto& tok = manifest.at("tokenizer");

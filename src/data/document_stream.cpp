@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/file_kind.h"
+#include "io/json_input.h"
 
 namespace anetrain {
 namespace fs = std::filesystem;
@@ -155,9 +156,9 @@ bool DocumentStream::next(std::string& text) {
     }
     if (!is_valid_utf8(text)) {
       ++skipped_.invalid_utf8;
-      warn("'" + current_path_ + "'" +
-           (current_is_jsonl_ ? ":" + std::to_string(line_number_) : "") +
-           ": invalid UTF-8; document skipped");
+      std::string where = "'" + current_path_ + "'";
+      if (current_is_jsonl_) where.append(":").append(std::to_string(line_number_));
+      warn(where + ": invalid UTF-8; document skipped");
       continue;
     }
     return true;
@@ -177,7 +178,7 @@ bool DocumentStream::next_from_jsonl(std::string& text) {
     bytes_read_ += n;
     std::string_view view(line, static_cast<size_t>(n));
     if (only_whitespace(view)) continue;  // blank lines between records are not documents
-    auto record = nlohmann::json::parse(view, nullptr, /*allow_exceptions=*/false);
+    auto record = parse_json_or_discarded(view);
     if (record.is_discarded() || !record.is_object()) {
       ++skipped_.bad_json;
       warn("'" + current_path_ + "':" + std::to_string(line_number_) +

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/fp16.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 
 namespace anetrain {
 namespace {
@@ -262,13 +263,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   if (int err = pread_all(fd, text.data(), header_len, 8); err != 0) throw read_error(err);
   if (text.empty() || text[0] != '{') throw bad("header does not start with '{'");
 
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw bad("header is not valid JSON (parse error near header byte " + std::to_string(e.byte) +
-              ")");
-  }
+  const nlohmann::json header =
+      parse_json(text, "'" + path + "' is not a valid safetensors file: its header");
   if (!header.is_object()) throw bad("header is not a JSON object");
 
   file.buffer_start_ = 8 + header_len;

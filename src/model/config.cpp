@@ -3,14 +3,17 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <initializer_list>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/error.h"
+#include "io/json_input.h"
 
 namespace anetrain {
 namespace {
@@ -163,6 +166,21 @@ const std::vector<Field>& fields() {
   return table;
 }
 
+// A value from a file, short and on one line (dump() escapes control characters).
+std::string shown(const nlohmann::json& value) {
+  const std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return text.size() > 40 ? text.substr(0, 40) + "..." : text;
+}
+
+// The "preset" key of config object `j`, if any; a UserError when it is not a string.
+std::optional<std::string> preset_name(const nlohmann::json& j, const std::string& what) {
+  auto it = j.find("preset");
+  if (it == j.end()) return std::nullopt;
+  if (!it->is_string())
+    throw UserError(what + ": key 'preset' must be a string (a preset name), not " + shown(*it));
+  return it->get<std::string>();
+}
+
 std::string known_keys() {
   std::string out;
   for (const Field& field : fields()) out += (out.empty() ? "" : ", ") + field.key;
@@ -268,17 +286,14 @@ RunConfig load_config(const std::string& preset_or_file) {
   bool is_file = preset_or_file.find(".json") != std::string::npos ||
                  preset_or_file.find('/') != std::string::npos;
   if (!is_file) return make_preset(preset_or_file);
-  std::ifstream in(preset_or_file);
+  std::ifstream in(preset_or_file, std::ios::binary);
   if (!in) throw UserError("config file '" + preset_or_file + "' cannot be opened: check the path");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError("config file '" + preset_or_file + "' is not valid JSON: " + e.what());
-  }
-  if (!j.is_object())
-    throw UserError("config file '" + preset_or_file + "' must hold a JSON object");
-  RunConfig c = make_preset(j.value("preset", std::string("tiny")));
+  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) throw UserError("config file '" + preset_or_file + "' cannot be read");
+  const std::string what = "config file '" + preset_or_file + "'";
+  const nlohmann::json j = parse_json(text, what);
+  if (!j.is_object()) throw UserError(what + " must hold a JSON object");
+  RunConfig c = make_preset(preset_name(j, what).value_or("tiny"));
   for (auto& [key, value] : j.items()) {
     if (key == "preset") continue;
     std::string text = value.is_string() ? value.get<std::string>() : value.dump();
@@ -318,10 +333,11 @@ nlohmann::json config_to_json(const RunConfig& config) {
 }
 
 RunConfig config_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) throw UserError("a run config must be a JSON object, not " + shown(j));
   RunConfig c;
   for (auto& [key, value] : j.items()) {
     if (key == "preset") {
-      c.preset = value.get<std::string>();
+      c.preset = *preset_name(j, "the run config");
       continue;
     }
     set_field(c, key, value.is_string() ? value.get<std::string>() : value.dump());

@@ -87,13 +87,43 @@ std::string ggml_type_name(uint32_t type) {
 }
 
 // Reads the header part of a file, never past its end.
+// Keys and tensor names come from the file: a message shows their control bytes as '?', so it
+// stays one line.
+std::string one_line(std::string text) {
+  for (char& ch : text)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  return text;
+}
+
+// The fewest bytes a value of `type` takes in the file.
+uint64_t min_value_bytes(ValueType type) {
+  switch (type) {
+    case ValueType::kUint16:
+    case ValueType::kInt16:
+      return 2;
+    case ValueType::kUint32:
+    case ValueType::kInt32:
+    case ValueType::kFloat32:
+      return 4;
+    case ValueType::kUint64:
+    case ValueType::kInt64:
+    case ValueType::kFloat64:
+    case ValueType::kString:  // its length
+      return 8;
+    case ValueType::kArray:  // element type and count
+      return 12;
+    default:
+      return 1;
+  }
+}
+
 class Cursor {
  public:
   Cursor(const std::string& path, std::ifstream& in, uint64_t size)
       : path_(path), in_(in), size_(size) {}
 
   [[noreturn]] void fail(const std::string& problem) const {
-    throw UserError("'" + path_ + "' " + problem);
+    throw UserError("'" + path_ + "' " + one_line(problem));
   }
   uint64_t pos() const { return pos_; }
   uint64_t remaining() const { return size_ - pos_; }
@@ -185,7 +215,8 @@ Value read_value(Cursor& c, ValueType type, const std::string& key, int nesting)
       if (static_cast<uint32_t>(v.element_type) > kLastValueType)
         c.fail("has metadata '" + key + "': an array of unknown " +
                value_type_name(v.element_type));
-      if (count > c.remaining()) c.truncated();  // every element takes a byte at least
+      // Checked before reserving: a Value is far larger than the bytes it is read from.
+      if (count > c.remaining() / min_value_bytes(v.element_type)) c.truncated();
       v.items.reserve(count);
       for (uint64_t i = 0; i < count; ++i)
         v.items.push_back(read_value(c, v.element_type, key, nesting + 1));
@@ -419,8 +450,8 @@ namespace {
 
 [[noreturn]] void wrong_type(const std::string& path, const std::string& key, const Value& v,
                              const std::string& expected) {
-  throw UserError("'" + path + "': metadata '" + key + "' is a " + value_type_name(v.type) +
-                  ", expected " + expected);
+  throw UserError("'" + path + "': metadata '" + one_line(key) + "' is a " +
+                  value_type_name(v.type) + ", expected " + expected);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/json_input.h"
 #include "io/safetensors.h"
 #include "model/weight_codec.h"
 
@@ -25,7 +26,8 @@ class AnetrainCodec final : public WeightCodec {
     WeightsMetadata out;
     try {
       if (auto it = meta.find("config"); it != meta.end()) {
-        out.config = config_from_json(nlohmann::json::parse(it->second));
+        out.config =
+            config_from_json(parse_json(it->second, "'" + path + "': its metadata 'config'"));
         out.config->model.validate();
       }
       if (auto it = meta.find("step"); it != meta.end()) out.step = std::stoll(it->second);

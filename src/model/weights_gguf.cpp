@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "io/json_input.h"
 #include "model/gguf_format.h"
 #include "model/weight_codec.h"
 #include "tokenizer/gpt2_bpe.h"
@@ -97,12 +98,7 @@ Vocabulary sentencepiece_vocabulary(const std::string& model_proto) {
 
 // encoder.json's token strings in id order, vocab.bpe's merges after its "#version" line.
 Vocabulary gpt2_vocabulary(const std::string& encoder_json, const std::string& vocab_bpe) {
-  nlohmann::json encoder;
-  try {
-    encoder = nlohmann::json::parse(encoder_json);
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(std::string("the tokenizer's encoder.json is not valid JSON: ") + e.what());
-  }
+  const nlohmann::json encoder = parse_json(encoder_json, "the tokenizer's encoder.json");
   Vocabulary v;
   v.model = "gpt2";
   v.pre = "gpt-2";
@@ -183,7 +179,11 @@ void add_vocabulary(gguf::Writer& w, const Vocabulary& v) {
 
 // ---- Reading ----
 
-[[noreturn]] void refuse(const gguf::File& f, const std::string& problem) {
+// `problem` may quote the file (its architecture name): control bytes are shown as '?', so the
+// message stays one line.
+[[noreturn]] void refuse(const gguf::File& f, std::string problem) {
+  for (char& ch : problem)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
   throw UserError("'" + f.path() + "' " + problem);
 }
 
@@ -228,6 +228,18 @@ RunConfig config_of(const gguf::File& f) {
   } catch (const UserError& e) {
     refuse(f, std::string("holds a model anetrain cannot build: ") + e.what());
   }
+  // The caller allocates the model's parameters before any tensor is read: a header naming a
+  // model larger than the file's tensors (n_layers 2^31 in a 1 kB file) is refused here.
+  double values = 0;
+  for (const gguf::TensorInfo& t : f.tensors()) values += static_cast<double>(t.numel());
+  const double D = m.dim, F = m.hidden_dim, E = m.head_dim();
+  const double needed =
+      static_cast<double>(m.vocab_size) * D * (m.tied_embeddings ? 1 : 2) + D +
+      m.n_layers * (2 * D + 2 * m.n_heads * E * D + 2 * m.n_kv_heads * E * D + 3 * F * D);
+  if (needed > values)
+    refuse(f, "names a model of " + std::to_string(static_cast<uint64_t>(needed)) +
+                  " parameters, more than its tensors hold (" +
+                  std::to_string(static_cast<uint64_t>(values)) + ")");
 
   if (f.uint("llama.vocab_size") && dimension(f, "llama.vocab_size") != m.vocab_size)
     refuse(f, "has llama.vocab_size " + std::to_string(dimension(f, "llama.vocab_size")) +

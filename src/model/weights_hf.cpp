@@ -21,6 +21,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "io/safetensors.h"
 #include "model/weight_codec.h"
 
@@ -52,8 +53,8 @@ nlohmann::json parse_config(const std::string& dir) {
   if (!fs::is_regular_file(path, ec))
     throw UserError("'" + path + "' is missing: a Hugging Face model directory holds one");
   const std::string text = read_file(path);
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw UserError("'" + path + "' is not a JSON object");
+  nlohmann::json j = parse_json(text, "'" + path + "'");
+  if (!j.is_object()) throw UserError("'" + path + "' is not a JSON object");
   return j;
 }
 
@@ -175,7 +176,7 @@ class HfTensors {
       return;
     }
     index_ = join(dir, kIndex);
-    const nlohmann::json j = nlohmann::json::parse(read_file(index_), nullptr, false);
+    const nlohmann::json j = parse_json(read_file(index_), "'" + index_ + "'");
     auto map = j.find("weight_map");  // end() for anything but an object
     if (map == j.end() || !map->is_object())
       throw UserError("'" + index_ + "' has no \"weight_map\" object naming each tensor's file");

@@ -22,6 +22,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "tokenizer/tokenizer_files.h"
 
 namespace anetrain {
@@ -240,9 +241,9 @@ struct Gpt2Tokenizer::Impl {
 void Gpt2Tokenizer::Impl::load_encoder(const std::string& path, const std::string& text) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    bad_file(path, std::string("not valid JSON (") + e.what() + ")");
+    j = parse_json(text, "it");
+  } catch (const UserError& e) {
+    bad_file(path, e.what());
   }
   if (!j.is_object()) bad_file(path, "not a JSON object mapping token strings to ids");
   if (j.size() != static_cast<size_t>(kVocabSize)) {

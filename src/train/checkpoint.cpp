@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint_commit.h"
+#include "io/json_input.h"
 #include "io/safetensors.h"
 #include "model/weights.h"
 #include "train/model_source.h"
@@ -102,7 +103,7 @@ TrainingState load_training_state(const std::string& dir) {
     throw UserError("'" + dir + "' holds no checkpoint (no state.json): check --checkpoint/--out");
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
+    j = parse_json(read_file(path), "'" + path + "'");
     TrainingState s;
     if (j.at("format") != "anetrain-state" || j.at("version") != 1)
       throw UserError("'" + path + "' is not an anetrain state file of version 1");

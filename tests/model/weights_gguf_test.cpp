@@ -372,6 +372,23 @@ TEST(Gguf, FilesAnetrainDoesNotReadGiveOneLineErrorsNamingThem) {
       EXPECT_EQ(message.find('\n'), std::string::npos) << message;
     }
   }
+  // Found while writing fuzz/gguf_fuzz.cpp: a name from the file with a newline in it kept it
+  // in the message; a header naming a model far larger than the file's tensors (here 2^31-1 layers)
+  // had the caller allocate it before any tensor was found missing.
+  {
+    const std::string path = dir.file("newline.gguf");
+    std::ofstream(path, std::ios::binary) << patched(bytes, "llama", 2, "\n");
+    const std::string message =
+        user_error_of([&] { read_weights_metadata(WeightFormat::kGguf, path); });
+    EXPECT_NE(message.find("holds a 'll?ma' model"), std::string::npos) << message;
+    const uint32_t huge = 0x7fffffff;
+    const std::string key = "llama.block_count";
+    std::ofstream(path, std::ios::binary) << patched(
+        bytes, key, key.size() + 4, std::string(reinterpret_cast<const char*>(&huge), 4));
+    const std::string deep =
+        user_error_of([&] { read_weights_metadata(WeightFormat::kGguf, path); });
+    EXPECT_NE(deep.find("more than its tensors hold"), std::string::npos) << deep;
+  }
   EXPECT_NE(user_error_of([&] {
               detect_weight_format(dir.file("magic.gguf"));
             }).find("is in no weights format anetrain reads"),
