@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/file_kind.h"
 
 namespace anetrain {
 namespace {
@@ -120,6 +121,11 @@ void fsync_directory(const std::string& dir) {
 }
 
 std::string read_file(const std::string& path) {
+  // Opening a FIFO blocks until a writer appears, and a device can be endless.
+  struct stat before;
+  if (stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode))
+    throw UserError("cannot read '" + path + "': it is " + file_kind(path) +
+                    ", not a regular file (give the path of a file)");
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
     throw UserError("cannot read '" + path + "': " + std::strerror(errno) +

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "io/file_kind.h"
 #include "io/json_input.h"
 
 namespace anetrain {
@@ -286,6 +287,10 @@ RunConfig load_config(const std::string& preset_or_file) {
   bool is_file = preset_or_file.find(".json") != std::string::npos ||
                  preset_or_file.find('/') != std::string::npos;
   if (!is_file) return make_preset(preset_or_file);
+  // Opening a FIFO would block until a writer appears.
+  if (std::filesystem::exists(preset_or_file) && !std::filesystem::is_regular_file(preset_or_file))
+    throw UserError("config file '" + preset_or_file + "' is " + file_kind(preset_or_file) +
+                    ", not a regular file: give a JSON file");
   std::ifstream in(preset_or_file, std::ios::binary);
   if (!in) throw UserError("config file '" + preset_or_file + "' cannot be opened: check the path");
   const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

@@ -108,14 +108,33 @@ TrainingState load_training_state(const std::string& dir) {
     if (j.at("format") != "anetrain-state" || j.at("version") != 1)
       throw UserError("'" + path + "' is not an anetrain state file of version 1");
     s.config = config_from_json(j.at("config"));
-    s.step = j.at("step").get<int64_t>();
-    s.total_steps = j.at("total_steps").get<int64_t>();
-    s.seed = std::stoull(j.at("seed").get<std::string>(), nullptr, 16);
+    // Integers within a range, not floats truncated or numbers that overflow the step counter.
+    auto count = [&](const nlohmann::json& v, const char* key, int64_t lo, int64_t hi) {
+      if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi ||
+          (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)))
+        throw UserError("'" + path + "' is not a valid anetrain state file: " + key + " is " +
+                        v.dump() + ", not an integer in [" + std::to_string(lo) + ", " +
+                        std::to_string(hi) + "]");
+      return v.get<int64_t>();
+    };
+    constexpr int64_t kMaxSteps = int64_t{1} << 53;
+    s.total_steps = count(j.at("total_steps"), "total_steps", 1, kMaxSteps);
+    s.step = count(j.at("step"), "step", 0, s.total_steps);
+    const std::string seed = j.at("seed").get<std::string>();
+    if (seed.empty() || seed.size() > 16 ||
+        seed.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      throw UserError("'" + path + "' has a malformed seed '" + seed +
+                      "' (1 to 16 hex digits expected)");
+    s.seed = std::stoull(seed, nullptr, 16);
     s.backend = j.at("backend").get<std::string>();
     s.loader = j.at("loader");
     if (j.contains("loss_scale")) {
       s.loss_scale = j["loss_scale"].at("scale").get<float>();
-      s.loss_scale_good_steps = j["loss_scale"].at("good_steps").get<int64_t>();
+      if (!(std::isfinite(s.loss_scale) && s.loss_scale > 0))
+        throw UserError("'" + path + "' is not a valid anetrain state file: loss_scale.scale " +
+                        "must be a positive number");
+      s.loss_scale_good_steps =
+          count(j["loss_scale"].at("good_steps"), "loss_scale.good_steps", 0, kMaxSteps);
     }
     if (j.contains("tokenizer")) {
       const auto& tok = j["tokenizer"];

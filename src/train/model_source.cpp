@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/file_kind.h"
 #include "model/params.h"
 #include "train/checkpoint.h"
 
@@ -15,6 +16,9 @@ ModelSource open_model_source(const std::string& path) {
   source.path = path;
   if (!fs::exists(path))
     throw UserError("'" + path + "' holds no checkpoint or model (no such file or directory)");
+  if (!fs::is_directory(path) && !fs::is_regular_file(path))
+    throw UserError("'" + path + "' is " + file_kind(path) +
+                    ", not a model file or directory: give a checkpoint directory or weights file");
   const CheckpointPaths paths(path);
   // Only an anetrain run directory gets a lock file (not, say, a Hugging Face download).
   if (fs::is_directory(path) && (fs::exists(paths.state()) || fs::exists(paths.model()) ||

@@ -81,7 +81,14 @@ std::unique_ptr<Tokenizer> open_tokenizer(const TrainOptions& opts, const Datase
       throw UserError("tokenizer '" + spec + "' differs from the one " + what +
                       " was made with (checksum mismatch): use the original tokenizer files");
   };
-  if (spec == source.tokenizer_spec) require_same(source.tokenizer_checksum, "the dataset");
+  // Whichever spec named it (--tokenizer, the checkpoint's copy), it must be the tokenizer the
+  // data was made with: another one fails only later, at the first sample it cannot decode.
+  // (A bytes tokenizer has no files and an empty checksum, so compare whenever the dataset
+  // records a tokenizer at all.)
+  if (!source.tokenizer_spec.empty() && source.tokenizer_checksum != tokenizer->checksum())
+    throw UserError("tokenizer '" + spec + "' differs from the one the dataset was made with " +
+                    "('" + source.tokenizer_spec + "'): drop --tokenizer, or prepare the data " +
+                    "with this tokenizer");
   // Whatever spec it was found by (the checkpoint keeps its own copy), the checkpoint's model
   // was trained with one tokenizer.
   if (resumed) require_same(resumed->tokenizer_checksum, "the checkpoint");
@@ -438,8 +445,9 @@ TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
   // interrupted commit is finished (or discarded) here, by the lock holder.
   RunWriterLock lock(opts.out_dir);
   recover_checkpoint_dir(opts.out_dir);
-  TrainingRun run(resume_or_start(requested, opts), opts);
+  // Before TrainingRun starts the thread pool (stop_request.h says why).
   const StopRequest stop;
+  TrainingRun run(resume_or_start(requested, opts), opts);
   run.announce();
   for (int64_t step = run.first_step(); step < opts.steps; ++step) {
     run.restart_if_the_backend_asks(step, lock);

@@ -2,6 +2,7 @@
 // problem, and never crashes (a crash would show as exit code >= 128).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -120,6 +121,25 @@ TEST_F(CliErrors, ResumeNeedsACheckpointAndWeightsNeedForce) {
       run_anetrain(train({"--data", data_, "--force", "--seed", "7", "--set", "val_every=0"}));
   ASSERT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_NE(read_bytes(dir_.file("out/model.safetensors")), before);
+}
+
+// A FIFO where a file is expected used to block forever at open(); now a one-line error.
+TEST_F(CliErrors, FifosAreRefusedNotWaitedOn) {
+  const std::string fifo = dir_.file("pipe.json");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const std::vector<std::vector<std::string>> commands = {
+      {"train", "--config", fifo, "--data", data_, "--steps", "1", "--out", dir_.file("f1")},
+      {"train", "--init", fifo, "--data", data_, "--steps", "1", "--out", dir_.file("f2")},
+      {"ane", "lint", fifo},
+      {"info", fifo},
+  };
+  for (const auto& args : commands) {
+    const CommandResult r = run_anetrain_within(30, args);
+    EXPECT_FALSE(r.timed_out) << args[0] << " " << args[1] << " waited on the FIFO";
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("FIFO"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
 }
 
 // Ids typed by hand are range-checked before they become int32 (4294967396 once decoded as 100).

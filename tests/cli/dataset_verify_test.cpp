@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -58,11 +59,13 @@ class DatasetVerify : public ::testing::Test {
     ASSERT_TRUE(fs::exists(data_ + "/train_000002.bin")) << "several train shards";
   }
 
+  // `extra` may override --val-fraction and --shard-tokens (flags are given once).
   CommandResult prepare(const std::string& out, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"data",    "prepare", "--tokenizer",    "bytes",
-                                     "--input", dir_.file("c.jsonl"), "--out", out,
-                                     "--val-fraction", "0.1", "--shard-tokens", "1024",
-                                     "--quiet"};
+    std::vector<std::string> args = {"data",    "prepare", "--tokenizer", "bytes", "--input",
+                                     dir_.file("c.jsonl"), "--out", out, "--quiet"};
+    for (const char* flag : {"--val-fraction", "--shard-tokens"})
+      if (std::find(extra.begin(), extra.end(), flag) == extra.end())
+        args.insert(args.end(), {flag, std::string(flag) == "--val-fraction" ? "0.1" : "1024"});
     args.insert(args.end(), extra.begin(), extra.end());
     return run_anetrain_within(kTimeout, args);
   }

@@ -193,5 +193,24 @@ TEST_F(Drills, AVocabularyPaddedBeyondTheTokenizerWorksEverywhere) {
   }
 }
 
+// A --tokenizer other than the dataset's is refused before training, not at the first
+// validation sample it cannot decode.
+TEST_F(Drills, ATokenizerOtherThanTheDatasetsIsRefusedAtOnce) {
+  const std::string text = dir_.file("text.txt"), data = dir_.file("bytes-data");
+  std::ofstream(text) << english_lines(300);
+  ASSERT_EQ(run_anetrain({"data", "prepare", "--tokenizer", "bytes", "--input", text, "--out",
+                          data})
+                .exit_code,
+            0);
+  train_small_sentencepiece(text, dir_.file("sp.model"));
+  const CommandResult r =
+      run_anetrain({"train", "--config", "tiny", "--data", data, "--steps", "4", "--out",
+                    dir_.file("run"), "--tokenizer", "sp:" + dir_.file("sp.model")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("differs from the one the dataset was made with"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out.find("step 1/"), std::string::npos) << "refused only after training began";
+}
+
 }  // namespace
 }  // namespace anetrain

@@ -47,6 +47,8 @@ class OtherWriter {
     std::fflush(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
+      close(ready[0]);
+      close(release[1]);  // or the read below would never see the parent's end close
       const int fd = open(path.c_str(), O_RDWR | O_CREAT, 0644);
       if (fd < 0 || flock(fd, LOCK_EX) != 0) _exit(2);
       char pid_text[24];

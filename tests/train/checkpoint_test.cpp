@@ -5,8 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "io/safetensors.h"
 #include "model/weights.h"
@@ -43,6 +47,61 @@ Saved save_small(const std::string& dir, const std::string& optimizer_name) {
   state.total_steps = 10;
   save_checkpoint(dir, state, layout, saved.params.data(), *saved.optimizer);
   return saved;
+}
+
+// state.json values that used to be accepted (issue 17, item 9) or to escape as another
+// exception: each a one-line UserError naming the file and the key.
+TEST(Checkpoint, StateFileValuesAreChecked) {
+  TempDir d;
+  save_small(d.path(), "adamw");
+  const std::string path = CheckpointPaths(d.path()).state();
+  const nlohmann::json good = nlohmann::json::parse(read_bytes(path));
+  const std::vector<std::tuple<std::string, nlohmann::json, std::string>> cases = {
+      {"step", -5, "step is -5, not an integer in [0, 10]"},
+      {"step", 12.5, "step is 12.5, not an integer"},
+      {"step", 11, "step is 11, not an integer in [0, 10]"},
+      {"total_steps", 9223372036854775807LL, "total_steps is 9223372036854775807"},
+      {"total_steps", 18446744073709551615ULL, "total_steps is 18446744073709551615"},
+      {"seed", "123456789abcdef012345", "malformed seed '123456789abcdef012345'"},
+      {"seed", "xyz", "malformed seed 'xyz'"},
+  };
+  for (const auto& [key, value, expected] : cases) {
+    nlohmann::json bad = good;
+    bad[key] = value;
+    std::ofstream(path, std::ios::trunc) << bad.dump();
+    const std::string error = user_error_of([&] { load_training_state(d.path()); });
+    EXPECT_NE(error.find(expected), std::string::npos) << key << ": " << error;
+  }
+  nlohmann::json bad = good;
+  bad["loss_scale"]["scale"] = -1;
+  std::ofstream(path, std::ios::trunc) << bad.dump();
+  EXPECT_NE(user_error_of([&] { load_training_state(d.path()); }).find("loss_scale.scale"),
+            std::string::npos);
+}
+
+// No checkpoint is ever written holding inf or nan: nothing could resume from it.
+TEST(Checkpoint, NonFiniteValuesAreNeverSaved) {
+  TempDir d;
+  Saved saved = save_small(d.path(), "adamw");
+  const std::string before = read_bytes(CheckpointPaths(d.path()).model());
+  const ParamLayout layout(saved.config.model);
+  TrainingState state;
+  state.config = saved.config;
+  state.step = 6;
+  state.total_steps = 10;
+  saved.params[7] = std::nanf("");
+  EXPECT_NE(user_error_of([&] {
+              save_checkpoint(d.path(), state, layout, saved.params.data(), *saved.optimizer);
+            }).find("weight tok_embeddings.weight holds inf or nan"),
+            std::string::npos);
+  saved.params[7] = 0;
+  saved.optimizer->state("v")[layout.total() - 1] = INFINITY;
+  EXPECT_NE(user_error_of([&] {
+              save_checkpoint(d.path(), state, layout, saved.params.data(), *saved.optimizer);
+            }).find("optimizer state v."),
+            std::string::npos);
+  EXPECT_EQ(read_bytes(CheckpointPaths(d.path()).model()), before);
+  EXPECT_EQ(load_training_state(d.path()).step, 5);
 }
 
 TEST(CheckpointPaths, NamesTheFilesOfADirectory) {
