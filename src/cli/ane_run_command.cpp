@@ -105,7 +105,7 @@ int run_ane_run(const Args& args) {
   }
   if (args.has("out")) {
     const std::string out = args.get("out");
-    fs::create_directories(out);
+    create_directory_tree(out);
     for (const auto& [name, t] : by_name) {
       const std::string file = (fs::path(out) / (name + ".npy")).string();
       write_npy(file, t->type.shape, t->data, t->type.dtype == mil::DType::kFp16);

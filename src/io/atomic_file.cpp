@@ -120,6 +120,14 @@ void fsync_directory(const std::string& dir) {
   }
 }
 
+void create_directory_tree(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec)
+    throw UserError("cannot create directory '" + dir + "': " + ec.message() +
+                    " (choose a path under a writable directory)");
+}
+
 std::string read_file(const std::string& path) {
   // Opening a FIFO blocks until a writer appears, and a device can be endless.
   struct stat before;

@@ -29,6 +29,10 @@ void fsync_file(const std::string& path);
 // the directory.
 void fsync_directory(const std::string& dir);
 
+// Creates `dir` and its missing parents. Throws UserError naming the directory and the reason
+// (a file in the way, no permission) instead of std::filesystem's exception.
+void create_directory_tree(const std::string& dir);
+
 // Reads a whole file. Throws UserError naming the path if it is missing or unreadable.
 std::string read_file(const std::string& path);
 

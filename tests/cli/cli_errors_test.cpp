@@ -71,6 +71,8 @@ TEST_F(CliErrors, OutIsAFileAndNonFiniteSamplingSettings) {
   expect_error({"train", "--config", "tiny", "--steps", "1", "--data", data_, "--out",
                 dir_.file("a-file") + "/run"},
                "cannot create the run directory");
+  expect_error({"ane", "emit", "--config", "tiny", "--out", dir_.file("a-file") + "/programs"},
+               "cannot create directory");
   ASSERT_EQ(run_anetrain(train({"--data", data_, "--set", "val_every=0"})).exit_code, 0);
   expect_error({"sample", "--checkpoint", dir_.file("out"), "--top-p", "nan"},
                "--top-p must be in (0, 1]");

@@ -25,7 +25,7 @@ std::string serialize_weights(const KernelProgram& kp) {
 
 void write_program_dir(const KernelProgram& kp, const std::string& dir) {
   namespace fs = std::filesystem;
-  fs::create_directories(fs::path(dir) / "weights");
+  create_directory_tree((fs::path(dir) / "weights").string());
   const std::string mil = mil::print_program(kp.program);
   write_file_atomic((fs::path(dir) / "model.mil").string(), mil.data(), mil.size());
   const std::string blob = serialize_weights(kp);
