@@ -103,7 +103,8 @@ TEST(Gguf, F16RoundTripRoundsMatricesAndKeepsNormsExact) {
   expect_same_model(model, config.model);
   ASSERT_EQ(back.size(), params.size());
   int64_t rounded = 0;
-  for (const ParamInfo& t : ParamLayout(config.model).tensors()) {
+  const ParamLayout layout(config.model);  // a temporary's tensors() would dangle in the loop
+  for (const ParamInfo& t : layout.tensors()) {
     for (int64_t i = t.offset; i < t.offset + t.numel; ++i) {
       const float want = t.is_norm ? params[i] : fp16_to_fp32(fp32_to_fp16(params[i]));
       ASSERT_EQ(back[i], want) << t.name << " element " << i - t.offset;
