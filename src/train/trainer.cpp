@@ -301,9 +301,9 @@ class TrainingRun {
     const long long done = last_.done;
     ++bad_in_a_row_;
     ++result_.bad_steps;
-    const double value =
-        std::string(stats.not_finite) == "loss" ? stats.loss : stats.grad_norm;
-    const std::string what = std::string(stats.not_finite) + (std::isnan(value) ? " is nan" : " is inf");
+    const bool loss = std::string(stats.not_finite) == "loss";
+    const std::string what = std::string(stats.not_finite) +
+                             (std::isnan(loss ? stats.loss : stats.grad_norm) ? " is nan" : " is inf");
     std::printf("step %lld: %s; step not applied (%d in a row, %d allowed)\n", done,
                 what.c_str(), bad_in_a_row_, tc_.max_bad_steps);
     std::fflush(stdout);
