@@ -16,12 +16,13 @@ DEBIAN_PACKAGES=(
   libsentencepiece-dev sentencepiece   # SentencePiece tokenizers (library + spm_* tools)
   libpcre2-dev           # GPT-2 pre-tokenization regex (Unicode classes)
   libssl-dev             # sha256 of tokenizer files and shards
+  libopenmpi-dev openmpi-bin   # data-parallel training over MPI (mpirun -np N anetrain train)
   clang-14 libclang-rt-14-dev libomp-14-dev   # libFuzzer targets for the MIL and MILBlob parsers
   python3-torch python3-numpy   # the PyTorch golden model and baseline (tools/, bench/)
   libopenblas0-openmp    # a real BLAS for PyTorch (without it torch falls back to reference BLAS)
   python3-matplotlib     # loss-curve pictures (tools/plot_metrics.py)
 )
-BREW_PACKAGES=(cmake pkg-config nlohmann-json googletest sentencepiece pcre2 openssl pytorch numpy python-matplotlib node)
+BREW_PACKAGES=(cmake pkg-config nlohmann-json googletest sentencepiece pcre2 openssl open-mpi pytorch numpy python-matplotlib node)
 
 install_debian() {
   local missing=()

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"
+#include "dist/communicator.h"
 #include "model/memory.h"
 #include "train/model_source.h"
 #include "train/trainer.h"
@@ -100,11 +101,28 @@ int run_train(const Args& args) {
   if (seed < 0) throw UserError("anetrain train: --seed must be a non-negative integer");
   opts.seed = static_cast<uint64_t>(seed);
   opts.restart_argv = args.invocation();
+  opts.exchange.overlap = !args.has("no-overlap");
+  opts.exchange.shard_optimizer = args.has("shard-optimizer");
+  if (args.has("bucket-mb")) {
+    const double mb = args.get_double("bucket-mb");
+    if (!(mb >= 0.01 && mb <= 4096))
+      throw UserError("anetrain train: --bucket-mb must be between 0.01 and 4096 (MB of "
+                      "gradients per reduction)");
+    opts.exchange.bucket_bytes = static_cast<int64_t>(mb * (1 << 20));
+  }
+  const std::unique_ptr<Communicator> job = open_communicator();
   TrainResult result;
   try {
-    result = train(config, opts);
-  } catch (const std::bad_alloc&) {
-    throw UserError(out_of_memory_message(config));
+    try {
+      result = train(config, opts, *job);
+    } catch (const std::bad_alloc&) {
+      throw UserError(out_of_memory_message(config));
+    }
+  } catch (const std::exception& e) {
+    if (!job->distributed()) throw;
+    // One rank's error ends the whole job at once: the others would wait for it forever.
+    std::fprintf(stderr, "anetrain (%s): error: %s\n", job->who().c_str(), e.what());
+    job->abort(1);
   }
   // The shell's convention for a process ended by a signal: 130 for SIGINT, 143 for SIGTERM.
   return result.stopped_by_signal ? 128 + result.stopped_by_signal : 0;
@@ -143,6 +161,15 @@ Command train_command() {
                        "tools/plot_metrics.py)",
                .required = true},
               {.name = "resume", .help = "continue from the checkpoint in --out, bit-exactly"},
+              {.name = "shard-optimizer",
+               .help = "under mpirun: each rank keeps the optimizer state of its own shard of "
+                       "the parameters only (ZeRO stage 1; memory per rank / ranks)"},
+              {.name = "no-overlap",
+               .help = "under mpirun: reduce gradients after the backward pass instead of in "
+                       "buckets during it (for comparison)"},
+              {.name = "bucket-mb",
+               .value = "N",
+               .help = "under mpirun: MB of gradients per overlapped reduction (default 8)"},
               {.name = "force",
                .help = "start a fresh run in an --out that holds model weights but no "
                        "checkpoint, overwriting them"},

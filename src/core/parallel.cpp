@@ -9,6 +9,12 @@
 namespace anetrain {
 namespace {
 bool g_initialized = false;
+int g_local_rank = 0, g_local_size = 1;
+}
+
+void share_cores(int local_rank, int local_size) {
+  g_local_rank = local_rank;
+  g_local_size = local_size;
 }
 
 void init_thread_pool(int requested) {
@@ -20,8 +26,14 @@ void init_thread_pool(int requested) {
   std::vector<int> cpus;
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
-  int threads = requested > 0 ? requested : static_cast<int>(cpus.size());
+  // Processes of one job on this machine that see the same cores split them: each takes an equal
+  // share, from its own first core (a launcher that binds each to its own cores leaves fewer
+  // allowed cores than processes, and each keeps its own).
+  const int ncpu = static_cast<int>(cpus.size());
+  const bool shared = g_local_size > 1 && ncpu >= g_local_size;
+  int threads = requested > 0 ? requested : (shared ? ncpu / g_local_size : ncpu);
   threads = std::max(1, threads);
+  const int first = shared ? g_local_rank * threads : 0;
   omp_set_dynamic(0);
   omp_set_num_threads(threads);
   // Each OpenMP worker pins itself to its own core. The master pins last-but-first, i.e. it is
@@ -31,7 +43,7 @@ void init_thread_pool(int requested) {
     int id = omp_get_thread_num();
     cpu_set_t one;
     CPU_ZERO(&one);
-    CPU_SET(cpus[id % cpus.size()], &one);
+    CPU_SET(cpus[(first + id) % cpus.size()], &one);
     sched_setaffinity(0, sizeof(one), &one);
   }
 }

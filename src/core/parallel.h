@@ -11,7 +11,12 @@
 
 namespace anetrain {
 
-// Pins worker i to CPU i of the process's allowed set, once. Safe to call repeatedly.
+// Before init_thread_pool: this process is number local_rank of local_size processes of one
+// job on this machine, which share its cores (dist/communicator.h).
+void share_cores(int local_rank, int local_size);
+
+// Pins worker i to CPU i of the process's allowed set (of its share of it: share_cores), once.
+// Safe to call repeatedly.
 void init_thread_pool(int num_threads = 0);
 int num_threads();
 

@@ -46,6 +46,12 @@ void copy_window(const uint16_t* tokens, int64_t start, int seq_len, int32_t* in
   }
 }
 
+void check_rows(int batch, int first, int rows, const int32_t* inputs, const int32_t* targets) {
+  ANETRAIN_CHECK(batch > 0 && first >= 0 && rows > 0 && first + rows <= batch &&
+                     inputs != nullptr && targets != nullptr,
+                 "bad batch arguments");
+}
+
 std::string to_hex(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
@@ -112,8 +118,9 @@ RandomWindowLoader::RandomWindowLoader(const std::string& pattern, int seq_len, 
   }
 }
 
-void RandomWindowLoader::next_batch(int batch, int32_t* inputs, int32_t* targets) {
-  ANETRAIN_CHECK(batch > 0 && inputs != nullptr && targets != nullptr, "bad batch arguments");
+void RandomWindowLoader::next_rows(int batch, int first, int rows, int32_t* inputs,
+                                   int32_t* targets) {
+  check_rows(batch, first, rows, inputs, targets);
   const auto total_starts = static_cast<uint64_t>(start_end_.back());
   for (int b = 0; b < batch; ++b) {
     // One uniform draw over all window starts of all shards: the same as picking a shard
@@ -122,7 +129,8 @@ void RandomWindowLoader::next_batch(int batch, int32_t* inputs, int32_t* targets
     const size_t shard =
         std::upper_bound(start_end_.begin(), start_end_.end(), global) - start_end_.begin();
     const int64_t start = global - (shard == 0 ? 0 : start_end_[shard - 1]);
-    const int64_t row = int64_t{b} * seq_len_;
+    if (b < first || b >= first + rows) continue;
+    const int64_t row = int64_t{b - first} * seq_len_;
     copy_window(shards_[shard].data(), start, seq_len_, inputs + row, targets + row);
   }
   ++batches_drawn_;
@@ -186,8 +194,8 @@ void EpochLoader::shuffle() {
   for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng_.below(i)]);
 }
 
-void EpochLoader::next_batch(int batch, int32_t* inputs, int32_t* targets) {
-  ANETRAIN_CHECK(batch > 0 && inputs != nullptr && targets != nullptr, "bad batch arguments");
+void EpochLoader::next_rows(int batch, int first, int rows, int32_t* inputs, int32_t* targets) {
+  check_rows(batch, first, rows, inputs, targets);
   for (int b = 0; b < batch; ++b) {
     if (position_ == static_cast<int64_t>(order_.size())) {
       ++epoch_;
@@ -195,7 +203,8 @@ void EpochLoader::next_batch(int batch, int32_t* inputs, int32_t* targets) {
       shuffle();
     }
     const auto [shard, start] = windows_[order_[position_++]];
-    const int64_t row = int64_t{b} * seq_len_;
+    if (b < first || b >= first + rows) continue;
+    const int64_t row = int64_t{b - first} * seq_len_;
     copy_window(shards_[shard].data(), start, seq_len_, inputs + row, targets + row);
   }
 }
@@ -251,16 +260,20 @@ SequentialLoader::SequentialLoader(const std::string& pattern, int seq_len, int 
   for (const TokenShard& s : shards_) num_windows_ += (s.size() - 1) / seq_len_;
 }
 
-void SequentialLoader::next_batch(int batch, int32_t* inputs, int32_t* targets) {
-  ANETRAIN_CHECK(batch > 0 && inputs != nullptr && targets != nullptr, "bad batch arguments");
+void SequentialLoader::next_rows(int batch, int first, int rows, int32_t* inputs,
+                                 int32_t* targets) {
+  check_rows(batch, first, rows, inputs, targets);
   for (int b = 0; b < batch; ++b) {
     // Every shard holds at least one window (open_shards), so this terminates.
     while (window_ >= (shards_[shard_].size() - 1) / seq_len_) {
       window_ = 0;
       shard_ = (shard_ + 1) % shards_.size();
     }
-    const int64_t row = int64_t{b} * seq_len_;
-    copy_window(shards_[shard_].data(), window_ * seq_len_, seq_len_, inputs + row, targets + row);
+    if (b >= first && b < first + rows) {
+      const int64_t row = int64_t{b - first} * seq_len_;
+      copy_window(shards_[shard_].data(), window_ * seq_len_, seq_len_, inputs + row,
+                  targets + row);
+    }
     ++window_;
   }
 }

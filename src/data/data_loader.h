@@ -35,7 +35,14 @@ std::vector<std::string> expand_glob(const std::string& pattern);
 class TrainingLoader {
  public:
   virtual ~TrainingLoader() = default;
-  virtual void next_batch(int batch, int32_t* inputs, int32_t* targets) = 0;
+  void next_batch(int batch, int32_t* inputs, int32_t* targets) {
+    next_rows(batch, 0, batch, inputs, targets);
+  }
+  // Draws the next `batch` windows exactly as next_batch would, but writes only rows
+  // [first, first + rows) of them: one rank's slice of a global batch (data parallel), so
+  // every rank advances through the same sequence and the same global batch trains the same
+  // whatever the number of ranks.
+  virtual void next_rows(int batch, int first, int rows, int32_t* inputs, int32_t* targets) = 0;
   virtual nlohmann::json state() const = 0;
   virtual void set_state(const nlohmann::json& state) = 0;
 };
@@ -52,8 +59,7 @@ class RandomWindowLoader : public TrainingLoader {
   // below vocab_size. Throws UserError naming the offending file.
   RandomWindowLoader(const std::string& pattern, int seq_len, int vocab_size, uint64_t seed);
 
-  // Fills `batch` windows into inputs[batch*seq_len] and targets[batch*seq_len].
-  void next_batch(int batch, int32_t* inputs, int32_t* targets);
+  void next_rows(int batch, int first, int rows, int32_t* inputs, int32_t* targets) override;
 
   // The loader's position: {"rng": [4 hex strings], "batches": n, plus the seq_len, shard
   // count and token total it was taken with}. A loader over the same data given this state
@@ -84,7 +90,7 @@ class RandomWindowLoader : public TrainingLoader {
 class EpochLoader : public TrainingLoader {
  public:
   EpochLoader(const std::string& pattern, int seq_len, int vocab_size, uint64_t seed);
-  void next_batch(int batch, int32_t* inputs, int32_t* targets) override;
+  void next_rows(int batch, int first, int rows, int32_t* inputs, int32_t* targets) override;
   nlohmann::json state() const override;
   void set_state(const nlohmann::json& state) override;
   int64_t epoch() const { return epoch_; }
@@ -107,7 +113,11 @@ class SequentialLoader {
   SequentialLoader(const std::string& pattern, int seq_len, int vocab_size);
 
   // Fills the next `batch` windows; after the last window it starts again from the first.
-  void next_batch(int batch, int32_t* inputs, int32_t* targets);
+  void next_batch(int batch, int32_t* inputs, int32_t* targets) {
+    next_rows(batch, 0, batch, inputs, targets);
+  }
+  // The next `batch` windows, writing only rows [first, first + rows) (TrainingLoader).
+  void next_rows(int batch, int first, int rows, int32_t* inputs, int32_t* targets);
   // Goes back to the first window (call before each validation pass).
   void reset();
 

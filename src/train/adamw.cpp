@@ -44,8 +44,8 @@ class AdamW final : public Optimizer {
     const AdamStep at{b1, b2, eps, step_size, bias2_sqrt, grad_multiplier};
     float* m = state("m").data();
     float* v = state("v").data();
-    for_each_span(lr, [&](int64_t begin, int64_t end, float shrink) {
-      adam_span(at, shrink, params + begin, grads + begin, m + begin, v + begin, end - begin);
+    for_each_span(lr, [&](const Span& sp) {
+      adam_span(at, sp.shrink, params + sp.begin, grads + sp.begin, m + sp.state, v + sp.state, sp.end - sp.begin);
     });
   }
 };

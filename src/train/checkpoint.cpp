@@ -35,15 +35,16 @@ const ParamInfo* first_non_finite(const ParamLayout& layout, const float* values
 // A checkpoint is never written with inf or nan in it: nothing could resume from it, and it
 // would replace the last good one.
 void require_finite(const std::string& dir, int64_t step, const ParamLayout& layout,
-                    const float* params, const Optimizer& optimizer) {
+                    const float* params, const ParamLayout& optimizer_layout,
+                    const std::vector<OptimizerState>& optimizer_state) {
   auto refuse = [&](const std::string& what) {
     throw UserError("not checkpointing step " + std::to_string(step) + " into '" + dir + "': " +
                     what + " holds inf or nan (training diverged); the previous checkpoint is "
                     "kept: lower lr and start again from it (--init)");
   };
   if (const ParamInfo* t = first_non_finite(layout, params)) refuse("weight " + t->name);
-  for (const OptimizerState& s : optimizer.state())
-    if (const ParamInfo* t = first_non_finite(optimizer.layout(), s.values.data()))
+  for (const OptimizerState& s : optimizer_state)
+    if (const ParamInfo* t = first_non_finite(optimizer_layout, s.values.data()))
       refuse("optimizer state " + s.name + "." + t->name);
 }
 
@@ -55,15 +56,23 @@ std::string CheckpointPaths::file(const std::string& name) const {
 
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
                      const float* params, const Optimizer& optimizer) {
-  require_finite(dir, state.step, layout, params, optimizer);
+  ANETRAIN_CHECK(optimizer.end_param() - optimizer.first_param() == optimizer.layout().total(),
+                 "a sharded optimizer's state is saved gathered");
+  save_checkpoint(dir, state, layout, params, optimizer.layout(), optimizer.state());
+}
+
+void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
+                     const float* params, const ParamLayout& optimizer_layout,
+                     const std::vector<OptimizerState>& optimizer_state) {
+  require_finite(dir, state.step, layout, params, optimizer_layout, optimizer_state);
   CheckpointCommit commit(dir);
   write_weights(WeightFormat::kAnetrain, commit.staging_path(CheckpointPaths::kModel), layout,
                 params, {.config = state.config, .step = state.step});
 
   // Parameter by parameter, each state tensor's slice ("m.NAME", "v.NAME", then the next).
   SafetensorsWriter optimizer_file;
-  for (const ParamInfo& t : optimizer.layout().tensors())
-    for (const OptimizerState& s : optimizer.state())
+  for (const ParamInfo& t : optimizer_layout.tensors())
+    for (const OptimizerState& s : optimizer_state)
       optimizer_file.add_f32(s.name + "." + t.name, t.shape, s.values.data() + t.offset);
   optimizer_file.set_metadata("step", std::to_string(state.step));
   optimizer_file.write(commit.staging_path(CheckpointPaths::kOptimizer));

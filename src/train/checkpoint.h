@@ -65,6 +65,11 @@ struct CheckpointPaths {
 // A UserError, writing nothing, if any of them holds inf or nan.
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
                      const float* params, const Optimizer& optimizer);
+// The same with the optimizer's state as whole-layout tensors (a sharded optimizer's state,
+// gathered from the job's ranks).
+void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
+                     const float* params, const ParamLayout& optimizer_layout,
+                     const std::vector<OptimizerState>& optimizer_state);
 
 // True if dir holds a checkpoint. Neither this nor load_training_state() recovers an
 // interrupted commit: the writer does that under its lock, readers read under a

@@ -40,8 +40,8 @@ class Lion final : public Optimizer {
               float grad_multiplier) override {
     const LionStep at{config_.beta1, config_.beta2, lr, grad_multiplier};
     float* m = state("m").data();
-    for_each_span(lr, [&](int64_t begin, int64_t end, float shrink) {
-      lion_span(at, shrink, params + begin, grads + begin, m + begin, end - begin);
+    for_each_span(lr, [&](const Span& sp) {
+      lion_span(at, sp.shrink, params + sp.begin, grads + sp.begin, m + sp.state, sp.end - sp.begin);
     });
   }
 };

@@ -31,6 +31,14 @@ float learning_rate(const TrainConfig& c, int64_t step, int64_t total_steps);
 
 // sqrt(sum g^2) over all gradients, summed in a fixed order (deterministic).
 double global_grad_norm(const float* grads, int64_t n);
+// The same norm in two halves, for gradients spread over processes (dist/grad_exchange.h):
+// [0, n) is cut into kGradNormBlocks fixed blocks, block b being [n*b/K, n*(b+1)/K);
+// grad_norm_partials writes the sum of squares of blocks [first, end) into partial[first, end),
+// and norm_of_partials sums all K in order. Together they give global_grad_norm's bits.
+constexpr int64_t kGradNormBlocks = 64;
+void grad_norm_partials(const float* grads, int64_t n, int64_t first, int64_t end,
+                        double* partial);
+double norm_of_partials(const double* partial);
 
 // The factor that brings a global norm down to max_norm (1 when it is already below, or when
 // max_norm <= 0), computed as torch.nn.utils.clip_grad_norm_ does.
@@ -53,6 +61,16 @@ class Optimizer {
   const std::string& name() const { return name_; }
   // The parameters it updates (the whole model; an adapter's layout for adapters).
   const ParamLayout& layout() const { return layout_; }
+  // The profiler's label for update() ("host AdamW").
+  const char* profile_label() const { return profile_label_; }
+
+  // Sharded optimizer state (ZeRO stage 1, dist/grad_exchange.h): from now on this optimizer
+  // updates only parameters [begin, end) of the layout and holds state for those alone (each
+  // state tensor end - begin floats, zeroed; index i is parameter begin + i). update() still
+  // takes whole-layout params and grads and reads only that range of them.
+  void restrict_to(int64_t begin, int64_t end);
+  int64_t first_param() const { return shard_begin_; }
+  int64_t end_param() const { return shard_end_; }
 
   // One update of every parameter; `step` is the 1-based count of updates including this one.
   // The update reads grads[i] * grad_multiplier, which is how the trainer clips: folding the
@@ -82,12 +100,16 @@ class Optimizer {
   Optimizer(std::string name, const char* profile_label, const TrainConfig& config,
             const ParamLayout& layout, const std::vector<std::string>& state_names);
 
-  // Runs span(begin, end, shrink) over every parameter [0, layout().total()) in one parallel
-  // region, in spans that never cross a tensor; shrink = 1 - lr * the tensor's weight decay
-  // (weight_decay, or 0 for norm gains unless decay_norms): decoupled weight decay multiplies
-  // each parameter by it. The span function is where an optimizer's element loop goes.
-  void for_each_span(
-      float lr, const std::function<void(int64_t begin, int64_t end, float shrink)>& span) const;
+  // Runs span(s) over every parameter it updates ([0, layout().total()), or the range given to
+  // restrict_to) in one parallel region, in spans that never cross a tensor. The span function
+  // is where an optimizer's element loop goes.
+  struct Span {
+    int64_t begin, end;  // parameters [begin, end) of the layout
+    int64_t state;       // index of parameter `begin` in the state tensors
+    float shrink;  // 1 - lr * the tensor's weight decay (weight_decay, or 0 for norm gains unless
+                   // decay_norms): decoupled weight decay multiplies each parameter by it
+  };
+  void for_each_span(float lr, const std::function<void(const Span&)>& span) const;
 
   const TrainConfig config_;
 
@@ -99,6 +121,7 @@ class Optimizer {
   // One (offset, numel) range per tensor, back to back from 0, and its weight decay.
   std::vector<std::pair<int64_t, int64_t>> decay_ranges_;
   std::vector<float> range_decay_;
+  int64_t shard_begin_ = 0, shard_end_ = 0;
 };
 
 // A registered optimizer: the `optimizer` config value, what it is and how to make one.

@@ -3,15 +3,19 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/profiler.h"
 #include "train/host_ops.h"
 
 namespace anetrain {
 
 constexpr int64_t kGrowthInterval = 200;  // good steps before a dynamic loss scale doubles
 
-TrainStep::TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout)
+TrainStep::TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout,
+                     GradExchange* exchange, int ranks)
     : model_(model),
       config_(config),
+      exchange_(exchange),
+      ranks_(ranks),
       grads_(layout.total()),
       inputs_(model.dims().T()),
       targets_(model.dims().T()) {
@@ -20,54 +24,81 @@ TrainStep::TrainStep(Transformer& model, const TrainConfig& config, const ParamL
 
 StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer& optimizer,
                          const BatchSource& next_batch) {
-  const int64_t T = model_.dims().T();
+  // Tokens of the whole job's step: every rank's gradients are sums over its own tokens scaled
+  // by the job's count, so their sum over ranks is the mean over the global batch.
+  const double T = static_cast<double>(model_.dims().T()) * ranks_ * config_.grad_accum;
   const float scale = scale_.scale;
-  const float grad_scale = scale / static_cast<float>(T * config_.grad_accum);
+  const float grad_scale = scale / static_cast<float>(T);
   double loss_sum = 0.0;
+  float* grads = grads_.data();
+  const GradReady ready = [&](int64_t begin, int64_t end) { exchange_->ready(grads, begin, end); };
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
-    loss_sum +=
-        model_.forward_backward(params, inputs_.data(), targets_.data(), grad_scale, grads_.data(),
-                                micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate);
+    const bool last = micro + 1 == config_.grad_accum;
+    loss_sum += model_.forward_backward(
+        params, inputs_.data(), targets_.data(), grad_scale, grads,
+        micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate,
+        last && exchange_ && exchange_->overlapping() ? ready : GradReady());
   }
+  // [begin, end): the parameters this process updates (all of them but with a sharded
+  // optimizer); their gradients are the job's sums after finish().
+  int64_t begin = 0, end = static_cast<int64_t>(grads_.size());
   StepStats stats;
-  stats.loss = loss_sum / (static_cast<double>(T) * config_.grad_accum);
-  const int64_t n = static_cast<int64_t>(grads_.size());
+  if (exchange_) {
+    exchange_->finish(grads);
+    exchange_->sum_over_ranks(&loss_sum);
+    begin = exchange_->plan().begin, end = exchange_->plan().end;
+  }
+  auto norm = [&] {
+    ProfileScope scope("host grad norm");
+    return exchange_ ? exchange_->norm(grads) : global_grad_norm(grads, end);
+  };
+  auto finish_stats = [&] {
+    if (exchange_) stats.wait_ms = exchange_->wait_seconds() * 1e3;
+    return stats;
+  };
+  stats.loss = loss_sum / T;
   stats.loss_scale = scale;
   stats.lr = learning_rate(config_, step, horizon);
   if (!std::isfinite(stats.loss)) {
     stats.skipped = true;
     stats.not_finite = "loss";
-    return stats;
+    return finish_stats();
   }
   if (scale != 1.0f) {
-    const double norm = global_grad_norm(grads_.data(), n);
-    if (!std::isfinite(norm)) {
+    const double scaled_norm = norm();
+    if (!std::isfinite(scaled_norm)) {
       // fp16 overflow somewhere in backward: drop this step's gradients entirely. Only a
       // dynamic scale that can still shrink makes that expected; otherwise it is divergence.
       stats.skipped = true;
-      stats.grad_norm = norm;
+      stats.grad_norm = scaled_norm;
       if (!config_.dynamic_loss_scale || scale <= 1.0f) stats.not_finite = "gradient norm";
       if (config_.dynamic_loss_scale) {
         scale_.scale = std::max(1.0f, scale / 2);
         scale_.good_steps = 0;
       }
-      return stats;
+      return finish_stats();
     }
     const float unscale = 1.0f / scale;
-    for (float& g : grads_) g *= unscale;
+    for (int64_t i = begin; i < end; ++i) grads[i] *= unscale;
     if (config_.dynamic_loss_scale && ++scale_.good_steps >= kGrowthInterval) {
       scale_.scale = std::min(65536.0f, scale * 2);
       scale_.good_steps = 0;
     }
   }
-  stats.grad_norm =
-      optimizer.clipped_update(params, grads_.data(), stats.lr, step + 1, config_.grad_clip);
-  if (!std::isfinite(stats.grad_norm)) {  // clipped_update applied nothing
+  stats.grad_norm = norm();
+  if (!std::isfinite(stats.grad_norm)) {  // nothing is applied
     stats.skipped = true;
     stats.not_finite = "gradient norm";
+    return finish_stats();
   }
-  return stats;
+  {
+    ProfileScope scope(optimizer.profile_label());
+    optimizer.update(params, grads, stats.lr, step + 1,
+                     clip_coefficient(stats.grad_norm, config_.grad_clip));
+  }
+  if (exchange_) exchange_->share_updated(params);
+  return finish_stats();
 }
 
 }  // namespace anetrain

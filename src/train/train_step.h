@@ -1,12 +1,15 @@
 // One optimizer step: grad_accum micro-batches of forward/backward, global-norm clipping, the
 // scheduled learning rate and the optimizer's update. Shared by the trainer and the golden
-// test, so the test exercises exactly the code that trains.
+// test, so the test exercises exactly the code that trains. Under data parallelism (an
+// exchange over several ranks) each rank's micro-batch is its slice of the global one, and the
+// gradients, loss and norm are the job's (dist/grad_exchange.h).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <vector>
 
+#include "dist/grad_exchange.h"
 #include "train/optimizer.h"
 #include "train/transformer.h"
 
@@ -15,6 +18,7 @@ namespace anetrain {
 struct StepStats {
   double loss = 0;       // mean cross-entropy over the step's tokens (before the update)
   double grad_norm = 0;  // global norm before clipping
+  double wait_ms = 0;    // waiting for other ranks (data parallel)
   float lr = 0;
   bool skipped = false;  // no update: gradients overflowed (loss scaling) or not_finite
   // Set when the loss or the gradient norm is not finite ("loss", "gradient norm") other than
@@ -34,7 +38,9 @@ using BatchSource = std::function<void(int32_t* inputs, int32_t* targets)>;
 
 class TrainStep {
  public:
-  TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout);
+  // `exchange`: the job's gradient exchange, or null for a process training alone.
+  TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout,
+            GradExchange* exchange = nullptr, int ranks = 1);
   // `step` is 0-based; `horizon` the schedule's total steps.
   StepStats run(int64_t step, int64_t horizon, float* params, Optimizer& optimizer,
                 const BatchSource& next_batch);
@@ -44,6 +50,8 @@ class TrainStep {
  private:
   Transformer& model_;
   TrainConfig config_;
+  GradExchange* exchange_;
+  int ranks_;
   FloatBuffer grads_;
   std::vector<int32_t> inputs_, targets_;
   LossScaleState scale_;

@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <vector>
 
 #include "backends/backend.h"
@@ -47,16 +49,32 @@ double seconds_since(Clock::time_point start) {
 // The loader's seed is derived from the run's seed so init and data draw different streams.
 uint64_t loader_seed(uint64_t seed) { return seed ^ 0xD1B54A32D192ED03ull; }
 
+// The mean loss over `batches` global batches of the validation windows, each rank scoring
+// its rows of each.
 double validation_loss(Transformer& model, SequentialLoader& loader, const float* params,
-                       int batches, std::vector<int32_t>& inputs, std::vector<int32_t>& targets) {
+                       int batches, std::vector<int32_t>& inputs, std::vector<int32_t>& targets,
+                       Communicator& job) {
   loader.reset();
   const KernelDims& d = model.dims();
+  const int rows = static_cast<int>(d.B);
   double sum = 0.0;
   for (int i = 0; i < batches; ++i) {
-    loader.next_batch(static_cast<int>(d.B), inputs.data(), targets.data());
+    loader.next_rows(rows * job.size(), rows * job.rank(), rows, inputs.data(), targets.data());
     sum += model.forward(params, inputs.data(), targets.data());
   }
-  return sum / (static_cast<double>(batches) * d.T());
+  job.sum(&sum, 1);
+  return sum / (static_cast<double>(batches) * d.T() * job.size());
+}
+
+// A 64-bit fingerprint of the weights' bits, to check that data-parallel replicas agree.
+uint64_t fingerprint(const float* values, int64_t n) {
+  uint64_t h = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, values + i, sizeof bits);
+    h += (bits ^ 0x9E3779B9u) * (2 * static_cast<uint64_t>(i) + 1);
+  }
+  return h;
 }
 
 // The tokenizer of this run: --tokenizer, else the dataset's, else the checkpoint's, else the
@@ -108,6 +126,7 @@ template <typename Run>
 [[noreturn]] void restart_process(int64_t step, const std::string& reason, const TrainOptions& opts,
                                   Run& run, RunWriterLock& lock) {
   if (opts.restart_argv.empty()) throw UserError(reason + ", and this run cannot restart itself");
+
   run.save(step);
   // The new image adopts the writer lock, so no other writer can slip in during the exec.
   lock.keep_across_exec();
@@ -140,8 +159,13 @@ void print_sample(const ModelConfig& mc, Backend& backend, const float* params,
   std::printf("sample: %s\n", shown.c_str());
 }
 
-void check_request(const RunConfig& requested, const TrainOptions& opts) {
+void check_request(const RunConfig& requested, const TrainOptions& opts, const Communicator& job) {
   if (opts.steps <= 0) throw UserError("--steps must be a positive number of optimizer steps");
+  if (requested.train.batch_size % job.size() != 0)
+    throw UserError("batch_size " + std::to_string(requested.train.batch_size) +
+                    " does not split over the job's " + std::to_string(job.size()) +
+                    " ranks: batch_size is the global batch (each rank trains batch_size / ranks "
+                    "sequences of it); use a multiple of " + std::to_string(job.size()));
   if (opts.out_dir.empty()) throw UserError("--out DIR is required: where checkpoints go");
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
   requested.model.validate();
@@ -154,7 +178,8 @@ struct StartPoint {
   RunConfig config;
   uint64_t seed = 0;
   int64_t step = 0;
-  std::unique_ptr<TrainingState> resumed;  // null for a fresh run
+  std::unique_ptr<TrainingState> resumed;  // null for a fresh run, and on ranks other than 0
+  bool resuming = false;                   // a resumed run, on every rank
 };
 
 // The run directory, created if needed; a file in its place is an error.
@@ -206,6 +231,24 @@ StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts)
   start.config = resumed.config;
   start.seed = resumed.seed;
   start.step = resumed.step;
+  start.resuming = true;
+  return start;
+}
+
+// Rank 0 decides where the run starts (it alone reads --out) and tells the others.
+StartPoint start_everywhere(const RunConfig& requested, const TrainOptions& opts,
+                            Communicator& job) {
+  StartPoint start = job.is_root() ? resume_or_start(requested, opts)
+                                   : StartPoint{.config = requested, .seed = opts.seed};
+  std::string where = nlohmann::json{{"step", start.step},
+                                     {"seed", start.seed},
+                                     {"resuming", start.resuming}}
+                          .dump();
+  job.broadcast(where);
+  const nlohmann::json j = nlohmann::json::parse(where);
+  start.step = j["step"].get<int64_t>();
+  start.seed = j["seed"].get<uint64_t>();
+  start.resuming = j["resuming"].get<bool>();
   return start;
 }
 
@@ -213,25 +256,30 @@ StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts)
 // named part of train()'s loop.
 class TrainingRun {
  public:
-  TrainingRun(StartPoint start, const TrainOptions& opts)
+  TrainingRun(StartPoint start, const TrainOptions& opts, Communicator& job)
       : opts_(opts),
+        job_(job),
         start_(std::move(start)),
         mc_(start_.config.model),
         tc_(start_.config.train),
         backend_(open_backend(opts, start_.config)),
         source_(resolve_dataset(opts.data, opts.val_glob, opts.verify_data)),
-        tokenizer_(open_tokenizer(opts, source_, start_.resumed.get(), mc_)),
+        tokenizer_(job.is_root() ? open_tokenizer(opts, source_, start_.resumed.get(), mc_)
+                                 : nullptr),
         train_data_(make_training_loader(tc_.sampling, source_.train_glob, mc_.seq_len,
                                          mc_.vocab_size, loader_seed(start_.seed))),
         layout_(mc_),
         params_(layout_.total()),
         optimizer_(make_optimizer(tc_, layout_)),
-        model_(mc_, *backend_, tc_.batch_size, mc_.seq_len, tc_.recompute),
+        model_(mc_, *backend_, rows_per_rank(), mc_.seq_len, tc_.recompute),
         inputs_(model_.dims().T()),
         targets_(model_.dims().T()),
-        metrics_(opts.out_dir, start_.step),
-        stepper_(model_, tc_, layout_) {
-    if (!source_.verification.empty()) std::printf("%s\n", source_.verification.c_str());
+        exchange_(job, layout_.total(), opts.exchange),
+        stepper_(model_, tc_, layout_, job.distributed() ? &exchange_ : nullptr, job.size()) {
+    if (job.is_root()) metrics_.emplace(opts.out_dir, start_.step);
+    if (job.is_root() && !source_.verification.empty())
+      std::printf("%s\n", source_.verification.c_str());
+    if (exchange_.plan().sharded) optimizer_->restrict_to(exchange_.plan().begin, exchange_.plan().end);
     if (!source_.val_glob.empty())
       val_data_ = std::make_unique<SequentialLoader>(source_.val_glob, mc_.seq_len, mc_.vocab_size);
     restore_or_initialize();
@@ -246,6 +294,7 @@ class TrainingRun {
   int64_t first_step() const { return start_.step; }
 
   void announce() const {
+    if (!job_.is_root()) return;
     std::printf(
         "training %s: %lld params, %d layers, dim %d, batch %d x seq %d x accum %d, "
         "backend %s, %s, %d threads, steps %lld..%lld\n",
@@ -253,6 +302,16 @@ class TrainingRun {
         mc_.dim, tc_.batch_size, mc_.seq_len, tc_.grad_accum, backend_->name().c_str(),
         tc_.precision.c_str(), num_threads(), static_cast<long long>(start_.step + 1),
         static_cast<long long>(opts_.steps));
+    if (job_.distributed())
+      std::printf("data parallel: %d ranks x %d sequences of each batch; %s; %s\n", job_.size(),
+                  tc_.batch_size / job_.size(),
+                  exchange_.plan().sharded ? "optimizer state sharded (ZeRO-1)"
+                                           : "optimizer state replicated",
+                  exchange_.overlapping()
+                      ? ("gradients reduced in buckets of " +
+                         std::to_string(opts_.exchange.bucket_bytes >> 10) +
+                         " kB during backward").c_str()
+                      : "gradients reduced after backward");
     std::fflush(stdout);
   }
 
@@ -260,10 +319,15 @@ class TrainingRun {
   void close_backend() { backend_.reset(); }
 
   // Before every step but this process's first: the backend may need a fresh process.
-  void restart_if_the_backend_asks(int64_t step, RunWriterLock& lock) {
+  void restart_if_the_backend_asks(int64_t step, RunWriterLock* lock) {
     if (step == start_.step) return;
-    if (const std::string why = backend_->restart_reason(); !why.empty())
-      restart_process(step, why, opts_, *this, lock);
+    const std::string why = backend_->restart_reason();
+    if (why.empty()) return;
+    if (job_.distributed())
+      throw UserError(why + ", which a process of an MPI job cannot do (MPI allows no exec): " +
+                      "under mpirun use a backend that needs no restarts (for the ANE, the " +
+                      "dynamic pipeline)");
+    restart_process(step, why, opts_, *this, *lock);
   }
 
   // One optimizer step: the micro-batches, the update, the metrics record.
@@ -271,7 +335,10 @@ class TrainingRun {
     const auto step_start = Clock::now();
     const StepStats stats = stepper_.run(
         step, tc_.decay_steps > 0 ? tc_.decay_steps : opts_.steps, params_.data(), *optimizer_,
-        [&](int32_t* in, int32_t* tg) { train_data_->next_batch(tc_.batch_size, in, tg); });
+        [&](int32_t* in, int32_t* tg) {
+          train_data_->next_rows(tc_.batch_size, rows_per_rank() * job_.rank(), rows_per_rank(),
+                                 in, tg);
+        });
     last_ = {.done = step + 1, .stats = stats, .ms = seconds_since(step_start) * 1e3};
     result_.steps_run++;
     if (stats.not_finite) {
@@ -280,6 +347,7 @@ class TrainingRun {
     }
     bad_in_a_row_ = 0;
     result_.last_loss = stats.loss;
+    if (!job_.is_root()) return;
     nlohmann::json record = {{"step", last_.done},
                              {"loss", stats.loss},
                              {"lr", stats.lr},
@@ -287,12 +355,13 @@ class TrainingRun {
                              {"tokens_per_s", tokens_per_s()},
                              {"grad_norm", stats.grad_norm}};
     if (tc_.loss_scale != 1.0f || tc_.dynamic_loss_scale) record["loss_scale"] = stats.loss_scale;
+    if (job_.distributed()) record["wait_ms"] = stats.wait_ms;
     if (stats.skipped) {
       record["skipped"] = true;
       std::printf("step %lld: gradients overflowed at loss scale %g; step skipped\n",
                   static_cast<long long>(last_.done), stats.loss_scale);
     }
-    metrics_.append(record);
+    metrics_->append(record);
   }
 
   // A step with a non-finite loss or gradient norm was not applied: logged, recorded (without
@@ -304,10 +373,10 @@ class TrainingRun {
     const bool loss = std::string(stats.not_finite) == "loss";
     const std::string what = std::string(stats.not_finite) +
                              (std::isnan(loss ? stats.loss : stats.grad_norm) ? " is nan" : " is inf");
-    std::printf("step %lld: %s; step not applied (%d in a row, %d allowed)\n", done,
+    if (job_.is_root()) std::printf("step %lld: %s; step not applied (%d in a row, %d allowed)\n", done,
                 what.c_str(), bad_in_a_row_, tc_.max_bad_steps);
     std::fflush(stdout);
-    metrics_.append({{"step", done}, {"lr", stats.lr}, {"skipped", what}});
+    if (metrics_) metrics_->append({{"step", done}, {"lr", stats.lr}, {"skipped", what}});
     if (bad_in_a_row_ < tc_.max_bad_steps) return;
     throw UserError("training diverged: " + std::to_string(bad_in_a_row_) +
                     " steps in a row up to step " + std::to_string(done) + " had a non-finite " +
@@ -316,6 +385,7 @@ class TrainingRun {
   }
 
   void log_progress() {
+    if (!job_.is_root()) return;
     if (last_.stats.not_finite) return;  // note_bad_step() said what happened
     const int64_t done = last_.done;
     if (tc_.log_every <= 0 || !(done % tc_.log_every == 0 || done == opts_.steps || done == 1))
@@ -335,9 +405,10 @@ class TrainingRun {
     if (!val_data_ || tc_.val_every <= 0 || !(done % tc_.val_every == 0 || done == opts_.steps))
       return;
     const double val = validation_loss(model_, *val_data_, params_.data(),
-                                       std::max(1, tc_.val_batches), inputs_, targets_);
+                                       std::max(1, tc_.val_batches), inputs_, targets_, job_);
     result_.last_val_loss = val;
-    metrics_.append({{"step", done}, {"val_loss", val}});
+    if (!job_.is_root()) return;
+    metrics_->append({{"step", done}, {"val_loss", val}});
     std::printf("step %lld | val loss %.4f\n", static_cast<long long>(done), val);
     if (tokenizer_) print_sample(mc_, *backend_, params_.data(), *tokenizer_);
     std::fflush(stdout);
@@ -351,7 +422,7 @@ class TrainingRun {
   // After SIGINT/SIGTERM: the step in progress is done; keep it (unless just saved) and stop.
   TrainResult stop_for_signal(int sig) {
     if (saved_step_ != last_.done) save(last_.done);
-    std::printf("stopped by signal %d at step %lld; checkpoint saved in '%s' (continue with "
+    if (job_.is_root()) std::printf("stopped by signal %d at step %lld; checkpoint saved in '%s' (continue with "
                 "--resume)\n",
                 sig, static_cast<long long>(last_.done), opts_.out_dir.c_str());
     std::fflush(stdout);
@@ -360,17 +431,35 @@ class TrainingRun {
     return result;
   }
 
+  // Every rank takes part (a sharded optimizer's state is gathered); rank 0 writes.
   void save(int64_t step) {
     saved_step_ = step;
+    if (job_.distributed() && !job_.same_everywhere(fingerprint(params_.data(), layout_.total())))
+      throw UserError("not checkpointing step " + std::to_string(step) + ": the ranks' weights " +
+                      "differ (the data-parallel replicas diverged, which is a bug in anetrain " +
+                      "or the MPI library); the last checkpoint in '" + opts_.out_dir +
+                      "' is kept");
+    std::vector<OptimizerState> gathered;
+    if (exchange_.plan().sharded) {
+      for (const OptimizerState& s : optimizer_->state()) {
+        gathered.push_back({s.name, FloatBuffer(job_.is_root() ? layout_.total() : 0)});
+        job_.gather_to_root(s.values.data(), gathered.back().values.data(), exchange_.plan().counts,
+                            exchange_.plan().offsets);
+      }
+    }
+    if (!job_.is_root()) return;
     state_.step = step;
     state_.loss_scale = stepper_.loss_scale().scale;
     state_.loss_scale_good_steps = stepper_.loss_scale().good_steps;
     state_.loader = train_data_->state();
-    save_checkpoint(opts_.out_dir, state_, layout_, params_.data(), *optimizer_);
+    if (exchange_.plan().sharded)
+      save_checkpoint(opts_.out_dir, state_, layout_, params_.data(), layout_, gathered);
+    else
+      save_checkpoint(opts_.out_dir, state_, layout_, params_.data(), *optimizer_);
   }
 
   TrainResult result() const {
-    if (start_.step >= opts_.steps)
+    if (job_.is_root() && start_.step >= opts_.steps)
       std::printf("checkpoint in '%s' is already at step %lld of %lld: nothing to do\n",
                   opts_.out_dir.c_str(), static_cast<long long>(start_.step),
                   static_cast<long long>(opts_.steps));
@@ -393,9 +482,36 @@ class TrainingRun {
     return backend;
   }
 
+  int rows_per_rank() const { return tc_.batch_size / job_.size(); }
+
+  // Rank 0 reads the checkpoint or the --init model, or initializes; then every rank gets the
+  // same weights, its part of the optimizer state, the data position and the loss scale.
   void restore_or_initialize() {
+    const bool sharded = exchange_.plan().sharded;
+    // A sharded optimizer holds a slice of each state tensor; rank 0 reads whole ones first.
+    std::unique_ptr<Optimizer> whole;
+    if (sharded && job_.is_root() && start_.resumed) whole = make_optimizer(tc_, layout_);
+    if (job_.is_root()) restore_or_initialize_here(whole ? *whole : *optimizer_);
+    if (!job_.distributed()) return;
+    job_.broadcast(params_.data(), layout_.total() * int64_t{sizeof(float)});
+    if (!start_.resuming) return;
+    for (size_t i = 0; i < optimizer_->state().size(); ++i) {
+      FloatBuffer& mine = optimizer_->state()[i].values;
+      if (sharded)
+        job_.scatter_from_root(whole ? whole->state()[i].values.data() : nullptr, mine.data(),
+                               exchange_.plan().counts, exchange_.plan().offsets);
+      else
+        job_.broadcast(mine.data(), static_cast<int64_t>(mine.size() * sizeof(float)));
+    }
+    std::string loader = job_.is_root() ? train_data_->state().dump() : "";
+    job_.broadcast(loader);
+    if (!job_.is_root()) train_data_->set_state(nlohmann::json::parse(loader));
+    job_.broadcast(&stepper_.loss_scale(), sizeof(LossScaleState));
+  }
+
+  void restore_or_initialize_here(Optimizer& optimizer) {
     if (start_.resumed) {
-      load_checkpoint(opts_.out_dir, layout_, params_.data(), *optimizer_);
+      load_checkpoint(opts_.out_dir, layout_, params_.data(), optimizer);
       train_data_->set_state(start_.resumed->loader);
       stepper_.loss_scale() = {start_.resumed->loss_scale, start_.resumed->loss_scale_good_steps};
     } else if (!opts_.init.empty()) {
@@ -410,9 +526,12 @@ class TrainingRun {
     }
   }
 
-  double tokens_per_s() const { return model_.dims().T() * tc_.grad_accum / (last_.ms / 1e3); }
+  double tokens_per_s() const {
+    return static_cast<double>(model_.dims().T()) * tc_.grad_accum * job_.size() / (last_.ms / 1e3);
+  }
 
   const TrainOptions& opts_;
+  Communicator& job_;
   StartPoint start_;
   const ModelConfig& mc_;
   const TrainConfig& tc_;
@@ -426,7 +545,8 @@ class TrainingRun {
   std::unique_ptr<Optimizer> optimizer_;
   Transformer model_;
   std::vector<int32_t> inputs_, targets_;
-  MetricsLog metrics_;
+  std::optional<MetricsLog> metrics_;  // rank 0's
+  GradExchange exchange_;
   TrainStep stepper_;
   TrainingState state_;
   TrainResult result_;
@@ -439,23 +559,36 @@ class TrainingRun {
 }  // namespace
 
 TrainResult train(const RunConfig& requested, const TrainOptions& opts) {
-  check_request(requested, opts);
-  create_run_dir(opts.out_dir);
+  const std::unique_ptr<Communicator> alone = single_process();
+  return train(requested, opts, *alone);
+}
+
+TrainResult train(const RunConfig& requested, const TrainOptions& opts, Communicator& job) {
+  check_request(requested, opts, job);
   // One writer per run directory for the run's whole life; readers never recover, so an
-  // interrupted commit is finished (or discarded) here, by the lock holder.
-  RunWriterLock lock(opts.out_dir);
-  recover_checkpoint_dir(opts.out_dir);
+  // interrupted commit is finished (or discarded) here, by the lock holder. Rank 0 is the
+  // job's writer; the other ranks never touch --out.
+  std::optional<RunWriterLock> lock;
+  if (job.is_root()) {
+    create_run_dir(opts.out_dir);
+    lock.emplace(opts.out_dir);
+    recover_checkpoint_dir(opts.out_dir);
+  }
+  share_cores(job.local_rank(), job.local_size());
   // Before TrainingRun starts the thread pool (stop_request.h says why).
   const StopRequest stop;
-  TrainingRun run(resume_or_start(requested, opts), opts);
+  TrainingRun run(start_everywhere(requested, opts, job), opts, job);
   run.announce();
   for (int64_t step = run.first_step(); step < opts.steps; ++step) {
-    run.restart_if_the_backend_asks(step, lock);
+    run.restart_if_the_backend_asks(step, lock ? &*lock : nullptr);
     run.run_step(step);
     run.log_progress();
     run.save_if_due();
     run.validate_if_due();
-    if (stop.signal()) return run.stop_for_signal(stop.signal());
+    // A signal to any rank stops the whole job after this step.
+    const int signal = stop.signal();
+    if (job.distributed() ? job.any(signal != 0) : signal != 0)
+      return run.stop_for_signal(signal != 0 ? signal : SIGTERM);
   }
   return run.result();
 }

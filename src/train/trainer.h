@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
+#include "dist/grad_exchange.h"
 #include "model/config.h"
 
 namespace anetrain {
@@ -28,6 +30,8 @@ struct TrainOptions {
   // Check a dataset directory's shards against the sha256 in its manifest (--no-verify: false;
   // the list of shards and their sizes are checked either way).
   bool verify_data = true;
+  // Data parallelism's gradient exchange (dist/grad_exchange.h), when the job has several ranks.
+  ExchangeOptions exchange;
   // The command line that started this process; the static ANE pipeline re-executes it
   // (with --resume) when the per-process compile budget would run out.
   std::vector<std::string> restart_argv;
@@ -41,6 +45,11 @@ struct TrainResult {
   int stopped_by_signal = 0;    // SIGINT/SIGTERM ended the run early (after a checkpoint)
 };
 
+// Trains as this process alone.
 TrainResult train(const RunConfig& config, const TrainOptions& options);
+// Trains as one rank of `job` (data parallel when it has several): every rank reads the data
+// and draws the same global batches, taking its own rows of each; rank 0 alone reads and
+// writes --out (checkpoint, metrics, progress), sending what it read to the others.
+TrainResult train(const RunConfig& config, const TrainOptions& options, Communicator& job);
 
 }  // namespace anetrain

@@ -106,7 +106,8 @@ double Transformer::forward(const float* params, const int32_t* inputs, const in
 }
 
 double Transformer::forward_backward(const float* p, const int32_t* inputs, const int32_t* targets,
-                                     float grad_scale, float* g, GradWrite write) {
+                                     float grad_scale, float* g, GradWrite write,
+                                     const GradReady& ready) {
   ANETRAIN_CHECK(for_training_, "forward_backward on an inference-only Transformer");
   ANETRAIN_CHECK(targets != nullptr);
   // The weights do not change until the optimizer runs: round them to bf16 once (bf16 mode).
@@ -127,14 +128,31 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
                           acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
                           g + layout_.final_norm(), write);
   }
-  for (int l = L - 1; l >= 0; --l) block_backward(l, p, g, write);
+  // Layer l's tensors run from its first to the next layer's first (the final norm after the
+  // last): layout order, model/params.h.
+  auto layer_begin = [&](int l) {
+    return l < L ? layout_.layer(l).attention_norm : layout_.final_norm();
+  };
+  auto report = [&](int64_t begin, int64_t end) {
+    if (ready) ready(begin, end);
+  };
+  // Final norm and (untied) classifier; tied, the classifier's gradient is the embedding's,
+  // which is final only after the embedding's own below.
+  report(layout_.final_norm(), layout_.total());
+  for (int l = L - 1; l >= 0; --l) {
+    block_backward(l, p, g, write);
+    // Block l + 1's attention gradients were joined inside block_backward(l).
+    if (l + 1 < L) report(layer_begin(l + 1), layer_begin(l + 2));
+  }
   join_all();
+  report(layer_begin(0), layer_begin(1));
   ProfileScope scope("host embedding");
   // The embedding gradient is a scatter-add over the batch's tokens. Tied to the classifier,
   // its table was just written in full above; untied, it starts from zero when overwriting.
   if (write == GradWrite::kOverwrite && layout_.classifier() != layout_.tok_embeddings())
     fill_zero(g + layout_.tok_embeddings(), dims_.V * D);
   embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
+  report(0, layer_begin(0));
   return loss_sum;
 }
 

@@ -20,6 +20,12 @@
 
 namespace anetrain {
 
+// Called during the backward pass with each range [begin, end) of the gradient buffer once it
+// is final, from the end of the layout towards its start, covering it all by the time
+// forward_backward returns: data parallelism starts reducing a range while the layers below
+// are still computing theirs (dist/grad_exchange.h).
+using GradReady = std::function<void(int64_t begin, int64_t end)>;
+
 class Transformer {
  public:
   // for_training = false allocates only what a forward pass needs (sampling).
@@ -31,7 +37,8 @@ class Transformer {
   // first micro-batch of a step: no zeroing pass needed) or are added to them.
   // Returns the sum of per-token losses.
   double forward_backward(const float* params, const int32_t* inputs, const int32_t* targets,
-                          float grad_scale, float* grads, GradWrite write);
+                          float grad_scale, float* grads, GradWrite write,
+                          const GradReady& ready = nullptr);
 
   // Forward only. With targets, returns the loss sum; without, fills logits() and returns 0.
   double forward(const float* params, const int32_t* inputs, const int32_t* targets);

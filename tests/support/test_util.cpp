@@ -94,10 +94,15 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-int spawn(const std::vector<std::string>& args, const std::string& out_path,
-          const std::string& err_path, const std::string& cwd = "") {
+std::vector<std::string> anetrain_argv(const std::vector<std::string>& args) {
   std::vector<std::string> full = {ANETRAIN_BINARY};
   full.insert(full.end(), args.begin(), args.end());
+  return full;
+}
+
+// Starts full[0] (found on PATH when it has no slash) with full[1...].
+int spawn_argv(std::vector<std::string> full, const std::string& out_path,
+               const std::string& err_path, const std::string& cwd = "") {
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -111,9 +116,14 @@ int spawn(const std::vector<std::string>& args, const std::string& out_path,
                                    0644);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());  // after the opens
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   return rc == 0 ? pid : -1;
+}
+
+int spawn(const std::vector<std::string>& args, const std::string& out_path,
+          const std::string& err_path, const std::string& cwd = "") {
+  return spawn_argv(anetrain_argv(args), out_path, err_path, cwd);
 }
 
 }  // namespace
@@ -148,10 +158,14 @@ CommandResult run_anetrain_in(const std::string& cwd, const std::vector<std::str
 }
 
 CommandResult run_anetrain_within(double seconds, const std::vector<std::string>& args) {
+  return run_program_within(seconds, anetrain_argv(args));
+}
+
+CommandResult run_program_within(double seconds, const std::vector<std::string>& argv) {
   TempDir io;
   const std::string out = io.file("stdout"), err = io.file("stderr");
   CommandResult result;
-  pid_t pid = spawn(args, out, err);
+  pid_t pid = spawn_argv(argv, out, err);
   if (pid < 0) return result;
   int status = 0;
   const auto deadline =
@@ -170,6 +184,13 @@ CommandResult run_anetrain_within(double seconds, const std::vector<std::string>
   result.err = slurp(err);
   return result;
 }
+
+int spawn_program(const std::vector<std::string>& argv, const std::string& out_path,
+                  const std::string& err_path) {
+  return spawn_argv(argv, out_path, err_path);
+}
+
+std::string anetrain_binary() { return ANETRAIN_BINARY; }
 
 int spawn_anetrain(const std::vector<std::string>& args) {
   return spawn(args, "/dev/null", "/dev/null");

@@ -53,6 +53,13 @@ CommandResult run_anetrain_in(const std::string& cwd, const std::vector<std::str
 // The same, killed (SIGKILL, timed_out set) if it has not exited after `seconds`: for inputs
 // that could make it block forever, such as a FIFO.
 CommandResult run_anetrain_within(double seconds, const std::vector<std::string>& args);
+// Any program: argv[0] (looked up on PATH without a slash) with argv[1...], killed after
+// `seconds` as run_anetrain_within; and the same started in the background.
+CommandResult run_program_within(double seconds, const std::vector<std::string>& argv);
+int spawn_program(const std::vector<std::string>& argv, const std::string& out_path,
+                  const std::string& err_path);
+// The anetrain binary's path.
+std::string anetrain_binary();
 // Starts it in the background and returns the pid (stdout/stderr to /dev/null).
 int spawn_anetrain(const std::vector<std::string>& args);
 // The same with stdout and stderr written to these files.
