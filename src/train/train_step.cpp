@@ -1,6 +1,7 @@
 #include "train/train_step.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "core/profiler.h"
@@ -53,8 +54,12 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
     ProfileScope scope("host grad norm");
     return exchange_ ? exchange_->norm(grads) : global_grad_norm(grads, end);
   };
+  const auto update_start = std::chrono::steady_clock::now();
   auto finish_stats = [&] {
     if (exchange_) stats.wait_ms = exchange_->wait_seconds() * 1e3;
+    stats.update_ms = std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - update_start)
+                          .count();
     return stats;
   };
   stats.loss = loss_sum / T;

@@ -19,6 +19,7 @@ struct StepStats {
   double loss = 0;       // mean cross-entropy over the step's tokens (before the update)
   double grad_norm = 0;  // global norm before clipping
   double wait_ms = 0;    // waiting for other ranks (data parallel)
+  double update_ms = 0;  // the norm, the optimizer's update and (sharded) the weights' gather
   float lr = 0;
   bool skipped = false;  // no update: gradients overflowed (loss scaling) or not_finite
   // Set when the loss or the gradient norm is not finite ("loss", "gradient norm") other than

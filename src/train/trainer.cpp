@@ -302,16 +302,17 @@ class TrainingRun {
         mc_.dim, tc_.batch_size, mc_.seq_len, tc_.grad_accum, backend_->name().c_str(),
         tc_.precision.c_str(), num_threads(), static_cast<long long>(start_.step + 1),
         static_cast<long long>(opts_.steps));
-    if (job_.distributed())
+    if (job_.distributed()) {
+      char reduce[96] = "gradients reduced after backward";
+      if (exchange_.overlapping())
+        std::snprintf(reduce, sizeof reduce, "gradients reduced in %.3g MB buckets during backward",
+                      static_cast<double>(opts_.exchange.bucket_bytes) / (1 << 20));
       std::printf("data parallel: %d ranks x %d sequences of each batch; %s; %s\n", job_.size(),
                   tc_.batch_size / job_.size(),
                   exchange_.plan().sharded ? "optimizer state sharded (ZeRO-1)"
                                            : "optimizer state replicated",
-                  exchange_.overlapping()
-                      ? ("gradients reduced in buckets of " +
-                         std::to_string(opts_.exchange.bucket_bytes >> 10) +
-                         " kB during backward").c_str()
-                      : "gradients reduced after backward");
+                  reduce);
+    }
     std::fflush(stdout);
   }
 
@@ -324,9 +325,10 @@ class TrainingRun {
     const std::string why = backend_->restart_reason();
     if (why.empty()) return;
     if (job_.distributed())
-      throw UserError(why + ", which a process of an MPI job cannot do (MPI allows no exec): " +
-                      "under mpirun use a backend that needs no restarts (for the ANE, the " +
-                      "dynamic pipeline)");
+      throw UserError("the " + backend_->name() + " backend needs a fresh process (" + why +
+                      "), which a process of an MPI job cannot have (MPI allows no exec): under " +
+                      "mpirun use a backend that needs no restarts (for the ANE, the dynamic " +
+                      "pipeline)");
     restart_process(step, why, opts_, *this, *lock);
   }
 
@@ -353,7 +355,8 @@ class TrainingRun {
                              {"lr", stats.lr},
                              {"ms", last_.ms},
                              {"tokens_per_s", tokens_per_s()},
-                             {"grad_norm", stats.grad_norm}};
+                             {"grad_norm", stats.grad_norm},
+                             {"update_ms", stats.update_ms}};
     if (tc_.loss_scale != 1.0f || tc_.dynamic_loss_scale) record["loss_scale"] = stats.loss_scale;
     if (job_.distributed()) record["wait_ms"] = stats.wait_ms;
     if (stats.skipped) {
