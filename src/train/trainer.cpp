@@ -307,11 +307,12 @@ class TrainingRun {
       if (exchange_.overlapping())
         std::snprintf(reduce, sizeof reduce, "gradients reduced in %.3g MB buckets during backward",
                       static_cast<double>(opts_.exchange.bucket_bytes) / (1 << 20));
-      std::printf("data parallel: %d ranks x %d sequences of each batch; %s; %s\n", job_.size(),
-                  tc_.batch_size / job_.size(),
-                  exchange_.plan().sharded ? "optimizer state sharded (ZeRO-1)"
-                                           : "optimizer state replicated",
-                  reduce);
+      // This rank's optimizer state (rank 0's shard is as large as any).
+      const double state_mb = optimizer_->state_bytes_per_param() * layout_.total() / 1e6;
+      std::printf("data parallel: %d ranks x %d sequences of each batch; optimizer state %s, "
+                  "%.3g MB per rank; %s\n",
+                  job_.size(), tc_.batch_size / job_.size(),
+                  exchange_.plan().sharded ? "sharded (ZeRO-1)" : "replicated", state_mb, reduce);
     }
     std::fflush(stdout);
   }

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "dist/communicator.h"
@@ -153,6 +154,15 @@ TEST_F(DataParallel, ShardedOptimizerAndOverlapChangeNoBit) {
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
   for (size_t i = 1; i < runs.size(); ++i) expect_same_bytes(runs[0], runs[i]);
+  // AdamW's two moments, 8 bytes per parameter, half of them on each rank.
+  const CommandResult sharded = run(mpirun(2, train(dir_.file("mem"), 1, {"--shard-optimizer"})));
+  std::smatch params;
+  ASSERT_TRUE(std::regex_search(sharded.out, params, std::regex(": (\\d+) params"))) << sharded.out;
+  char want[96];
+  std::snprintf(want, sizeof want, "optimizer state sharded (ZeRO-1), %.3g MB per rank",
+                8.0 * std::stod(params[1]) / 2 / 1e6);
+  EXPECT_NE(sharded.out.find(want), std::string::npos) << want << "\n"
+      << sharded.out;
 }
 
 // `--backend ane` trains per rank the same way (here over the fake driver, which runs the
