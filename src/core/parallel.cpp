@@ -26,14 +26,13 @@ void init_thread_pool(int requested) {
   std::vector<int> cpus;
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
-  // Processes of one job on this machine that see the same cores split them: each takes an equal
-  // share, from its own first core (a launcher that binds each to its own cores leaves fewer
-  // allowed cores than processes, and each keeps its own).
+  // Processes of one job allowed on the same cores split them: each takes an equal share
+  // (at least one core), from its own first core.
   const int ncpu = static_cast<int>(cpus.size());
-  const bool shared = g_local_size > 1 && ncpu >= g_local_size;
+  const bool shared = g_local_size > 1;
   int threads = requested > 0 ? requested : (shared ? ncpu / g_local_size : ncpu);
   threads = std::max(1, threads);
-  const int first = shared ? g_local_rank * threads : 0;
+  const int first = shared ? (g_local_rank * threads) % ncpu : 0;
   omp_set_dynamic(0);
   omp_set_num_threads(threads);
   // Each OpenMP worker pins itself to its own core. The master pins last-but-first, i.e. it is

@@ -12,7 +12,7 @@
 namespace anetrain {
 
 // Before init_thread_pool: this process is number local_rank of local_size processes of one
-// job on this machine, which share its cores (dist/communicator.h).
+// job allowed on the same cores, which split them (dist/communicator.h).
 void share_cores(int local_rank, int local_size);
 
 // Pins worker i to CPU i of the process's allowed set (of its share of it: share_cores), once.

@@ -31,7 +31,8 @@ class Communicator {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
-  // This process's place among the job's processes on the same machine, for sharing its cores.
+  // This process's place among the job's processes on this machine allowed on the same CPUs
+  // (the same affinity mask), which split those cores between them (core/parallel.h).
   int local_rank() const { return local_rank_; }
   int local_size() const { return local_size_; }
   bool is_root() const { return rank_ == 0; }

@@ -6,7 +6,10 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <sched.h>
+
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 
 #include "core/error.h"
@@ -57,6 +60,21 @@ struct Place {
   int rank, size, local_rank, local_size;
 };
 
+// A color for the set of CPUs this process may run on: processes with equal sets share cores.
+int affinity_color() {
+#ifdef __linux__
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  uint32_t h = 2166136261u;  // FNV-1a over the mask
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&set);
+  for (size_t i = 0; i < sizeof set; ++i) h = (h ^ bytes[i]) * 16777619u;
+  return static_cast<int>(h & 0x7fffffff);
+#else
+  return 0;  // no affinity masks (macOS): every process on the machine may use every core
+#endif
+}
+
 Place start_mpi() {
   int provided = 0;
   // FUNNELED: only the main thread calls MPI; the thread pool never does.
@@ -64,11 +82,15 @@ Place start_mpi() {
   Place p{};
   MPI_Comm_rank(MPI_COMM_WORLD, &p.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &p.size);
-  MPI_Comm local;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, p.rank, MPI_INFO_NULL, &local);
-  MPI_Comm_rank(local, &p.local_rank);
-  MPI_Comm_size(local, &p.local_size);
-  MPI_Comm_free(&local);
+  // The ranks on this machine whose CPU sets are the same (a launcher that binds each rank to
+  // its own cores leaves every rank alone in its group).
+  MPI_Comm machine, same_cores;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, p.rank, MPI_INFO_NULL, &machine);
+  MPI_Comm_split(machine, affinity_color(), p.rank, &same_cores);
+  MPI_Comm_rank(same_cores, &p.local_rank);
+  MPI_Comm_size(same_cores, &p.local_size);
+  MPI_Comm_free(&same_cores);
+  MPI_Comm_free(&machine);
   return p;
 }
 
