@@ -325,27 +325,34 @@ TEST_F(DataParallel, ABatchThatDoesNotSplitOverTheRanksIsRefused) {
       << r.err;
 }
 
-// SIGTERM to one rank (not to mpirun) stops every rank after the same step: rank 0 writes the
-// checkpoint of that step, and it resumes.
-TEST_F(DataParallel, ASignalToOneRankStopsTheJobWithACheckpoint) {
-  const std::string out = dir_.file("stopped");
-  const int launcher = spawn_program(mpirun(2, train(out, 100000, {"--set", "save_every=0"})),
-                                     dir_.file("mpirun.out"), dir_.file("mpirun.err"));
-  ASSERT_GT(launcher, 0);
-  for (int i = 0;
-       i < 600 && read_bytes(dir_.file("mpirun.out")).find("step 2/") == std::string::npos; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  const int victim = pid_of_rank(launcher, 1);
-  ASSERT_GT(victim, 0);
-  ASSERT_EQ(kill(victim, SIGTERM), 0);
-  double took = 0;
-  wait_within(launcher, 60, &took);
-  ASSERT_GE(took, 0) << "the job did not stop";
-  const std::string said = read_bytes(dir_.file("mpirun.out"));
-  EXPECT_NE(said.find("stopped by signal 15 at step"), std::string::npos) << said;
-  const int64_t step = open_model_source(out).step;
-  EXPECT_GT(step, 1);
-  expect_two_ranks_resume(out, step, 2, {"--set", "save_every=0"});
+// SIGTERM to one rank stops every rank after the same step: rank 0 writes the checkpoint of
+// that step, and it resumes. Ctrl-C (SIGINT) to mpirun does the same: mpirun forwards SIGTERM
+// to the ranks.
+TEST_F(DataParallel, ASignalToOneRankOrToMpirunStopsTheJobWithACheckpoint) {
+  for (const bool to_mpirun : {false, true}) {
+    const std::string out = dir_.file(to_mpirun ? "interrupted" : "stopped");
+    const int launcher = spawn_program(mpirun(2, train(out, 100000, {"--set", "save_every=0"})),
+                                       dir_.file("mpirun.out"), dir_.file("mpirun.err"));
+    ASSERT_GT(launcher, 0);
+    for (int i = 0;
+         i < 600 && read_bytes(dir_.file("mpirun.out")).find("step 2/") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (to_mpirun) {
+      ASSERT_EQ(kill(launcher, SIGINT), 0);
+    } else {
+      const int victim = pid_of_rank(launcher, 1);
+      ASSERT_GT(victim, 0);
+      ASSERT_EQ(kill(victim, SIGTERM), 0);
+    }
+    double took = 0;
+    wait_within(launcher, 60, &took);
+    ASSERT_GE(took, 0) << "the job did not stop";
+    const std::string said = read_bytes(dir_.file("mpirun.out"));
+    EXPECT_NE(said.find("stopped by signal 15 at step"), std::string::npos) << said;
+    const int64_t step = open_model_source(out).step;
+    EXPECT_GT(step, 1);
+    expect_two_ranks_resume(out, step, 2, {"--set", "save_every=0"});
+  }
 }
 
 }  // namespace
