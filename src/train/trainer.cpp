@@ -126,7 +126,6 @@ template <typename Run>
 [[noreturn]] void restart_process(int64_t step, const std::string& reason, const TrainOptions& opts,
                                   Run& run, RunWriterLock& lock) {
   if (opts.restart_argv.empty()) throw UserError(reason + ", and this run cannot restart itself");
-
   run.save(step);
   // The new image adopts the writer lock, so no other writer can slip in during the exec.
   lock.keep_across_exec();
@@ -279,7 +278,8 @@ class TrainingRun {
     if (job.is_root()) metrics_.emplace(opts.out_dir, start_.step);
     if (job.is_root() && !source_.verification.empty())
       std::printf("%s\n", source_.verification.c_str());
-    if (exchange_.plan().sharded) optimizer_->restrict_to(exchange_.plan().begin, exchange_.plan().end);
+    const ShardPlan& shard = exchange_.plan();
+    if (shard.sharded) optimizer_->restrict_to(shard.begin, shard.end);
     if (!source_.val_glob.empty())
       val_data_ = std::make_unique<SequentialLoader>(source_.val_glob, mc_.seq_len, mc_.vocab_size);
     restore_or_initialize();

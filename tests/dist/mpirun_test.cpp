@@ -171,8 +171,7 @@ TEST_F(DataParallel, ShardedOptimizerAndOverlapChangeNoBit) {
   char want[96];
   std::snprintf(want, sizeof want, "optimizer state sharded (ZeRO-1), %.3g MB per rank",
                 8.0 * std::stod(params[1]) / 2 / 1e6);
-  EXPECT_NE(sharded.out.find(want), std::string::npos) << want << "\n"
-      << sharded.out;
+  EXPECT_NE(sharded.out.find(want), std::string::npos) << want << "\n" << sharded.out;
 }
 
 // `--backend ane` trains per rank the same way (here over the fake driver, which runs the
@@ -196,8 +195,7 @@ TEST_F(DataParallel, TheAneBackendTrainsPerRank) {
                          tensor_values(dir_.file("ane2") + "/model.safetensors")),
             2e-4);
   EXPECT_NE(c.exit_code, 0);
-  EXPECT_NE(c.err.find("the ane backend needs a fresh process (compile budget"),
-            std::string::npos)
+  EXPECT_NE(c.err.find("the ane backend needs a fresh process (compile budget"), std::string::npos)
       << c.err;
   EXPECT_NE(c.err.find("dynamic pipeline"), std::string::npos);
 }
