@@ -40,6 +40,13 @@ ParamLayout::ParamLayout(const ModelConfig& c) {
   classifier_ = c.tied_embeddings ? tok_embeddings_ : add("output.weight", {V, D}, false);
 }
 
+ParamLayout ParamLayout::of(
+    const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors) {
+  ParamLayout layout;
+  for (const auto& [name, shape] : tensors) layout.add(name, shape, false);
+  return layout;
+}
+
 const ParamInfo* ParamLayout::find(const std::string& name) const {
   for (const auto& t : tensors_)
     if (t.name == name) return &t;

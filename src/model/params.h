@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/config.h"
@@ -36,6 +37,11 @@ struct LayerParams {
 class ParamLayout {
  public:
   explicit ParamLayout(const ModelConfig& config);
+  ParamLayout() = default;  // no tensors
+  // A layout of the given tensors (name, shape), back to back in that order: parameters that
+  // are not a model's, such as LoRA adapters (model/lora.h). Its layer() and model offsets are
+  // unset.
+  static ParamLayout of(const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors);
 
   const std::vector<ParamInfo>& tensors() const { return tensors_; }
   int64_t total() const { return total_; }

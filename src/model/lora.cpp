@@ -1,0 +1,134 @@
+#include "model/lora.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/gemm.h"
+#include "core/rng.h"
+
+namespace anetrain {
+namespace {
+
+// Offset of target `name`'s weight in block `lp`, and its [out, in] shape.
+struct TargetWeight {
+  int64_t offset, out, in;
+};
+TargetWeight target_weight(const std::string& name, const LayerParams& lp, const ModelConfig& c) {
+  const int64_t D = c.dim, F = c.hidden_dim, QD = c.q_dim(), KD = c.kv_dim();
+  if (name == "wq") return {lp.wq, QD, D};
+  if (name == "wk") return {lp.wk, KD, D};
+  if (name == "wv") return {lp.wv, KD, D};
+  if (name == "wo") return {lp.wo, D, QD};
+  if (name == "w1") return {lp.w1, F, D};
+  if (name == "w2") return {lp.w2, D, F};
+  return {lp.w3, F, D};  // "w3"; names are checked before this is reached
+}
+
+std::string joined_targets() {
+  std::string all;
+  for (const std::string& t : lora_target_names()) all += (all.empty() ? "" : ",") + t;
+  return all;
+}
+
+}  // namespace
+
+const std::vector<std::string>& lora_target_names() {
+  static const std::vector<std::string> names = {"wq", "wk", "wv", "wo", "w1", "w2", "w3"};
+  return names;
+}
+
+std::vector<std::string> parse_lora_targets(const std::string& list) {
+  std::vector<std::string> targets;
+  std::stringstream in(list);
+  std::string name;
+  while (std::getline(in, name, ',')) {
+    const auto& known = lora_target_names();
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      throw UserError("--lora-targets: '" + name +
+                      "' is not a weight LoRA can adapt: use some of " + joined_targets());
+    if (std::find(targets.begin(), targets.end(), name) != targets.end())
+      throw UserError("--lora-targets: '" + name + "' is given twice: name each weight once");
+    targets.push_back(name);
+  }
+  if (targets.empty())
+    throw UserError("--lora-targets is empty: name the weights to adapt, e.g. " + joined_targets());
+  return targets;
+}
+
+void LoraConfig::validate(const ModelConfig& model) const {
+  if (targets.empty())
+    throw UserError("LoRA needs at least one target weight: use --lora-targets " +
+                    joined_targets());
+  const std::string listed = [&] {
+    std::string s;
+    for (const std::string& t : targets) s += (s.empty() ? "" : ",") + t;
+    return s;
+  }();
+  parse_lora_targets(listed);  // unknown or repeated names
+  int64_t smallest = INT64_MAX;
+  const LayerParams none{};
+  for (const std::string& t : targets) {
+    const TargetWeight w = target_weight(t, none, model);
+    smallest = std::min({smallest, w.out, w.in});
+  }
+  if (rank < 1 || rank > smallest)
+    throw UserError("--lora-rank " + std::to_string(rank) + " is out of range: use 1 to " +
+                    std::to_string(smallest) + " (the smallest dimension of a targeted weight)");
+  if (!(alpha > 0) || !std::isfinite(alpha))
+    throw UserError(
+        "--lora-alpha must be a positive number (the update is scaled by alpha / rank)");
+  if (!(dropout >= 0 && dropout < 1)) throw UserError("--lora-dropout must be in [0, 1)");
+}
+
+LoraLayout::LoraLayout(const ModelConfig& model, const LoraConfig& lora) : lora_(lora) {
+  lora.validate(model);
+  const ParamLayout base(model);
+  std::vector<std::pair<std::string, std::vector<int64_t>>> tensors;
+  int64_t next = 0;
+  for (int l = 0; l < model.n_layers; ++l) {
+    for (const std::string& name : lora_target_names()) {
+      if (std::find(lora.targets.begin(), lora.targets.end(), name) == lora.targets.end()) continue;
+      const TargetWeight w = target_weight(name, base.layer(l), model);
+      const ParamInfo* info = nullptr;
+      for (const ParamInfo& t : base.tensors())
+        if (t.offset == w.offset) info = &t;
+      ANETRAIN_CHECK(info != nullptr, "a LoRA target without its base tensor");
+      const std::string prefix =
+          info->name.substr(0, info->name.size() - std::string("weight").size());
+      Adapter a{.layer = l, .target = name, .out = w.out, .in = w.in, .base = w.offset};
+      a.a = next;
+      next += lora.rank * w.in;
+      a.b = next;
+      next += w.out * lora.rank;
+      tensors.push_back({prefix + "lora_A", {lora.rank, w.in}});
+      tensors.push_back({prefix + "lora_B", {w.out, lora.rank}});
+      adapters_.push_back(a);
+    }
+  }
+  params_ = ParamLayout::of(tensors);
+  ANETRAIN_CHECK(params_.total() == next, "LoRA layout offsets disagree");
+}
+
+void init_lora(const LoraLayout& layout, uint64_t seed, float* adapters) {
+  Rng rng(seed);
+  const int64_t r = layout.config().rank;
+  for (const LoraLayout::Adapter& a : layout.adapters()) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(a.in));
+    for (int64_t i = 0; i < r * a.in; ++i)
+      adapters[a.a + i] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
+    std::fill(adapters + a.b, adapters + a.b + a.out * r, 0.0f);
+  }
+}
+
+void merge_lora(const LoraLayout& layout, const float* adapters, float* base_params) {
+  const int64_t r = layout.config().rank;
+  for (const LoraLayout::Adapter& a : layout.adapters())
+    // W[out, in] += scale * B[out, r] A[r, in]
+    gemm_fp32(Trans::kNo, Trans::kNo, a.out, a.in, r, layout.config().scale(), adapters + a.b, r,
+              adapters + a.a, a.in, 1.0f, base_params + a.base, a.in);
+}
+
+}  // namespace anetrain
