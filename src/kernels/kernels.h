@@ -19,6 +19,19 @@
 
 namespace anetrain {
 
+// A LoRA adapter beside a frozen projection (model/lora.h): Y = W X becomes
+// W X + scale B (A X), never forming W + scale B A. Inactive (a == nullptr) for a weight without
+// one. Forward kernels write the tap ax = A X, which the host's adapter gradients read.
+struct LoraAdapter {
+  const float* a = nullptr;  // [r, in]
+  const float* b = nullptr;  // [out, r]
+  float* ax = nullptr;       // [r, T] tap
+  float* scratch = nullptr;  // [r, T] backward kernels' scratch
+  int64_t r = 0;
+  float scale = 0;  // alpha / r
+  bool active() const { return a != nullptr; }
+};
+
 // RMSNorm -> Q,K,V projections -> RoPE on Q,K -> causal SDPA (GQA: query head h reads kv head
 // h / (H/G)) -> Wo. `y` excludes the residual.
 struct AttentionForwardArgs {
@@ -34,6 +47,8 @@ struct AttentionForwardArgs {
   float* v;        // [G*E, T]
   float* attn;     // [H*E, T] SDPA output, before Wo
   float* lse;      // [H, T]   log-sum-exp of each scaled, masked score row (recomputes P)
+  // Optional LoRA adapters, added to the projections before RoPE (Wo's is host work).
+  LoraAdapter lora_q = {}, lora_k = {}, lora_v = {};
 };
 
 // RMSNorm -> W1, W3 -> silu(h1) * h3 -> W2. `y` excludes the residual.
@@ -47,6 +62,8 @@ struct FfnForwardArgs {
   float* h1;                  // [F, T] W1 xnorm
   float* h3;                  // [F, T] W3 xnorm
   float* gate;                // [F, T] silu(h1) * h3
+  // Optional LoRA adapters, added to h1 and h3 before the gate (W2's is host work).
+  LoraAdapter lora_1 = {}, lora_3 = {};
 };
 
 // dgate = W2^T dy; dh3 = dgate * silu(h1); dh1 = dgate * h3 * silu'(h1);
@@ -58,6 +75,9 @@ struct FfnBackwardArgs {
   float* dxnorm;         // [D, T] out
   float* dh1;            // [F, T] out (host: dW1 = dh1 xnorm^T)
   float* dh3;            // [F, T] out (host: dW3 = dh3 xnorm^T)
+  // Optional LoRA adapter of W2: dgate gets its path's share before the gate's backward (the
+  // shares of W1's and W3's adapters in dxnorm are host work).
+  LoraAdapter lora_2 = {};
 };
 
 // Part 1: dattn = Wo^T dy; per head P is recomputed from q, k and lse (causal);
@@ -74,6 +94,8 @@ struct SdpaBackward1Args {
   float* dprobs;  // [H, B, S, S] out: dP
   // probs == dprobs == nullptr (backends that do not materialize attention probabilities,
   // see Backend::materializes_attention_probs): part 2 recomputes P and dP per tile instead.
+  // Optional LoRA adapter of Wo: dattn gets its path's share before it is used.
+  LoraAdapter lora_o = {};
 };
 
 // Part 2 (no weights): dS = P * (dP - rowsum(P * dP)) / sqrt(E); dQ = dS K; dK = dS^T Q;

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "core/fp16.h"
 #include "backends/ane/mil/printer.h"
 #include "backends/ane/programs/plan_runner.h"
 #include "backends/ane/programs/program_check.h"
@@ -13,6 +12,7 @@
 #include "backends/ane/runtime/framework_driver.h"
 #include "backends/ane/slot_binding.h"
 #include "core/error.h"
+#include "core/fp16.h"
 #include "core/gemm.h"
 
 namespace anetrain::ane {
@@ -181,7 +181,17 @@ void AneBackend::run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w
   }
 }
 
+namespace {
+// LoRA adapters are not in the ANE programs yet: refused, never silently dropped.
+void refuse_lora(std::initializer_list<const LoraAdapter*> adapters) {
+  for (const LoraAdapter* adapter : adapters)
+    if (adapter->active())
+      throw UserError("LoRA adapters do not run on the ANE backend yet: use --backend cpu");
+}
+}  // namespace
+
 void AneBackend::attention_forward(const KernelDims& d, const AttentionForwardArgs& a) {
+  refuse_lora({&a.lora_q, &a.lora_k, &a.lora_v});
   run_kernel(
       d, Kernel::kAttentionForward,
       {.attention_norm = a.norm_w, .wq = a.wq, .wk = a.wk, .wv = a.wv, .wo = a.wo}, {{"x", a.x}},
@@ -191,19 +201,22 @@ void AneBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
 }
 
 void AneBackend::ffn_forward(const KernelDims& d, const FfnForwardArgs& a) {
+  refuse_lora({&a.lora_1, &a.lora_3});
   run_kernel(d, Kernel::kFfnForward, {.ffn_norm = a.norm_w, .w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
-              {{"x", a.x}},
-              {{"y", a.y}, {"h1", a.h1}, {"h3", a.h3}, {"gate", a.gate}, {"xnorm", a.xnorm}});
+             {{"x", a.x}},
+             {{"y", a.y}, {"h1", a.h1}, {"h3", a.h3}, {"gate", a.gate}, {"xnorm", a.xnorm}});
   rms_inv_on_host(a.x, d.D, d.T(), d.norm_eps, a.rms_inv);
 }
 
 void AneBackend::ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) {
+  refuse_lora({&a.lora_2});
   run_kernel(d, Kernel::kFfnBackward, {.w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
-              {{"dy", a.dy}, {"h1", a.h1}, {"h3", a.h3}},
-              {{"dxnorm", a.dxnorm}, {"dh1", a.dh1}, {"dh3", a.dh3}});
+             {{"dy", a.dy}, {"h1", a.h1}, {"h3", a.h3}},
+             {{"dxnorm", a.dxnorm}, {"dh1", a.dh1}, {"dh3", a.dh3}});
 }
 
 void AneBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) {
+  refuse_lora({&a.lora_o});
   // dattn = Wo^T dy is part of the kernel's contract: a part of its own in the proven form; the
   // fused program keeps it internal, so the host computes it.
   const bool fused = options_.form == "fused";
@@ -218,13 +231,13 @@ void AneBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a)
 
 void AneBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) {
   run_kernel(d, Kernel::kSdpaBackward2, {},
-              {{"probs", a.probs}, {"dprobs", a.dprobs}, {"q", a.q}, {"k", a.k}},
-              {{"dq", a.dq}, {"dk", a.dk}});
+             {{"probs", a.probs}, {"dprobs", a.dprobs}, {"q", a.q}, {"k", a.k}},
+             {{"dq", a.dq}, {"dk", a.dk}});
 }
 
 void AneBackend::qkv_backward(const KernelDims& d, const QkvBackwardArgs& a) {
   run_kernel(d, Kernel::kQkvBackward, {.wq = a.wq, .wk = a.wk, .wv = a.wv},
-              {{"dq", a.dq}, {"dk", a.dk}, {"dv", a.dv}}, {{"dxnorm", a.dxnorm}});
+             {{"dq", a.dq}, {"dk", a.dk}, {"dv", a.dv}}, {{"dxnorm", a.dxnorm}});
 }
 
 void AneBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) {

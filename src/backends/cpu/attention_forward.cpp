@@ -8,6 +8,7 @@
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/softmax_rows.h"
+#include "backends/cpu/lora_path.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/scratch.h"
@@ -25,6 +26,10 @@ void CpuBackend::attention_forward(const KernelDims& d, const AttentionForwardAr
     gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wk, D, a.xnorm, T, 0.0f, a.k, T);
     gemm(Trans::kNo, Trans::kNo, KD, T, D, 1.0f, a.wv, D, a.xnorm, T, 0.0f, a.v, T);
   }
+  // LoRA adapters join the projections before RoPE, as the merged weights would.
+  lora_forward(a.lora_q, D, QD, a.xnorm, T, a.q);
+  lora_forward(a.lora_k, D, KD, a.xnorm, T, a.k);
+  lora_forward(a.lora_v, D, KD, a.xnorm, T, a.v);
   rope_rotate_qk(a.q, a.k, d, 1.0f);
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(E));

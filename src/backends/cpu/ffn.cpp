@@ -1,6 +1,7 @@
 // ffn_forward and ffn_backward on the CPU: SwiGLU, W2(silu(W1 x) * W3 x), and its input
 // gradients. Weight gradients are host work (train/host_ops.h).
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/lora_path.h"
 #include "backends/cpu/rmsnorm.h"
 #include "backends/cpu/vec_math.h"
 #include "core/gemm.h"
@@ -13,6 +14,8 @@ void CpuBackend::ffn_forward(const KernelDims& d, const FfnForwardArgs& a) {
   rmsnorm_forward(a.x, a.norm_w, D, T, d.norm_eps, a.xnorm, a.rms_inv);
   gemm(Trans::kNo, Trans::kNo, F, T, D, 1.0f, a.w1, D, a.xnorm, T, 0.0f, a.h1, T);
   gemm(Trans::kNo, Trans::kNo, F, T, D, 1.0f, a.w3, D, a.xnorm, T, 0.0f, a.h3, T);
+  lora_forward(a.lora_1, D, F, a.xnorm, T, a.h1);
+  lora_forward(a.lora_3, D, F, a.xnorm, T, a.h3);
   parallel_for(
       F * T,
       [&](int64_t i0, int64_t i1) {
@@ -26,6 +29,7 @@ void CpuBackend::ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) {
   const int64_t D = d.D, F = d.F, T = d.T();
   // dgate = W2^T dy, held in dh3 until the element-wise pass splits it into dh1 and dh3.
   gemm(Trans::kYes, Trans::kNo, F, T, D, 1.0f, a.w2, F, a.dy, T, 0.0f, a.dh3, T);
+  lora_input_grad(a.lora_2, F, D, a.dy, T, a.dh3);
   parallel_for(
       F * T,
       [&](int64_t i0, int64_t i1) {

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/lora_path.h"
 #include "backends/cpu/elementwise.h"
 #include "backends/cpu/softmax_rows.h"
 #include "core/error.h"
@@ -76,6 +77,7 @@ void zero_slice(float* x, int64_t E, int64_t S, int64_t T) {
 void CpuBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) {
   const int64_t D = d.D, T = d.T(), S = d.S, E = d.E, QD = d.QD();
   gemm(Trans::kYes, Trans::kNo, QD, T, D, 1.0f, a.wo, QD, a.dy, T, 0.0f, a.dattn, T);
+  lora_input_grad(a.lora_o, QD, D, a.dy, T, a.dattn);
   if (a.probs == nullptr) return;  // part 2 builds P per tile and writes dV (kernels.h)
   const float scale = 1.0f / std::sqrt(static_cast<float>(E));
   const int64_t group = d.H / d.G;

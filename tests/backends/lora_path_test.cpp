@@ -1,6 +1,6 @@
-// The adapter path's forward and backward (train/lora_ops.h) against a double-precision
+// The adapter path's forward and backward (backends/cpu/lora_path.h) against a double-precision
 // reference and its centered finite differences.
-#include "train/lora_ops.h"
+#include "backends/cpu/lora_path.h"
 
 #include <gtest/gtest.h>
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/grad_write.h"
+#include "kernels/kernels.h"
 
 namespace anetrain {
 
@@ -27,5 +28,13 @@ void lora_forward(const LoraWeights& w, const float* x, int64_t T, float* ax, fl
 //   dX    += A^T g                      [in, T]  (the adapter path's share; dx may be null)
 void lora_backward(const LoraWeights& w, const float* dy, const float* x, const float* ax,
                    int64_t T, float* g, float* da, float* db, float* dx, GradWrite write);
+
+// The kernels' form (kernels.h LoraAdapter) beside a weight [out, in]: when the adapter is
+// active, y += scale B (A x) writing its tap ax; and dx += A^T (scale B^T dy) through its
+// scratch. Nothing when it is inactive.
+void lora_forward(const LoraAdapter& adapter, int64_t in, int64_t out, const float* x, int64_t T,
+                  float* y);
+void lora_input_grad(const LoraAdapter& adapter, int64_t in, int64_t out, const float* dy,
+                     int64_t T, float* dx);
 
 }  // namespace anetrain

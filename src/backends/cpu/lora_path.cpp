@@ -1,4 +1,4 @@
-#include "train/lora_ops.h"
+#include "backends/cpu/lora_path.h"
 
 #include "core/gemm.h"
 
@@ -16,6 +16,21 @@ void lora_backward(const LoraWeights& w, const float* dy, const float* x, const 
   gemm(Trans::kYes, Trans::kNo, w.r, T, w.out, w.scale, w.b, w.r, dy, T, 0.0f, g, T);
   gemm(Trans::kNo, Trans::kYes, w.r, w.in, T, 1.0f, g, T, x, T, beta, da, w.in);
   if (dx) gemm(Trans::kYes, Trans::kNo, w.in, T, w.r, 1.0f, w.a, w.in, g, T, 1.0f, dx, T);
+}
+
+void lora_forward(const LoraAdapter& adapter, int64_t in, int64_t out, const float* x, int64_t T,
+                  float* y) {
+  if (!adapter.active()) return;
+  lora_forward({adapter.a, adapter.b, adapter.r, in, out, adapter.scale}, x, T, adapter.ax, y);
+}
+
+void lora_input_grad(const LoraAdapter& adapter, int64_t in, int64_t out, const float* dy,
+                     int64_t T, float* dx) {
+  if (!adapter.active()) return;
+  const int64_t r = adapter.r;
+  gemm(Trans::kYes, Trans::kNo, r, T, out, adapter.scale, adapter.b, r, dy, T, 0.0f,
+       adapter.scratch, T);
+  gemm(Trans::kYes, Trans::kNo, in, T, r, 1.0f, adapter.a, in, adapter.scratch, T, 1.0f, dx, T);
 }
 
 }  // namespace anetrain
