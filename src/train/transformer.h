@@ -14,6 +14,7 @@
 #include <future>
 
 #include "backends/backend.h"
+#include "model/lora.h"
 #include "model/params.h"
 #include "train/activations.h"
 #include "train/host_ops.h"
@@ -49,6 +50,12 @@ class Transformer {
   void block_forward_backward(const float* params, const float* x, const float* dy, float* grads,
                               GradWrite write);
 
+  // LoRA (model/lora.h): from now on every targeted projection is W X + scale B (A X) with
+  // `adapters` laid out by `lora`, and forward_backward also writes the adapters' gradients
+  // into adapter_grads (overwrite or accumulate, as the base gradients). The base weights'
+  // gradients are still computed. Both buffers must outlive the Transformer's use of them.
+  void use_adapters(const LoraLayout& lora, const float* adapters, float* adapter_grads);
+
   const float* logits() const { return acts_.logits.data(); }  // [T, V], valid after forward
   const KernelDims& dims() const { return dims_; }
   const ParamLayout& layout() const { return layout_; }
@@ -69,8 +76,21 @@ class Transformer {
   AttentionTaps& attention_taps(int l);
   FfnTaps& ffn_taps(int l);
 
+  // The kernel argument for layer l's adapter of `target` ("wq"), inactive without one.
+  LoraAdapter adapter(int l, const std::string& target);
+  // After block l's weight gradients: its adapters' gradients, and the adapter paths' shares
+  // of the input gradients (the ones the kernels do not add: q, k, v into the attention's
+  // dxnorm; w1, w3 into the FFN's).
+  void adapter_backward(int l, const std::string& target, const float* dy, const float* x,
+                        GradWrite write, float* dx);
+
   ModelConfig config_;
   Backend& backend_;
+  // LoRA, when use_adapters was called: one tap and scratch buffer [r, T] per adapter.
+  const LoraLayout* lora_ = nullptr;
+  const float* adapters_ = nullptr;
+  float* adapter_grads_ = nullptr;
+  std::vector<FloatBuffer> lora_ax_, lora_scratch_;
   ParamLayout layout_;
   KernelDims dims_;
   bool recompute_, for_training_;
