@@ -126,7 +126,7 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
   const double loss_sum = run_forward(p, inputs, targets, grad_scale);
 
   // Classifier and final norm: logits now hold dlogits, dxnorm the normed input's gradient.
-  {
+  if (base_grads_) {
     ProfileScope scope("host weight gradients", 2.0 * T * D * dims_.V);
     classifier_grad(acts_.logits.data(), acts_.final_xnorm.data(), dims_.V, D, T,
                     g + layout_.classifier(), write);
@@ -135,7 +135,7 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
     ProfileScope scope("host rmsnorm_backward");
     cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
                           acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
-                          g + layout_.final_norm(), write);
+                          base_grad(g, layout_.final_norm()), write);
   }
   // Layer l's tensors run from its first to the next layer's first (the final norm after the
   // last): layout order, model/params.h.
@@ -158,9 +158,11 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
   ProfileScope scope("host embedding");
   // The embedding gradient is a scatter-add over the batch's tokens. Tied to the classifier,
   // its table was just written in full above; untied, it starts from zero when overwriting.
-  if (write == GradWrite::kOverwrite && layout_.classifier() != layout_.tok_embeddings())
-    fill_zero(g + layout_.tok_embeddings(), dims_.V * D);
-  embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
+  if (base_grads_) {
+    if (write == GradWrite::kOverwrite && layout_.classifier() != layout_.tok_embeddings())
+      fill_zero(g + layout_.tok_embeddings(), dims_.V * D);
+    embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
+  }
   report(0, layer_begin(0));
   return loss_sum;
 }
@@ -226,7 +228,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                                       .lora_2 = adapter(l, "w2")});
   // Weight gradients may overlap the kernels below; what they read (dres, dh1, dh3, taps) is
   // not written until the joins that precede those writes.
-  run_host(ffn_grads_, [=, this, &ft] {
+  if (base_grads_) run_host(ffn_grads_, [=, this, &ft] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * Fd * 3);
     weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2, write);
     weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1, write);
@@ -242,7 +244,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   {
     ProfileScope scope("host rmsnorm_backward");
     cpu::rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D,
-                          T, dmid, g + lp.ffn_norm, write);
+                          T, dmid, base_grad(g, lp.ffn_norm), write);
   }
 
   // Attention. Without materialized P and dP (empty buffers), part 2 rebuilds them (kernels.h).
@@ -274,7 +276,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                                       .wk = p + lp.wk,
                                       .wv = p + lp.wv,
                                       .dxnorm = acts_.dxnorm.data()});
-  run_host(attention_grads_, [=, this, &at] {
+  if (base_grads_) run_host(attention_grads_, [=, this, &at] {
     ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
     weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);
     // dq, dk, dv and the Wq, Wk, Wv gradients are each contiguous: one GEMM for all three.
@@ -290,16 +292,17 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");
   cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(),
-                        dmid, D, T, dres, g + lp.attention_norm, write);
+                        dmid, D, T, dres, base_grad(g, lp.attention_norm), write);
 }
 
 void Transformer::use_adapters(const LoraLayout& lora, const float* adapters,
-                               float* adapter_grads) {
+                               float* adapter_grads, bool base_gradients) {
   ANETRAIN_CHECK(!backend_.overlaps_host_work(),
                  "LoRA adapters need a backend that runs host work inline (the CPU backend)");
   lora_ = &lora;
   adapters_ = adapters;
   adapter_grads_ = adapter_grads;
+  base_grads_ = base_gradients;
   const int64_t n = lora.config().rank * dims_.T();
   lora_ax_.assign(lora.adapters().size(), FloatBuffer(n));
   lora_scratch_.assign(lora.adapters().size(), FloatBuffer(n));

@@ -52,9 +52,12 @@ class Transformer {
 
   // LoRA (model/lora.h): from now on every targeted projection is W X + scale B (A X) with
   // `adapters` laid out by `lora`, and forward_backward also writes the adapters' gradients
-  // into adapter_grads (overwrite or accumulate, as the base gradients). The base weights'
-  // gradients are still computed. Both buffers must outlive the Transformer's use of them.
-  void use_adapters(const LoraLayout& lora, const float* adapters, float* adapter_grads);
+  // into adapter_grads (overwrite or accumulate, as the base gradients). Without
+  // base_gradients the base is frozen: no base weight gradient is computed (the GEMMs for
+  // them are skipped) and forward_backward's `grads` may be null. Both buffers must outlive
+  // the Transformer's use of them.
+  void use_adapters(const LoraLayout& lora, const float* adapters, float* adapter_grads,
+                    bool base_gradients);
 
   const float* logits() const { return acts_.logits.data(); }  // [T, V], valid after forward
   const KernelDims& dims() const { return dims_; }
@@ -91,6 +94,8 @@ class Transformer {
   const float* adapters_ = nullptr;
   float* adapter_grads_ = nullptr;
   std::vector<FloatBuffer> lora_ax_, lora_scratch_;
+  bool base_grads_ = true;  // false: a frozen base (LoRA), no base weight gradients
+  float* base_grad(float* g, int64_t offset) const { return base_grads_ ? g + offset : nullptr; }
   ParamLayout layout_;
   KernelDims dims_;
   bool recompute_, for_training_;

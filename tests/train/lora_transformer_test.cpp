@@ -3,6 +3,7 @@
 // dA = scale B^T dW and dB = scale dW A^T, dW being the merged weight's gradient.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -33,10 +34,10 @@ class LoraTransformer : public ::testing::TestWithParam<bool> {  // recompute
     tokens = pattern_tokens(2 * c.model.seq_len + 1, c.model.vocab_size, 3);
   }
   Pass run(const std::vector<float>& params, const LoraLayout* layout,
-           const std::vector<float>& adapters) {
+           const std::vector<float>& adapters, bool base_grads = true) {
     Transformer model(c.model, *cpu, 2, c.model.seq_len, GetParam());
-    Pass p{0, std::vector<float>(params.size()), std::vector<float>(adapters.size(), 5.0f)};
-    if (layout) model.use_adapters(*layout, adapters.data(), p.adapter_grads.data());
+    Pass p{0, std::vector<float>(params.size(), 3.0f), std::vector<float>(adapters.size(), 5.0f)};
+    if (layout) model.use_adapters(*layout, adapters.data(), p.adapter_grads.data(), base_grads);
     std::vector<int32_t> in(tokens.begin(), tokens.end() - 1), tg(tokens.begin() + 1, tokens.end());
     const float scale = 1.0f / static_cast<float>(in.size());
     p.loss = model.forward_backward(params.data(), in.data(), tg.data(), scale, p.grads.data(),
@@ -100,6 +101,22 @@ TEST_P(LoraTransformer, FreshAdaptersChangeNothing) {
   const Pass ref = run(params, nullptr, {});
   EXPECT_EQ(with.loss, ref.loss);
   EXPECT_EQ(with.grads, ref.grads);
+}
+
+// A frozen base (no base weight gradients) gives the same adapter gradients and loss, bit for
+// bit, and leaves the base gradient buffer alone.
+TEST_P(LoraTransformer, AFrozenBaseSkipsItsGradientsAndChangesNoAdapterGradient) {
+  const ParamLayout base(c.model);
+  const LoraLayout layout(c.model, lora);
+  std::vector<float> params(base.total());
+  init_params(c.model, base, 0.02f, 11, params.data());
+  const std::vector<float> adapters = random_normal(12, layout.params().total(), 0.05);
+  const Pass full = run(params, &layout, adapters, /*base_grads=*/true);
+  const Pass frozen = run(params, &layout, adapters, /*base_grads=*/false);
+  EXPECT_EQ(frozen.loss, full.loss);
+  EXPECT_EQ(frozen.adapter_grads, full.adapter_grads);
+  EXPECT_TRUE(
+      std::all_of(frozen.grads.begin(), frozen.grads.end(), [](float g) { return g == 3.0f; }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Recompute, LoraTransformer, ::testing::Bool());

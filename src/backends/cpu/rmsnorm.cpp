@@ -64,6 +64,7 @@ void rmsnorm_backward(const float* dout, const float* x, const float* w, const f
         }
       },
       64);
+  if (dw == nullptr) return;  // frozen gains (LoRA)
   // dw by channel, summed over all tokens in a fixed order (deterministic).
   parallel_for(C, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {

@@ -16,7 +16,8 @@ void rmsnorm_forward(const float* x, const float* w, int64_t C, int64_t T, float
 
 // Backward of out = x * rms_inv * w. Given dout [C, T], writes or accumulates dw[c] and writes
 // dx = dx_residual + d(norm)/dx, so the residual path's gradient is added in the same pass
-// (dx_residual may be nullptr for none; dx may alias dx_residual).
+// (dx_residual may be nullptr for none; dx may alias dx_residual). dw may be nullptr: frozen
+// gains (LoRA), no weight gradient.
 void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rms_inv,
                       const float* dx_residual, int64_t C, int64_t T, float* dx, float* dw,
                       GradWrite write);
