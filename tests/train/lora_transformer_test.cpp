@@ -44,6 +44,14 @@ class LoraTransformer : public ::testing::TestWithParam<bool> {  // recompute
                                     GradWrite::kOverwrite);
     return p;
   }
+  // Base weights initialized from `seed`.
+  std::vector<float> base_params(uint64_t seed) const {
+    const ParamLayout base(c.model);
+    std::vector<float> params(base.total());
+    init_params(c.model, base, 0.02f, seed, params.data());
+    return params;
+  }
+
   RunConfig c;
   LoraConfig lora;
   std::unique_ptr<Backend> cpu;
@@ -51,10 +59,8 @@ class LoraTransformer : public ::testing::TestWithParam<bool> {  // recompute
 };
 
 TEST_P(LoraTransformer, MatchesTheMergedModelAndItsChainRule) {
-  const ParamLayout base(c.model);
   const LoraLayout layout(c.model, lora);
-  std::vector<float> params(base.total());
-  init_params(c.model, base, 0.02f, 7, params.data());
+  const std::vector<float> params = base_params(7);
   const std::vector<float> adapters = random_normal(8, layout.params().total(), 0.05);
   std::vector<float> merged = params;
   merge_lora(layout, adapters.data(), merged.data());
@@ -91,10 +97,8 @@ TEST_P(LoraTransformer, MatchesTheMergedModelAndItsChainRule) {
 
 // Fresh adapters (B = 0) leave the model exactly the base model.
 TEST_P(LoraTransformer, FreshAdaptersChangeNothing) {
-  const ParamLayout base(c.model);
   const LoraLayout layout(c.model, lora);
-  std::vector<float> params(base.total());
-  init_params(c.model, base, 0.02f, 9, params.data());
+  const std::vector<float> params = base_params(9);
   std::vector<float> adapters(layout.params().total());
   init_lora(layout, 10, adapters.data());
   const Pass with = run(params, &layout, adapters);
@@ -106,10 +110,8 @@ TEST_P(LoraTransformer, FreshAdaptersChangeNothing) {
 // A frozen base (no base weight gradients) gives the same adapter gradients and loss, bit for
 // bit, and leaves the base gradient buffer alone.
 TEST_P(LoraTransformer, AFrozenBaseSkipsItsGradientsAndChangesNoAdapterGradient) {
-  const ParamLayout base(c.model);
   const LoraLayout layout(c.model, lora);
-  std::vector<float> params(base.total());
-  init_params(c.model, base, 0.02f, 11, params.data());
+  const std::vector<float> params = base_params(11);
   const std::vector<float> adapters = random_normal(12, layout.params().total(), 0.05);
   const Pass full = run(params, &layout, adapters, /*base_grads=*/true);
   const Pass frozen = run(params, &layout, adapters, /*base_grads=*/false);
