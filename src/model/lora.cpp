@@ -89,7 +89,8 @@ LoraLayout::LoraLayout(const ModelConfig& model, const LoraConfig& lora) : lora_
   std::vector<std::pair<std::string, std::vector<int64_t>>> tensors;
   int64_t next = 0;
   for (int l = 0; l < model.n_layers; ++l) {
-    for (const std::string& name : lora_target_names()) {
+    for (int kind = 0; kind < kLoraTargetCount; ++kind) {
+      const std::string& name = lora_target_names()[kind];
       if (std::find(lora.targets.begin(), lora.targets.end(), name) == lora.targets.end()) continue;
       const TargetWeight w = target_weight(name, base.layer(l), model);
       const ParamInfo* info = nullptr;
@@ -98,7 +99,12 @@ LoraLayout::LoraLayout(const ModelConfig& model, const LoraConfig& lora) : lora_
       ANETRAIN_CHECK(info != nullptr, "a LoRA target without its base tensor");
       const std::string prefix =
           info->name.substr(0, info->name.size() - std::string("weight").size());
-      Adapter a{.layer = l, .target = name, .out = w.out, .in = w.in, .base = w.offset};
+      Adapter a{.layer = l,
+                .target = name,
+                .kind = static_cast<LoraTarget>(kind),
+                .out = w.out,
+                .in = w.in,
+                .base = w.offset};
       a.a = next;
       next += lora.rank * w.in;
       a.b = next;

@@ -19,6 +19,9 @@ namespace anetrain {
 
 // The weights an adapter can target, by their short names in --lora-targets.
 const std::vector<std::string>& lora_target_names();  // wq, wk, wv, wo, w1, w2, w3
+// The same weights as indices into lora_target_names(), for lookups per kernel call.
+enum class LoraTarget : int { wq, wk, wv, wo, w1, w2, w3 };
+constexpr int kLoraTargetCount = 7;
 
 struct LoraConfig {
   int rank = 8;
@@ -43,7 +46,8 @@ class LoraLayout {
 
   struct Adapter {
     int layer = 0;
-    std::string target;  // "wq"
+    std::string target;                // "wq"
+    LoraTarget kind = LoraTarget::wq;  // the same, as an index into lora_target_names()
     int64_t out = 0, in = 0;
     int64_t a = 0, b = 0;  // offsets of A [rank, in] and B [out, rank] in the adapter buffer
     int64_t base = 0;      // offset of W [out, in] in the model's ParamLayout

@@ -12,15 +12,18 @@ namespace anetrain {
 constexpr int64_t kGrowthInterval = 200;  // good steps before a dynamic loss scale doubles
 
 TrainStep::TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout,
-                     GradExchange* exchange, int ranks)
+                     GradExchange* exchange, TrainedAdapters adapters)
     : model_(model),
       config_(config),
       exchange_(exchange),
-      ranks_(ranks),
-      grads_(layout.total()),
+      adapters_(adapters),
+      ranks_(exchange ? static_cast<int>(exchange->plan().counts.size()) : 1),
+      grads_(adapters.layout ? adapters.layout->params().total() : layout.total()),
       inputs_(model.dims().T()),
       targets_(model.dims().T()) {
   scale_.scale = config.loss_scale > 0 ? config.loss_scale : 1.0f;
+  if (adapters.layout)
+    model.use_adapters(*adapters.layout, adapters.values, grads_.data(), /*base_gradients=*/false);
 }
 
 StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer& optimizer,
@@ -32,14 +35,18 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   const float grad_scale = scale / static_cast<float>(T);
   double loss_sum = 0.0;
   float* grads = grads_.data();
+  // A frozen base has no gradient of its own (the adapters' go to grads_ through use_adapters),
+  // and its GradReady ranges would be the base layout's: adapters are exchanged after backward.
+  float* base_grads = adapters_.layout ? nullptr : grads;
+  const bool overlap = exchange_ && exchange_->overlapping() && !adapters_.layout;
   const GradReady ready = [&](int64_t begin, int64_t end) { exchange_->ready(grads, begin, end); };
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
     const bool last = micro + 1 == config_.grad_accum;
-    loss_sum += model_.forward_backward(
-        params, inputs_.data(), targets_.data(), grad_scale, grads,
-        micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate,
-        last && exchange_ && exchange_->overlapping() ? ready : GradReady());
+    loss_sum +=
+        model_.forward_backward(params, inputs_.data(), targets_.data(), grad_scale, base_grads,
+                                micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate,
+                                last && overlap ? ready : GradReady());
   }
   // [begin, end): the parameters this process updates (all of them but with a sharded
   // optimizer); their gradients are the job's sums after finish().
@@ -54,12 +61,13 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
     ProfileScope scope("host grad norm");
     return exchange_ ? exchange_->norm(grads) : global_grad_norm(grads, end);
   };
+  float* trained = adapters_.layout ? adapters_.values : params;
   const auto update_start = std::chrono::steady_clock::now();
   auto finish_stats = [&] {
     if (exchange_) stats.wait_ms = exchange_->wait_seconds() * 1e3;
-    stats.update_ms = std::chrono::duration<double, std::milli>(
-                          std::chrono::steady_clock::now() - update_start)
-                          .count();
+    stats.update_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - update_start)
+            .count();
     return stats;
   };
   stats.loss = loss_sum / T;
@@ -99,10 +107,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   }
   {
     ProfileScope scope(optimizer.profile_label());
-    optimizer.update(params, grads, stats.lr, step + 1,
+    optimizer.update(trained, grads, stats.lr, step + 1,
                      clip_coefficient(stats.grad_norm, config_.grad_clip));
   }
-  if (exchange_) exchange_->share_updated(params);
+  if (exchange_) exchange_->share_updated(trained);
   return finish_stats();
 }
 

@@ -37,21 +37,33 @@ struct LossScaleState {
 // Fills inputs and targets ([B*S] each, index b*S + s) for the next micro-batch.
 using BatchSource = std::function<void(int32_t* inputs, int32_t* targets)>;
 
+// LoRA fine-tuning (model/lora.h): the step trains these adapters, laid out by `layout`, and
+// the model's own weights stay frozen.
+struct TrainedAdapters {
+  const LoraLayout* layout = nullptr;
+  float* values = nullptr;
+};
+
 class TrainStep {
  public:
-  // `exchange`: the job's gradient exchange, or null for a process training alone.
+  // `exchange`: the job's gradient exchange (over the trained values: the model's weights, or
+  // the adapters), or null for a process training alone. With `adapters`, the step installs
+  // them in `model` (Transformer::use_adapters, frozen base) and its gradients, clipping and
+  // optimizer are the adapters'.
   TrainStep(Transformer& model, const TrainConfig& config, const ParamLayout& layout,
-            GradExchange* exchange = nullptr, int ranks = 1);
-  // `step` is 0-based; `horizon` the schedule's total steps.
+            GradExchange* exchange = nullptr, TrainedAdapters adapters = {});
+  // `step` is 0-based; `horizon` the schedule's total steps. `params` are the model's weights
+  // (updated unless adapters are trained).
   StepStats run(int64_t step, int64_t horizon, float* params, Optimizer& optimizer,
                 const BatchSource& next_batch);
-  const FloatBuffer& grads() const { return grads_; }  // before clipping
+  const FloatBuffer& grads() const { return grads_; }  // of what is trained, before clipping
   LossScaleState& loss_scale() { return scale_; }
 
  private:
   Transformer& model_;
   TrainConfig config_;
   GradExchange* exchange_;
+  TrainedAdapters adapters_;
   int ranks_;
   FloatBuffer grads_;
   std::vector<int32_t> inputs_, targets_;

@@ -274,7 +274,7 @@ class TrainingRun {
         inputs_(model_.dims().T()),
         targets_(model_.dims().T()),
         exchange_(job, layout_.total(), opts.exchange),
-        stepper_(model_, tc_, layout_, job.distributed() ? &exchange_ : nullptr, job.size()) {
+        stepper_(model_, tc_, layout_, job.distributed() ? &exchange_ : nullptr) {
     if (job.is_root()) metrics_.emplace(opts.out_dir, start_.step);
     if (job.is_root() && !source_.verification.empty())
       std::printf("%s\n", source_.verification.c_str());

@@ -1,9 +1,8 @@
 #include "train/transformer.h"
 
-#include "backends/cpu/lora_path.h"
-
 #include <algorithm>
 
+#include "backends/cpu/lora_path.h"
 #include "backends/cpu/rmsnorm.h"
 #include "core/error.h"
 #include "core/gemm.h"
@@ -58,10 +57,10 @@ void Transformer::block_forward(int l, const float* p) {
                                            .v = at.qkv.v(),
                                            .attn = at.attn.data(),
                                            .lse = at.lse.data(),
-                                           .lora_q = adapter(l, "wq"),
-                                           .lora_k = adapter(l, "wk"),
-                                           .lora_v = adapter(l, "wv")});
-  lora_forward(adapter(l, "wo"), dims_.QD(), dims_.D, at.attn.data(), dims_.T(), y);
+                                           .lora_q = adapter(l, LoraTarget::wq),
+                                           .lora_k = adapter(l, LoraTarget::wk),
+                                           .lora_v = adapter(l, LoraTarget::wv)});
+  lora_forward(adapter(l, LoraTarget::wo), dims_.QD(), dims_.D, at.attn.data(), dims_.T(), y);
   {
     ProfileScope scope("host residual add");
     add(resid(l), y, n, mid(l));
@@ -78,9 +77,9 @@ void Transformer::block_forward(int l, const float* p) {
                                      .h1 = ft.h1.data(),
                                      .h3 = ft.h3.data(),
                                      .gate = ft.gate.data(),
-                                     .lora_1 = adapter(l, "w1"),
-                                     .lora_3 = adapter(l, "w3")});
-  lora_forward(adapter(l, "w2"), dims_.F, dims_.D, ft.gate.data(), dims_.T(), y);
+                                     .lora_1 = adapter(l, LoraTarget::w1),
+                                     .lora_3 = adapter(l, LoraTarget::w3)});
+  lora_forward(adapter(l, LoraTarget::w2), dims_.F, dims_.D, ft.gate.data(), dims_.T(), y);
   ProfileScope scope("host residual add");
   add(mid(l), y, n, resid(l + 1));
 }
@@ -225,20 +224,23 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                                       .dxnorm = acts_.dxnorm.data(),
                                       .dh1 = acts_.dh1.data(),
                                       .dh3 = acts_.dh3.data(),
-                                      .lora_2 = adapter(l, "w2")});
+                                      .lora_2 = adapter(l, LoraTarget::w2)});
   // Weight gradients may overlap the kernels below; what they read (dres, dh1, dh3, taps) is
   // not written until the joins that precede those writes.
-  if (base_grads_) run_host(ffn_grads_, [=, this, &ft] {
-    ProfileScope scope("host weight gradients", 2 * Td * Dd * Fd * 3);
-    weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2, write);
-    weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1, write);
-    weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3, write);
-  });
+  if (base_grads_)
+    run_host(ffn_grads_, [=, this, &ft] {
+      ProfileScope scope("host weight gradients", 2 * Td * Dd * Fd * 3);
+      weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2, write);
+      weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1, write);
+      weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3, write);
+    });
   if (lora_) {
     join(ffn_grads_);  // adapters read the same taps; the CPU backend runs host work inline
-    adapter_backward(l, "w2", dres, ft.gate.data(), write, nullptr);
-    adapter_backward(l, "w1", acts_.dh1.data(), ft.xnorm.data(), write, acts_.dxnorm.data());
-    adapter_backward(l, "w3", acts_.dh3.data(), ft.xnorm.data(), write, acts_.dxnorm.data());
+    adapter_backward(l, LoraTarget::w2, dres, ft.gate.data(), write, nullptr);
+    adapter_backward(l, LoraTarget::w1, acts_.dh1.data(), ft.xnorm.data(), write,
+                     acts_.dxnorm.data());
+    adapter_backward(l, LoraTarget::w3, acts_.dh3.data(), ft.xnorm.data(), write,
+                     acts_.dxnorm.data());
   }
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   {
@@ -258,7 +260,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                                         .dv = acts_.dqkv.v(),
                                         .probs = probs_or_null(acts_.probs),
                                         .dprobs = probs_or_null(acts_.dprobs),
-                                        .lora_o = adapter(l, "wo")});
+                                        .lora_o = adapter(l, LoraTarget::wo)});
   backend_.run(dims_, SdpaBackward2Args{.q = at.qkv.q(),
                                         .k = at.qkv.k(),
                                         .probs = probs_or_null(acts_.probs),
@@ -276,18 +278,23 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                                       .wk = p + lp.wk,
                                       .wv = p + lp.wv,
                                       .dxnorm = acts_.dxnorm.data()});
-  if (base_grads_) run_host(attention_grads_, [=, this, &at] {
-    ProfileScope scope("host weight gradients", 2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
-    weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);
-    // dq, dk, dv and the Wq, Wk, Wv gradients are each contiguous: one GEMM for all three.
-    weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq, write);
-  });
+  if (base_grads_)
+    run_host(attention_grads_, [=, this, &at] {
+      ProfileScope scope("host weight gradients",
+                         2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
+      weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);
+      // dq, dk, dv and the Wq, Wk, Wv gradients are each contiguous: one GEMM for all three.
+      weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq, write);
+    });
   if (lora_) {
     join(attention_grads_);
-    adapter_backward(l, "wo", dmid, at.attn.data(), write, nullptr);
-    adapter_backward(l, "wq", acts_.dqkv.q(), at.xnorm.data(), write, acts_.dxnorm.data());
-    adapter_backward(l, "wk", acts_.dqkv.k(), at.xnorm.data(), write, acts_.dxnorm.data());
-    adapter_backward(l, "wv", acts_.dqkv.v(), at.xnorm.data(), write, acts_.dxnorm.data());
+    adapter_backward(l, LoraTarget::wo, dmid, at.attn.data(), write, nullptr);
+    adapter_backward(l, LoraTarget::wq, acts_.dqkv.q(), at.xnorm.data(), write,
+                     acts_.dxnorm.data());
+    adapter_backward(l, LoraTarget::wk, acts_.dqkv.k(), at.xnorm.data(), write,
+                     acts_.dxnorm.data());
+    adapter_backward(l, LoraTarget::wv, acts_.dqkv.v(), at.xnorm.data(), write,
+                     acts_.dxnorm.data());
   }
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");
@@ -295,8 +302,8 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                         dmid, D, T, dres, base_grad(g, lp.attention_norm), write);
 }
 
-void Transformer::use_adapters(const LoraLayout& lora, const float* adapters,
-                               float* adapter_grads, bool base_gradients) {
+void Transformer::use_adapters(const LoraLayout& lora, const float* adapters, float* adapter_grads,
+                               bool base_gradients) {
   ANETRAIN_CHECK(!backend_.overlaps_host_work(),
                  "LoRA adapters need a backend that runs host work inline (the CPU backend)");
   lora_ = &lora;
@@ -306,32 +313,37 @@ void Transformer::use_adapters(const LoraLayout& lora, const float* adapters,
   const int64_t n = lora.config().rank * dims_.T();
   lora_ax_.assign(lora.adapters().size(), FloatBuffer(n));
   lora_scratch_.assign(lora.adapters().size(), FloatBuffer(n));
-}
-
-LoraAdapter Transformer::adapter(int l, const std::string& target) {
-  if (!lora_) return {};
-  const auto& all = lora_->adapters();
-  for (size_t i = 0; i < all.size(); ++i)
-    if (all[i].layer == l && all[i].target == target)
-      return {.a = adapters_ + all[i].a,
-              .b = adapters_ + all[i].b,
-              .ax = lora_ax_[i].data(),
-              .scratch = lora_scratch_[i].data(),
-              .r = lora_->config().rank,
-              .scale = lora_->config().scale()};
-  return {};
-}
-
-void Transformer::adapter_backward(int l, const std::string& target, const float* dy,
-                                   const float* x, GradWrite write, float* dx) {
-  const LoraAdapter ad = adapter(l, target);
-  if (!ad.active()) return;
-  const auto& all = lora_->adapters();
-  for (const LoraLayout::Adapter& a : all) {
-    if (a.layer != l || a.target != target) continue;
-    lora_backward({ad.a, ad.b, ad.r, a.in, a.out, ad.scale}, dy, x, ad.ax, dims_.T(), ad.scratch,
-                  adapter_grads_ + a.a, adapter_grads_ + a.b, dx, write);
+  adapter_index_.assign(static_cast<size_t>(config_.n_layers) * kLoraTargetCount, -1);
+  for (size_t i = 0; i < lora.adapters().size(); ++i) {
+    const LoraLayout::Adapter& a = lora.adapters()[i];
+    adapter_index_[a.layer * kLoraTargetCount + static_cast<int>(a.kind)] = static_cast<int>(i);
   }
+}
+
+int Transformer::adapter_index(int l, LoraTarget target) const {
+  return lora_ ? adapter_index_[l * kLoraTargetCount + static_cast<int>(target)] : -1;
+}
+
+LoraAdapter Transformer::adapter(int l, LoraTarget target) {
+  const int i = adapter_index(l, target);
+  if (i < 0) return {};
+  const LoraLayout::Adapter& a = lora_->adapters()[i];
+  return {.a = adapters_ + a.a,
+          .b = adapters_ + a.b,
+          .ax = lora_ax_[i].data(),
+          .scratch = lora_scratch_[i].data(),
+          .r = lora_->config().rank,
+          .scale = lora_->config().scale()};
+}
+
+void Transformer::adapter_backward(int l, LoraTarget target, const float* dy, const float* x,
+                                   GradWrite write, float* dx) {
+  const int i = adapter_index(l, target);
+  if (i < 0) return;
+  const LoraLayout::Adapter& a = lora_->adapters()[i];
+  const LoraAdapter ad = adapter(l, target);
+  lora_backward({ad.a, ad.b, ad.r, a.in, a.out, ad.scale}, dy, x, ad.ax, dims_.T(), ad.scratch,
+                adapter_grads_ + a.a, adapter_grads_ + a.b, dx, write);
 }
 
 }  // namespace anetrain

@@ -80,12 +80,13 @@ class Transformer {
   FfnTaps& ffn_taps(int l);
 
   // The kernel argument for layer l's adapter of `target` ("wq"), inactive without one.
-  LoraAdapter adapter(int l, const std::string& target);
+  LoraAdapter adapter(int l, LoraTarget target);
+  int adapter_index(int l, LoraTarget target) const;  // into lora_->adapters(), -1 for none
   // After block l's weight gradients: its adapters' gradients, and the adapter paths' shares
   // of the input gradients (the ones the kernels do not add: q, k, v into the attention's
   // dxnorm; w1, w3 into the FFN's).
-  void adapter_backward(int l, const std::string& target, const float* dy, const float* x,
-                        GradWrite write, float* dx);
+  void adapter_backward(int l, LoraTarget target, const float* dy, const float* x, GradWrite write,
+                        float* dx);
 
   ModelConfig config_;
   Backend& backend_;
@@ -94,7 +95,8 @@ class Transformer {
   const float* adapters_ = nullptr;
   float* adapter_grads_ = nullptr;
   std::vector<FloatBuffer> lora_ax_, lora_scratch_;
-  bool base_grads_ = true;  // false: a frozen base (LoRA), no base weight gradients
+  std::vector<int> adapter_index_;  // [layer * kLoraTargetCount + target] -> adapter, or -1
+  bool base_grads_ = true;          // false: a frozen base (LoRA), no base weight gradients
   float* base_grad(float* g, int64_t offset) const { return base_grads_ ? g + offset : nullptr; }
   ParamLayout layout_;
   KernelDims dims_;
