@@ -22,11 +22,15 @@ namespace anetrain {
 // A LoRA adapter beside a frozen projection (model/lora.h): Y = W X becomes
 // W X + scale B (A X), never forming W + scale B A. Inactive (a == nullptr) for a weight without
 // one. Forward kernels write the tap ax = A X, which the host's adapter gradients read.
+// With dropout (training only), the adapter sees drop * X instead of X (elementwise; drop holds
+// 0 or 1 / (1 - p)): forward ax = A (drop * X), and an input-gradient share is
+// drop * (A^T scale B^T dY).
 struct LoraAdapter {
-  const float* a = nullptr;  // [r, in]
-  const float* b = nullptr;  // [out, r]
-  float* ax = nullptr;       // [r, T] tap
-  float* scratch = nullptr;  // [r, T] backward kernels' scratch
+  const float* a = nullptr;     // [r, in]
+  const float* b = nullptr;     // [out, r]
+  float* ax = nullptr;          // [r, T] tap
+  float* scratch = nullptr;     // [r, T] backward kernels' scratch
+  const float* drop = nullptr;  // [in, T] dropout mask, or null: no dropout
   int64_t r = 0;
   float scale = 0;  // alpha / r
   bool active() const { return a != nullptr; }

@@ -130,5 +130,42 @@ TEST(LoraOps, AFreshAdapterAddsNothingAndTrainsBFirst) {
   EXPECT_TRUE(std::any_of(db.begin(), db.end(), [](float v) { return v != 0.0f; }));
 }
 
+// Dropout in the kernels' form: the adapter sees drop * X, and its input-gradient share is
+// masked the same way (kernels.h LoraAdapter); the gradient of drop * X is drop * dX, so the
+// masked share is dX of the dropped input through the chain rule.
+TEST(LoraOps, DropoutMasksTheAdaptersInputAndItsGradientShare) {
+  init_thread_pool();
+  const std::vector<float> a = random_normal(13, R * IN, 0.5), b = random_normal(14, OUT * R, 0.5);
+  const std::vector<float> x = random_normal(15, IN * T, 1.0), dy = random_normal(16, OUT * T, 1);
+  std::vector<float> drop(IN * T), dropped(IN * T);
+  for (int64_t i = 0; i < IN * T; ++i) {
+    drop[i] = i % 3 == 0 ? 0.0f : 1.5f;  // p = 1/3
+    dropped[i] = drop[i] * x[i];
+  }
+  std::vector<float> ax(R * T), scratch(R * T), y(OUT * T, 0.0f), y_want(OUT * T, 0.0f);
+  LoraAdapter ad{.a = a.data(),
+                 .b = b.data(),
+                 .ax = ax.data(),
+                 .scratch = scratch.data(),
+                 .drop = drop.data(),
+                 .r = R,
+                 .scale = kScale};
+  lora_forward(ad, IN, OUT, x.data(), T, y.data());
+  std::vector<float> ax_want(R * T);
+  lora_forward({a.data(), b.data(), R, IN, OUT, kScale}, dropped.data(), T, ax_want.data(),
+               y_want.data());
+  EXPECT_EQ(y, y_want);
+  EXPECT_EQ(ax, ax_want);
+
+  std::vector<float> dx(IN * T, 1.0f), share(IN * T, 0.0f);
+  lora_input_grad(ad, IN, OUT, dy.data(), T, dx.data());
+  ad.drop = nullptr;
+  lora_input_grad(ad, IN, OUT, dy.data(), T, share.data());
+  for (int64_t i = 0; i < IN * T; ++i) {
+    EXPECT_NEAR(dx[i], 1.0f + drop[i] * share[i], 1e-6) << i;
+    if (drop[i] == 0.0f) EXPECT_EQ(dx[i], 1.0f) << i;
+  }
+}
+
 }  // namespace
 }  // namespace anetrain
