@@ -150,11 +150,11 @@ int run_check(const Args& args) {
                 c.passed() ? "ok" : "FAIL");
     all = all && c.passed();
   }
-  std::printf("%s: %zu kernels in %lld programs, lint profile %s: %d error(s); %s vs CPU backend: %s\n",
-              config.preset.c_str(), checks.size(), static_cast<long long>(programs),
-              profile.c_str(), lint_errors,
-              driver ? driver->name().c_str() : "fp16 interpreter",
-              all ? "all within tolerance" : "FAILED");
+  std::printf(
+      "%s: %zu kernels in %lld programs, lint profile %s: %d error(s); %s vs CPU backend: %s\n",
+      config.preset.c_str(), checks.size(), static_cast<long long>(programs), profile.c_str(),
+      lint_errors, driver ? driver->name().c_str() : "fp16 interpreter",
+      all ? "all within tolerance" : "FAILED");
   return all ? 0 : 1;
 }
 

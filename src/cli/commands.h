@@ -18,8 +18,8 @@ std::vector<Command> data_commands();       // data prepare
 std::vector<Command> ane_commands();        // ane emit | lint | check | run
 Command ane_run_command();                  // ane run (cli/ane_run_command.cpp)
 Command probe_command();
-Command eval_command();                      // cli/eval_command.cpp
-std::vector<Command> model_commands();      // convert | info (cli/model_commands.cpp)
+Command eval_command();                 // cli/eval_command.cpp
+std::vector<Command> model_commands();  // convert | info (cli/model_commands.cpp)
 
 // argv: the whole command line, program name first. Dispatches to a command, or prints help
 // or the version. Throws UserError for an unknown command.

@@ -30,4 +30,13 @@ std::vector<Flag> operator+(std::vector<Flag> a, const std::vector<Flag>& b) {
   return a;
 }
 
+Flag adapters_flag() {
+  return {.name = "adapters",
+          .value = "DIR",
+          .help =
+              "LoRA adapters (a 'train --lora-rank' run directory) merged into the "
+              "--checkpoint model, which must be the base they were trained on (a LoRA run "
+              "directory given as --checkpoint merges its recorded base)"};
+}
+
 }  // namespace anetrain

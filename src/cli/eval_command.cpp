@@ -10,6 +10,7 @@
 #include "backends/backend.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/config_flags.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "data/data_loader.h"
@@ -27,7 +28,7 @@ struct EvalTotals {
 };
 
 int run_eval(const Args& args) {
-  const InferenceModel model = load_inference_model(args.get("checkpoint"));
+  const InferenceModel model = load_inference_model(args.get("checkpoint"), args.get("adapters"));
   const ModelConfig& mc = model.config.model;
   const DatasetSource data = resolve_dataset(args.get("data"), "", !args.has("no-verify"));
   if (!data.verification.empty()) std::fprintf(stderr, "%s\n", data.verification.c_str());
@@ -96,13 +97,10 @@ int run_eval(const Args& args) {
                                 : std::to_string(t.windows) + " of " + std::to_string(available) +
                                       " windows (one in every " + std::to_string(stride) + ")";
   if (json) {
-    nlohmann::json j = {{"checkpoint", args.get("checkpoint")},
-                        {"data", glob},
-                        {"windows", t.windows},
-                        {"windows_available", available},
-                        {"tokens", t.tokens},
-                        {"loss", loss},
-                        {"perplexity", std::exp(loss)}};
+    nlohmann::json j = {
+        {"checkpoint", args.get("checkpoint")}, {"data", glob},       {"windows", t.windows},
+        {"windows_available", available},       {"tokens", t.tokens}, {"loss", loss},
+        {"perplexity", std::exp(loss)}};
     j["bits_per_byte"] = bpb >= 0 ? nlohmann::json(bpb) : nlohmann::json(nullptr);
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -125,6 +123,7 @@ Command eval_command() {
                  .value = "PATH",
                  .help = "a run directory, or a model in any format 'anetrain info' reads",
                  .required = true},
+                adapters_flag(),
                 {.name = "data",
                  .value = "DIR|GLOB",
                  .help = "a prepared dataset (its validation split when it has one) or a glob of "

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <memory>
 
-#include "core/fp16.h"
 #include "backends/ane/blob/milblob.h"
 #include "backends/ane/mil/builder.h"
 #include "backends/ane/mil/printer.h"
@@ -16,6 +15,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/fp16.h"
 
 namespace anetrain {
 namespace {

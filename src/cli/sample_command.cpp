@@ -56,7 +56,7 @@ RunConfig backend_config(RunConfig config, const Args& args) {
 }
 
 int run_sample(const Args& args) {
-  const InferenceModel loaded = load_inference_model(args.get("checkpoint"));
+  const InferenceModel loaded = load_inference_model(args.get("checkpoint"), args.get("adapters"));
   const ModelConfig& mc = loaded.config.model;
   SamplerOptions so;
   so.temperature = static_cast<float>(args.get_double("temperature"));
@@ -79,8 +79,10 @@ int run_sample(const Args& args) {
                       "--ids to sample token ids");
     if (tokenizer->vocab_size() > mc.vocab_size)
       throw UserError("tokenizer '" + loaded.tokenizer_spec + "' has " +
-                      std::to_string(tokenizer->vocab_size()) + " ids but the model's vocab_size "
-                      "is " + std::to_string(mc.vocab_size) + ": pass --ids to sample token ids");
+                      std::to_string(tokenizer->vocab_size()) +
+                      " ids but the model's vocab_size "
+                      "is " +
+                      std::to_string(mc.vocab_size) + ": pass --ids to sample token ids");
   }
   std::vector<int32_t> tokens;
   if (tokenizer) {
@@ -124,6 +126,11 @@ Command sample_command() {
                .help = "a run directory (train --out), or a bare model.safetensors (token ids: "
                        "no tokenizer)",
                .required = true},
+              {.name = "adapters",
+               .value = "DIR",
+               .help = "LoRA adapters (a 'train --lora-rank' run directory) merged into the "
+                       "--checkpoint model, which must be the base they were trained on (a "
+                       "LoRA run directory given as --checkpoint merges its recorded base)"},
               {.name = "prompt",
                .value = "TEXT",
                .help = "text to continue when the checkpoint records a tokenizer (default: "

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <new>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "cli/config_flags.h"
 #include "core/error.h"
 #include "dist/communicator.h"
+#include "model/lora.h"
 #include "model/memory.h"
 #include "train/model_source.h"
 #include "train/trainer.h"
@@ -63,8 +65,8 @@ RunConfig config_for_init(const Args& args) {
 // What an out-of-memory run asked for, so the message says which setting to change.
 std::string out_of_memory_message(const RunConfig& config) {
   const TrainConfig& t = config.train;
-  const TrainingMemory m = training_memory(config.model, t.batch_size, config.model.seq_len,
-                                           t.recompute, 8.0);
+  const TrainingMemory m =
+      training_memory(config.model, t.batch_size, config.model.seq_len, t.recompute, 8.0);
   const double gb = 1e9;
   const double machine = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
   char text[512];
@@ -79,10 +81,31 @@ std::string out_of_memory_message(const RunConfig& config) {
   return text;
 }
 
+// --lora-rank and its companions; the others without --lora-rank are a mistake, not a default.
+std::optional<LoraConfig> lora_from_flags(const Args& args) {
+  if (!args.has("lora-rank")) {
+    for (const char* flag : {"lora-alpha", "lora-targets", "lora-dropout"})
+      if (args.has(flag))
+        throw UserError(std::string("anetrain train: --") + flag +
+                        " needs --lora-rank R (the adapters' rank, e.g. 8)");
+    return std::nullopt;
+  }
+  LoraConfig lora;
+  const long long rank = args.get_int("lora-rank");
+  if (rank < 1 || rank > 1 << 20)
+    throw UserError("anetrain train: --lora-rank must be a positive integer (e.g. 8)");
+  lora.rank = static_cast<int>(rank);
+  if (args.has("lora-alpha")) lora.alpha = static_cast<float>(args.get_double("lora-alpha"));
+  if (args.has("lora-targets")) lora.targets = parse_lora_targets(args.get("lora-targets"));
+  if (args.has("lora-dropout")) lora.dropout = static_cast<float>(args.get_double("lora-dropout"));
+  return lora;
+}
+
 int run_train(const Args& args) {
   if (!args.has("init") && !args.has("config"))
-    throw UserError("anetrain train: --config is required unless --init gives the model (run "
-                    "'anetrain train --help')");
+    throw UserError(
+        "anetrain train: --config is required unless --init gives the model (run "
+        "'anetrain train --help')");
   RunConfig config = args.has("init") ? config_for_init(args) : config_from_flags(args);
   if (args.has("precision")) config.train.precision = args.get("precision");
   TrainOptions opts;
@@ -94,6 +117,7 @@ int run_train(const Args& args) {
   opts.resume = args.has("resume");
   opts.force = args.has("force");
   opts.init = args.get("init");
+  opts.lora = lora_from_flags(args);
   opts.backend = args.get("backend");
   opts.seed_given = args.has("seed");
   opts.verify_data = !args.has("no-verify");
@@ -106,8 +130,9 @@ int run_train(const Args& args) {
   if (args.has("bucket-mb")) {
     const double mb = args.get_double("bucket-mb");
     if (!(mb >= 0.01 && mb <= 4096))
-      throw UserError("anetrain train: --bucket-mb must be between 0.01 and 4096 (MB of "
-                      "gradients per reduction)");
+      throw UserError(
+          "anetrain train: --bucket-mb must be between 0.01 and 4096 (MB of "
+          "gradients per reduction)");
     opts.exchange.bucket_bytes = static_cast<int64_t>(mb * (1 << 20));
   }
   const std::unique_ptr<Communicator> job = open_communicator();
@@ -179,6 +204,21 @@ Command train_command() {
                        "model.safetensors, a llama2.c .bin, a Hugging Face directory, GGUF) with "
                        "a fresh optimizer; its architecture comes from the file, and its "
                        "tokenizer when it carries one"},
+              {.name = "lora-rank",
+               .value = "R",
+               .help = "LoRA: train rank-R adapters over the frozen --init model instead of its "
+                       "weights; the checkpoint holds the adapters (see 'anetrain merge')"},
+              {.name = "lora-alpha",
+               .value = "A",
+               .help = "LoRA: the adapters' update is scaled by A / R (default 16)"},
+              {.name = "lora-targets",
+               .value = "LIST",
+               .help = "LoRA: the weights to adapt in every block, of wq,wk,wv,wo,w1,w2,w3 "
+                       "(default: all seven)"},
+              {.name = "lora-dropout",
+               .value = "P",
+               .help = "LoRA: dropout on the adapters' inputs while training, in [0, 1) "
+                       "(default 0)"},
               {.name = "backend",
                .value = "cpu|ane",
                .default_value = defaults.backend,

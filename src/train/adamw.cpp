@@ -45,7 +45,8 @@ class AdamW final : public Optimizer {
     float* m = state("m").data();
     float* v = state("v").data();
     for_each_span(lr, [&](const Span& sp) {
-      adam_span(at, sp.shrink, params + sp.begin, grads + sp.begin, m + sp.state, v + sp.state, sp.end - sp.begin);
+      adam_span(at, sp.shrink, params + sp.begin, grads + sp.begin, m + sp.state, v + sp.state,
+                sp.end - sp.begin);
     });
   }
 };

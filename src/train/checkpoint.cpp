@@ -38,8 +38,9 @@ void require_finite(const std::string& dir, int64_t step, const ParamLayout& lay
                     const float* params, const ParamLayout& optimizer_layout,
                     const std::vector<OptimizerState>& optimizer_state) {
   auto refuse = [&](const std::string& what) {
-    throw UserError("not checkpointing step " + std::to_string(step) + " into '" + dir + "': " +
-                    what + " holds inf or nan (training diverged); the previous checkpoint is "
+    throw UserError("not checkpointing step " + std::to_string(step) + " into '" + dir +
+                    "': " + what +
+                    " holds inf or nan (training diverged); the previous checkpoint is "
                     "kept: lower lr and start again from it (--init)");
   };
   if (const ParamInfo* t = first_non_finite(layout, params)) refuse("weight " + t->name);
@@ -66,8 +67,12 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const P
                      const std::vector<OptimizerState>& optimizer_state) {
   require_finite(dir, state.step, layout, params, optimizer_layout, optimizer_state);
   CheckpointCommit commit(dir);
-  write_weights(WeightFormat::kAnetrain, commit.staging_path(CheckpointPaths::kModel), layout,
-                params, {.config = state.config, .step = state.step});
+  if (state.lora)
+    write_adapters(commit.staging_path(CheckpointPaths::kAdapters), layout, params, *state.lora,
+                   state.step);
+  else
+    write_weights(WeightFormat::kAnetrain, commit.staging_path(CheckpointPaths::kModel), layout,
+                  params, {.config = state.config, .step = state.step});
 
   // Parameter by parameter, each state tensor's slice ("m.NAME", "v.NAME", then the next).
   SafetensorsWriter optimizer_file;
@@ -96,6 +101,7 @@ void save_checkpoint(const std::string& dir, const TrainingState& state, const P
                       {"checksum", tokenizer.checksum}};
   }
   j["loss_scale"] = {{"scale", state.loss_scale}, {"good_steps", state.loss_scale_good_steps}};
+  if (state.lora) j["lora"] = lora_record_to_json(*state.lora);
   const std::string text = j.dump(2) + "\n";
   write_file_atomic(commit.staging_path(CheckpointPaths::kState), text.data(), text.size());
   commit.commit();
@@ -159,6 +165,10 @@ TrainingState load_training_state(const std::string& dir) {
     }
     s.config.model.validate();
     s.config.train.validate();
+    if (j.contains("lora")) {
+      s.lora = lora_record_from_json(j["lora"], "'" + path + "'");
+      s.lora->config.validate(s.config.model);
+    }
     return s;
   } catch (const nlohmann::json::exception& e) {
     throw UserError("'" + path + "' is not a valid anetrain state file: " + e.what());
@@ -168,16 +178,20 @@ TrainingState load_training_state(const std::string& dir) {
 }
 
 void load_checkpoint(const std::string& dir, const ParamLayout& layout, float* params,
-                     Optimizer& optimizer) {
+                     Optimizer& optimizer, bool adapters) {
   const CheckpointPaths paths(dir);
-  read_weights(WeightFormat::kAnetrain, paths.model(), layout, params);
+  if (adapters)
+    read_adapters(paths.adapters(), layout, params);
+  else
+    read_weights(WeightFormat::kAnetrain, paths.model(), layout, params);
   const SafetensorsFile file = SafetensorsFile::open(paths.optimizer());
   for (OptimizerState& s : optimizer.state())
     read_layout_tensors(file, optimizer.layout(), s.name + ".", s.values.data());
 }
 
-InferenceModel load_inference_model(const std::string& path) {
-  ModelSource source = open_model_source(path);
+InferenceModel load_inference_model(const std::string& path, const std::string& adapters) {
+  ModelSource source = adapters.empty() ? open_model_source(path)
+                                        : open_adapters_source(adapters, path);
   InferenceModel model;
   model.params = read_model_params(source);
   model.config = std::move(source.config);

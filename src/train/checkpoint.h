@@ -1,5 +1,7 @@
 // A training checkpoint is a directory (docs/FORMATS.md), its file names in CheckpointPaths:
 //   model.safetensors      fp32 weights under Meta's Llama names (model/weights.h, kAnetrain)
+//   adapters.safetensors   a LoRA run's adapters, in place of model.safetensors (the base model
+//                          is named in state.json: train/lora_checkpoint.h)
 //   optimizer.safetensors  the optimizer's named state tensors, "<state>.<name>" (AdamW: "m.",
 //                          "v."; train/optimizer.h)
 //   state.json             config, step, seed, data-loader position, tokenizer
@@ -13,6 +15,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +23,7 @@
 #include "model/config.h"
 #include "model/params.h"
 #include "tokenizer/tokenizer_files.h"
+#include "train/lora_checkpoint.h"
 #include "train/optimizer.h"
 
 namespace anetrain {
@@ -41,16 +45,21 @@ struct TrainingState {
   TokenizerFiles tokenizer_files;
   float loss_scale = 1;  // current (dynamic) loss scale
   int64_t loss_scale_good_steps = 0;
+  // A LoRA run: what is checkpointed are these adapters over a frozen base model; the
+  // checkpoint's weights and optimizer state are the adapters'.
+  std::optional<LoraRecord> lora;
 };
 
 // The files of the checkpoint in `dir`.
 struct CheckpointPaths {
   static constexpr const char* kModel = "model.safetensors";
+  static constexpr const char* kAdapters = "adapters.safetensors";
   static constexpr const char* kOptimizer = "optimizer.safetensors";
   static constexpr const char* kState = "state.json";
 
   explicit CheckpointPaths(std::string dir) : dir(std::move(dir)) {}
   std::string model() const { return file(kModel); }
+  std::string adapters() const { return file(kAdapters); }
   std::string optimizer() const { return file(kOptimizer); }
   std::string state() const { return file(kState); }
   // Where the tokenizer copy's files (fixed names, tokenizer/tokenizer_files.h) are: the
@@ -62,7 +71,8 @@ struct CheckpointPaths {
 };
 
 // Writes a checkpoint of params (laid out by `layout`) and the optimizer's state tensors.
-// A UserError, writing nothing, if any of them holds inf or nan.
+// A UserError, writing nothing, if any of them holds inf or nan. For a LoRA run (state.lora)
+// params and layout are the adapters', written to adapters.safetensors.
 void save_checkpoint(const std::string& dir, const TrainingState& state, const ParamLayout& layout,
                      const float* params, const Optimizer& optimizer);
 // The same with the optimizer's state as whole-layout tensors (a sharded optimizer's state,
@@ -80,9 +90,10 @@ TrainingState load_training_state(const std::string& dir);
 
 // Reads the checkpoint's weights into params (layout.total() floats) and its optimizer state
 // into `optimizer`'s state tensors, by name. Every tensor must be present with the layout's
-// shape; anything else is a UserError naming the file and tensor.
+// shape; anything else is a UserError naming the file and tensor. `adapters`: a LoRA run's
+// checkpoint, whose params are its adapters.
 void load_checkpoint(const std::string& dir, const ParamLayout& layout, float* params,
-                     Optimizer& optimizer);
+                     Optimizer& optimizer, bool adapters = false);
 
 // A model to run (sample, eval) and what was recorded with it.
 struct InferenceModel {
@@ -92,9 +103,11 @@ struct InferenceModel {
   std::string tokenizer_spec, tokenizer_checksum;
 };
 
-// Loads `path`: a checkpoint directory (its state.json gives the config and tokenizer), or
-// weights in any format model/weights.h reads whose file records the config (train/
-// model_source.h). A UserError says what is missing otherwise.
-InferenceModel load_inference_model(const std::string& path);
+// Loads `path`: a checkpoint directory (its state.json gives the config and tokenizer; a LoRA
+// run's gives its base with the adapters merged in), or weights in any format model/weights.h
+// reads whose file records the config (train/model_source.h). With `adapters` (a LoRA run
+// directory), `path` is the base those adapters are merged into. A UserError says what is
+// missing otherwise.
+InferenceModel load_inference_model(const std::string& path, const std::string& adapters = "");
 
 }  // namespace anetrain

@@ -9,8 +9,8 @@
 namespace anetrain {
 
 void generate(const ModelConfig& mc, Backend& backend, const float* params,
-              std::vector<int32_t>& tokens, int64_t max_tokens, Sampler& sampler,
-              int sampled_vocab, const std::function<void(int32_t)>& on_token) {
+              std::vector<int32_t>& tokens, int64_t max_tokens, Sampler& sampler, int sampled_vocab,
+              const std::function<void(int32_t)>& on_token) {
   ANETRAIN_CHECK(!tokens.empty(), "generation needs at least one prompt token");
   ANETRAIN_CHECK(sampled_vocab > 0 && sampled_vocab <= mc.vocab_size,
                  "sampled_vocab outside the model's vocabulary");

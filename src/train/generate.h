@@ -19,7 +19,7 @@ namespace anetrain {
 // never yields an id the tokenizer cannot decode. on_token, if given, is called with each new
 // id as it is produced.
 void generate(const ModelConfig& config, Backend& backend, const float* params,
-              std::vector<int32_t>& tokens, int64_t max_tokens, Sampler& sampler,
-              int sampled_vocab, const std::function<void(int32_t)>& on_token = {});
+              std::vector<int32_t>& tokens, int64_t max_tokens, Sampler& sampler, int sampled_vocab,
+              const std::function<void(int32_t)>& on_token = {});
 
 }  // namespace anetrain

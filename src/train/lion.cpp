@@ -41,7 +41,8 @@ class Lion final : public Optimizer {
     const LionStep at{config_.beta1, config_.beta2, lr, grad_multiplier};
     float* m = state("m").data();
     for_each_span(lr, [&](const Span& sp) {
-      lion_span(at, sp.shrink, params + sp.begin, grads + sp.begin, m + sp.state, sp.end - sp.begin);
+      lion_span(at, sp.shrink, params + sp.begin, grads + sp.begin, m + sp.state,
+                sp.end - sp.begin);
     });
   }
 };

@@ -27,7 +27,8 @@ ModelSource open_model_source(const std::string& path) {
   if (fs::is_directory(path) && has_checkpoint(path)) {
     TrainingState state = load_training_state(path);  // says what is missing
     source.checkpoint = true;
-    source.weights = paths.model();
+    source.weights = state.lora ? paths.adapters() : paths.model();
+    source.lora = std::move(state.lora);
     source.config = std::move(state.config);
     source.step = state.step;
     source.tokenizer_spec = std::move(state.tokenizer_spec);
@@ -36,8 +37,8 @@ ModelSource open_model_source(const std::string& path) {
   }
   // A directory a format knows (Hugging Face), else a checkpoint directory copied without its
   // state.json, which loads as its weights.
-  const bool bare_run_dir = fs::is_directory(path) && !weight_format_of(path) &&
-                            fs::is_regular_file(paths.model());
+  const bool bare_run_dir =
+      fs::is_directory(path) && !weight_format_of(path) && fs::is_regular_file(paths.model());
   if (fs::is_directory(path) && !bare_run_dir && !weight_format_of(path))
     throw UserError("'" + path + "' holds no checkpoint (no state.json) and no model a format " +
                     "anetrain reads (see 'anetrain convert --help')");
@@ -55,7 +56,26 @@ ModelSource open_model_source(const std::string& path) {
   return source;
 }
 
+ModelSource open_adapters_source(const std::string& adapters_dir, const std::string& base_path) {
+  ModelSource source = open_model_source(adapters_dir);
+  if (!source.lora)
+    throw UserError(
+        "--adapters: '" + adapters_dir + "' holds no LoRA adapters (" +
+        (source.checkpoint ? "its state.json has no 'lora' entry" : "not a run directory") +
+        "): give the --out directory of a 'train --lora-rank' run");
+  source.base_path = base_path;
+  return source;
+}
+
 std::vector<float> read_model_params(const ModelSource& source) {
+  if (source.lora) {
+    std::vector<float> params = read_lora_base(*source.lora, source.base_path, source.path);
+    const LoraLayout lora(source.config.model, source.lora->config);
+    std::vector<float> adapters(lora.params().total());
+    read_adapters(source.weights, lora.params(), adapters.data());
+    merge_lora(lora, adapters.data(), params.data());
+    return params;
+  }
   const ParamLayout layout(source.config.model);
   std::vector<float> params(layout.total());
   read_weights(source.format, source.weights, layout, params.data());

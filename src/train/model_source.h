@@ -6,12 +6,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "model/config.h"
 #include "io/checkpoint_commit.h"
+#include "model/config.h"
 #include "model/weights.h"
+#include "train/lora_checkpoint.h"
 
 namespace anetrain {
 
@@ -27,13 +29,22 @@ struct ModelSource {
   // Held for a run directory: no commit replaces the checkpoint while this source is alive, so
   // metadata and tensors come from the same save even while `train` writes the directory.
   std::shared_ptr<const CheckpointReadLock> read_lock;
+  // A LoRA run's checkpoint: `weights` are its adapters, and the model is the base named by
+  // `lora` (or base_path when given) with the adapters merged in.
+  std::optional<LoraRecord> lora;
+  std::string base_path;
 };
 
 // Reads what `path` is and its metadata (no tensors). A UserError names the path and what is
 // missing: no such file, no format that reads it, no model config recorded.
 ModelSource open_model_source(const std::string& path);
 
-// Every parameter, laid out by ParamLayout(source.config.model).
+// A LoRA run directory's adapters over the base model at `base_path` ("" for the one the
+// run recorded). A UserError if `adapters_dir` holds no adapters.
+ModelSource open_adapters_source(const std::string& adapters_dir, const std::string& base_path);
+
+// Every parameter, laid out by ParamLayout(source.config.model); a LoRA source's adapters
+// merged into its base (checked against the recorded sha256).
 std::vector<float> read_model_params(const ModelSource& source);
 
 }  // namespace anetrain

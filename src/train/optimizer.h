@@ -36,8 +36,7 @@ double global_grad_norm(const float* grads, int64_t n);
 // grad_norm_partials writes the sum of squares of blocks [first, end) into partial[first, end),
 // and norm_of_partials sums all K in order. Together they give global_grad_norm's bits.
 constexpr int64_t kGradNormBlocks = 64;
-void grad_norm_partials(const float* grads, int64_t n, int64_t first, int64_t end,
-                        double* partial);
+void grad_norm_partials(const float* grads, int64_t n, int64_t first, int64_t end, double* partial);
 double norm_of_partials(const double* partial);
 
 // The factor that brings a global norm down to max_norm (1 when it is already below, or when
@@ -80,8 +79,8 @@ class Optimizer {
                       float grad_multiplier = 1.0f) = 0;
   // The end of every step: the global gradient norm, then update() with the clip coefficient
   // folded in. Returns the norm (before clipping). A norm that is not finite (inf or nan
-  // gradients) leaves the parameters and the state untouched: the step is not applied. Profiled as "host grad norm" and the
-  // optimizer's own label ("host AdamW").
+  // gradients) leaves the parameters and the state untouched: the step is not applied. Profiled as
+  // "host grad norm" and the optimizer's own label ("host AdamW").
   double clipped_update(float* params, const float* grads, float lr, int64_t step, float max_norm);
 
   // The named state tensors, in the order checkpoints write them.

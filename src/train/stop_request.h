@@ -27,7 +27,8 @@ class StopRequest {
  private:
   sigset_t handled_;
   sigset_t previous_mask_;
-  struct sigaction previous_int_ {}, previous_term_ {};
+  struct sigaction previous_int_ {
+  }, previous_term_{};
 };
 
 }  // namespace anetrain

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -29,6 +29,7 @@
 #include "tokenizer/tokenizer_files.h"
 #include "train/checkpoint.h"
 #include "train/generate.h"
+#include "train/lora_checkpoint.h"
 #include "train/metrics_log.h"
 #include "train/model_source.h"
 #include "train/optimizer.h"
@@ -164,11 +165,43 @@ void check_request(const RunConfig& requested, const TrainOptions& opts, const C
     throw UserError("batch_size " + std::to_string(requested.train.batch_size) +
                     " does not split over the job's " + std::to_string(job.size()) +
                     " ranks: batch_size is the global batch (each rank trains batch_size / ranks "
-                    "sequences of it); use a multiple of " + std::to_string(job.size()));
+                    "sequences of it); use a multiple of " +
+                    std::to_string(job.size()));
   if (opts.out_dir.empty()) throw UserError("--out DIR is required: where checkpoints go");
   if (opts.data.empty()) throw UserError("--data is required: a prepared dataset or shards");
   requested.model.validate();
   requested.train.validate();  // batch_size, grad_accum, lr, sampling, ... in range
+  if (opts.lora) opts.lora->validate(requested.model);
+}
+
+bool same_lora(const LoraConfig& a, const LoraConfig& b) {
+  return a.rank == b.rank && a.alpha == b.alpha && a.targets == b.targets && a.dropout == b.dropout;
+}
+
+// A LoRA run's adapters: --lora-* for a fresh run (over --init), the checkpoint's on resume
+// (the flags, when given again, must agree).
+std::optional<LoraRecord> lora_of_run(const TrainOptions& opts, const TrainingState* resumed) {
+  if (!resumed) {
+    if (!opts.lora) return std::nullopt;
+    if (opts.init.empty())
+      throw UserError(
+          "--lora-rank trains adapters over a pretrained model: give it with "
+          "--init PATH (a checkpoint directory or weights file)");
+    LoraRecord record{.config = *opts.lora,
+                      .base_path = std::filesystem::absolute(opts.init).lexically_normal()};
+    return record;  // base_sha256 is filled in when the base has been read
+  }
+  if (!resumed->lora) {
+    if (opts.lora)
+      throw UserError("'" + opts.out_dir + "' holds a full fine-tuning checkpoint, not LoRA " +
+                      "adapters: drop the --lora-* flags to resume it, or choose another --out");
+    return std::nullopt;
+  }
+  if (opts.lora && !same_lora(*opts.lora, resumed->lora->config))
+    throw UserError("the --lora-* flags differ from the adapters' in '" + opts.out_dir +
+                    "' (rank " + std::to_string(resumed->lora->config.rank) +
+                    "): resume with the same flags, or drop them to use the checkpoint's");
+  return resumed->lora;
 }
 
 // Where a run starts: a fresh run at step 0, or the checkpoint in --out (never overwritten by
@@ -179,6 +212,7 @@ struct StartPoint {
   int64_t step = 0;
   std::unique_ptr<TrainingState> resumed;  // null for a fresh run, and on ranks other than 0
   bool resuming = false;                   // a resumed run, on every rank
+  std::optional<LoraRecord> lora;          // a LoRA run, on every rank
 };
 
 // The run directory, created if needed; a file in its place is an error.
@@ -202,7 +236,7 @@ std::string weights_in(const std::string& dir) {
 }
 
 StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts) {
-  StartPoint start{.config = requested, .seed = opts.seed};
+  StartPoint start{.config = requested, .seed = opts.seed, .lora = lora_of_run(opts, nullptr)};
   if (!has_checkpoint(opts.out_dir)) {
     if (opts.resume)
       throw UserError("--resume: '" + opts.out_dir +
@@ -231,6 +265,7 @@ StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts)
   start.seed = resumed.seed;
   start.step = resumed.step;
   start.resuming = true;
+  start.lora = lora_of_run(opts, &resumed);
   return start;
 }
 
@@ -239,15 +274,15 @@ StartPoint start_everywhere(const RunConfig& requested, const TrainOptions& opts
                             Communicator& job) {
   StartPoint start = job.is_root() ? resume_or_start(requested, opts)
                                    : StartPoint{.config = requested, .seed = opts.seed};
-  std::string where = nlohmann::json{{"step", start.step},
-                                     {"seed", start.seed},
-                                     {"resuming", start.resuming}}
-                          .dump();
+  nlohmann::json sent = {{"step", start.step}, {"seed", start.seed}, {"resuming", start.resuming}};
+  if (start.lora) sent["lora"] = lora_record_to_json(*start.lora);
+  std::string where = sent.dump();
   job.broadcast(where);
   const nlohmann::json j = nlohmann::json::parse(where);
   start.step = j["step"].get<int64_t>();
   start.seed = j["seed"].get<uint64_t>();
   start.resuming = j["resuming"].get<bool>();
+  if (j.contains("lora")) start.lora = lora_record_from_json(j["lora"], "the job's start", false);
   return start;
 }
 
@@ -269,12 +304,15 @@ class TrainingRun {
                                          mc_.vocab_size, loader_seed(start_.seed))),
         layout_(mc_),
         params_(layout_.total()),
-        optimizer_(make_optimizer(tc_, layout_)),
+        lora_(start_.lora ? std::make_unique<LoraLayout>(mc_, start_.lora->config) : nullptr),
+        adapters_(lora_ ? lora_->params().total() : 0),
+        optimizer_(make_optimizer(tc_, trained_layout())),
         model_(mc_, *backend_, rows_per_rank(), mc_.seq_len, tc_.recompute),
         inputs_(model_.dims().T()),
         targets_(model_.dims().T()),
-        exchange_(job, layout_.total(), opts.exchange),
-        stepper_(model_, tc_, layout_, job.distributed() ? &exchange_ : nullptr) {
+        exchange_(job, trained_layout().total(), opts.exchange),
+        stepper_(model_, tc_, layout_, job.distributed() ? &exchange_ : nullptr,
+                 {.layout = lora_.get(), .values = adapters_.data()}) {
     if (job.is_root()) metrics_.emplace(opts.out_dir, start_.step);
     if (job.is_root() && !source_.verification.empty())
       std::printf("%s\n", source_.verification.c_str());
@@ -283,6 +321,7 @@ class TrainingRun {
     if (!source_.val_glob.empty())
       val_data_ = std::make_unique<SequentialLoader>(source_.val_glob, mc_.seq_len, mc_.vocab_size);
     restore_or_initialize();
+    state_.lora = start_.lora;
     state_.config = start_.config;
     state_.seed = start_.seed;
     state_.total_steps = opts.steps;
@@ -302,17 +341,31 @@ class TrainingRun {
         mc_.dim, tc_.batch_size, mc_.seq_len, tc_.grad_accum, backend_->name().c_str(),
         tc_.precision.c_str(), num_threads(), static_cast<long long>(start_.step + 1),
         static_cast<long long>(opts_.steps));
+    if (lora_) {
+      const LoraConfig& c = lora_->config();
+      std::string targets;
+      for (const std::string& t : c.targets) targets += (targets.empty() ? "" : ",") + t;
+      std::printf(
+          "LoRA: rank %d, alpha %g, dropout %g on %s of %d layers: %lld trained "
+          "parameters (%.2f%% of the base's %lld, frozen); optimizer state %.3g MB\n",
+          c.rank, c.alpha, c.dropout, targets.c_str(), mc_.n_layers,
+          static_cast<long long>(lora_->params().total()),
+          100.0 * lora_->params().total() / layout_.total(),
+          static_cast<long long>(layout_.total()),
+          optimizer_->state_bytes_per_param() * lora_->params().total() / 1e6);
+    }
     if (job_.distributed()) {
       char reduce[96] = "gradients reduced after backward";
       if (exchange_.overlapping())
         std::snprintf(reduce, sizeof reduce, "gradients reduced in %.3g MB buckets during backward",
                       static_cast<double>(opts_.exchange.bucket_bytes) / (1 << 20));
       // This rank's optimizer state (rank 0's shard is as large as any).
-      const double state_mb = optimizer_->state_bytes_per_param() * layout_.total() / 1e6;
-      std::printf("data parallel: %d ranks x %d sequences of each batch; optimizer state %s, "
-                  "%.3g MB per rank; %s\n",
-                  job_.size(), tc_.batch_size / job_.size(),
-                  exchange_.plan().sharded ? "sharded (ZeRO-1)" : "replicated", state_mb, reduce);
+      const double state_mb = optimizer_->state_bytes_per_param() * trained_layout().total() / 1e6;
+      std::printf(
+          "data parallel: %d ranks x %d sequences of each batch; optimizer state %s, "
+          "%.3g MB per rank; %s\n",
+          job_.size(), tc_.batch_size / job_.size(),
+          exchange_.plan().sharded ? "sharded (ZeRO-1)" : "replicated", state_mb, reduce);
     }
     std::fflush(stdout);
   }
@@ -336,12 +389,12 @@ class TrainingRun {
   // One optimizer step: the micro-batches, the update, the metrics record.
   void run_step(int64_t step) {
     const auto step_start = Clock::now();
-    const StepStats stats = stepper_.run(
-        step, tc_.decay_steps > 0 ? tc_.decay_steps : opts_.steps, params_.data(), *optimizer_,
-        [&](int32_t* in, int32_t* tg) {
-          train_data_->next_rows(tc_.batch_size, rows_per_rank() * job_.rank(), rows_per_rank(),
-                                 in, tg);
-        });
+    const StepStats stats =
+        stepper_.run(step, tc_.decay_steps > 0 ? tc_.decay_steps : opts_.steps, params_.data(),
+                     *optimizer_, [&](int32_t* in, int32_t* tg) {
+                       train_data_->next_rows(tc_.batch_size, rows_per_rank() * job_.rank(),
+                                              rows_per_rank(), in, tg);
+                     });
     last_ = {.done = step + 1, .stats = stats, .ms = seconds_since(step_start) * 1e3};
     result_.steps_run++;
     if (stats.not_finite) {
@@ -375,10 +428,12 @@ class TrainingRun {
     ++bad_in_a_row_;
     ++result_.bad_steps;
     const bool loss = std::string(stats.not_finite) == "loss";
-    const std::string what = std::string(stats.not_finite) +
-                             (std::isnan(loss ? stats.loss : stats.grad_norm) ? " is nan" : " is inf");
-    if (job_.is_root()) std::printf("step %lld: %s; step not applied (%d in a row, %d allowed)\n", done,
-                what.c_str(), bad_in_a_row_, tc_.max_bad_steps);
+    const std::string what =
+        std::string(stats.not_finite) +
+        (std::isnan(loss ? stats.loss : stats.grad_norm) ? " is nan" : " is inf");
+    if (job_.is_root())
+      std::printf("step %lld: %s; step not applied (%d in a row, %d allowed)\n", done, what.c_str(),
+                  bad_in_a_row_, tc_.max_bad_steps);
     std::fflush(stdout);
     if (metrics_) metrics_->append({{"step", done}, {"lr", stats.lr}, {"skipped", what}});
     if (bad_in_a_row_ < tc_.max_bad_steps) return;
@@ -414,8 +469,17 @@ class TrainingRun {
     if (!job_.is_root()) return;
     metrics_->append({{"step", done}, {"val_loss", val}});
     std::printf("step %lld | val loss %.4f\n", static_cast<long long>(done), val);
-    if (tokenizer_) print_sample(mc_, *backend_, params_.data(), *tokenizer_);
+    if (tokenizer_) print_sample(mc_, *backend_, sampled_params(), *tokenizer_);
     std::fflush(stdout);
+  }
+
+  // The weights a sample is drawn from: the model's, or the base with the adapters merged in
+  // (generate() builds its own models, which carry no adapters).
+  const float* sampled_params() {
+    if (!lora_) return params_.data();
+    merged_.assign(params_.begin(), params_.end());
+    merge_lora(*lora_, adapters_.data(), merged_.data());
+    return merged_.data();
   }
 
   void save_if_due() {
@@ -426,9 +490,11 @@ class TrainingRun {
   // After SIGINT/SIGTERM: the step in progress is done; keep it (unless just saved) and stop.
   TrainResult stop_for_signal(int sig) {
     if (saved_step_ != last_.done) save(last_.done);
-    if (job_.is_root()) std::printf("stopped by signal %d at step %lld; checkpoint saved in '%s' (continue with "
-                "--resume)\n",
-                sig, static_cast<long long>(last_.done), opts_.out_dir.c_str());
+    if (job_.is_root())
+      std::printf(
+          "stopped by signal %d at step %lld; checkpoint saved in '%s' (continue with "
+          "--resume)\n",
+          sig, static_cast<long long>(last_.done), opts_.out_dir.c_str());
     std::fflush(stdout);
     TrainResult result = result_;
     result.stopped_by_signal = sig;
@@ -438,7 +504,8 @@ class TrainingRun {
   // Every rank takes part (a sharded optimizer's state is gathered); rank 0 writes.
   void save(int64_t step) {
     saved_step_ = step;
-    if (job_.distributed() && !job_.same_everywhere(fingerprint(params_.data(), layout_.total())))
+    if (job_.distributed() &&
+        !job_.same_everywhere(fingerprint(trained(), trained_layout().total())))
       throw UserError("not checkpointing step " + std::to_string(step) + ": the ranks' weights " +
                       "differ (the data-parallel replicas diverged, which is a bug in anetrain " +
                       "or the MPI library); the last checkpoint in '" + opts_.out_dir +
@@ -446,7 +513,7 @@ class TrainingRun {
     std::vector<OptimizerState> gathered;
     if (exchange_.plan().sharded) {
       for (const OptimizerState& s : optimizer_->state()) {
-        gathered.push_back({s.name, FloatBuffer(job_.is_root() ? layout_.total() : 0)});
+        gathered.push_back({s.name, FloatBuffer(job_.is_root() ? trained_layout().total() : 0)});
         job_.gather_to_root(s.values.data(), gathered.back().values.data(), exchange_.plan().counts,
                             exchange_.plan().offsets);
       }
@@ -457,9 +524,10 @@ class TrainingRun {
     state_.loss_scale_good_steps = stepper_.loss_scale().good_steps;
     state_.loader = train_data_->state();
     if (exchange_.plan().sharded)
-      save_checkpoint(opts_.out_dir, state_, layout_, params_.data(), layout_, gathered);
+      save_checkpoint(opts_.out_dir, state_, trained_layout(), trained(), trained_layout(),
+                      gathered);
     else
-      save_checkpoint(opts_.out_dir, state_, layout_, params_.data(), *optimizer_);
+      save_checkpoint(opts_.out_dir, state_, trained_layout(), trained(), *optimizer_);
   }
 
   TrainResult result() const {
@@ -494,10 +562,11 @@ class TrainingRun {
     const bool sharded = exchange_.plan().sharded;
     // A sharded optimizer holds a slice of each state tensor; rank 0 reads whole ones first.
     std::unique_ptr<Optimizer> whole;
-    if (sharded && job_.is_root() && start_.resumed) whole = make_optimizer(tc_, layout_);
+    if (sharded && job_.is_root() && start_.resumed) whole = make_optimizer(tc_, trained_layout());
     if (job_.is_root()) restore_or_initialize_here(whole ? *whole : *optimizer_);
     if (!job_.distributed()) return;
     job_.broadcast(params_.data(), layout_.total() * int64_t{sizeof(float)});
+    if (lora_) job_.broadcast(adapters_.data(), lora_->params().total() * int64_t{sizeof(float)});
     if (!start_.resuming) return;
     for (size_t i = 0; i < optimizer_->state().size(); ++i) {
       FloatBuffer& mine = optimizer_->state()[i].values;
@@ -514,21 +583,37 @@ class TrainingRun {
   }
 
   void restore_or_initialize_here(Optimizer& optimizer) {
-    if (start_.resumed) {
+    if (start_.resumed && lora_) {
+      // The frozen base, checked against the digest the adapters were trained over.
+      copy_params(read_lora_base(*start_.lora, opts_.init, opts_.out_dir));
+      load_checkpoint(opts_.out_dir, trained_layout(), trained(), optimizer, /*adapters=*/true);
+    } else if (start_.resumed) {
       load_checkpoint(opts_.out_dir, layout_, params_.data(), optimizer);
+    }
+    if (start_.resumed) {
       train_data_->set_state(start_.resumed->loader);
       stepper_.loss_scale() = {start_.resumed->loss_scale, start_.resumed->loss_scale_good_steps};
     } else if (!opts_.init.empty()) {
       // Fine-tuning: the model's weights, a fresh optimizer state.
-      const ModelSource init = open_model_source(opts_.init);
-      const std::vector<float> weights = read_model_params(init);
-      ANETRAIN_CHECK(static_cast<int64_t>(weights.size()) == layout_.total(),
-                     "--init weights of another layout");
-      std::copy(weights.begin(), weights.end(), params_.data());
+      copy_params(read_model_params(open_model_source(opts_.init)));
+      if (lora_) {
+        start_.lora->base_sha256 = params_sha256(params_.data(), layout_.total());
+        init_lora(*lora_, start_.seed, adapters_.data());
+      }
     } else {
       init_params(mc_, layout_, tc_.init_std, start_.seed, params_.data());
     }
   }
+
+  void copy_params(const std::vector<float>& weights) {
+    ANETRAIN_CHECK(static_cast<int64_t>(weights.size()) == layout_.total(),
+                   "--init weights of another layout");
+    std::copy(weights.begin(), weights.end(), params_.data());
+  }
+
+  // What the optimizer trains: the model's weights, or a LoRA run's adapters.
+  const ParamLayout& trained_layout() const { return lora_ ? lora_->params() : layout_; }
+  float* trained() { return lora_ ? adapters_.data() : params_.data(); }
 
   double tokens_per_s() const {
     return static_cast<double>(model_.dims().T()) * tc_.grad_accum * job_.size() / (last_.ms / 1e3);
@@ -546,12 +631,15 @@ class TrainingRun {
   std::unique_ptr<SequentialLoader> val_data_;
   ParamLayout layout_;
   FloatBuffer params_;
+  std::unique_ptr<LoraLayout> lora_;  // a LoRA run's adapters (params_ then stay frozen)
+  FloatBuffer adapters_;
   std::unique_ptr<Optimizer> optimizer_;
   Transformer model_;
   std::vector<int32_t> inputs_, targets_;
   std::optional<MetricsLog> metrics_;  // rank 0's
   GradExchange exchange_;
   TrainStep stepper_;
+  std::vector<float> merged_;  // sampled_params()'s
   TrainingState state_;
   TrainResult result_;
   LastStep last_;

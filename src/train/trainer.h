@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "dist/communicator.h"
 #include "dist/grad_exchange.h"
 #include "model/config.h"
+#include "model/lora.h"
 
 namespace anetrain {
 
@@ -25,6 +27,10 @@ struct TrainOptions {
   // Start from this model's weights instead of random ones (train/model_source.h: any format);
   // the caller's config must have its architecture. A resumed run ignores it.
   std::string init;
+  // LoRA fine-tuning (model/lora.h): train these adapters over the frozen --init model; the
+  // checkpoint holds the adapters and names the base (train/lora_checkpoint.h). A resumed LoRA
+  // run takes the checkpoint's config when this is unset; --init then only relocates the base.
+  std::optional<LoraConfig> lora;
   uint64_t seed = 1337;
   bool seed_given = false;
   // Check a dataset directory's shards against the sha256 in its manifest (--no-verify: false;
