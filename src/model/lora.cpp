@@ -7,10 +7,19 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/parallel.h"
 #include "core/rng.h"
 
 namespace anetrain {
 namespace {
+
+// splitmix64's finalizer: a bijective hash of a 64-bit counter.
+uint64_t mix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
 
 // Offset of target `name`'s weight in block `lp`, and its [out, in] shape.
 struct TargetWeight {
@@ -127,6 +136,21 @@ void init_lora(const LoraLayout& layout, uint64_t seed, float* adapters) {
       adapters[a.a + i] = static_cast<float>((2.0 * rng.uniform() - 1.0) * bound);
     std::fill(adapters + a.b, adapters + a.b + a.out * r, 0.0f);
   }
+}
+
+void lora_dropout_mask(uint64_t seed, int layer, LoraTarget kind, float p, int64_t n, float* mask) {
+  const uint64_t stream =
+      mix64(seed ^ mix64((static_cast<uint64_t>(layer) << 8) | static_cast<uint64_t>(kind)));
+  // Kept when the top 24 bits of the element's hash are at or above p * 2^24.
+  const uint64_t cut = static_cast<uint64_t>(std::ceil(static_cast<double>(p) * (1 << 24)));
+  const float kept = 1.0f / (1.0f - p);
+  parallel_for(
+      n,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+          mask[i] = (mix64(stream + static_cast<uint64_t>(i)) >> 40) >= cut ? kept : 0.0f;
+      },
+      1 << 16);
 }
 
 void merge_lora(const LoraLayout& layout, const float* adapters, float* base_params) {

@@ -65,6 +65,12 @@ class LoraLayout {
 // Fills a fresh adapter buffer: every A Kaiming-uniform from `seed`, every B zero.
 void init_lora(const LoraLayout& layout, uint64_t seed, float* adapters);
 
+// The dropout mask [n] of the adapter of `kind` in block `layer` for the micro-batch whose
+// seed is `seed`: each element 0 with probability p, else 1 / (1 - p). Counter-based (each
+// element a hash of seed, layer, kind and index), so the backward pass, recompute and a resumed
+// run regenerate exactly the mask the forward pass used.
+void lora_dropout_mask(uint64_t seed, int layer, LoraTarget kind, float p, int64_t n, float* mask);
+
 // W += scale B A for every adapter, in fp32 whatever the GEMM precision: the merged model
 // computes what base + adapters compute.
 void merge_lora(const LoraLayout& layout, const float* adapters, float* base_params);

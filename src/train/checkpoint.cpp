@@ -190,8 +190,8 @@ void load_checkpoint(const std::string& dir, const ParamLayout& layout, float* p
 }
 
 InferenceModel load_inference_model(const std::string& path, const std::string& adapters) {
-  ModelSource source = adapters.empty() ? open_model_source(path)
-                                        : open_adapters_source(adapters, path);
+  ModelSource source =
+      adapters.empty() ? open_model_source(path) : open_adapters_source(adapters, path);
   InferenceModel model;
   model.params = read_model_params(source);
   model.config = std::move(source.config);

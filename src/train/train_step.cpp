@@ -42,6 +42,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   const GradReady ready = [&](int64_t begin, int64_t end) { exchange_->ready(grads, begin, end); };
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
+    if (adapters_.layout)
+      model_.set_adapter_dropout_seed(adapters_.dropout_seed ^
+                                      (static_cast<uint64_t>(step) << 16 | micro) *
+                                          0xD6E8FEB86659FD93ull);
     const bool last = micro + 1 == config_.grad_accum;
     loss_sum +=
         model_.forward_backward(params, inputs_.data(), targets_.data(), grad_scale, base_grads,

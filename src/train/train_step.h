@@ -42,6 +42,7 @@ using BatchSource = std::function<void(int32_t* inputs, int32_t* targets)>;
 struct TrainedAdapters {
   const LoraLayout* layout = nullptr;
   float* values = nullptr;
+  uint64_t dropout_seed = 0;  // with the step and micro-batch, seeds the dropout masks
 };
 
 class TrainStep {

@@ -47,8 +47,10 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The loader's seed is derived from the run's seed so init and data draw different streams.
+// The loader's seed is derived from the run's seed so init and data draw different streams;
+// so is LoRA dropout's.
 uint64_t loader_seed(uint64_t seed) { return seed ^ 0xD1B54A32D192ED03ull; }
+uint64_t dropout_seed(uint64_t seed) { return seed ^ 0x8CB92BA72F3D8DD7ull; }
 
 // The mean loss over `batches` global batches of the validation windows, each rank scoring
 // its rows of each.
@@ -312,7 +314,9 @@ class TrainingRun {
         targets_(model_.dims().T()),
         exchange_(job, trained_layout().total(), opts.exchange),
         stepper_(model_, tc_, layout_, job.distributed() ? &exchange_ : nullptr,
-                 {.layout = lora_.get(), .values = adapters_.data()}) {
+                 {.layout = lora_.get(),
+                  .values = adapters_.data(),
+                  .dropout_seed = dropout_seed(start_.seed)}) {
     if (job.is_root()) metrics_.emplace(opts.out_dir, start_.step);
     if (job.is_root() && !source_.verification.empty())
       std::printf("%s\n", source_.verification.c_str());

@@ -122,6 +122,12 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
   Bf16ReadOnlyRegion weights(p, layout_.total());
   const int64_t T = dims_.T(), D = dims_.D;
   const int L = config_.n_layers;
+  // Adapters see dropout while this step's forward and backward run, and only then.
+  struct Dropping {
+    bool& flag;
+    ~Dropping() { flag = false; }
+  } dropping{dropping_};
+  dropping_ = lora_ && lora_->config().dropout > 0;
   const double loss_sum = run_forward(p, inputs, targets, grad_scale);
 
   // Classifier and final norm: logits now hold dlogits, dxnorm the normed input's gradient.
@@ -314,6 +320,10 @@ void Transformer::use_adapters(const LoraLayout& lora, const float* adapters, fl
   lora_ax_.assign(lora.adapters().size(), FloatBuffer(n));
   lora_scratch_.assign(lora.adapters().size(), FloatBuffer(n));
   adapter_index_.assign(static_cast<size_t>(config_.n_layers) * kLoraTargetCount, -1);
+  lora_drop_.assign(kLoraTargetCount, FloatBuffer());
+  if (lora.config().dropout > 0)
+    for (const LoraLayout::Adapter& a : lora.adapters())
+      lora_drop_[static_cast<int>(a.kind)].resize(a.in * dims_.T());
   for (size_t i = 0; i < lora.adapters().size(); ++i) {
     const LoraLayout::Adapter& a = lora.adapters()[i];
     adapter_index_[a.layer * kLoraTargetCount + static_cast<int>(a.kind)] = static_cast<int>(i);
@@ -328,10 +338,18 @@ LoraAdapter Transformer::adapter(int l, LoraTarget target) {
   const int i = adapter_index(l, target);
   if (i < 0) return {};
   const LoraLayout::Adapter& a = lora_->adapters()[i];
+  float* drop = nullptr;
+  if (dropping_) {
+    FloatBuffer& mask = lora_drop_[static_cast<int>(target)];
+    lora_dropout_mask(dropout_seed_, l, target, lora_->config().dropout,
+                      static_cast<int64_t>(mask.size()), mask.data());
+    drop = mask.data();
+  }
   return {.a = adapters_ + a.a,
           .b = adapters_ + a.b,
           .ax = lora_ax_[i].data(),
           .scratch = lora_scratch_[i].data(),
+          .drop = drop,
           .r = lora_->config().rank,
           .scale = lora_->config().scale()};
 }
@@ -343,7 +361,7 @@ void Transformer::adapter_backward(int l, LoraTarget target, const float* dy, co
   const LoraLayout::Adapter& a = lora_->adapters()[i];
   const LoraAdapter ad = adapter(l, target);
   lora_backward({ad.a, ad.b, ad.r, a.in, a.out, ad.scale}, dy, x, ad.ax, dims_.T(), ad.scratch,
-                adapter_grads_ + a.a, adapter_grads_ + a.b, dx, write);
+                adapter_grads_ + a.a, adapter_grads_ + a.b, dx, write, ad.drop);
 }
 
 }  // namespace anetrain

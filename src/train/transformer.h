@@ -59,6 +59,10 @@ class Transformer {
   void use_adapters(const LoraLayout& lora, const float* adapters, float* adapter_grads,
                     bool base_gradients);
 
+  // LoRA dropout: the seed of the next forward_backward's masks (lora_dropout_mask); forward()
+  // never drops.
+  void set_adapter_dropout_seed(uint64_t seed) { dropout_seed_ = seed; }
+
   const float* logits() const { return acts_.logits.data(); }  // [T, V], valid after forward
   const KernelDims& dims() const { return dims_; }
   const ParamLayout& layout() const { return layout_; }
@@ -95,8 +99,13 @@ class Transformer {
   const float* adapters_ = nullptr;
   float* adapter_grads_ = nullptr;
   std::vector<FloatBuffer> lora_ax_, lora_scratch_;
-  std::vector<int> adapter_index_;  // [layer * kLoraTargetCount + target] -> adapter, or -1
-  bool base_grads_ = true;          // false: a frozen base (LoRA), no base weight gradients
+  std::vector<int> adapter_index_;
+  // Dropout masks, one buffer per target kind [in, T] (regenerated per layer and use);
+  // `dropping_` only inside forward_backward.
+  std::vector<FloatBuffer> lora_drop_;
+  uint64_t dropout_seed_ = 0;
+  bool dropping_ = false;   // [layer * kLoraTargetCount + target] -> adapter, or -1
+  bool base_grads_ = true;  // false: a frozen base (LoRA), no base weight gradients
   float* base_grad(float* g, int64_t offset) const { return base_grads_ ? g + offset : nullptr; }
   ParamLayout layout_;
   KernelDims dims_;

@@ -3,9 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "support/test_util.h"
 
 namespace anetrain {
@@ -116,6 +119,31 @@ TEST(Lora, BadSettingsAreOneLineErrors) {
             std::string::npos);
   EXPECT_NE(user_error_of([] { parse_lora_targets(""); }).find("is empty"), std::string::npos);
   EXPECT_EQ(parse_lora_targets("w1,wo"), (std::vector<std::string>{"w1", "wo"}));
+}
+
+// Dropout masks: the fraction dropped is p, kept elements carry 1 / (1 - p), and each adapter
+// (layer, target) and seed draws its own mask, the same one every time.
+TEST(Lora, DropoutMasksDropPAndAreReproducible) {
+  init_thread_pool();
+  constexpr int64_t n = 200000;
+  constexpr float p = 0.25f;
+  std::vector<float> m(n), again(n), other_layer(n), other_kind(n), other_seed(n);
+  lora_dropout_mask(5, 1, LoraTarget::wq, p, n, m.data());
+  lora_dropout_mask(5, 1, LoraTarget::wq, p, n, again.data());
+  lora_dropout_mask(5, 2, LoraTarget::wq, p, n, other_layer.data());
+  lora_dropout_mask(5, 1, LoraTarget::wk, p, n, other_kind.data());
+  lora_dropout_mask(6, 1, LoraTarget::wq, p, n, other_seed.data());
+  EXPECT_EQ(m, again);
+  EXPECT_NE(m, other_layer);
+  EXPECT_NE(m, other_kind);
+  EXPECT_NE(m, other_seed);
+  const int64_t zeros = std::count(m.begin(), m.end(), 0.0f);
+  const int64_t kept = std::count(m.begin(), m.end(), 1.0f / (1.0f - p));
+  EXPECT_EQ(zeros + kept, n);
+  EXPECT_NEAR(static_cast<double>(zeros) / n, p, 0.005);
+  int64_t both = 0;  // independent masks agree on dropping about p^2 of the elements
+  for (int64_t i = 0; i < n; ++i) both += m[i] == 0.0f && other_kind[i] == 0.0f;
+  EXPECT_NEAR(static_cast<double>(both) / n, p * p, 0.005);
 }
 
 }  // namespace

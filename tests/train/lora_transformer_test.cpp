@@ -34,10 +34,11 @@ class LoraTransformer : public ::testing::TestWithParam<bool> {  // recompute
     tokens = pattern_tokens(2 * c.model.seq_len + 1, c.model.vocab_size, 3);
   }
   Pass run(const std::vector<float>& params, const LoraLayout* layout,
-           const std::vector<float>& adapters, bool base_grads = true) {
+           const std::vector<float>& adapters, bool base_grads = true, uint64_t dropout_seed = 0) {
     Transformer model(c.model, *cpu, 2, c.model.seq_len, GetParam());
     Pass p{0, std::vector<float>(params.size(), 3.0f), std::vector<float>(adapters.size(), 5.0f)};
     if (layout) model.use_adapters(*layout, adapters.data(), p.adapter_grads.data(), base_grads);
+    model.set_adapter_dropout_seed(dropout_seed);
     std::vector<int32_t> in(tokens.begin(), tokens.end() - 1), tg(tokens.begin() + 1, tokens.end());
     const float scale = 1.0f / static_cast<float>(in.size());
     p.loss = model.forward_backward(params.data(), in.data(), tg.data(), scale, p.grads.data(),
@@ -122,6 +123,65 @@ TEST_P(LoraTransformer, AFrozenBaseSkipsItsGradientsAndChangesNoAdapterGradient)
 }
 
 INSTANTIATE_TEST_SUITE_P(Recompute, LoraTransformer, ::testing::Bool());
+
+// With dropout the loss is still a smooth function of the adapters for fixed masks (one seed),
+// so centered differences of it check the adapter gradients through the masked paths: the
+// forward kernels' masked inputs, the masked shares of the input gradients (dropping one of
+// them, or masking the wrong way, fails this).
+TEST_P(LoraTransformer, DropoutGradientsMatchFiniteDifferences) {
+  lora.dropout = 0.3f;
+  const LoraLayout layout(c.model, lora);
+  const std::vector<float> params = base_params(11);
+  std::vector<float> adapters = random_normal(12, layout.params().total(), 0.2);
+  constexpr uint64_t kSeed = 99;
+  const Pass with = run(params, &layout, adapters, false, kSeed);
+  const double T = 2.0 * c.model.seq_len;
+  int checked = 0;
+  for (const ParamInfo& t : layout.params().tensors()) {
+    // The element with the largest gradient in each tensor of block 0 (every target, A and B).
+    if (t.name.rfind("layers.0.", 0) != 0) continue;
+    int64_t at = t.offset;
+    for (int64_t i = t.offset; i < t.offset + t.numel; ++i)
+      if (std::abs(with.adapter_grads[i]) > std::abs(with.adapter_grads[at])) at = i;
+    const float eps = 2e-3f, saved = adapters[at];
+    adapters[at] = saved + eps;
+    const double up = run(params, &layout, adapters, false, kSeed).loss;
+    adapters[at] = saved - eps;
+    const double down = run(params, &layout, adapters, false, kSeed).loss;
+    adapters[at] = saved;
+    const double numeric = (up - down) / (2 * eps) / T;
+    EXPECT_NEAR(with.adapter_grads[at], numeric, 2e-2 * std::abs(numeric) + 1e-6) << t.name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 14);  // 7 targets x (A, B)
+}
+
+// Masks follow the seed (the same seed: the same bits; another: another loss), and forward()
+// (validation, sampling) never drops.
+TEST_P(LoraTransformer, DropoutFollowsTheSeedAndOnlyTrainingDrops) {
+  lora.dropout = 0.5f;
+  const LoraLayout layout(c.model, lora);
+  const std::vector<float> params = base_params(13);
+  const std::vector<float> adapters = random_normal(14, layout.params().total(), 0.2);
+  const Pass a = run(params, &layout, adapters, false, 1),
+             again = run(params, &layout, adapters, false, 1);
+  const Pass other = run(params, &layout, adapters, false, 2);
+  EXPECT_EQ(a.loss, again.loss);
+  EXPECT_EQ(a.adapter_grads, again.adapter_grads);
+  EXPECT_NE(a.loss, other.loss);
+
+  LoraConfig no_dropout = lora;
+  no_dropout.dropout = 0;
+  const LoraLayout plain(c.model, no_dropout);
+  const double undropped = run(params, &plain, adapters, false).loss;
+  EXPECT_NE(a.loss, undropped);
+  Transformer model(c.model, *cpu, 2, c.model.seq_len, GetParam());
+  std::vector<float> grads(adapters.size());
+  model.use_adapters(layout, adapters.data(), grads.data(), false);
+  model.set_adapter_dropout_seed(1);
+  std::vector<int32_t> in(tokens.begin(), tokens.end() - 1), tg(tokens.begin() + 1, tokens.end());
+  EXPECT_EQ(model.forward(params.data(), in.data(), tg.data()), undropped);
+}
 
 }  // namespace
 }  // namespace anetrain

@@ -26,8 +26,11 @@ void lora_forward(const LoraWeights& w, const float* x, int64_t T, float* ax, fl
 //   g      = scale * B^T dY             [r, T]   (scratch, r x T floats)
 //   dA (+)= g X^T                       [r, in]
 //   dX    += A^T g                      [in, T]  (the adapter path's share; dx may be null)
+// With a dropout mask `drop` [in, T] (kernels.h LoraAdapter), X is the input before the mask:
+// dA uses drop * X and the share added to dX is drop * A^T g.
 void lora_backward(const LoraWeights& w, const float* dy, const float* x, const float* ax,
-                   int64_t T, float* g, float* da, float* db, float* dx, GradWrite write);
+                   int64_t T, float* g, float* da, float* db, float* dx, GradWrite write,
+                   const float* drop = nullptr);
 
 // The kernels' form (kernels.h LoraAdapter) beside a weight [out, in]: when the adapter is
 // active, y += scale B (A x) writing its tap ax; and dx += A^T (scale B^T dy) through its
