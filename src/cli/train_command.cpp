@@ -63,10 +63,10 @@ RunConfig config_for_init(const Args& args) {
 }
 
 // What an out-of-memory run asked for, so the message says which setting to change.
-std::string out_of_memory_message(const RunConfig& config) {
+std::string out_of_memory_message(const RunConfig& config, const std::optional<LoraConfig>& lora) {
   const TrainConfig& t = config.train;
-  const TrainingMemory m =
-      training_memory(config.model, t.batch_size, config.model.seq_len, t.recompute, 8.0);
+  const TrainingMemory m = training_memory(config.model, t.batch_size, config.model.seq_len,
+                                           t.recompute, 8.0, lora ? &*lora : nullptr);
   const double gb = 1e9;
   const double machine = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
   char text[512];
@@ -141,7 +141,7 @@ int run_train(const Args& args) {
     try {
       result = train(config, opts, *job);
     } catch (const std::bad_alloc&) {
-      throw UserError(out_of_memory_message(config));
+      throw UserError(out_of_memory_message(config, opts.lora));
     }
   } catch (const std::exception& e) {
     if (!job->distributed()) throw;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "model/config.h"
+#include "model/lora.h"
 
 namespace anetrain {
 
@@ -20,7 +21,10 @@ struct TrainingMemory {
 // in train/optimizer.h). `recompute` keeps only each block's two residual-stream inputs plus
 // one shared set of taps. Per-thread attention tiles (128 x S floats, a few MB at most) and
 // bf16 mode's rounded copies (2 bytes per parameter plus per-call activations) are left out.
+// With `lora` (LoRA fine-tuning, model/lora.h) the base weights are frozen: 4 bytes per base
+// parameter, and gradients and optimizer state for the adapters only, plus the adapters' taps
+// (A X and a scratch of rank x T floats each) and, with dropout, one mask per target kind.
 TrainingMemory training_memory(const ModelConfig& c, int64_t B, int64_t S, bool recompute,
-                               double optimizer_bytes_per_param);
+                               double optimizer_bytes_per_param, const LoraConfig* lora = nullptr);
 
 }  // namespace anetrain

@@ -330,6 +330,13 @@ void Transformer::use_adapters(const LoraLayout& lora, const float* adapters, fl
   }
 }
 
+int64_t Transformer::adapter_buffer_bytes() const {
+  int64_t floats = 0;
+  for (const auto* buffers : {&lora_ax_, &lora_scratch_, &lora_drop_})
+    for (const FloatBuffer& b : *buffers) floats += static_cast<int64_t>(b.size());
+  return floats * static_cast<int64_t>(sizeof(float));
+}
+
 int Transformer::adapter_index(int l, LoraTarget target) const {
   return lora_ ? adapter_index_[l * kLoraTargetCount + static_cast<int>(target)] : -1;
 }

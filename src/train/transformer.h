@@ -67,6 +67,8 @@ class Transformer {
   const KernelDims& dims() const { return dims_; }
   const ParamLayout& layout() const { return layout_; }
   int64_t activation_bytes() const { return acts_.bytes(); }
+  // LoRA's buffers beside the activations: each adapter's tap and scratch, dropout masks.
+  int64_t adapter_buffer_bytes() const;
 
  private:
   void block_forward(int l, const float* params);

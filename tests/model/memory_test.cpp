@@ -5,10 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <vector>
 
+#include "backends/backend.h"
+#include "core/parallel.h"
 #include "model/params.h"
 #include "train/activations.h"
 #include "train/optimizer.h"
+#include "train/transformer.h"
 
 namespace anetrain {
 namespace {
@@ -29,6 +33,32 @@ TEST(TrainingMemory, FormulaMatchesWhatTheTrainerAllocates) {
     const TrainingMemory m = training_memory(c, 3, 40, recompute, 8.0);
     EXPECT_EQ(m.activation_bytes, static_cast<double>(acts.bytes())) << "recompute " << recompute;
     EXPECT_EQ(m.state_bytes, 16.0 * static_cast<double>(ParamLayout(c).total()));
+  }
+}
+
+// LoRA: the frozen base needs its weights only; gradients and optimizer state are the
+// adapters'; the adapters' taps, scratch and dropout masks are what the Transformer allocates.
+TEST(TrainingMemory, LoraCountsTheAdaptersStateAndBuffers) {
+  init_thread_pool();
+  const ModelConfig c = gqa_model();
+  const std::unique_ptr<Backend> cpu = make_backend("cpu", {});
+  for (float dropout : {0.0f, 0.1f}) {
+    LoraConfig lora;
+    lora.rank = 4;
+    lora.targets = {"wq", "wo", "w2"};
+    lora.dropout = dropout;
+    const LoraLayout layout(c, lora);
+    const double P = static_cast<double>(ParamLayout(c).total()),
+                 A = static_cast<double>(layout.params().total());
+    const TrainingMemory m = training_memory(c, 3, 40, false, 8.0, &lora);
+    EXPECT_EQ(m.optimizer_bytes, 8.0 * A);
+    EXPECT_EQ(m.state_bytes, 4.0 * P + 16.0 * A);
+    Transformer model(c, *cpu, 3, 40, false);
+    std::vector<float> adapters(layout.params().total()), grads(adapters.size());
+    model.use_adapters(layout, adapters.data(), grads.data(), false);
+    EXPECT_EQ(m.activation_bytes - training_memory(c, 3, 40, false, 8.0).activation_bytes,
+              static_cast<double>(model.adapter_buffer_bytes()))
+        << "dropout " << dropout;
   }
 }
 
