@@ -363,5 +363,39 @@ TEST_F(DataParallel, ASignalToOneRankOrToMpirunStopsTheJobWithACheckpoint) {
   }
 }
 
+// LoRA under mpirun: the adapters' gradients are summed after backward, the base stays frozen
+// on every rank, and two ranks (sharded optimizer or not) follow one process.
+TEST_F(DataParallel, LoraAdaptersTrainOverRanksLikeOneProcess) {
+  const std::string base = dir_.file("lora-base");
+  CommandResult r =
+      run({anetrain_binary(), "train", "--config", "tiny", "--data", dir_.file("train.bin"),
+           "--steps", "4", "--out", base, "--set", "val_every=0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lora = [&](const std::string& out) {
+    return train(out, 6, {"--init", base, "--lora-rank", "4", "--lora-targets", "wq,wo,w2"});
+  };
+  // --init gives the architecture: drop --config tiny.
+  auto without_config = [](std::vector<std::string> a) {
+    a.erase(a.begin() + 1, a.begin() + 3);
+    return a;
+  };
+  std::vector<std::string> one = without_config(lora(dir_.file("lora-1")));
+  one.insert(one.begin(), anetrain_binary());
+  r = run(one);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string& name : {"lora-2", "lora-2z"}) {
+    std::vector<std::string> args = without_config(lora(dir_.file(name)));
+    if (name == "lora-2z") args.push_back("--shard-optimizer");
+    r = run(mpirun(2, args));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const double diff = max_abs_diff(tensor_values(dir_.file("lora-1/adapters.safetensors")),
+                                     tensor_values(dir_.file(name + "/adapters.safetensors")));
+    EXPECT_LT(diff, 1e-5) << name;
+    EXPECT_GT(tensor_values(dir_.file(name + "/adapters.safetensors")).size(), 0u);
+  }
+  EXPECT_TRUE(read_bytes(dir_.file("lora-2/adapters.safetensors")) ==
+              read_bytes(dir_.file("lora-2z/adapters.safetensors")));
+}
+
 }  // namespace
 }  // namespace anetrain
