@@ -238,7 +238,7 @@ std::string weights_in(const std::string& dir) {
 }
 
 StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts) {
-  StartPoint start{.config = requested, .seed = opts.seed, .lora = lora_of_run(opts, nullptr)};
+  StartPoint start{.config = requested, .seed = opts.seed};
   if (!has_checkpoint(opts.out_dir)) {
     if (opts.resume)
       throw UserError("--resume: '" + opts.out_dir +
@@ -248,6 +248,7 @@ StartPoint resume_or_start(const RunConfig& requested, const TrainOptions& opts)
       throw UserError("'" + opts.out_dir + "' already holds model weights ('" + weights +
                       "') but no checkpoint to resume: a fresh run would overwrite them; pass "
                       "--force to do that, or choose another --out");
+    start.lora = lora_of_run(opts, nullptr);
     return start;
   }
   if (!opts.resume)
