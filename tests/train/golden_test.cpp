@@ -5,11 +5,9 @@
 // scripts/setup.sh installs it.
 #include <gtest/gtest.h>
 
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <nlohmann/json.hpp>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "backends/backend.h"
 #include "core/gemm.h"
@@ -17,6 +15,7 @@
 #include "io/safetensors.h"
 #include "model/params.h"
 #include "support/test_util.h"
+#include "support/torch_golden.h"
 #include "train/train_step.h"
 
 namespace anetrain {
@@ -24,28 +23,6 @@ namespace {
 using namespace anetrain::testing;
 
 constexpr int kSteps = 10;
-
-// Relative error of a against reference b, measured in the 2-norm of the whole tensor (robust to
-// individual near-zero entries) plus the worst element scaled by the tensor's largest entry.
-struct Diff {
-  double norm_rel = 0, max_rel = 0;
-};
-Diff compare(const float* a, const std::vector<float>& b) {
-  double diff2 = 0, ref2 = 0, max_abs = 0, max_ref = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    diff2 += d * d;
-    ref2 += static_cast<double>(b[i]) * b[i];
-    max_abs = std::max(max_abs, std::fabs(d));
-    max_ref = std::max(max_ref, std::fabs(static_cast<double>(b[i])));
-  }
-  return {std::sqrt(diff2 / std::max(ref2, 1e-30)), max_abs / std::max(max_ref, 1e-30)};
-}
-
-std::string python() {
-  const char* env = std::getenv("ANETRAIN_PYTHON");
-  return env ? env : "/usr/bin/python3";
-}
 
 // Tolerances: fp32 agrees with PyTorch to about 1e-4; bf16 GEMM inputs (about 3 significant
 // digits) are compared with the same fp32 PyTorch run, looser.
@@ -66,46 +43,20 @@ void run_golden_case(RunConfig config, const std::string& label, const Tolerance
   ParamLayout layout(mc);
   std::vector<float> params(layout.total());
   init_params(mc, layout, 0.05f, 17, params.data());
-  nlohmann::json cj = config_to_json(config);
-  cj["steps"] = kSteps;
-  std::ofstream(dir.file("config.json")) << cj.dump();
-  SafetensorsWriter writer;
-  for (const ParamInfo& t : layout.tensors())
-    writer.add_f32(t.name, t.shape, params.data() + t.offset);
-  writer.write(dir.file("model.safetensors"));
-  const int64_t B = tc.batch_size, S = mc.seq_len, window = S + 1;
-  const int64_t micro_batches = static_cast<int64_t>(kSteps) * tc.grad_accum;
-  std::vector<int32_t> batches = pattern_tokens(micro_batches * B * window, mc.vocab_size, 5);
-  {
-    std::ofstream out(dir.file("batches.bin"), std::ios::binary);
-    out.write(reinterpret_cast<const char*>(batches.data()), batches.size() * 4);
-  }
-
-  const std::string command = python() + " " + source_dir() + "/tools/torch_golden.py --case " +
-                              dir.path() + " --out " + dir.file("golden.safetensors");
-  ASSERT_EQ(std::system(command.c_str()), 0)
-      << "PyTorch golden run failed (is python3-torch installed? run scripts/setup.sh): "
-      << command;
+  GoldenBatches batches(write_golden_case(dir, config, kSteps, params), tc.batch_size, mc.seq_len);
+  ASSERT_TRUE(run_torch_golden(dir));
   SafetensorsFile golden = SafetensorsFile::open(dir.file("golden.safetensors"));
 
   auto backend = make_backend("cpu");
+  const int64_t B = tc.batch_size, S = mc.seq_len;
   Transformer model(mc, *backend, B, S, tc.recompute);
   const int64_t T = B * S;
-  int64_t next = 0;
-  auto next_batch = [&](int32_t* inputs, int32_t* targets) {
-    const int32_t* base = batches.data() + next * B * window;
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t s = 0; s < S; ++s) {
-        inputs[b * S + s] = base[b * window + s];
-        targets[b * S + s] = base[b * window + s + 1];
-      }
-    ++next;
-  };
+  auto next_batch = [&](int32_t* inputs, int32_t* targets) { batches.next(inputs, targets); };
 
   // 1. Logits and loss of the first micro-batch.
   std::vector<int32_t> inputs(T), targets(T);
   next_batch(inputs.data(), targets.data());
-  next = 0;
+  batches.rewind();
   model.forward(params.data(), inputs.data(), nullptr);
   Diff logits = compare(model.logits(), golden.read_f32("logits"));
   EXPECT_LT(logits.norm_rel, tol.logits_norm) << label << " logits";
@@ -121,7 +72,7 @@ void run_golden_case(RunConfig config, const std::string& label, const Tolerance
     const std::unique_ptr<Optimizer> scratch_adam = make_optimizer(no_clip, layout);
     TrainStep probe(model, no_clip, layout);
     probe.run(0, kSteps, scratch.data(), *scratch_adam, next_batch);
-    next = 0;
+    batches.rewind();
     for (const ParamInfo& t : layout.tensors()) {
       Diff g = compare(probe.grads().data() + t.offset, golden.read_f32("grad." + t.name));
       EXPECT_LT(g.norm_rel, tol.grad_norm) << label << " grad of " << t.name;
@@ -160,17 +111,7 @@ TEST(Golden, TinyMatchesPyTorch) {
 }
 
 TEST(Golden, GqaBatchedAccumulatedUntiedMatchesPyTorch) {
-  RunConfig config = load_config("tiny");
-  config.model.dim = 96;
-  config.model.n_heads = 6;
-  config.model.n_kv_heads = 2;  // three query heads per kv head
-  config.model.n_layers = 3;
-  config.model.hidden_dim = 160;
-  config.model.seq_len = 33;
-  config.model.vocab_size = 301;
-  config.model.tied_embeddings = false;
-  config.train.batch_size = 3;
-  config.train.grad_accum = 2;
+  RunConfig config = gqa_golden_config();
   config.train.lr = 2e-3f;
   config.train.warmup_steps = 2;
   config.train.weight_decay = 0.2f;
