@@ -188,6 +188,15 @@ void Transformer::run_host(std::future<void>& slot, std::function<void()> work) 
     work();
 }
 
+void Transformer::then_host(std::future<void>& slot, std::function<void()> work) {
+  if (!backend_.overlaps_host_work()) return work();
+  slot = std::async(std::launch::async,
+                    [previous = std::move(slot), work = std::move(work)]() mutable {
+                      join(previous);
+                      work();
+                    });
+}
+
 void Transformer::join(std::future<void>& slot) {
   if (slot.valid()) slot.get();  // rethrows anything the work threw
 }
@@ -235,12 +244,15 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
       weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3, write);
     });
   if (lora_) {
-    join(ffn_grads_);  // adapters read the same taps; the CPU backend runs host work inline
-    adapter_backward(l, LoraTarget::w2, dres, ft.gate.data(), write, nullptr);
-    adapter_backward(l, LoraTarget::w1, acts_.dh1.data(), ft.xnorm.data(), write,
-                     acts_.dxnorm.data());
-    adapter_backward(l, LoraTarget::w3, acts_.dh3.data(), ft.xnorm.data(), write,
-                     acts_.dxnorm.data());
+    // W1's and W3's adapter shares of dxnorm feed the rmsnorm_backward below: now. The
+    // adapters' gradients read only what the weight-gradient work reads: they follow it.
+    adapter_input_grad(l, LoraTarget::w1, acts_.dh1.data(), acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::w3, acts_.dh3.data(), acts_.dxnorm.data());
+    then_host(ffn_grads_, [=, this, &ft] {
+      adapter_backward(l, LoraTarget::w2, dres, ft.gate.data(), write);
+      adapter_backward(l, LoraTarget::w1, acts_.dh1.data(), ft.xnorm.data(), write);
+      adapter_backward(l, LoraTarget::w3, acts_.dh3.data(), ft.xnorm.data(), write);
+    });
   }
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   {
@@ -287,14 +299,15 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
       weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq, write);
     });
   if (lora_) {
-    join(attention_grads_);
-    adapter_backward(l, LoraTarget::wo, dmid, at.attn.data(), write, nullptr);
-    adapter_backward(l, LoraTarget::wq, acts_.dqkv.q(), at.xnorm.data(), write,
-                     acts_.dxnorm.data());
-    adapter_backward(l, LoraTarget::wk, acts_.dqkv.k(), at.xnorm.data(), write,
-                     acts_.dxnorm.data());
-    adapter_backward(l, LoraTarget::wv, acts_.dqkv.v(), at.xnorm.data(), write,
-                     acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::wq, acts_.dqkv.q(), acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::wk, acts_.dqkv.k(), acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::wv, acts_.dqkv.v(), acts_.dxnorm.data());
+    then_host(attention_grads_, [=, this, &at] {
+      adapter_backward(l, LoraTarget::wo, dmid, at.attn.data(), write);
+      adapter_backward(l, LoraTarget::wq, acts_.dqkv.q(), at.xnorm.data(), write);
+      adapter_backward(l, LoraTarget::wk, acts_.dqkv.k(), at.xnorm.data(), write);
+      adapter_backward(l, LoraTarget::wv, acts_.dqkv.v(), at.xnorm.data(), write);
+    });
   }
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");
@@ -304,8 +317,6 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
 
 void Transformer::use_adapters(const LoraLayout& lora, const float* adapters, float* adapter_grads,
                                bool base_gradients) {
-  ANETRAIN_CHECK(!backend_.overlaps_host_work(),
-                 "LoRA adapters need a backend that runs host work inline (the CPU backend)");
   lora_ = &lora;
   adapters_ = adapters;
   adapter_grads_ = adapter_grads;
@@ -336,14 +347,21 @@ LoraAdapter Transformer::adapter(int l, LoraTarget target) {
           .scale = lora_->config().scale()};
 }
 
+void Transformer::adapter_input_grad(int l, LoraTarget target, const float* dy, float* dx) {
+  const int i = adapter_index(l, target);
+  if (i < 0) return;
+  const LoraLayout::Adapter& a = lora_->adapters()[i];
+  lora_input_grad(adapter(l, target), a.in, a.out, dy, dims_.T(), dx);
+}
+
 void Transformer::adapter_backward(int l, LoraTarget target, const float* dy, const float* x,
-                                   GradWrite write, float* dx) {
+                                   GradWrite write) {
   const int i = adapter_index(l, target);
   if (i < 0) return;
   const LoraLayout::Adapter& a = lora_->adapters()[i];
   const LoraAdapter ad = adapter(l, target);
   lora_backward({ad.a, ad.b, ad.r, a.in, a.out, ad.scale}, dy, x, ad.ax, dims_.T(), ad.scratch,
-                adapter_grads_ + a.a, adapter_grads_ + a.b, dx, write);
+                adapter_grads_ + a.a, adapter_grads_ + a.b, nullptr, write);
 }
 
 }  // namespace anetrain

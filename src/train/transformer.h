@@ -71,6 +71,9 @@ class Transformer {
   void block_backward(int l, const float* params, float* grads, GradWrite write);
   // Runs host work now, or (backends that overlap) on a host thread; `slot` is joined first.
   void run_host(std::future<void>& slot, std::function<void()> work);
+  // Appends work to the host work in flight in `slot` (after it, on a host thread) without
+  // waiting for it, or runs it now (backends that do not overlap); joining `slot` joins both.
+  void then_host(std::future<void>& slot, std::function<void()> work);
   static void join(std::future<void>& slot);
   static float* probs_or_null(FloatBuffer& v);
   void join_all();
@@ -82,11 +85,14 @@ class Transformer {
   // The kernel argument for layer l's adapter of `target` ("wq"), inactive without one.
   LoraAdapter adapter(int l, LoraTarget target);
   int adapter_index(int l, LoraTarget target) const;  // into lora_->adapters(), -1 for none
-  // After block l's weight gradients: its adapters' gradients, and the adapter paths' shares
-  // of the input gradients (the ones the kernels do not add: q, k, v into the attention's
-  // dxnorm; w1, w3 into the FFN's).
-  void adapter_backward(int l, LoraTarget target, const float* dy, const float* x, GradWrite write,
-                        float* dx);
+  // The adapter path's share of an input gradient, for the ones the kernels do not add (q, k, v
+  // into the attention's dxnorm; w1, w3 into the FFN's): dx += A^T (scale B^T dy), on the
+  // spot, as the rmsnorm_backward after it reads dx.
+  void adapter_input_grad(int l, LoraTarget target, const float* dy, float* dx);
+  // An adapter's gradients (dA, dB) from its output's gradient dy and its input x. Host work
+  // that follows block l's weight-gradient work (then_host): it reads only what that reads,
+  // plus the adapter's own tap and scratch.
+  void adapter_backward(int l, LoraTarget target, const float* dy, const float* x, GradWrite write);
 
   ModelConfig config_;
   Backend& backend_;
