@@ -72,9 +72,10 @@ struct BackendUnderTest {
 
 void PrintTo(const BackendUnderTest& b, std::ostream* os) { *os << b.name; }
 
-std::unique_ptr<Backend> ane_backend(const char* pipeline) {
-  return std::make_unique<ane::AneBackend>(std::make_unique<ane::FakeDriver>(),
-                                           BackendOptions{.ane_pipeline = pipeline});
+std::unique_ptr<Backend> ane_backend(const char* pipeline, const char* form = "proven") {
+  return std::make_unique<ane::AneBackend>(
+      std::make_unique<ane::FakeDriver>(),
+      BackendOptions{.ane_pipeline = pipeline, .ane_program_form = form});
 }
 
 class LoraKernels : public ::testing::TestWithParam<BackendUnderTest> {
@@ -219,11 +220,15 @@ TEST_P(LoraKernels, SdpaBackward1WithAWoAdapterEqualsTheMergedWo) {
               Kernel::kSdpaBackward1);
 }
 
+// ane_fused: one program per kernel; sdpa_backward1's dattn, with Wo's adapter share, on the
+// host.
 INSTANTIATE_TEST_SUITE_P(
     Backends, LoraKernels,
     ::testing::Values(BackendUnderTest{"cpu", [] { return make_backend("cpu", {}); }, false},
                       BackendUnderTest{"ane", [] { return ane_backend("dynamic"); }, true},
-                      BackendUnderTest{"ane_static", [] { return ane_backend("static"); }, true}),
+                      BackendUnderTest{"ane_static", [] { return ane_backend("static"); }, true},
+                      BackendUnderTest{"ane_fused", [] { return ane_backend("static", "fused"); },
+                                       true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
