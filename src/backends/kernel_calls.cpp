@@ -1,5 +1,6 @@
 #include "backends/kernel_calls.h"
 
+#include <cmath>
 #include <type_traits>
 
 #include "backends/cpu/cpu_backend.h"
@@ -35,6 +36,22 @@ class CallTensors {
   const float* w(int64_t offset) const { return p + offset; }
   const int32_t* targets() const { return call_.targets.data(); }
   double* loss_sum() { return &loss_sum_; }
+  // Adapter t beside a weight [out, in], when the call has one; its tap an output when it sits
+  // beside a forward projection.
+  LoraAdapter adapter(const std::string& t, bool forward) {
+    const CallAdapters& ca = call_.adapters;
+    if (!ca.a.count(t)) return {};
+    std::vector<float>& scratch = adapter_scratch_[t];
+    scratch.assign(ca.rank * d.T(), 0.0f);
+    const auto drop = call_.inputs.find("drop_" + t);
+    return {.a = ca.a.at(t).data(),
+            .b = ca.b.at(t).data(),
+            .ax = forward ? act("ax_" + t, ca.rank) : nullptr,
+            .scratch = scratch.data(),
+            .drop = drop == call_.inputs.end() ? nullptr : drop->second.data(),
+            .r = ca.rank,
+            .scale = ca.scale};
+  }
   void finish() {
     if (call_.kernel == Kernel::kClassifierLoss)
       call_.outputs["loss_sum"] = {static_cast<float>(loss_sum_)};
@@ -49,6 +66,7 @@ class CallTensors {
  private:
   KernelCall& call_;
   std::vector<float> scratch_;
+  std::map<std::string, std::vector<float>> adapter_scratch_;
   double loss_sum_ = 0;
 };
 
@@ -74,7 +92,10 @@ AttentionForwardArgs args(CallTensors& t, As<AttentionForwardArgs>) {
           .k = t.act("k", d.KD()),
           .v = t.act("v", d.KD()),
           .attn = t.act("attn", d.QD()),
-          .lse = t.act("lse", d.H)};
+          .lse = t.act("lse", d.H),
+          .lora_q = t.adapter("q", true),
+          .lora_k = t.adapter("k", true),
+          .lora_v = t.adapter("v", true)};
 }
 
 FfnForwardArgs args(CallTensors& t, As<FfnForwardArgs>) {
@@ -90,7 +111,9 @@ FfnForwardArgs args(CallTensors& t, As<FfnForwardArgs>) {
           .rms_inv = t.act("rms_inv", 1),
           .h1 = t.act("h1", d.F),
           .h3 = t.act("h3", d.F),
-          .gate = t.act("gate", d.F)};
+          .gate = t.act("gate", d.F),
+          .lora_1 = t.adapter("1", true),
+          .lora_3 = t.adapter("3", true)};
 }
 
 FfnBackwardArgs args(CallTensors& t, As<FfnBackwardArgs>) {
@@ -104,7 +127,8 @@ FfnBackwardArgs args(CallTensors& t, As<FfnBackwardArgs>) {
           .h3 = t.in("h3"),
           .dxnorm = t.act("dxnorm", d.D),
           .dh1 = t.act("dh1", d.F),
-          .dh3 = t.act("dh3", d.F)};
+          .dh3 = t.act("dh3", d.F),
+          .lora_2 = t.adapter("2", false)};
 }
 
 SdpaBackward1Args args(CallTensors& t, As<SdpaBackward1Args>) {
@@ -120,7 +144,8 @@ SdpaBackward1Args args(CallTensors& t, As<SdpaBackward1Args>) {
           .dattn = t.act("dattn", d.QD()),
           .dv = m ? t.act("dv", d.KD()) : nullptr,
           .probs = m ? t.out("probs", rows) : nullptr,
-          .dprobs = m ? t.out("dprobs", rows) : nullptr};
+          .dprobs = m ? t.out("dprobs", rows) : nullptr,
+          .lora_o = t.adapter("o", false)};
 }
 
 SdpaBackward2Args args(CallTensors& t, As<SdpaBackward2Args>) {
@@ -169,6 +194,47 @@ std::vector<float> normal(Rng& rng, int64_t n, double scale) {
   return v;
 }
 
+// Adapter t of `call` beside a weight [out, in]: A ~ N(0, 1/in), so that ax is about as large as
+// the input, and B such that scale B ax is about as large as the 0.02-std projection; a mask
+// of 0 and 1/(1 - dropout) with dropout.
+void give_adapter(KernelCall& call, const std::string& t, int64_t out, int64_t in,
+                  const KernelDims& d, const CallLora& lora, Rng& rng) {
+  CallAdapters& ca = call.adapters;
+  ca.rank = lora.rank;
+  ca.scale = lora.scale;
+  ca.a[t] = normal(rng, lora.rank * in, 1.0 / std::sqrt(static_cast<double>(in)));
+  ca.b[t] = normal(rng, out * lora.rank,
+                   0.02 * std::sqrt(static_cast<double>(in) / lora.rank) / lora.scale);
+  if (lora.dropout <= 0) return;
+  std::vector<float>& mask = call.inputs["drop_" + t];
+  mask.resize(in * d.T());
+  for (float& m : mask) m = rng.uniform() < lora.dropout ? 0.0f : 1.0f / (1.0f - lora.dropout);
+}
+
+// The adapters a kernel takes (kernels.h): q, k, v in attention_forward, 1 and 3 in
+// ffn_forward, the input-gradient shares of 2 in ffn_backward and o in sdpa_backward1.
+void give_adapters(KernelCall& call, const KernelDims& d, const CallLora& lora, Rng& rng) {
+  switch (call.kernel) {
+    case Kernel::kAttentionForward:
+      give_adapter(call, "q", d.QD(), d.D, d, lora, rng);
+      give_adapter(call, "k", d.KD(), d.D, d, lora, rng);
+      give_adapter(call, "v", d.KD(), d.D, d, lora, rng);
+      break;
+    case Kernel::kFfnForward:
+      give_adapter(call, "1", d.F, d.D, d, lora, rng);
+      give_adapter(call, "3", d.F, d.D, d, lora, rng);
+      break;
+    case Kernel::kFfnBackward:
+      give_adapter(call, "2", d.D, d.F, d, lora, rng);
+      break;
+    case Kernel::kSdpaBackward1:
+      give_adapter(call, "o", d.D, d.QD(), d, lora, rng);
+      break;
+    default:
+      break;
+  }
+}
+
 }  // namespace
 
 void run_kernel_call(Backend& backend, const KernelDims& d, const ParamLayout& layout,
@@ -197,12 +263,15 @@ std::vector<float> check_params(const ModelConfig& one_block, const ParamLayout&
 }
 
 std::vector<KernelCall> reference_calls(const KernelDims& d, const ParamLayout& layout,
-                                        const float* params, Rng& rng) {
+                                        const float* params, Rng& rng, const CallLora& lora) {
   cpu::CpuBackend cpu;
   std::vector<KernelCall> calls(kKernelCount);
   for (size_t i = 0; i < kKernelCount; ++i) calls[i].kernel = kAllKernels[i];
   auto call = [&](Kernel k) -> KernelCall& { return calls[static_cast<size_t>(k)]; };
-  auto run = [&](Kernel k) { run_kernel_call(cpu, d, layout, params, call(k), true); };
+  auto run = [&](Kernel k) {
+    if (lora.rank > 0) give_adapters(call(k), d, lora, rng);
+    run_kernel_call(cpu, d, layout, params, call(k), true);
+  };
   const int64_t DT = d.D * d.T();
   const KernelCall& attention = call(Kernel::kAttentionForward);
   const KernelCall& ffn = call(Kernel::kFfnForward);

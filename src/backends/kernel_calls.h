@@ -18,11 +18,28 @@ namespace anetrain {
 
 using NamedTensors = std::map<std::string, std::vector<float>>;
 
+// A call's LoRA adapters (kernels.h LoraAdapter) by target t, the suffix of the argument's name
+// (lora_q -> "q"; q, k, v, o, 1, 2, 3): A [r, in] and B [out, r]. A dropout mask is the input
+// "drop_<t>" [in, T]; a forward kernel's tap the output "ax_<t>" [r, T].
+struct CallAdapters {
+  int64_t rank = 0;  // 0: no adapters
+  float scale = 0;
+  NamedTensors a, b;
+};
+
 struct KernelCall {
   Kernel kernel = Kernel::kAttentionForward;
   NamedTensors inputs;           // what the kernel reads besides its weights
   NamedTensors outputs;          // what it wrote
   std::vector<int32_t> targets;  // classifier_loss
+  CallAdapters adapters;         // the kernel's own (lora_q, lora_k, lora_v for attention, ...)
+};
+
+// Adapters for reference_calls: rank 0 for none; dropout > 0 gives every adapter a mask.
+struct CallLora {
+  int64_t rank = 0;
+  float scale = 1.5f;
+  float dropout = 0;
 };
 
 // Runs call.kernel on `backend` with call.inputs and the weights of block 0 (and the head) of
@@ -41,8 +58,9 @@ std::vector<float> check_params(const ModelConfig& one_block, const ParamLayout&
 // backend (P and dP materialized) runs them in step order on random block inputs (N(0, 1)) and
 // output gradients (N(0, 1e-2), as after loss scaling), each call reading what the calls
 // before it wrote. sdpa_backward2's outputs also hold part 1's dv, which part 2 writes when P
-// and dP are not materialized.
+// and dP are not materialized. With lora.rank > 0 every kernel that takes adapters gets them
+// (random A and B, the path about as large as the projection beside it; masks with dropout).
 std::vector<KernelCall> reference_calls(const KernelDims& d, const ParamLayout& layout,
-                                        const float* params, Rng& rng);
+                                        const float* params, Rng& rng, const CallLora& lora = {});
 
 }  // namespace anetrain

@@ -5,6 +5,7 @@
 //                                          parse, type-check and lint any MIL file
 //   check --config PRESET [--profile P]    lint every program, run it in the fp16 interpreter
 //                                          against the CPU backend, print a table
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -51,24 +52,48 @@ ane::ProgramOptions program_options(const Args& args) {
           .surface_budget_bytes = args.get_int("surface-budget-mb") << 20};
 }
 
+// --lora-rank and --lora-dropout: adapters on every weight that can carry one.
+CallLora lora_options(const Args& args) {
+  const long long rank = args.get_int("lora-rank");
+  const double dropout = args.get_double("lora-dropout");
+  if (rank < 0 || rank > 4096)
+    throw UserError("--lora-rank must be 0 (no adapters) to 4096, got " + std::to_string(rank));
+  if (!(dropout >= 0 && dropout < 1))
+    throw UserError("--lora-dropout must be in [0, 1), got " + args.get("lora-dropout"));
+  return {.rank = rank, .dropout = static_cast<float>(dropout)};
+}
+
 std::vector<ane::KernelProgram> programs_for(const RunConfig& config,
                                              const ane::ProgramOptions& options, uint64_t seed,
-                                             std::vector<float>& params) {
+                                             const CallLora& lora, std::vector<float>& params) {
   ModelConfig one = config.model;
   one.n_layers = 1;
   ParamLayout layout(one);
   params.assign(layout.total(), 0.0f);
   init_params(one, layout, config.train.init_std, seed, params.data());
-  return ane::build_kernel_programs(config.model, ane::block_weights(layout, params.data()),
-                                    options);
+  ane::BlockWeights w = ane::block_weights(layout, params.data());
+  // Adapters whose values are zero: a program's text and files do not depend on them (they
+  // travel in the input surface); `ane check` runs real ones.
+  std::vector<float> zeros;
+  if (lora.rank > 0) {
+    const KernelDims d = KernelDims::from(config.model, 1, config.model.seq_len);
+    zeros.assign(std::max({d.D, d.F, d.QD()}) * std::max(lora.rank, d.S), 0.0f);
+    w = ane::with_every_adapter(w, {.a = zeros.data(),
+                                    .b = zeros.data(),
+                                    .drop = lora.dropout > 0 ? zeros.data() : nullptr,
+                                    .r = lora.rank,
+                                    .scale = lora.scale});
+  }
+  return ane::build_kernel_programs(config.model, w, options);
 }
 
 int run_emit(const Args& args) {
   const RunConfig config = config_from_flags(args);
   const std::string out = args.get("out");
   std::vector<float> params;
-  auto programs = programs_for(config, program_options(args),
-                               static_cast<uint64_t>(args.get_int("seed")), params);
+  auto programs =
+      programs_for(config, program_options(args), static_cast<uint64_t>(args.get_int("seed")),
+                   lora_options(args), params);
   for (const auto& kp : programs) {
     const std::string dir = (std::filesystem::path(out) / kp.name()).string();
     ane::write_program_dir(kp, dir);
@@ -122,12 +147,13 @@ int run_check(const Args& args) {
   const ane::ProgramOptions options = program_options(args);
   const std::string profile = args.get("profile");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
+  const CallLora lora = lora_options(args);
   std::unique_ptr<ane::AneDriver> driver = open_check_driver(args.get("driver"), profile);
   if (driver) std::printf("driver: %s\n", driver->name().c_str());
   std::vector<float> params;
   int lint_errors = 0;
   int64_t programs = 0;
-  for (const auto& kp : programs_for(config, options, seed, params)) {
+  for (const auto& kp : programs_for(config, options, seed, lora, params)) {
     // The text a Mac would receive must parse back to the same program and pass lint.
     const std::string text = mil::print_program(kp.program);
     const mil::Program parsed = mil::parse_program(text, kp.name() + "/model.mil");
@@ -136,7 +162,7 @@ int run_check(const Args& args) {
     lint_errors += lint_and_report(parsed, kp.name() + "/model.mil", mil::lint_profile(profile));
     ++programs;
   }
-  const auto checks = ane::check_kernel_programs(config.model, options, seed, driver.get());
+  const auto checks = ane::check_kernel_programs(config.model, options, seed, driver.get(), lora);
   std::printf("%-18s %-7s %-6s %5s %5s  %-7s %11s %11s %10s %10s %10s %8s  %s\n", "kernel",
               "variant", "form", "parts", "ops", "worst", "max abs err", "max |cpu|", "rel err",
               "tolerance", "compile ms", "eval ms", "verdict");
@@ -150,10 +176,14 @@ int run_check(const Args& args) {
                 c.passed() ? "ok" : "FAIL");
     all = all && c.passed();
   }
+  const std::string adapters = lora.rank > 0
+                                   ? " with LoRA adapters of rank " + std::to_string(lora.rank) +
+                                         (lora.dropout > 0 ? " and dropout masks" : "")
+                                   : "";
   std::printf(
-      "%s: %zu kernels in %lld programs, lint profile %s: %d error(s); %s vs CPU backend: %s\n",
-      config.preset.c_str(), checks.size(), static_cast<long long>(programs), profile.c_str(),
-      lint_errors, driver ? driver->name().c_str() : "fp16 interpreter",
+      "%s%s: %zu kernels in %lld programs, lint profile %s: %d error(s); %s vs CPU backend: %s\n",
+      config.preset.c_str(), adapters.c_str(), checks.size(), static_cast<long long>(programs),
+      profile.c_str(), lint_errors, driver ? driver->name().c_str() : "fp16 interpreter",
       all ? "all within tolerance" : "FAILED");
   return all ? 0 : 1;
 }
@@ -178,6 +208,15 @@ std::vector<Flag> program_flags() {
        .default_value = "16",
        .help = "proven form: largest input or output surface"},
       {.name = "multi-input", .help = "one input per tensor instead of one packed surface"},
+      {.name = "lora-rank",
+       .value = "N",
+       .default_value = "0",
+       .help = "LoRA adapters of rank N beside every weight that can carry one (0: none); "
+               "they travel in the input surface, never baked"},
+      {.name = "lora-dropout",
+       .value = "P",
+       .default_value = "0",
+       .help = "with --lora-rank: a dropout mask on each adapter's input (P > 0)"},
   };
 }
 

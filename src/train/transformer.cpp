@@ -194,6 +194,15 @@ void Transformer::run_host(std::future<void>& slot, std::function<void()> work) 
     work();
 }
 
+void Transformer::then_host(std::future<void>& slot, std::function<void()> work) {
+  if (!backend_.overlaps_host_work()) return work();
+  slot = std::async(std::launch::async,
+                    [previous = std::move(slot), work = std::move(work)]() mutable {
+                      join(previous);
+                      work();
+                    });
+}
+
 void Transformer::join(std::future<void>& slot) {
   if (slot.valid()) slot.get();  // rethrows anything the work threw
 }
@@ -241,12 +250,15 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
       weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3, write);
     });
   if (lora_) {
-    join(ffn_grads_);  // adapters read the same taps; the CPU backend runs host work inline
-    adapter_backward(l, LoraTarget::w2, dres, ft.gate.data(), write, nullptr);
-    adapter_backward(l, LoraTarget::w1, acts_.dh1.data(), ft.xnorm.data(), write,
-                     acts_.dxnorm.data());
-    adapter_backward(l, LoraTarget::w3, acts_.dh3.data(), ft.xnorm.data(), write,
-                     acts_.dxnorm.data());
+    // W1's and W3's adapter shares of dxnorm feed the rmsnorm_backward below: now. The
+    // adapters' gradients read only what the weight-gradient work reads: they follow it.
+    adapter_input_grad(l, LoraTarget::w1, acts_.dh1.data(), acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::w3, acts_.dh3.data(), acts_.dxnorm.data());
+    then_host(ffn_grads_, [=, this, &ft] {
+      adapter_backward(l, LoraTarget::w2, dres, ft.gate.data(), write);
+      adapter_backward(l, LoraTarget::w1, acts_.dh1.data(), ft.xnorm.data(), write);
+      adapter_backward(l, LoraTarget::w3, acts_.dh3.data(), ft.xnorm.data(), write);
+    });
   }
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   {
@@ -293,14 +305,15 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
       weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq, write);
     });
   if (lora_) {
-    join(attention_grads_);
-    adapter_backward(l, LoraTarget::wo, dmid, at.attn.data(), write, nullptr);
-    adapter_backward(l, LoraTarget::wq, acts_.dqkv.q(), at.xnorm.data(), write,
-                     acts_.dxnorm.data());
-    adapter_backward(l, LoraTarget::wk, acts_.dqkv.k(), at.xnorm.data(), write,
-                     acts_.dxnorm.data());
-    adapter_backward(l, LoraTarget::wv, acts_.dqkv.v(), at.xnorm.data(), write,
-                     acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::wq, acts_.dqkv.q(), acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::wk, acts_.dqkv.k(), acts_.dxnorm.data());
+    adapter_input_grad(l, LoraTarget::wv, acts_.dqkv.v(), acts_.dxnorm.data());
+    then_host(attention_grads_, [=, this, &at] {
+      adapter_backward(l, LoraTarget::wo, dmid, at.attn.data(), write);
+      adapter_backward(l, LoraTarget::wq, acts_.dqkv.q(), at.xnorm.data(), write);
+      adapter_backward(l, LoraTarget::wk, acts_.dqkv.k(), at.xnorm.data(), write);
+      adapter_backward(l, LoraTarget::wv, acts_.dqkv.v(), at.xnorm.data(), write);
+    });
   }
   join(ffn_grads_);  // it reads dres, which the next line writes
   ProfileScope scope("host rmsnorm_backward");
@@ -310,8 +323,6 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
 
 void Transformer::use_adapters(const LoraLayout& lora, const float* adapters, float* adapter_grads,
                                bool base_gradients) {
-  ANETRAIN_CHECK(!backend_.overlaps_host_work(),
-                 "LoRA adapters need a backend that runs host work inline (the CPU backend)");
   lora_ = &lora;
   adapters_ = adapters;
   adapter_grads_ = adapter_grads;
@@ -321,9 +332,16 @@ void Transformer::use_adapters(const LoraLayout& lora, const float* adapters, fl
   lora_scratch_.assign(lora.adapters().size(), FloatBuffer(n));
   adapter_index_.assign(static_cast<size_t>(config_.n_layers) * kLoraTargetCount, -1);
   lora_drop_.assign(kLoraTargetCount, FloatBuffer());
-  if (lora.config().dropout > 0)
-    for (const LoraLayout::Adapter& a : lora.adapters())
+  // Host work running beside the kernels (then_host) regenerates its masks into buffers of
+  // its own; inline, one set serves both.
+  lora_host_drop_.assign(backend_.overlaps_host_work() ? kLoraTargetCount : 0, FloatBuffer());
+  if (lora.config().dropout > 0) {
+    for (const LoraLayout::Adapter& a : lora.adapters()) {
       lora_drop_[static_cast<int>(a.kind)].resize(a.in * dims_.T());
+      if (!lora_host_drop_.empty())
+        lora_host_drop_[static_cast<int>(a.kind)].resize(a.in * dims_.T());
+    }
+  }
   for (size_t i = 0; i < lora.adapters().size(); ++i) {
     const LoraLayout::Adapter& a = lora.adapters()[i];
     adapter_index_[a.layer * kLoraTargetCount + static_cast<int>(a.kind)] = static_cast<int>(i);
@@ -332,7 +350,7 @@ void Transformer::use_adapters(const LoraLayout& lora, const float* adapters, fl
 
 int64_t Transformer::adapter_buffer_bytes() const {
   int64_t floats = 0;
-  for (const auto* buffers : {&lora_ax_, &lora_scratch_, &lora_drop_})
+  for (const auto* buffers : {&lora_ax_, &lora_scratch_, &lora_drop_, &lora_host_drop_})
     for (const FloatBuffer& b : *buffers) floats += static_cast<int64_t>(b.size());
   return floats * static_cast<int64_t>(sizeof(float));
 }
@@ -341,13 +359,15 @@ int Transformer::adapter_index(int l, LoraTarget target) const {
   return lora_ ? adapter_index_[l * kLoraTargetCount + static_cast<int>(target)] : -1;
 }
 
-LoraAdapter Transformer::adapter(int l, LoraTarget target) {
+LoraAdapter Transformer::adapter(int l, LoraTarget target, bool on_host_thread) {
   const int i = adapter_index(l, target);
   if (i < 0) return {};
   const LoraLayout::Adapter& a = lora_->adapters()[i];
   float* drop = nullptr;
   if (dropping_) {
-    FloatBuffer& mask = lora_drop_[static_cast<int>(target)];
+    std::vector<FloatBuffer>& masks =
+        on_host_thread && !lora_host_drop_.empty() ? lora_host_drop_ : lora_drop_;
+    FloatBuffer& mask = masks[static_cast<int>(target)];
     lora_dropout_mask(dropout_seed_, l, target, lora_->config().dropout,
                       static_cast<int64_t>(mask.size()), mask.data());
     drop = mask.data();
@@ -361,14 +381,21 @@ LoraAdapter Transformer::adapter(int l, LoraTarget target) {
           .scale = lora_->config().scale()};
 }
 
-void Transformer::adapter_backward(int l, LoraTarget target, const float* dy, const float* x,
-                                   GradWrite write, float* dx) {
+void Transformer::adapter_input_grad(int l, LoraTarget target, const float* dy, float* dx) {
   const int i = adapter_index(l, target);
   if (i < 0) return;
   const LoraLayout::Adapter& a = lora_->adapters()[i];
-  const LoraAdapter ad = adapter(l, target);
+  lora_input_grad(adapter(l, target), a.in, a.out, dy, dims_.T(), dx);
+}
+
+void Transformer::adapter_backward(int l, LoraTarget target, const float* dy, const float* x,
+                                   GradWrite write) {
+  const int i = adapter_index(l, target);
+  if (i < 0) return;
+  const LoraLayout::Adapter& a = lora_->adapters()[i];
+  const LoraAdapter ad = adapter(l, target, /*on_host_thread=*/true);
   lora_backward({ad.a, ad.b, ad.r, a.in, a.out, ad.scale}, dy, x, ad.ax, dims_.T(), ad.scratch,
-                adapter_grads_ + a.a, adapter_grads_ + a.b, dx, write, ad.drop);
+                adapter_grads_ + a.a, adapter_grads_ + a.b, nullptr, write, ad.drop);
 }
 
 }  // namespace anetrain

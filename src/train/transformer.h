@@ -77,6 +77,9 @@ class Transformer {
   void block_backward(int l, const float* params, float* grads, GradWrite write);
   // Runs host work now, or (backends that overlap) on a host thread; `slot` is joined first.
   void run_host(std::future<void>& slot, std::function<void()> work);
+  // Appends work to the host work in flight in `slot` (after it, on a host thread) without
+  // waiting for it, or runs it now (backends that do not overlap); joining `slot` joins both.
+  void then_host(std::future<void>& slot, std::function<void()> work);
   static void join(std::future<void>& slot);
   static float* probs_or_null(FloatBuffer& v);
   void join_all();
@@ -86,13 +89,18 @@ class Transformer {
   FfnTaps& ffn_taps(int l);
 
   // The kernel argument for layer l's adapter of `target` ("wq"), inactive without one.
-  LoraAdapter adapter(int l, LoraTarget target);
+  // `on_host_thread`: for adapter_backward, which may run beside the kernels (then_host), so
+  // its dropout mask goes to a buffer of its own.
+  LoraAdapter adapter(int l, LoraTarget target, bool on_host_thread = false);
   int adapter_index(int l, LoraTarget target) const;  // into lora_->adapters(), -1 for none
-  // After block l's weight gradients: its adapters' gradients, and the adapter paths' shares
-  // of the input gradients (the ones the kernels do not add: q, k, v into the attention's
-  // dxnorm; w1, w3 into the FFN's).
-  void adapter_backward(int l, LoraTarget target, const float* dy, const float* x, GradWrite write,
-                        float* dx);
+  // The adapter path's share of an input gradient, for the ones the kernels do not add (q, k, v
+  // into the attention's dxnorm; w1, w3 into the FFN's): dx += A^T (scale B^T dy), on the
+  // spot, as the rmsnorm_backward after it reads dx.
+  void adapter_input_grad(int l, LoraTarget target, const float* dy, float* dx);
+  // An adapter's gradients (dA, dB) from its output's gradient dy and its input x. Host work
+  // that follows block l's weight-gradient work (then_host): it reads only what that reads,
+  // plus the adapter's own tap and scratch.
+  void adapter_backward(int l, LoraTarget target, const float* dy, const float* x, GradWrite write);
 
   ModelConfig config_;
   Backend& backend_;
@@ -101,12 +109,12 @@ class Transformer {
   const float* adapters_ = nullptr;
   float* adapter_grads_ = nullptr;
   std::vector<FloatBuffer> lora_ax_, lora_scratch_;
-  std::vector<int> adapter_index_;
+  std::vector<int> adapter_index_;  // [layer * kLoraTargetCount + target] -> adapter, or -1
   // Dropout masks, one buffer per target kind [in, T] (regenerated per layer and use);
   // `dropping_` only inside forward_backward.
-  std::vector<FloatBuffer> lora_drop_;
+  std::vector<FloatBuffer> lora_drop_, lora_host_drop_;
   uint64_t dropout_seed_ = 0;
-  bool dropping_ = false;   // [layer * kLoraTargetCount + target] -> adapter, or -1
+  bool dropping_ = false;
   bool base_grads_ = true;  // false: a frozen base (LoRA), no base weight gradients
   float* base_grad(float* g, int64_t offset) const { return base_grads_ ? g + offset : nullptr; }
   ParamLayout layout_;

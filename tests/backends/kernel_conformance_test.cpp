@@ -37,6 +37,8 @@ struct Case {
   // Std of Wq and Wk. check_params' 0.02 gives nearly flat attention, which would hide a wrong
   // softmax or its backward; "sharp" raises it so the probabilities are peaked.
   float qk_std = 0.02f;
+  // LoRA adapters on every kernel that takes them (kernel_calls.h CallLora): rank 0 for none.
+  CallLora lora = {};
 
   ModelConfig config() const {
     ModelConfig c;
@@ -51,6 +53,9 @@ struct Case {
 // a large eps, so a kernel that fixes either fails somewhere; B > 1 so that sequences are cut
 // apart and put back. sharp: peaked attention (qk_std). odd: S = 7, no size a multiple of a
 // vector width. long: S = 300 spans three causal query tiles of the CPU attention (128, 128, 44).
+// lora: adapters of rank 3 (the ANE pads the rank to 32) beside q, k, v, 1, 3 and the input
+// gradient shares of o and 2, and their taps; lora_dropout: with dropout masks; lora_mqa: rank
+// 32 (no padding) on the MQA shape.
 std::vector<Case> cases() {
   const Case base{.name = "",
                   .dim = 32,
@@ -77,6 +82,13 @@ std::vector<Case> cases() {
       with("sharp", [](Case& c) { c.qk_std = 0.4f; }),
       with("odd", [](Case& c) { c.S = 7; }),
       with("long", [](Case& c) { c.B = 1, c.S = 300; }),
+      with("lora", [](Case& c) { c.lora.rank = 3; }),
+      with("lora_dropout", [](Case& c) { c.lora = {.rank = 3, .dropout = 0.25f}; }),
+      with("lora_mqa",
+           [](Case& c) {
+             c.dim = 64, c.hidden_dim = 96, c.n_heads = 8, c.n_kv_heads = 1, c.vocab_size = 53;
+             c.lora = {.rank = 32, .scale = 0.5f, .dropout = 0.1f};
+           }),
   };
 }
 
@@ -136,7 +148,7 @@ TEST_P(KernelConformance, MatchesTheReferenceTrace) {
   std::vector<float> params = check_params(config, layout, 11, rng);
   const LayerParams& block = layout.layer(0);
   for (int64_t i = block.wq; i < block.wk + d.KD() * d.D; ++i) params[i] *= c.qk_std / 0.02f;
-  const std::vector<KernelCall> trace = reference_calls(d, layout, params.data(), rng);
+  const std::vector<KernelCall> trace = reference_calls(d, layout, params.data(), rng, c.lora);
   const KernelCall& reference = trace[static_cast<size_t>(kernel)];
   KernelCall call = reference;
   run_kernel_call(*backend, d, layout, params.data(), call,

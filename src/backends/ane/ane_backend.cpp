@@ -13,7 +13,6 @@
 #include "backends/ane/slot_binding.h"
 #include "core/error.h"
 #include "core/fp16.h"
-#include "core/gemm.h"
 
 namespace anetrain::ane {
 namespace {
@@ -90,7 +89,7 @@ bool AneBackend::supports(Kernel, const KernelDims& d) const {
 
 AneBackend::LoadedPlan& AneBackend::load_plan(const KernelDims& d, Kernel k,
                                               const BlockWeights& w) {
-  const ProgramKey key = program_key(k, d);
+  const ProgramKey key = program_key(k, d, lora_shape(w));
   if (pipeline_ == "dynamic") {
     // Compiled once per key; later dispatches only restage the current weights.
     auto it = dynamic_plans_.find(key);
@@ -118,9 +117,11 @@ AneBackend::LoadedPlan& AneBackend::load_plan(const KernelDims& d, Kernel k,
     compiled_order_.push_back(program_id);
     if (it == compiled_.end()) {
       it = compiled_.emplace(program_id, compile(part.name(), text, weights)).first;
-      // Programs with stale weights are never used again: keep the loaded set small.
-      constexpr size_t kMaxLoaded = 64;
-      if (compiled_order_.size() > kMaxLoaded) {
+      // Programs with stale weights are never used again: keep the loaded set small, but hold
+      // a whole step's programs, which a frozen base (LoRA: the adapters travel in the surface)
+      // runs again every step without compiling.
+      const size_t max_loaded = std::max<size_t>(64, compiles_per_step(n_layers_));
+      if (compiled_order_.size() > max_loaded) {
         driver_->unload(compiled_.at(compiled_order_.front()));
         compiled_.erase(compiled_order_.front());
         compiled_order_.erase(compiled_order_.begin());
@@ -149,8 +150,15 @@ std::vector<float> AneBackend::evaluate(const KernelProgram& part, int64_t handl
   }
 }
 
-void AneBackend::run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w,
-                            const Inputs& inputs, const Outputs& outputs) {
+void AneBackend::run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w, Inputs inputs,
+                            Outputs outputs) {
+  // The adapters' own slots (BlockWeights): masks in, forward taps out.
+  for (const BlockAdapter& spec : kBlockAdapters) {
+    const LoraAdapter& lora = w.*spec.field;
+    if (!lora.active()) continue;
+    if (lora.drop) inputs["drop_" + std::string(spec.t)] = lora.drop;
+    if (spec.forward) outputs["ax_" + std::string(spec.t)] = lora.ax;
+  }
   LoadedPlan& loaded = load_plan(d, k, w);
   const std::vector<SurfaceSlot> in_slots = loaded.plan.inputs();
   const std::vector<SurfaceSlot> out_slots = loaded.plan.outputs();
@@ -181,52 +189,53 @@ void AneBackend::run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w
   }
 }
 
-namespace {
-// LoRA adapters are not in the ANE programs yet: refused, never silently dropped.
-void refuse_lora(std::initializer_list<const LoraAdapter*> adapters) {
-  for (const LoraAdapter* adapter : adapters)
-    if (adapter->active())
-      throw UserError("LoRA adapters do not run on the ANE backend yet: use --backend cpu");
-}
-}  // namespace
-
 void AneBackend::attention_forward(const KernelDims& d, const AttentionForwardArgs& a) {
-  refuse_lora({&a.lora_q, &a.lora_k, &a.lora_v});
   run_kernel(
       d, Kernel::kAttentionForward,
-      {.attention_norm = a.norm_w, .wq = a.wq, .wk = a.wk, .wv = a.wv, .wo = a.wo}, {{"x", a.x}},
+      {.attention_norm = a.norm_w,
+       .wq = a.wq,
+       .wk = a.wk,
+       .wv = a.wv,
+       .wo = a.wo,
+       .lora_q = a.lora_q,
+       .lora_k = a.lora_k,
+       .lora_v = a.lora_v},
+      {{"x", a.x}},
       {{"y", a.y}, {"q", a.q}, {"k", a.k}, {"v", a.v}, {"attn", a.attn}, {"xnorm", a.xnorm}});
   rms_inv_on_host(a.x, d.D, d.T(), d.norm_eps, a.rms_inv);
   std::fill(a.lse, a.lse + d.H * d.T(), 0.0f);
 }
 
 void AneBackend::ffn_forward(const KernelDims& d, const FfnForwardArgs& a) {
-  refuse_lora({&a.lora_1, &a.lora_3});
-  run_kernel(d, Kernel::kFfnForward, {.ffn_norm = a.norm_w, .w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
+  run_kernel(d, Kernel::kFfnForward,
+             {.ffn_norm = a.norm_w,
+              .w1 = a.w1,
+              .w2 = a.w2,
+              .w3 = a.w3,
+              .lora_1 = a.lora_1,
+              .lora_3 = a.lora_3},
              {{"x", a.x}},
              {{"y", a.y}, {"h1", a.h1}, {"h3", a.h3}, {"gate", a.gate}, {"xnorm", a.xnorm}});
   rms_inv_on_host(a.x, d.D, d.T(), d.norm_eps, a.rms_inv);
 }
 
 void AneBackend::ffn_backward(const KernelDims& d, const FfnBackwardArgs& a) {
-  refuse_lora({&a.lora_2});
-  run_kernel(d, Kernel::kFfnBackward, {.w1 = a.w1, .w2 = a.w2, .w3 = a.w3},
+  run_kernel(d, Kernel::kFfnBackward, {.w1 = a.w1, .w2 = a.w2, .w3 = a.w3, .lora_2 = a.lora_2},
              {{"dy", a.dy}, {"h1", a.h1}, {"h3", a.h3}},
              {{"dxnorm", a.dxnorm}, {"dh1", a.dh1}, {"dh3", a.dh3}});
 }
 
 void AneBackend::sdpa_backward1(const KernelDims& d, const SdpaBackward1Args& a) {
-  refuse_lora({&a.lora_o});
-  // dattn = Wo^T dy is part of the kernel's contract: a part of its own in the proven form; the
-  // fused program keeps it internal, so the host computes it.
+  // dattn = Wo^T dy (with its adapter's share) is part of the kernel's contract: a part of its
+  // own in the proven form; the fused program keeps it internal, so the host computes it (the
+  // CPU kernel without P and dP computes dattn alone).
   const bool fused = options_.form == "fused";
   Outputs out = {{"dv", a.dv}, {"probs", a.probs}, {"dprobs", a.dprobs}};
   if (!fused) out["dattn"] = a.dattn;
-  run_kernel(d, Kernel::kSdpaBackward1, {.wo = a.wo},
+  run_kernel(d, Kernel::kSdpaBackward1, {.wo = a.wo, .lora_o = a.lora_o},
              {{"dy", a.dy}, {"q", a.q}, {"k", a.k}, {"v", a.v}}, out);
   if (fused)
-    gemm(Trans::kYes, Trans::kNo, d.QD(), d.T(), d.D, 1.0f, a.wo, d.QD(), a.dy, d.T(), 0.0f,
-         a.dattn, d.T());
+    host_.sdpa_backward1(d, {.dy = a.dy, .wo = a.wo, .dattn = a.dattn, .lora_o = a.lora_o});
 }
 
 void AneBackend::sdpa_backward2(const KernelDims& d, const SdpaBackward2Args& a) {

@@ -11,6 +11,10 @@
 // product of sdpa_backward1 in the fused form are computed on the host CPU by design (they are
 // host work in the seed too), not as a fallback. The lse tap is not produced: this backend's
 // sdpa_backward1 recomputes P from q and k on the ANE.
+//
+// LoRA adapters (kernels.h LoraAdapter) run inside the programs, their values in the input
+// surface in both pipelines (kernel_programs.h), so changing them never recompiles; a static
+// program over a frozen base is compiled once and found again every step.
 #pragma once
 
 #include <map>
@@ -67,8 +71,9 @@ class AneBackend final : public Backend {
     std::vector<int64_t> handles;  // one per part
   };
   // Runs kernel k's plan with the given weights once per sequence.
-  void run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w, const Inputs& inputs,
-                  const Outputs& outputs);
+  // LoRA adapters in `w` bind their own slots (dropout masks, forward taps).
+  void run_kernel(const KernelDims& d, Kernel k, const BlockWeights& w, Inputs inputs,
+                  Outputs outputs);
   // The loaded plan for these weights, compiling its parts when needed. Dynamic: built and
   // compiled once per program_key(k, d), then only its surface weights are refreshed. Static:
   // rebuilt with the weights baked in, each part compiled the first time its text is seen.

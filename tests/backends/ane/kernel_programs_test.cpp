@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -31,8 +32,9 @@ RunConfig config_for(const std::string& preset) {
   return c;
 }
 
-void expect_all_match(const ModelConfig& model, const ProgramOptions& options) {
-  const auto checks = check_kernel_programs(model, options, 7);
+void expect_all_match(const ModelConfig& model, const ProgramOptions& options,
+                      const CallLora& lora = {}) {
+  const auto checks = check_kernel_programs(model, options, 7, nullptr, lora);
   ASSERT_EQ(checks.size(), ane_program_kernels().size());
   for (const KernelCheck& k : checks) {
     const SlotError& w = k.worst();
@@ -48,20 +50,27 @@ TEST_P(KernelPrograms, MatchTheCpuBackendInFp16) {
   expect_all_match(config_for(preset).model, {.variant = variant, .form = form});
 }
 
+// One block's programs; with lora.rank > 0, adapters (values 0.01) beside every weight that
+// can carry one, with dropout masks when lora.dropout > 0.
 std::vector<KernelProgram> programs_of(const ModelConfig& model, const ProgramOptions& options,
-                                       std::vector<float>& params) {
+                                       std::vector<float>& params, const CallLora& lora = {}) {
   ModelConfig one = model;
   one.n_layers = 1;
   ParamLayout layout(one);
   params.assign(layout.total(), 0.01f);
-  return build_kernel_programs(model, block_weights(layout, params.data()), options);
+  BlockWeights w = block_weights(layout, params.data());
+  if (lora.rank > 0)  // A, B and mask read from the parameters: large enough for any of them
+    w = with_every_adapter(w, {.a = params.data(),
+                               .b = params.data(),
+                               .drop = lora.dropout > 0 ? params.data() : nullptr,
+                               .r = lora.rank,
+                               .scale = lora.scale});
+  return build_kernel_programs(model, w, options);
 }
 
-TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
-  const auto [preset, variant, form] = GetParam();
-  std::vector<float> params;
-  const auto programs =
-      programs_of(config_for(preset).model, {.variant = variant, .form = form}, params);
+// Print -> parse -> print is the identity, the checker accepts and lint finds no error nor any
+// inline literal, buildInfo and blob records are as written, one input surface.
+void expect_well_formed(const std::vector<KernelProgram>& programs) {
   for (const KernelProgram& kp : programs) {
     const std::string text = mil::print_program(kp.program);
     const mil::Program parsed = mil::parse_program(text, kp.kernel);
@@ -86,6 +95,13 @@ TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
     EXPECT_EQ(kp.program.main.inputs[0].second.shape,
               (std::vector<int64_t>{1, kp.surface_channels, 1, kp.surface_columns}));
   }
+}
+
+TEST_P(KernelPrograms, PrintParsePrintIsIdenticalAndLintsClean) {
+  const auto [preset, variant, form] = GetParam();
+  std::vector<float> params;
+  expect_well_formed(
+      programs_of(config_for(preset).model, {.variant = variant, .form = form}, params));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, KernelPrograms,
@@ -123,6 +139,66 @@ TEST_P(ProvenForm, FollowsTheFormOfTheProgramsThatRan) {
       EXPECT_EQ(kp.surface_columns % 32, 0) << where;
     }
   }
+}
+
+// LoRA adapters (rank 3, padded to 32 inside the programs) with dropout masks, in both variants
+// and forms: the kernels that take them still match the CPU backend given the same adapters,
+// their taps included, and the programs are as well formed as without.
+class KernelProgramsLora : public KernelPrograms {};
+
+TEST_P(KernelProgramsLora, MatchTheCpuBackendAndAreWellFormed) {
+  const auto [preset, variant, form] = GetParam();
+  const ModelConfig model = config_for(preset).model;
+  const CallLora lora{.rank = 3, .dropout = 0.25f};
+  expect_all_match(model, {.variant = variant, .form = form}, lora);
+  std::vector<float> params;
+  expect_well_formed(programs_of(model, {.variant = variant, .form = form}, params, lora));
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, KernelProgramsLora,
+                         ::testing::Combine(::testing::Values("tiny", "tiny-gqa"),
+                                            ::testing::Values("static", "dynamic"),
+                                            ::testing::Values("proven", "fused")));
+
+// Adapters never go into the weight file or the text: two sets of adapter values give the same
+// program and weight file (so the static pipeline's frozen base is compiled once), and only the
+// surface differs, holding A and scale B (zero past the rank).
+TEST(KernelProgramsLora, AdaptersTravelInTheSurfaceOnly) {
+  const ModelConfig model = load_config("tiny").model;
+  const ParamLayout layout(model);
+  std::vector<float> params(layout.total(), 0.01f);
+  const KernelDims d = KernelDims::from(model, 1, model.seq_len);
+  const std::vector<float> a1(3 * d.D, 0.5f), b1(d.F * 3, 0.25f), a2(3 * d.D, -1.0f);
+  auto plan = [&](const std::vector<float>& a, int64_t rank) {
+    BlockWeights w = block_weights(layout, params.data());
+    w.lora_1 = {.a = a.data(), .b = b1.data(), .r = rank, .scale = 2.0f};
+    return build_kernel_plan(d, Kernel::kFfnForward, w, {.variant = "static"});
+  };
+  const KernelPlan first = plan(a1, 3), second = plan(a2, 3), other_rank = plan(a1, 2);
+  const KernelProgram &p1 = first.parts.at(0), &p2 = second.parts.at(0);
+  EXPECT_EQ(mil::print_program(p1.program), mil::print_program(p2.program));
+  EXPECT_EQ(serialize_weights(p1), serialize_weights(p2));
+  EXPECT_NE(mil::print_program(p1.program), mil::print_program(other_rank.parts.at(0).program));
+  ASSERT_EQ(p1.surface_weights.size(), 2u) << "A and B of lora_1; the base weights are baked";
+  for (const SurfaceWeight& sw : p1.surface_weights) {
+    EXPECT_EQ(sw.column % 32, 0) << sw.name;
+    const bool b = sw.source.adapter_b;
+    // The applied matrices are A [32, D] and scale B [F, 32]: 3 of the 32 rank indices hold
+    // the adapter, the rest are zero.
+    int64_t nonzero = 0;
+    for (float v : sw.values) {
+      nonzero += v != 0;
+      if (v != 0) EXPECT_FLOAT_EQ(v, 0.5f) << sw.name;  // A, and scale 2 times B = 0.25
+    }
+    EXPECT_EQ(nonzero, 3 * (b ? d.F : d.D)) << sw.name;
+  }
+  for (const SurfaceWeight& sw : p2.surface_weights)
+    for (float v : sw.values) EXPECT_TRUE(v == 0 || v == (sw.source.adapter_b ? 0.5f : -1.0f));
+  const std::vector<SurfaceSlot> outputs = first.outputs();
+  const auto tap = std::find_if(outputs.begin(), outputs.end(),
+                                [](const SurfaceSlot& s) { return s.name == "ax_1"; });
+  ASSERT_NE(tap, outputs.end()) << "the tap is an output";
+  EXPECT_EQ(tap->channels, 3) << "the tap has the adapter's rank, not the programs' padded one";
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, ProvenForm,
@@ -241,6 +317,25 @@ TEST(ProvenFormLint, NoWarningsWhereThePresetFitsAndOnlyTheReasonWhereItDoesNot)
           }
         EXPECT_EQ(seen, rules) << preset << " " << variant << " " << profile;
       }
+}
+
+// LoRA adapters keep the proven form's programs clean: layer768 with rank 8 and dropout masks
+// lints with no warning at all, every surface within 16 MB, every block at an aligned column.
+TEST(ProvenFormLint, LoraAdaptersKeepLayer768Clean) {
+  const ModelConfig model = load_config("layer768").model;
+  for (const std::string variant : {"static", "dynamic"}) {
+    std::vector<float> params;
+    for (const KernelProgram& kp :
+         programs_of(model, {.variant = variant}, params, {.rank = 8, .dropout = 0.1f})) {
+      for (const std::string profile : {"m1-macos15", "m4-macos15"})
+        for (const auto& issue : mil::lint_program(kp.program, mil::lint_profile(profile)))
+          ADD_FAILURE() << variant << " " << profile << " " << kp.name() << " [" << issue.rule
+                        << "] " << issue.message;
+      EXPECT_LE(std::max(kp.input_bytes(), kp.output_bytes()), 16 << 20) << kp.name();
+      for (const SurfaceWeight& w : kp.surface_weights)
+        EXPECT_TRUE(w.column % 32 == 0 && w.channel % 32 == 0) << kp.name() << " " << w.name;
+    }
+  }
 }
 
 }  // namespace

@@ -97,5 +97,38 @@ TEST(ProgramKey, TheBackendCompilesAgainExactlyWhenTheKeyChanges) {
   EXPECT_EQ(run(d), 2) << "another eps: another program";
 }
 
+// LoRA adapters change the programs (extra surface blocks, mask slots, taps): the key holds
+// their shape, so programs with and without adapters, of other ranks or with and without a
+// dropout mask never share a compile; new adapter values do (they travel in the surface).
+TEST(ProgramKey, TheAdaptersShapeIsPartOfTheKeyAndTheirValuesAreNot) {
+  init_thread_pool();
+  AneBackend ane(std::make_unique<FakeDriver>());
+  const KernelDims d = tiny_dims();
+  ModelConfig c;
+  c.n_layers = 1;
+  const ParamLayout layout(c);
+  auto run = [&](const CallLora& lora, uint64_t seed) {
+    Rng rng(seed);
+    const std::vector<float> params = check_params(c, layout, 1, rng);
+    KernelCall call = reference_calls(d, layout, params.data(), rng,
+                                      lora)[static_cast<size_t>(Kernel::kFfnForward)];
+    run_kernel_call(ane, d, layout, params.data(), call, true);
+    return ane.driver().compiles();
+  };
+  EXPECT_EQ(run({}, 1), 1);
+  EXPECT_EQ(run({.rank = 4}, 1), 2) << "adapters: another program";
+  EXPECT_EQ(run({.rank = 4}, 2), 2) << "other adapter values: the same program";
+  EXPECT_EQ(run({.rank = 8}, 1), 3) << "another rank: another program";
+  EXPECT_EQ(run({.rank = 8, .dropout = 0.5f}, 1), 4) << "a dropout mask: another program";
+  EXPECT_EQ(run({.rank = 8, .dropout = 0.5f}, 3), 4);
+  EXPECT_EQ(run({}, 2), 4) << "no adapters again: the first program";
+  const BlockWeights plain{};
+  BlockWeights with{};
+  const float a = 0;
+  with.lora_1 = {.a = &a, .b = &a, .r = 4};
+  EXPECT_NE(program_key(Kernel::kFfnForward, d, lora_shape(with)),
+            program_key(Kernel::kFfnForward, d, lora_shape(plain)));
+}
+
 }  // namespace
 }  // namespace anetrain::ane

@@ -60,13 +60,52 @@ Generator::Generator(const KernelDims& d, const BlockWeights& w, const ProgramOp
 void Generator::declare(const std::string& name, WeightSource::Field field, int64_t out, int64_t in,
                         bool transpose, int64_t first_row) {
   ANETRAIN_CHECK(!transpose || first_row == 0, "row ranges of transposed weights");
-  weights_.push_back({.name = name,
-                      .out = transpose ? in : out,
-                      .in = transpose ? out : in,
-                      .gain = false,
-                      .applied = conv_weight(weights_source_.*field + first_row * in, out, in,
-                                             transpose),
-                      .source = {field, transpose, first_row}});
+  weights_.push_back(
+      {.name = name,
+       .out = transpose ? in : out,
+       .in = transpose ? out : in,
+       .gain = false,
+       .applied = conv_weight(weights_source_.*field + first_row * in, out, in, transpose),
+       .source = {field, transpose, first_row},
+       .in_surface = dynamic_});
+}
+
+void Generator::declare_adapter(const BlockAdapter& spec, int64_t out, int64_t in,
+                                int64_t first_row) {
+  const LoraAdapter& lora = weights_source_.*spec.field;
+  if (!lora.active()) return;
+  ANETRAIN_CHECK(lora.r > 0 && lora.b,
+                 std::string("LoRA adapter ") + spec.t + " without rank or B");
+  const std::string name = std::string("lora_") + spec.t;
+  const int64_t rank = align32(lora.r);
+  auto surface_weight = [&](const std::string& n, int64_t o, int64_t i, bool b, bool transposed,
+                            int64_t row) {
+    weights_.push_back({.name = n,
+                        .out = o,
+                        .in = i,
+                        .gain = false,
+                        .source = {.transposed = transposed,
+                                   .first_row = row,
+                                   .adapter = spec.field,
+                                   .adapter_b = b},
+                        .in_surface = true});
+  };
+  if (spec.forward) {
+    // ax = A x [rank, S], then scale B ax over the rows of W this program computes.
+    surface_weight(name + "_a", rank, in, false, false, 0);
+    surface_weight(name + "_b", out, rank, true, false, first_row);
+  } else {
+    // The input gradient through W^T: g = (scale B)^T dy [rank, S], then A^T g [in, S].
+    ANETRAIN_CHECK(first_row == 0, "row ranges of backward adapters");
+    surface_weight(name + "_b", rank, out, true, true, 0);
+    surface_weight(name + "_a", in, rank, false, true, 0);
+  }
+  adapters_.push_back({.spec = spec,
+                       .name = name,
+                       .r = lora.r,
+                       .rank = rank,
+                       .in = in,
+                       .masked = lora.drop != nullptr});
 }
 
 void Generator::declare_gain(const std::string& name, WeightSource::Field field, int64_t n) {
@@ -76,7 +115,8 @@ void Generator::declare_gain(const std::string& name, WeightSource::Field field,
                       .in = 1,
                       .gain = true,
                       .applied = std::vector<float>(g, g + n),
-                      .source = {field, false}});
+                      .source = {field, false},
+                      .in_surface = dynamic_});
 }
 
 void Generator::place_dynamic(const std::vector<SurfaceSlot>& slots) {
@@ -86,6 +126,7 @@ void Generator::place_dynamic(const std::vector<SurfaceSlot>& slots) {
   int64_t channels = 0;
   for (const SurfaceSlot& sl : slots) channels = std::max(channels, sl.channels);
   for (DeclaredWeight& w : weights_) {
+    if (!w.in_surface) continue;
     w.rows_are_outputs = !w.gain && w.in != channels && w.out == channels;
     channels = std::max(channels, w.rows());
   }
@@ -94,17 +135,49 @@ void Generator::place_dynamic(const std::vector<SurfaceSlot>& slots) {
     input_positions_.push_back({0, column});
     column += d_.S;
   }
+  // Weight blocks go into shelves of columns: a block sits under an earlier one when its rows
+  // fit below it and its columns within it, else it opens a shelf at the next aligned column.
+  // Only the adapters' thin blocks (rank rows, the rank a multiple of 32) ever share one: the
+  // rows under B^T [rank, out] would otherwise be wasted across `out` columns.
+  struct Shelf {
+    int64_t column, width, rows_used;
+  };
+  std::vector<Shelf> shelves;
   for (DeclaredWeight& w : weights_) {
-    w.column = align32(column);
-    column = w.column + w.cols();
+    if (!w.in_surface) continue;
+    auto fit = std::find_if(shelves.begin(), shelves.end(), [&](const Shelf& s) {
+      return s.rows_used + w.rows() <= channels && w.cols() <= s.width;
+    });
+    if (fit == shelves.end()) {
+      shelves.push_back({align32(column), w.cols(), 0});
+      column = shelves.back().column + w.cols();
+      fit = shelves.end() - 1;
+    }
+    w.column = fit->column;
+    w.channel = fit->rows_used;
+    fit->rows_used += w.rows();
   }
   surface_channels_ = channels;
   surface_columns_ = align32(column);
 }
 
-std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& slots) {
-  slots_ = slots;
-  if (dynamic_ && proven_ && !weights_.empty()) {
+std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& kernel_slots) {
+  // The adapters' dropout masks are input slots after the kernel's own.
+  slots_ = kernel_slots;
+  for (const DeclaredAdapter& a : adapters_)
+    if (a.masked) slots_.push_back({"drop_" + std::string(a.spec.t), a.in});
+  std::vector<Value> out = place_inputs(slots_);
+  for (DeclaredAdapter& a : adapters_)
+    if (a.masked)
+      for (size_t i = kernel_slots.size(); i < slots_.size(); ++i)
+        if (slots_[i].name == "drop_" + std::string(a.spec.t)) a.drop = out[i];
+  out.resize(kernel_slots.size());
+  return out;
+}
+
+std::vector<Value> Generator::place_inputs(const std::vector<SurfaceSlot>& slots) {
+  const bool surface_weights = has_surface_weights();
+  if (proven_ && surface_weights) {
     place_dynamic(slots);
     Value surface = b_.input("x", {1, surface_channels_, 1, surface_columns_});
     std::vector<Value> out;
@@ -112,20 +185,20 @@ std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& slots) {
       out.push_back(b_.slice_by_size(slots[i].name, surface, {0, 0, 0, input_positions_[i].second},
                                      {1, slots[i].channels, 1, d_.S}));
     for (DeclaredWeight& w : weights_)
-      w.value = b_.slice_by_size(w.name + "_m", surface, {0, 0, 0, w.column},
-                                 {1, w.rows(), 1, w.cols()});
+      if (w.in_surface)
+        w.value = b_.slice_by_size(w.name + "_m", surface, {0, w.channel, 0, w.column},
+                                   {1, w.rows(), 1, w.cols()});
     return out;
   }
   int64_t channels = total(slots);
   int64_t columns = d_.S;
-  if (dynamic_) {
-    for (auto& w : weights_) {
-      channels = std::max(channels, w.in == 1 && w.gain ? w.out : w.in);
-      w.column = columns;
-      columns += w.gain ? 1 : w.out;
-    }
-    columns = (columns + 31) / 32 * 32;
+  for (auto& w : weights_) {
+    if (!w.in_surface) continue;
+    channels = std::max(channels, w.gain ? w.out : w.in);
+    w.column = columns;
+    columns += w.gain ? 1 : w.out;
   }
+  if (dynamic_ || surface_weights) columns = align32(columns);
   surface_channels_ = channels;
   surface_columns_ = columns;
   int64_t first_channel = 0;
@@ -134,6 +207,7 @@ std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& slots) {
     first_channel += sl.channels;
   }
   if (multi_input_) {
+    ANETRAIN_CHECK(!surface_weights, "multi-input programs carry no surface weights");
     // One function input per slot (capability flag: reportedly some ANE builds need inputs
     // bound in alphabetical order of their names and ordered by ascending size). Inputs are
     // declared smallest first, named in_<i>_<slot> so alphabetical order is that order.
@@ -152,23 +226,23 @@ std::vector<Value> Generator::inputs(const std::vector<SurfaceSlot>& slots) {
   }
   Value surface = b_.input("x", {1, channels, 1, columns});
   std::vector<Value> out;
-  if (!dynamic_ && slots.size() == 1) return {surface};
+  if (!dynamic_ && !surface_weights && slots.size() == 1) return {surface};
   int64_t at = 0;
   for (const SurfaceSlot& sl : slots) {
     out.push_back(b_.slice_by_size(sl.name, surface, {0, at, 0, 0}, {1, sl.channels, 1, d_.S}));
     at += sl.channels;
   }
-  if (dynamic_)
-    for (auto& w : weights_) {
-      const int64_t rows = w.gain ? w.out : w.in, cols = w.gain ? 1 : w.out;
-      w.value = b_.slice_by_size(w.name + "_m", surface, {0, 0, 0, w.column}, {1, rows, 1, cols});
-    }
+  for (auto& w : weights_) {
+    if (!w.in_surface) continue;
+    const int64_t rows = w.gain ? w.out : w.in, cols = w.gain ? 1 : w.out;
+    w.value = b_.slice_by_size(w.name + "_m", surface, {0, 0, 0, w.column}, {1, rows, 1, cols});
+  }
   return out;
 }
 
 Value Generator::project(const std::string& name, const Value& x, const std::string& weight) {
   const DeclaredWeight& w = find(weight);
-  if (!dynamic_) {
+  if (!w.in_surface) {
     Value wv = b_.weight(weight + "_w", {w.out, w.in, 1, 1}, w.applied);
     return b_.conv1x1(name, x, wv);
   }
@@ -190,9 +264,41 @@ Value Generator::project(const std::string& name, const Value& x, const std::str
   return b_.reshape(name, y2, {1, w.out, 1, d_.S});
 }
 
+Value Generator::project(const std::string& name, const Value& x, const std::string& weight,
+                         const char* t) {
+  DeclaredAdapter* a = find_adapter(t);
+  if (!a) return project(name, x, weight);
+  return b_.add(name, project(name + "_w", x, weight), adapter_path(*a, x));
+}
+
+Value Generator::adapter_path(DeclaredAdapter& a, const Value& x) {
+  const std::string& n = a.name;
+  if (!a.spec.forward) {
+    Value g = project(n + "_g", x, n + "_b");          // (scale B)^T dy, [1, rank, 1, S]
+    Value share = project(n + "_share", g, n + "_a");  // A^T g
+    return a.masked ? b_.mul(n + "_dropped", share, a.drop) : share;
+  }
+  Value xd = a.masked ? b_.mul(n + "_x", x, a.drop) : x;
+  a.ax = project(n + "_axp", xd, n + "_a");  // [1, rank, 1, S], rows past r zero
+  return project(n + "_path", a.ax, n + "_b");
+}
+
+std::vector<Generator::Output> Generator::adapter_taps() {
+  std::vector<Output> taps;
+  for (const DeclaredAdapter& a : adapters_)
+    if (a.spec.forward) {
+      ANETRAIN_CHECK(!a.ax.name.empty(), a.name + "'s tap before its projection");
+      const Value ax =
+          a.r == a.rank ? a.ax
+                        : b_.slice_by_size(a.name + "_ax", a.ax, {0, 0, 0, 0}, {1, a.r, 1, d_.S});
+      taps.push_back({"ax_" + std::string(a.spec.t), ax});
+    }
+  return taps;
+}
+
 Value Generator::gain(const std::string& weight) {
   const DeclaredWeight& w = find(weight);
-  if (!dynamic_) return b_.weight(weight + "_w", {1, w.out, 1, 1}, w.applied);
+  if (!w.in_surface) return b_.weight(weight + "_w", {1, w.out, 1, 1}, w.applied);
   return w.value;  // already [1, n, 1, 1]
 }
 
@@ -352,16 +458,16 @@ KernelProgram Generator::finish(Kernel kernel, const std::string& part) {
   k.input_names = input_names_;
   k.surface_channels = surface_channels_;
   k.surface_columns = surface_columns_;
-  if (dynamic_) {
-    for (const auto& w : weights_)
+  for (const auto& w : weights_)
+    if (w.in_surface)
       k.surface_weights.push_back({.name = w.name,
                                    .rows = w.rows(),
                                    .cols = w.cols(),
                                    .column = w.column,
+                                   .channel = w.channel,
                                    .source = w.source,
                                    .rows_are_outputs = w.rows_are_outputs});
-    refresh_surface_weights(k, weights_source_);
-  }
+  refresh_surface_weights(k, weights_source_);
   return k;
 }
 
@@ -372,10 +478,67 @@ const Generator::DeclaredWeight& Generator::find(const std::string& name) const 
   return weights_.front();
 }
 
+bool Generator::has_surface_weights() const {
+  return std::any_of(weights_.begin(), weights_.end(),
+                     [](const DeclaredWeight& w) { return w.in_surface; });
+}
+
+Generator::DeclaredAdapter* Generator::find_adapter(const char* t) {
+  for (DeclaredAdapter& a : adapters_)
+    if (std::string(a.spec.t) == t) return &a;
+  return nullptr;
+}
+
 int64_t KernelProgram::output_channels() const { return total(outputs); }
+
+namespace {
+
+// An adapter's applied matrix [out, in] (WeightSource::adapter) into M: A or scale B, as is or
+// transposed, zero at rank indices past the adapter's rank.
+void refresh_adapter(SurfaceWeight& sw, const BlockWeights& w) {
+  const LoraAdapter& lora = w.*sw.source.adapter;
+  ANETRAIN_CHECK(lora.active(), "no LoRA adapter for surface slot " + sw.name);
+  const bool b = sw.source.adapter_b, t = sw.source.transposed;
+  const float* x = b ? lora.b : lora.a;
+  const float scale = b ? lora.scale : 1.0f;
+  const int64_t out = sw.rows_are_outputs ? sw.rows : sw.cols;
+  const int64_t in = sw.rows_are_outputs ? sw.cols : sw.rows;
+  // X is B [*, r] or A [r, in of the weight]; the applied matrix is X's rows (from first_row)
+  // or, transposed, X^T.
+  const int64_t x_cols = b ? lora.r : (t ? out : in);
+  sw.values.resize(sw.rows * sw.cols);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) {
+      const int64_t row = t ? i : sw.source.first_row + o, col = t ? o : i;
+      const int64_t rank_index = b ? col : row;
+      const float v = rank_index < lora.r ? scale * x[row * x_cols + col] : 0.0f;
+      sw.values[sw.rows_are_outputs ? o * sw.cols + i : i * sw.cols + o] = v;
+    }
+}
+
+}  // namespace
+
+LoraShape lora_shape(const BlockWeights& w) {
+  LoraShape shape;
+  for (size_t i = 0; i < kBlockAdapterCount; ++i) {
+    const LoraAdapter& a = w.*kBlockAdapters[i].field;
+    shape.rank[i] = a.active() ? a.r : 0;
+    shape.masked[i] = a.active() && a.drop != nullptr;
+  }
+  return shape;
+}
+
+BlockWeights with_every_adapter(BlockWeights w, const LoraAdapter& adapter) {
+  for (const BlockAdapter& spec : kBlockAdapters) w.*spec.field = adapter;
+  return w;
+}
 
 void refresh_surface_weights(KernelProgram& program, const BlockWeights& w) {
   for (SurfaceWeight& sw : program.surface_weights) {
+    if (sw.source.adapter) {
+      refresh_adapter(sw, w);
+      continue;
+    }
     ANETRAIN_CHECK(w.*sw.source.field != nullptr, "no weight for surface slot " + sw.name);
     // A = rows [first_row, ...) of W [*, in]; in = cols of M when M = A, else rows.
     const int64_t w_in = sw.rows_are_outputs ? sw.cols : sw.rows;

@@ -35,12 +35,26 @@ class Generator {
   void declare_gain(const std::string& name, WeightSource::Field field, int64_t n);
 
   // The function's single input surface, unpacked into its activation slots (kernel_programs.h
-  // says where each lives). Dynamic: each declared weight's M in its own column range after
-  // the activations, zero elsewhere; the width padded so that each row stays 64-byte aligned.
+  // says where each lives), the adapters' mask slots after them. Dynamic, and adapters in both
+  // variants: each such weight's M in its own block after the activations, zero elsewhere; the
+  // width padded so that each row stays 64-byte aligned. Returns the given slots' values.
   std::vector<mil::Value> inputs(const std::vector<SurfaceSlot>& slots);
+
+  // A LoRA adapter beside the projection of a weight W [out, in] (kernels.h LoraAdapter),
+  // declared before inputs(); nothing when the adapter is inactive in the block's weights. Its
+  // A and scale * B always travel in the input surface, never baked, so new adapter values never
+  // recompile; the rank is padded with zeros to a multiple of 32 (matmuls contract over 32s,
+  // as reported needed). A dropout mask joins the input slots as "drop_<t>". With first_row,
+  // B's rows [first_row, first_row + out) (a head group's).
+  void declare_adapter(const BlockAdapter& adapter, int64_t out, int64_t in, int64_t first_row = 0);
 
   // y = A x for the declared weight `weight`; x is [1, in, 1, S].
   mil::Value project(const std::string& name, const mil::Value& x, const std::string& weight);
+  // The same plus adapter t's path when one is declared: forward adapters add
+  // scale B A (drop * x) and keep the tap ax = A (drop * x); backward ones (W applied as W^T)
+  // add the input-gradient share drop * A^T (scale B^T x).
+  mil::Value project(const std::string& name, const mil::Value& x, const std::string& weight,
+                     const char* t);
   mil::Value gain(const std::string& weight);
   mil::Value rmsnorm(const mil::Value& x, const std::string& gain_name, const std::string& prefix);
   // llama2.c RoPE on [1, heads*E, 1, S]; direction -1 is the inverse rotation.
@@ -73,20 +87,25 @@ class Generator {
   };
   // Declares the output surface: the slots in order, concatenated along C (one slot: as is).
   void outputs(const std::vector<Output>& slots);
+  // The forward adapters' taps "ax_<t>" [1, r, 1, S], once projected, to append to outputs().
+  std::vector<Output> adapter_taps();
 
   KernelProgram finish(Kernel kernel, const std::string& part = "");
 
  private:
-  // A weight as the dynamic variant carries it in the input surface: M = A^T for the applied
-  // matrix A [out, in] (rows = the input channels it contracts with), or a gain vector as one
-  // column. The static variant bakes A itself as a [out, in, 1, 1] conv weight.
+  // A weight as the dynamic variant (and every adapter) carries it in the input surface:
+  // M = A^T for the applied matrix A [out, in] (rows = the input channels it contracts with),
+  // or a gain vector as one column. The static variant bakes a base weight's A itself as a
+  // [out, in, 1, 1] conv weight.
   struct DeclaredWeight {
     std::string name;
     int64_t out, in;             // of the applied matrix A (gains: out = n, in = 1)
     bool gain;                   // a per-channel gain vector of length `out`
     std::vector<float> applied;  // A row-major [out, in] (or the gain)
     WeightSource source;         // where A comes from in a BlockWeights
+    bool in_surface;             // carried in the input surface (dynamic, or an adapter)
     int64_t column = 0;          // dynamic: first column of M in the surface
+    int64_t channel = 0;         // and its first channel (proven form: shelves of blocks)
     bool rows_are_outputs = false;  // dynamic: M = A rather than A^T
     mil::Value value;            // dynamic: the slice holding it
     int64_t rows() const { return gain ? out : rows_are_outputs ? out : in; }
@@ -94,6 +113,8 @@ class Generator {
   };
   // Dynamic: where the activations and weights go in the input surface (kernel_programs.h).
   void place_dynamic(const std::vector<SurfaceSlot>& slots);
+  // The input surface (or inputs) holding these slots and the surface weights; the slots' values.
+  std::vector<mil::Value> place_inputs(const std::vector<SurfaceSlot>& slots);
   // Collects weights for weights/weight.bin, assigning MILBlob record offsets as it goes.
   struct BlobCollector {
     std::vector<BlobTensor> tensors;
@@ -102,6 +123,18 @@ class Generator {
   };
 
   const DeclaredWeight& find(const std::string& name) const;
+  bool has_surface_weights() const;
+
+  struct DeclaredAdapter {
+    BlockAdapter spec;
+    std::string name;  // "lora_<t>": its weights are name_a and name_b
+    int64_t r, rank;   // the adapter's rank, and the programs' (padded)
+    int64_t in;        // channels of the mask (the adapter's input)
+    bool masked;
+    mil::Value drop, ax;  // the mask's slot; forward: A (drop * x), rank rows, once projected
+  };
+  DeclaredAdapter* find_adapter(const char* t);
+  mil::Value adapter_path(DeclaredAdapter& a, const mil::Value& x);
 
   KernelDims d_;
   bool dynamic_, multi_input_, proven_;
@@ -113,6 +146,7 @@ class Generator {
   BlobCollector blobs_;
   mil::Builder b_;
   std::vector<DeclaredWeight> weights_;
+  std::vector<DeclaredAdapter> adapters_;
   std::vector<SurfaceSlot> slots_, outputs_;
   int64_t surface_channels_ = 0, surface_columns_ = 0;
 };

@@ -28,6 +28,12 @@ std::pair<Value, Value> silu_backward(Builder& b, const Value& dgate, const Valu
   return {dh1, dh3};
 }
 
+// The kernel's own output slots, then the forward adapters' taps (Generator::adapter_taps).
+std::vector<Generator::Output> with_taps(Generator& g, std::vector<Generator::Output> slots) {
+  for (Generator::Output& tap : g.adapter_taps()) slots.push_back(std::move(tap));
+  return slots;
+}
+
 // ---- Fused form: one program per kernel. Each declares its weights and input slots,
 // computes, and declares its output slots once (Generator::outputs).
 
@@ -38,17 +44,20 @@ void attention_forward(Generator& g, const KernelDims& d) {
   g.declare("wk", &BlockWeights::wk, d.KD(), d.D, false);
   g.declare("wv", &BlockWeights::wv, d.KD(), d.D, false);
   g.declare("wo", &BlockWeights::wo, d.D, d.QD(), false);
+  g.declare_adapter(block_adapter("q"), d.QD(), d.D);
+  g.declare_adapter(block_adapter("k"), d.KD(), d.D);
+  g.declare_adapter(block_adapter("v"), d.KD(), d.D);
   Value x = g.inputs({{"x", d.D}})[0];
   Value xn = g.rmsnorm(x, "norm", "norm");
-  Value q = g.rope(g.project("q", xn, "wq"), d.H, 1.0f, "rope_q");
-  Value k = g.rope(g.project("k", xn, "wk"), d.G, 1.0f, "rope_k");
-  Value v = g.project("v", xn, "wv");
+  Value q = g.rope(g.project("q", xn, "wq", "q"), d.H, 1.0f, "rope_q");
+  Value k = g.rope(g.project("k", xn, "wk", "k"), d.G, 1.0f, "rope_k");
+  Value v = g.project("v", xn, "wv", "v");
   Value p = g.probabilities(q, k, "attn");
   Value v4 = b.reshape("v4", v, {d.G, 1, d.E, d.S});
   Value a4 = b.matmul("attn4", v4, p, false, true);  // [G, R, E, S]
   Value attn = b.reshape("attn", a4, {1, d.QD(), 1, d.S});
   Value y = g.project("y", attn, "wo");
-  g.outputs({{"y", y}, {"q", q}, {"k", k}, {"v", v}, {"attn", attn}, {"xnorm", xn}});
+  g.outputs(with_taps(g, {{"y", y}, {"q", q}, {"k", k}, {"v", v}, {"attn", attn}, {"xnorm", xn}}));
 }
 
 void ffn_forward(Generator& g, const KernelDims& d) {
@@ -57,14 +66,16 @@ void ffn_forward(Generator& g, const KernelDims& d) {
   g.declare("w1", &BlockWeights::w1, d.F, d.D, false);
   g.declare("w3", &BlockWeights::w3, d.F, d.D, false);
   g.declare("w2", &BlockWeights::w2, d.D, d.F, false);
+  g.declare_adapter(block_adapter("1"), d.F, d.D);
+  g.declare_adapter(block_adapter("3"), d.F, d.D);
   Value x = g.inputs({{"x", d.D}})[0];
   Value xn = g.rmsnorm(x, "norm", "norm");
-  Value h1 = g.project("h1", xn, "w1");
-  Value h3 = g.project("h3", xn, "w3");
+  Value h1 = g.project("h1", xn, "w1", "1");
+  Value h3 = g.project("h3", xn, "w3", "3");
   Value silu = b.mul("silu", h1, b.sigmoid("sig", h1));
   Value gate = b.mul("gate", silu, h3);
   Value y = g.project("y", gate, "w2");
-  g.outputs({{"y", y}, {"h1", h1}, {"h3", h3}, {"gate", gate}, {"xnorm", xn}});
+  g.outputs(with_taps(g, {{"y", y}, {"h1", h1}, {"h3", h3}, {"gate", gate}, {"xnorm", xn}}));
 }
 
 void ffn_backward(Generator& g, const KernelDims& d) {
@@ -72,8 +83,9 @@ void ffn_backward(Generator& g, const KernelDims& d) {
   g.declare("w2t", &BlockWeights::w2, d.D, d.F, true);
   g.declare("w1t", &BlockWeights::w1, d.F, d.D, true);
   g.declare("w3t", &BlockWeights::w3, d.F, d.D, true);
+  g.declare_adapter(block_adapter("2"), d.D, d.F);
   std::vector<Value> v = g.inputs({{"dy", d.D}, {"h1", d.F}, {"h3", d.F}});
-  Value dgate = g.project("dgate", v[0], "w2t");
+  Value dgate = g.project("dgate", v[0], "w2t", "2");
   const auto [dh1, dh3] = silu_backward(b, dgate, v[1], v[2]);
   Value dx = b.add("dxnorm", g.project("dx1", dh1, "w1t"), g.project("dx3", dh3, "w3t"));
   g.outputs({{"dxnorm", dx}, {"dh1", dh1}, {"dh3", dh3}});
@@ -82,8 +94,9 @@ void ffn_backward(Generator& g, const KernelDims& d) {
 void sdpa_backward1(Generator& g, const KernelDims& d) {
   Builder& b = g.b();
   g.declare("wot", &BlockWeights::wo, d.D, d.QD(), true);
+  g.declare_adapter(block_adapter("o"), d.D, d.QD());
   std::vector<Value> v = g.inputs({{"dy", d.D}, {"q", d.QD()}, {"k", d.KD()}, {"v", d.KD()}});
-  Value da = g.project("dattn", v[0], "wot");  // Wo^T dy
+  Value da = g.project("dattn", v[0], "wot", "o");  // Wo^T dy (+ its adapter's share)
   Value p = g.probabilities(v[1], v[2], "recompute");
   Value da4 = b.reshape("dattn4", da, {d.G, d.R(), d.E, d.S});
   Value v4 = b.reshape("v4", v[3], {d.G, 1, d.E, d.S});
@@ -157,18 +170,27 @@ void attention_forward_plan(PlanWriter& p, const KernelDims& d, int64_t group_he
       g.declare("wq", &BlockWeights::wq, hg.n * E, d.D, false, hg.h0 * E);
       g.declare("wk", &BlockWeights::wk, hg.kv * E, d.D, false, hg.kv0 * E);
       g.declare("wv", &BlockWeights::wv, hg.kv * E, d.D, false, hg.kv0 * E);
+      // Each group adds its rows of the adapters' paths; ax is the same in every group.
+      g.declare_adapter(block_adapter("q"), hg.n * E, d.D, hg.h0 * E);
+      g.declare_adapter(block_adapter("k"), hg.kv * E, d.D, hg.kv0 * E);
+      g.declare_adapter(block_adapter("v"), hg.kv * E, d.D, hg.kv0 * E);
       Value xn = g.inputs({{"xnorm", d.D}})[0];
-      Value q = g.rope_heads(g.to_heads("qh", g.project("q_proj", xn, "wq"), hg.n), 1.0f, "rope_q");
-      Value k = g.rope_heads(g.to_heads("kh", g.project("k_proj", xn, "wk"), hg.kv), 1.0f, "rope_k");
-      Value v = g.project("v", xn, "wv");
+      Value q =
+          g.rope_heads(g.to_heads("qh", g.project("q_proj", xn, "wq", "q"), hg.n), 1.0f, "rope_q");
+      Value k =
+          g.rope_heads(g.to_heads("kh", g.project("k_proj", xn, "wk", "k"), hg.kv), 1.0f, "rope_k");
+      Value v = g.project("v", xn, "wv", "v");
       Value p_heads = g.head_probabilities(q, k, "attn");
       Value a = b.matmul("a_g", g.by_kv_head("p_g", p_heads), g.to_heads("vh", v, hg.kv), false,
                          false);  // [1, kv, R*S, E]
-      g.outputs({{.name = "attn", .value = g.from_heads("attn", g.by_query_head("a_h", a)),
-                  .offset = hg.h0 * E},
-                 {.name = "q", .value = g.from_heads("q", q), .offset = hg.h0 * E},
-                 {.name = "k", .value = g.from_heads("k", k), .offset = hg.kv0 * E},
-                 {.name = "v", .value = v, .offset = hg.kv0 * E}});
+      std::vector<Generator::Output> out = {
+          {.name = "attn",
+           .value = g.from_heads("attn", g.by_query_head("a_h", a)),
+           .offset = hg.h0 * E},
+          {.name = "q", .value = g.from_heads("q", q), .offset = hg.h0 * E},
+          {.name = "k", .value = g.from_heads("k", k), .offset = hg.kv0 * E},
+          {.name = "v", .value = v, .offset = hg.kv0 * E}};
+      g.outputs(hg.h0 == 0 ? with_taps(g, std::move(out)) : out);  // the taps once
     });
   p.part("wo", [&](Generator& g) {
     g.declare("wo", &BlockWeights::wo, d.D, d.QD(), false);
@@ -184,19 +206,23 @@ void ffn_forward_plan(PlanWriter& p, const KernelDims& d, int64_t) {
     g.declare("w1", &BlockWeights::w1, d.F, d.D, false);
     g.declare("w3", &BlockWeights::w3, d.F, d.D, false);
     g.declare("w2", &BlockWeights::w2, d.D, d.F, false);
+    g.declare_adapter(block_adapter("1"), d.F, d.D);
+    g.declare_adapter(block_adapter("3"), d.F, d.D);
     Value xn = g.inputs({{"xnorm", d.D}})[0];
-    Value h1 = g.project("h1", xn, "w1");
-    Value h3 = g.project("h3", xn, "w3");
+    Value h1 = g.project("h1", xn, "w1", "1");
+    Value h3 = g.project("h3", xn, "w3", "3");
     Value gate = b.mul("gate", b.mul("silu", h1, b.sigmoid("sig", h1)), h3);
-    g.outputs({{"y", g.project("y", gate, "w2")}, {"h1", h1}, {"h3", h3}, {"gate", gate}});
+    g.outputs(
+        with_taps(g, {{"y", g.project("y", gate, "w2")}, {"h1", h1}, {"h3", h3}, {"gate", gate}}));
   });
 }
 
 void ffn_backward_plan(PlanWriter& p, const KernelDims& d, int64_t) {
   p.part("w2t", [&](Generator& g) {
     g.declare("w2t", &BlockWeights::w2, d.D, d.F, true);
+    g.declare_adapter(block_adapter("2"), d.D, d.F);
     Value dy = g.inputs({{"dy", d.D}})[0];
-    g.outputs({{"dgate", g.project("dgate", dy, "w2t")}});
+    g.outputs({{"dgate", g.project("dgate", dy, "w2t", "2")}});
   });
   p.intermediate("dgate");
   p.part("silu", [&](Generator& g) {
@@ -216,8 +242,9 @@ void ffn_backward_plan(PlanWriter& p, const KernelDims& d, int64_t) {
 void sdpa_backward1_plan(PlanWriter& p, const KernelDims& d, int64_t group_heads) {
   p.part("wot", [&](Generator& g) {
     g.declare("wot", &BlockWeights::wo, d.D, d.QD(), true);
+    g.declare_adapter(block_adapter("o"), d.D, d.QD());
     Value dy = g.inputs({{"dy", d.D}})[0];
-    g.outputs({{"dattn", g.project("dattn", dy, "wot")}});
+    g.outputs({{"dattn", g.project("dattn", dy, "wot", "o")}});
   });
   const int64_t E = d.E, S = d.S;
   for (const HeadGroup& hg : head_groups(d, group_heads))
@@ -424,6 +451,10 @@ BlockWeights block_weights(const ParamLayout& layout, const float* p, int layer)
 KernelPlan build_kernel_plan(const KernelDims& d, Kernel k, const BlockWeights& w,
                              const ProgramOptions& options, int64_t group_heads) {
   check_options(options);
+  if (options.multi_input && lora_shape(w).any())
+    throw UserError(
+        "LoRA adapters travel in the packed input surface: multi-input programs cannot carry "
+        "them (drop --multi-input)");
   const AneKernel& row = ane_kernel(k);
   if (!row.write)
     throw UserError(std::string("no ANE program for kernel '") + kernel_name(k) +
@@ -449,8 +480,15 @@ KernelPlan build_kernel_plan(const KernelDims& d, Kernel k, const BlockWeights& 
                   megabytes(options.surface_budget_bytes));
     over = part->name() + "'s surface is " + size;
   }
-  throw UserError("ANE " + over + " even with the smallest head group: raise " +
-                  "ane_surface_budget_mb, shorten seq_len, or use ane_program_form=fused");
+  const LoraShape lora = lora_shape(w);
+  const bool masks = std::count(lora.masked.begin(), lora.masked.end(), true) > 0;
+  throw UserError("ANE " + over +
+                  (plan_uses_head_groups(k) ? " even with the smallest head group" : "") +
+                  ": raise ane_surface_budget_mb, shorten seq_len, " +
+                  (masks ? "train the LoRA adapters without dropout (its masks travel in the "
+                           "surface), "
+                         : "") +
+                  "or use ane_program_form=fused");
 }
 
 std::vector<KernelProgram> build_kernel_programs(const KernelDims& d, const BlockWeights& w,

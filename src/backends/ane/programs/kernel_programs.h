@@ -27,17 +27,24 @@
 // travel in the input surface next to the activations, each weight as a block of columns
 // (its matrix oriented so that its rows are the surface's channels, zero elsewhere), so the
 // runtime re-stages fp16 weights after every optimizer step; only constant tables (RoPE, mask)
-// stay in the weight file. Semantics match the CPU backend's kernels, including llama2.c RoPE
-// and the GQA head mapping h -> h / (H/G); the causal mask is an additive constant, 0 on and
-// below the diagonal and -65504 above.
+// stay in the weight file. LoRA adapters (BlockWeights::lora_*) travel in the input surface in
+// both variants, as the dynamic variant's weights do, so changing them never recompiles: a
+// static program over a frozen base is compiled once. Semantics match the CPU backend's
+// kernels, including llama2.c RoPE and the GQA head mapping h -> h / (H/G); the causal mask is
+// an additive constant, 0 on and below the diagonal and -65504 above.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <iterator>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/ane/mil/ir.h"
 #include "kernels/kernel_table.h"
+#include "kernels/kernels.h"
 #include "model/config.h"
 #include "model/params.h"
 
@@ -73,7 +80,47 @@ struct BlockWeights {
   const float *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
   const float* ffn_norm = nullptr;
   const float *w1 = nullptr, *w2 = nullptr, *w3 = nullptr;
+  // LoRA adapters beside the weights (kernels.h LoraAdapter), inactive unless the kernel call
+  // has them. Their A and scale * B travel in the input surface in both variants, so new
+  // adapter values never recompile; a dropout mask is the input slot "drop_<t>", the forward
+  // tap ax the output slot "ax_<t>" (t as in kBlockAdapters).
+  LoraAdapter lora_q = {}, lora_k = {}, lora_v = {}, lora_o = {};
+  LoraAdapter lora_1 = {}, lora_2 = {}, lora_3 = {};
 };
+
+// The adapters a block can carry: the slot suffix t, the field, and whether it sits beside a
+// forward projection (its kernel adds its path and writes ax) or is an input-gradient share of
+// a backward one (kernels.h: Wo's in sdpa_backward1, W2's in ffn_backward).
+struct BlockAdapter {
+  const char* t;
+  LoraAdapter BlockWeights::*field;
+  bool forward;
+};
+inline constexpr BlockAdapter kBlockAdapters[] = {
+    {"q", &BlockWeights::lora_q, true}, {"k", &BlockWeights::lora_k, true},
+    {"v", &BlockWeights::lora_v, true}, {"o", &BlockWeights::lora_o, false},
+    {"1", &BlockWeights::lora_1, true}, {"2", &BlockWeights::lora_2, false},
+    {"3", &BlockWeights::lora_3, true}};
+constexpr size_t kBlockAdapterCount = std::size(kBlockAdapters);
+inline const BlockAdapter& block_adapter(std::string_view t) {
+  for (const BlockAdapter& a : kBlockAdapters)
+    if (a.t == t) return a;
+  throw std::logic_error("no block adapter " + std::string(t));
+}
+
+// What a kernel's programs depend on about its adapters, and so part of what they are compiled
+// for (program_key.h): per adapter of kBlockAdapters its rank (0: none) and whether it has a
+// dropout mask. The adapters' values are not: they travel in the input surface.
+struct LoraShape {
+  std::array<int64_t, kBlockAdapterCount> rank{};
+  std::array<bool, kBlockAdapterCount> masked{};
+  auto operator<=>(const LoraShape&) const = default;
+  bool any() const { return *this != LoraShape{}; }
+};
+LoraShape lora_shape(const BlockWeights& w);
+// `w` with `adapter` beside every weight that can carry one: for programs whose text, not the
+// adapters' values, matters (ane emit, counting programs).
+BlockWeights with_every_adapter(BlockWeights w, const LoraAdapter& adapter);
 
 // Which of a block's weights a program slot holds: the field, and whether the program applies
 // it transposed (A = W^T) or as is (A = W).
@@ -82,15 +129,22 @@ struct WeightSource {
   Field field = nullptr;
   bool transposed = false;
   int64_t first_row = 0;  // A = rows [first_row, first_row + out) of W (head groups)
+  // Instead of a base weight, a LoRA adapter's matrix: its A [r, in], or (adapter_b) its B
+  // [out, r] times its scale; the applied matrix pads the rank with zeros to the program's
+  // (Generator::declare_adapter).
+  LoraAdapter BlockWeights::*adapter = nullptr;
+  bool adapter_b = false;
 };
 
-// Dynamic variant: a weight carried in the input surface as a matrix M: A^T for the applied
-// matrix A [out, in] (rows = in, cols = out), or A itself when `rows_are_outputs` (the proven
-// form orients each weight so that its rows are the surface's channels), or a gain vector as
-// one column; row r of M sits in surface channel r, columns [column, column + cols).
+// Dynamic variant (and LoRA adapters in both): a weight carried in the input surface as a
+// matrix M: A^T for the applied matrix A [out, in] (rows = in, cols = out), or A itself when
+// `rows_are_outputs` (the proven form orients each weight so that its rows are the surface's
+// channels), or a gain vector as one column; row r of M sits in surface channel channel + r,
+// columns [column, column + cols) (channel > 0 only for a block stacked under another).
 struct SurfaceWeight {
   std::string name;
   int64_t rows, cols, column;
+  int64_t channel = 0;
   WeightSource source;
   bool rows_are_outputs = false;
   std::vector<float> values;  // row-major [rows, cols]

@@ -37,7 +37,7 @@ std::vector<float> pack_input_surface(const KernelProgram& kp,
   for (const SurfaceWeight& w : kp.surface_weights)
     for (int64_t r = 0; r < w.rows; ++r)
       std::copy(w.values.begin() + r * w.cols, w.values.begin() + (r + 1) * w.cols,
-                surface.begin() + r * W + w.column);
+                surface.begin() + (w.channel + r) * W + w.column);
   return surface;
 }
 
@@ -127,6 +127,21 @@ void compare(const KernelPlan& plan, const SequenceTensors& values, const NamedT
   }
 }
 
+// The block's weights with the call's adapters (their masks mark them masked; the mask values
+// travel as input slots, the taps come back as output slots).
+BlockWeights with_adapters(BlockWeights w, const KernelCall& call) {
+  const CallAdapters& ca = call.adapters;
+  for (const auto& [t, a] : ca.a) {
+    const auto drop = call.inputs.find("drop_" + t);
+    w.*block_adapter(t).field = {.a = a.data(),
+                                 .b = ca.b.at(t).data(),
+                                 .drop = drop == call.inputs.end() ? nullptr : drop->second.data(),
+                                 .r = ca.rank,
+                                 .scale = ca.scale};
+  }
+  return w;
+}
+
 }  // namespace
 
 const SlotError& KernelCheck::worst() const {
@@ -137,7 +152,7 @@ const SlotError& KernelCheck::worst() const {
 
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
                                                const ProgramOptions& options, uint64_t seed,
-                                               AneDriver* driver) {
+                                               AneDriver* driver, const CallLora& lora) {
   init_thread_pool();
   ModelConfig one_block = config;
   one_block.n_layers = 1;
@@ -148,15 +163,16 @@ std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
   const KernelDims d = KernelDims::from(config, 1, config.seq_len);
   const BlockWeights w = block_weights(layout, params.data());
   // The CPU backend's kernels on one sequence give both the programs' inputs and the reference.
-  const std::vector<KernelCall> calls = reference_calls(d, layout, params.data(), rng);
+  const std::vector<KernelCall> calls = reference_calls(d, layout, params.data(), rng, lora);
   std::vector<KernelCheck> checks;
   for (Kernel k : ane_program_kernels()) {
-    const KernelPlan plan = build_kernel_plan(d, k, w, options);
     const KernelCall& call = calls[static_cast<size_t>(k)];
+    const BlockWeights kw = with_adapters(w, call);
+    const KernelPlan plan = build_kernel_plan(d, k, kw, options);
     KernelCheck check;
     SequenceTensors values;
     for (const SurfaceSlot& s : plan.inputs()) values[s.name] = call.inputs.at(s.name);
-    run_plan(plan, w, d, values, [&](size_t i, const SequenceTensors& slots) {
+    run_plan(plan, kw, d, values, [&](size_t i, const SequenceTensors& slots) {
       return driver ? run_through_driver(*driver, plan.parts[i], slots, check)
                     : run_program(plan.parts[i], slots);
     });

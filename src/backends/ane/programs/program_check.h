@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/kernel_calls.h"
 #include "model/config.h"
 
 namespace anetrain::ane {
@@ -45,9 +46,12 @@ std::vector<float> evaluate_program(AneDriver& driver, int64_t handle, const Ker
                                     const std::map<std::string, std::vector<float>>& values);
 
 // With `driver`, each program is compiled, loaded and evaluated through it (as on a Mac through
-// the framework driver) instead of in the interpreter directly.
+// the framework driver) instead of in the interpreter directly. With lora.rank > 0 the kernels
+// that take LoRA adapters get them (backends/kernel_calls.h), on the ANE and the CPU alike, and
+// their taps are compared too.
 std::vector<KernelCheck> check_kernel_programs(const ModelConfig& config,
                                                const ProgramOptions& options, uint64_t seed = 1,
-                                               AneDriver* driver = nullptr);
+                                               AneDriver* driver = nullptr,
+                                               const CallLora& lora = {});
 
 }  // namespace anetrain::ane

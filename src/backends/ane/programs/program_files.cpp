@@ -62,8 +62,11 @@ void write_program_dir(const KernelProgram& kp, const std::string& dir) {
                        {"rows", w.rows},
                        {"cols", w.cols},
                        {"column", w.column},
-                       {"matrix", w.rows_are_outputs ? "A" : "A^T"}});
-  io["input"]["weights"] = weights;  // dynamic variant: M placed at rows [0, rows)
+                       {"channel", w.channel},
+                       {"matrix", w.rows_are_outputs ? "A" : "A^T"},
+                       {"lora", w.source.adapter != nullptr}});
+  // Dynamic variant, and LoRA adapters in both: M at rows [channel, channel + rows).
+  io["input"]["weights"] = weights;
   const std::string text = io.dump(2) + "\n";
   write_file_atomic((fs::path(dir) / "io.json").string(), text.data(), text.size());
 }
