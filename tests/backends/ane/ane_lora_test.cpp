@@ -41,26 +41,27 @@ RunConfig lora_config() {
   return c;
 }
 
-LoraConfig adapter_config() {
+LoraConfig adapter_config(float dropout = 0) {
   LoraConfig lc;  // every target
   lc.rank = 4;
   lc.alpha = 6;
+  lc.dropout = dropout;
   return lc;
 }
 
 // kSteps of TrainStep with adapters (random, B non-zero, so every path counts from the start)
 // over a frozen base on `backend`; `driver` is the ANE backend's, or null.
-LoraRun train_lora(Backend& backend, const AneDriver* driver) {
+LoraRun train_lora(Backend& backend, const AneDriver* driver, float dropout = 0) {
   const RunConfig c = lora_config();
   const ParamLayout layout(c.model);
   std::vector<float> params(layout.total());
   init_params(c.model, layout, 0.02f, 1, params.data());
   const std::vector<float> base = params;
-  const LoraLayout lora(c.model, adapter_config());
+  const LoraLayout lora(c.model, adapter_config(dropout));
   std::vector<float> adapters = random_normal(5, lora.params().total(), 0.05);
   Transformer model(c.model, backend, 2, c.model.seq_len, false);
   const std::unique_ptr<Optimizer> adam = make_optimizer(c.train, lora.params());
-  TrainStep step(model, c.train, layout, nullptr, {&lora, adapters.data()});
+  TrainStep step(model, c.train, layout, nullptr, {&lora, adapters.data(), /*dropout_seed=*/7});
   const std::vector<int32_t> tokens = pattern_tokens(4096, c.model.vocab_size, 2);
   const int64_t T = model.dims().T();
   int64_t at = 0;
@@ -90,16 +91,23 @@ double max_abs(const std::vector<float>& v) {
 class AneLora : public ::testing::TestWithParam<std::string> {  // the pipeline
  protected:
   void SetUp() override { init_thread_pool(); }
-  LoraRun train_on_ane() {
+  LoraRun train_on_ane(float dropout = 0) {
     AneBackend ane(std::make_unique<FakeDriver>(), {.ane_pipeline = GetParam()});
-    return train_lora(ane, &ane.driver());
+    return train_lora(ane, &ane.driver(), dropout);
   }
+  void expect_ane_tracks_cpu(float dropout);
 };
 
-TEST_P(AneLora, TrainStepTracksTheCpuBackend) {
+TEST_P(AneLora, TrainStepTracksTheCpuBackend) { expect_ane_tracks_cpu(0); }
+
+// With dropout the ANE programs take the masks as inputs and the adapters' host work (beside
+// the kernels) regenerates them into buffers of its own: the same masks as the CPU's.
+TEST_P(AneLora, TrainStepWithDropoutTracksTheCpuBackend) { expect_ane_tracks_cpu(0.2f); }
+
+void AneLora::expect_ane_tracks_cpu(float dropout) {
   std::unique_ptr<Backend> cpu_backend = make_backend("cpu", {});
-  const LoraRun cpu = train_lora(*cpu_backend, nullptr);
-  const LoraRun ane = train_on_ane();
+  const LoraRun cpu = train_lora(*cpu_backend, nullptr, dropout);
+  const LoraRun ane = train_on_ane(dropout);
   // The first step's adapter gradients (same adapters on both): within the backward
   // kernels' fp16 tolerance of the largest.
   ASSERT_EQ(ane.first_grads.size(), cpu.first_grads.size());
