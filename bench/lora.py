@@ -4,7 +4,7 @@
 Usage:
   bench/lora.py [--configs stories15M,stories110M] [--rounds 3] [--steps 4] [--warmup 1]
       [--rank 8] [--alpha 16] [--targets wq,wk,wv,wo,w1,w2,w3] [--anetrain PATH]
-      [--markdown] [--save FILE]
+      [--pytorch-malloc heap|default] [--markdown] [--save FILE]
 
 Each round runs four processes, one after the other: `anetrain bench` (full fine-tuning),
 `anetrain bench --lora-rank R`, bench/pytorch_baseline.py and bench/pytorch_baseline.py
@@ -16,6 +16,9 @@ LoRA against full fine-tuning within each framework (speed-up and RSS), and anet
 PyTorch in each mode.
 
 Base weights are random on both sides: a step's time does not depend on their values.
+PyTorch runs with --malloc heap by default (pytorch_baseline.py: glibc keeps freed blocks
+mapped): on a VM where page faults are expensive its whole-model steps are 3-4x faster so, and
+its peak RSS is higher by the memory kept; --pytorch-malloc default shows glibc's own figures.
 stories110M runs at batch 4 x seq 256 by default (one PyTorch full fine-tuning step takes
 about 3 s on the 2-core VM), the other configs at compare_pytorch.py's shapes.
 """
@@ -60,7 +63,8 @@ def command(args, impl, mode, config, seq, batch):
                "--set", f"batch_size={batch}"] + common
     else:
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pytorch_baseline.py")
-        cmd = [args.python, script, "--config", config, "--seq", str(seq), "--batch", str(batch)] + common
+        cmd = [args.python, script, "--config", config, "--seq", str(seq), "--batch", str(batch),
+               "--malloc", args.pytorch_malloc] + common
     return cmd + (lora_flags(args) if mode == "lora" else [])
 
 
@@ -154,6 +158,8 @@ def main(argv=None):
     ap.add_argument("--anetrain", help="anetrain binary (default build/anetrain in the repo)")
     ap.add_argument("--python", default=sys.executable or "/usr/bin/python3",
                     help="Python running the PyTorch baseline (default: this one)")
+    ap.add_argument("--pytorch-malloc", choices=["heap", "default"], default="heap",
+                    help="pytorch_baseline.py --malloc (default heap: the faster PyTorch here)")
     ap.add_argument("--omp-wait-policy", default="passive", choices=["active", "passive"],
                     help="OMP_WAIT_POLICY for every process (default passive)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed per run (default 900)")
@@ -235,7 +241,8 @@ def main(argv=None):
     notes = (f"machine: {machine()}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after. "
              f"{args.rounds} rounds x {args.steps} steps (+{args.warmup} warm-up) per run, median of "
              f"the rounds' medians; fp32; PyTorch {', '.join(torch_version) or '?'} "
-             f"(BLAS {', '.join(blas) or '?'}, 2 threads); OMP_WAIT_POLICY={args.omp_wait_policy}. "
+             f"(BLAS {', '.join(blas) or '?'}, 2 threads, malloc {args.pytorch_malloc}); "
+             f"OMP_WAIT_POLICY={args.omp_wait_policy}. "
              f"LoRA: rank {args.rank}, alpha {args.alpha:g}, targets {args.targets}, no dropout; "
              f"random base weights. formula MB: anetrain's memory formula (optimizer MB its "
              f"AdamW-state part). LoRA speed-up = full FT ms / LoRA ms in the same framework; "
