@@ -32,7 +32,8 @@ threads, OMP_WAIT_POLICY=passive (active is 10-15% faster, but only on an idle m
 OpenBLAS forced onto its AVX-512 kernels, baddbmm to fuse the 1/sqrt(E) scale and causal
 mask into the QK^T GEMM, AdamW with foreach=True. Tried and not
 kept: complex-multiply RoPE (no gain), matmul + masked_fill attention (slower), per-tensor
-AdamW (slower), BLIS instead of OpenBLAS (1.7x slower here), glibc malloc tunables (no effect).
+AdamW (slower), BLIS instead of OpenBLAS (1.7x slower here), glibc malloc tunables (no effect
+there; on a later VM with expensive page faults they matter: --malloc heap).
 fp32 GEMMs go through the system BLAS, so install an optimized one (apt: libopenblas0-openmp);
 with Debian's reference BLAS the fp32 numbers are ~20x worse and a warning is printed.
 
