@@ -82,7 +82,7 @@ def cpu_idle_fraction(seconds=0.5):
     return (b[0] - a[0]) / max(1, b[1] - a[1])
 
 
-def wait_for_quiet(max_wait, label):
+def wait_for_quiet(max_wait, label, prog="compare_pytorch"):
     """Other jobs on a 2-core machine distort timings badly; wait a little, else warn."""
     deadline = time.monotonic() + max_wait
     while True:
@@ -90,7 +90,7 @@ def wait_for_quiet(max_wait, label):
         if idle is None or idle >= 0.9:
             return
         if time.monotonic() >= deadline:
-            print(f"compare_pytorch: warning: machine busy before {label} ({idle:.0%} idle); "
+            print(f"{prog}: warning: machine busy before {label} ({idle:.0%} idle); "
                   f"its timing is unreliable", file=sys.stderr)
             return
         time.sleep(1.0)
@@ -197,14 +197,20 @@ def format_table(rows, markdown):
                      "" if r["peak_rss_mb"] is None else f"{r['peak_rss_mb']:.0f}",
                      "" if r.get("ratio") is None else f"{r['ratio']:.2f}x"]
         lines.append(cells)
+    return render_table(headers, lines, markdown, text_columns=3)
+
+
+def render_table(headers, lines, markdown, text_columns):
+    """Rows of cell strings as Markdown or aligned text; the first text_columns left-aligned,
+    the rest (figures) right-aligned."""
     if markdown:
         out = ["| " + " | ".join(headers) + " |",
-               "|" + "|".join("---" if i < 3 else "---:" for i in range(len(headers))) + "|"]
+               "|" + "|".join("---" if i < text_columns else "---:" for i in range(len(headers))) + "|"]
         out += ["| " + " | ".join(c for c in cells) + " |" for cells in lines]
         return "\n".join(out)
     widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(headers)]
     fmt = lambda cells: "  ".join(  # noqa: E731
-        c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        c.ljust(w) if i < text_columns else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(c) for c in lines])
 
 
@@ -325,11 +331,16 @@ def main(argv=None):
              f"(BLAS {', '.join(blas) or '?'}, 2 threads); OMP_WAIT_POLICY={args.omp_wait_policy} for both; "
              f"% peak against {describe_peaks(peaks_used)}; "
              f"pytorch/anetrain > 1 means anetrain is faster")
-    print(format_table(rows, args.markdown))
+    return finish(format_table(rows, args.markdown), notes, args.save, rows, raw, errors)
+
+
+def finish(table, notes, save, rows, raw, errors):
+    """Prints the table and its notes, saves rows and runs as JSON if asked; the exit status."""
+    print(table)
     print()
     print(notes)
-    if args.save:
-        with open(args.save, "w") as f:
+    if save:
+        with open(save, "w") as f:
             json.dump({"rows": rows, "runs": raw, "notes": notes}, f, indent=1)
     return 1 if errors else 0
 

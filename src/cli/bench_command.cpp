@@ -4,6 +4,9 @@
 // With --block it times one transformer block alone, as the seed's benchmark and the PyTorch
 // layer baseline (bench/pytorch_baseline.py --config layer768) do: no embedding, no classifier,
 // a linear loss sum(y * r) / numel on the block's output, the optimizer on the block's weights.
+// With --lora-rank the step is a LoRA step (model/lora.h), as `train --lora-rank` runs it:
+// adapters over frozen (here random) base weights, no base weight gradients, clipping and the
+// optimizer over the adapters only; the memory formula is the LoRA one.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "backends/backend.h"
 #include "cli/args.h"
@@ -25,6 +29,7 @@
 #include "core/profiler.h"
 #include "core/rng.h"
 #include "model/flops.h"
+#include "model/lora.h"
 #include "model/memory.h"
 #include "train/host_ops.h"
 #include "train/optimizer.h"
@@ -85,18 +90,33 @@ int run_bench(const Args& args) {
   const long long steps = args.get_int("steps"), warmup = args.get_int("warmup");
   if (steps <= 0 || warmup < 0)
     throw UserError("anetrain bench: --steps must be > 0, --warmup >= 0");
+  const std::optional<LoraConfig> lora = lora_from_flags(args, "anetrain bench");
+  if (lora && block_only)
+    throw UserError("anetrain bench: --lora-rank times whole-model steps: drop --block");
 
   init_thread_pool();
   if (args.has("precision")) config.train.precision = args.get("precision");
   set_gemm_precision(parse_gemm_precision(config.train.precision));
   std::unique_ptr<Backend> backend = make_backend(args.get("backend"), BackendOptions::from(tc));
   backend->prepare_run(mc);
+  if (lora && backend->overlaps_host_work())
+    throw UserError("anetrain bench: LoRA adapters run on the CPU backend only: use --backend cpu");
   ParamLayout layout(mc);
-  FloatBuffer params(layout.total()), grads(layout.total());
-  init_params(mc, layout, tc.init_std, static_cast<uint64_t>(args.get_int("seed")), params.data());
-  const std::unique_ptr<Optimizer> optimizer_owner = make_optimizer(tc, layout);
+  const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
+  FloatBuffer params(layout.total());
+  init_params(mc, layout, tc.init_std, seed, params.data());
+  // LoRA: the adapters are what is trained; the base weights get no gradient buffer at all.
+  const std::unique_ptr<LoraLayout> lora_layout =
+      lora ? std::make_unique<LoraLayout>(mc, *lora) : nullptr;
+  const ParamLayout& trained_layout = lora ? lora_layout->params() : layout;
+  FloatBuffer adapters(lora ? trained_layout.total() : 0), grads(trained_layout.total());
+  if (lora) init_lora(*lora_layout, seed, adapters.data());
+  float* trained = lora ? adapters.data() : params.data();
+  const std::unique_ptr<Optimizer> optimizer_owner = make_optimizer(tc, trained_layout);
   Optimizer& optimizer = *optimizer_owner;
   Transformer model(mc, *backend, tc.batch_size, mc.seq_len, tc.recompute);
+  if (lora)
+    model.use_adapters(*lora_layout, adapters.data(), grads.data(), /*base_gradients=*/false);
   const KernelDims& d = model.dims();
 
   Rng rng(7);
@@ -126,36 +146,54 @@ int run_bench(const Args& args) {
     if (block_only)
       model.block_forward_backward(params.data(), x.data(), dy.data(), grads.data(),
                                    GradWrite::kOverwrite);
-    else
+    else {
+      if (lora) model.set_adapter_dropout_seed(static_cast<uint64_t>(i) * 0xD6E8FEB86659FD93ull);
+      // LoRA: the adapters' gradients go to `grads` (use_adapters); the frozen base has none.
       model.forward_backward(params.data(), inputs.data(), targets.data(),
-                             1.0f / static_cast<float>(d.T()), grads.data(), GradWrite::kOverwrite);
-    optimizer.clipped_update(params.data(), grads.data(), tc.lr, i + 1, tc.grad_clip);
+                             1.0f / static_cast<float>(d.T()), lora ? nullptr : grads.data(),
+                             GradWrite::kOverwrite);
+    }
+    optimizer.clipped_update(trained, grads.data(), tc.lr, i + 1, tc.grad_clip);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) times.push_back(ms);
   }
   std::sort(times.begin(), times.end());
   const double median_ms = times[times.size() / 2];
-  const double flops = training_flops(block_only ? block_forward_flops(mc, d.B, d.S)
-                                                 : model_forward_flops(mc, d.B, d.S));
+  const double flops = lora ? lora_training_flops(mc, d.B, d.S, *lora_layout)
+                             : training_flops(block_only ? block_forward_flops(mc, d.B, d.S)
+                                                         : model_forward_flops(mc, d.B, d.S));
   const double gflops = flops / (median_ms * 1e6);
   const double tokens_per_s = d.T() / (median_ms / 1e3);
   std::printf("bench %s%s: backend %s, %s, %d threads, batch %lld x seq %lld\n",
               config.preset.c_str(), block_only ? " (one block)" : "", backend->name().c_str(),
               config.train.precision.c_str(), num_threads(), static_cast<long long>(d.B),
               static_cast<long long>(d.S));
+  std::string lora_targets;
+  if (lora) {
+    for (const std::string& t : lora->targets)
+      lora_targets += (lora_targets.empty() ? "" : ",") + t;
+    std::printf(
+        "  LoRA: rank %d, alpha %g, dropout %g on %s: %lld trained parameters (%.2f%% of the "
+        "%lld base weights, frozen and random here)\n",
+        lora->rank, lora->alpha, lora->dropout, lora_targets.c_str(),
+        static_cast<long long>(trained_layout.total()),
+        100.0 * trained_layout.total() / layout.total(), static_cast<long long>(layout.total()));
+  }
   std::printf(
       "  %.1f ms/step (median of %lld; min %.1f, max %.1f) | %.0f tokens/s | "
       "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
       median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
       peak_rss_mb());
-  const TrainingMemory memory =
-      training_memory(mc, d.B, d.S, tc.recompute, optimizer.state_bytes_per_param());
+  const TrainingMemory memory = training_memory(mc, d.B, d.S, tc.recompute,
+                                                optimizer.state_bytes_per_param(),
+                                                lora ? &*lora : nullptr);
   constexpr double kMB = 1024.0 * 1024.0;  // the unit of peak_rss_mb()
   std::printf(
-      "  memory formula %.0f MB (parameters, gradients, %s state %.0f MB; "
-      "activations %.0f MB%s): peak RSS / formula = %.2f\n",
-      memory.total() / kMB, optimizer.name().c_str(), memory.state_bytes / kMB,
+      "  memory formula %.0f MB (%s, gradients and optimizer state %.1f MB, of which %s "
+      "state %.1f MB; activations %.0f MB%s): peak RSS / formula = %.2f\n",
+      memory.total() / kMB, lora ? "frozen base weights, adapters" : "parameters",
+      memory.state_bytes / kMB, optimizer.name().c_str(), memory.optimizer_bytes / kMB,
       memory.activation_bytes / kMB, tc.recompute ? ", recomputed" : "",
       peak_rss_mb() * kMB / memory.total());
   if (args.has("measure-peak")) {
@@ -200,8 +238,20 @@ int run_bench(const Args& args) {
                         {"peak_rss_mb", peak_rss_mb()},
                         {"steps", steps},
                         {"memory_formula_mb", memory.total() / kMB},
+                        {"memory_state_mb", memory.state_bytes / kMB},
+                        {"memory_optimizer_mb", memory.optimizer_bytes / kMB},
+                        {"memory_activations_mb", memory.activation_bytes / kMB},
+                        {"mode", lora ? "lora" : "full"},
+                        {"trained_params", trained_layout.total()},
+                        {"base_params", layout.total()},
                         {"batch", d.B},
                         {"seq", d.S}};
+    if (lora) {
+      j["lora_rank"] = lora->rank;
+      j["lora_alpha"] = lora->alpha;
+      j["lora_targets"] = lora_targets;
+      j["lora_dropout"] = lora->dropout;
+    }
     if (measured_peak > 0) j["measured_peak_gflops"] = measured_peak;
     std::printf("%s\n", j.dump().c_str());
   }
@@ -230,6 +280,10 @@ Command bench_command() {
               {.name = "block",
                .help = "time one transformer block alone (n_layers must be 1): no embedding, no "
                        "classifier, as the seed's benchmark and pytorch_baseline.py's layer768"},
+          } +
+          lora_flags("LoRA: time LoRA steps, rank-R adapters over frozen random base weights "
+                     "(as train --lora-rank trains them; not with --block)") +
+          std::vector<Flag>{
               {.name = "json", .help = "also print the figures as one JSON line"},
               {.name = "profile",
                .help = "time per kernel and per GEMM shape (inside the step and alone)"},
@@ -238,7 +292,8 @@ Command bench_command() {
                    "measure this CPU's multiply-add peak before and after, and print the step's % "
                    "of it"},
           },
-      .notes = "example: anetrain bench --config layer768 --block --profile --measure-peak",
+      .notes = "example: anetrain bench --config layer768 --block --profile --measure-peak\n"
+               "         anetrain bench --config stories15M --lora-rank 8 --json",
       .run = run_bench,
   };
 }

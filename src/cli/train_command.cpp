@@ -81,26 +81,6 @@ std::string out_of_memory_message(const RunConfig& config, const std::optional<L
   return text;
 }
 
-// --lora-rank and its companions; the others without --lora-rank are a mistake, not a default.
-std::optional<LoraConfig> lora_from_flags(const Args& args) {
-  if (!args.has("lora-rank")) {
-    for (const char* flag : {"lora-alpha", "lora-targets", "lora-dropout"})
-      if (args.has(flag))
-        throw UserError(std::string("anetrain train: --") + flag +
-                        " needs --lora-rank R (the adapters' rank, e.g. 8)");
-    return std::nullopt;
-  }
-  LoraConfig lora;
-  const long long rank = args.get_int("lora-rank");
-  if (rank < 1 || rank > 1 << 20)
-    throw UserError("anetrain train: --lora-rank must be a positive integer (e.g. 8)");
-  lora.rank = static_cast<int>(rank);
-  if (args.has("lora-alpha")) lora.alpha = static_cast<float>(args.get_double("lora-alpha"));
-  if (args.has("lora-targets")) lora.targets = parse_lora_targets(args.get("lora-targets"));
-  if (args.has("lora-dropout")) lora.dropout = static_cast<float>(args.get_double("lora-dropout"));
-  return lora;
-}
-
 int run_train(const Args& args) {
   if (!args.has("init") && !args.has("config"))
     throw UserError(
@@ -117,7 +97,7 @@ int run_train(const Args& args) {
   opts.resume = args.has("resume");
   opts.force = args.has("force");
   opts.init = args.get("init");
-  opts.lora = lora_from_flags(args);
+  opts.lora = lora_from_flags(args, "anetrain train");
   opts.backend = args.get("backend");
   opts.seed_given = args.has("seed");
   opts.verify_data = !args.has("no-verify");
@@ -204,21 +184,10 @@ Command train_command() {
                        "model.safetensors, a llama2.c .bin, a Hugging Face directory, GGUF) with "
                        "a fresh optimizer; its architecture comes from the file, and its "
                        "tokenizer when it carries one"},
-              {.name = "lora-rank",
-               .value = "R",
-               .help = "LoRA: train rank-R adapters over the frozen --init model instead of its "
-                       "weights; the checkpoint holds the adapters (see 'anetrain merge')"},
-              {.name = "lora-alpha",
-               .value = "A",
-               .help = "LoRA: the adapters' update is scaled by A / R (default 16)"},
-              {.name = "lora-targets",
-               .value = "LIST",
-               .help = "LoRA: the weights to adapt in every block, of wq,wk,wv,wo,w1,w2,w3 "
-                       "(default: all seven)"},
-              {.name = "lora-dropout",
-               .value = "P",
-               .help = "LoRA: dropout on the adapters' inputs while training, in [0, 1) "
-                       "(default 0)"},
+          } +
+          lora_flags("LoRA: train rank-R adapters over the frozen --init model instead of its "
+                     "weights; the checkpoint holds the adapters (see 'anetrain merge')") +
+          std::vector<Flag>{
               {.name = "backend",
                .value = "cpu|ane",
                .default_value = defaults.backend,

@@ -50,4 +50,14 @@ double model_forward_flops(const ModelConfig& c, int64_t B, int64_t S) {
          classifier_loss_flops(KernelDims::from(c, B, S), false);
 }
 
+double lora_training_flops(const ModelConfig& c, int64_t B, int64_t S, const LoraLayout& lora) {
+  const KernelDims d = KernelDims::from(c, B, S);
+  const double attention_products = 2.0 * c.n_layers * attention_product(d);
+  const double projections = model_forward_flops(c, B, S) - attention_products;
+  double adapters = 0;
+  for (const LoraLayout::Adapter& a : lora.adapters())
+    adapters += 2.0 * tokens(d) * lora.config().rank * static_cast<double>(a.in + a.out);
+  return 2.0 * projections + 3.0 * attention_products + 3.0 * adapters;
+}
+
 }  // namespace anetrain

@@ -12,6 +12,7 @@
 
 #include "model/config.h"
 #include "model/dims.h"
+#include "model/lora.h"
 
 namespace anetrain {
 
@@ -34,5 +35,11 @@ double block_forward_flops(const ModelConfig& c, int64_t B, int64_t S);
 double model_forward_flops(const ModelConfig& c, int64_t B, int64_t S);
 
 inline double training_flops(double forward_flops) { return 3.0 * forward_flops; }
+
+// One LoRA training step of the whole model (model/lora.h) for B x S tokens: the base is
+// frozen, so its projections and classifier cost 2 x their forward FLOPs (forward and input
+// gradients, no weight gradients), attention's S x S products 3 x as in training_flops, and
+// every adapter 3 x its forward 2·T·r·(in + out) (A X, then B (A X)).
+double lora_training_flops(const ModelConfig& c, int64_t B, int64_t S, const LoraLayout& lora);
 
 }  // namespace anetrain

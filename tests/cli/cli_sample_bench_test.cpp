@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "model/lora.h"
+#include "model/memory.h"
+#include "model/params.h"
 #include "support/test_util.h"
 
 namespace anetrain {
@@ -106,6 +109,51 @@ TEST(CliBench, ReportsFiguresAsJson) {
   EXPECT_GT(j["memory_formula_mb"].get<double>(), 0.5);
   EXPECT_LT(j["memory_formula_mb"].get<double>(), j["peak_rss_mb"].get<double>());
   EXPECT_FALSE(j.contains("measured_peak_gflops")) << "only measured when asked";
+}
+
+// --lora-rank times LoRA steps (bench/lora.py compares them with full fine-tuning): the JSON
+// says so and counts the adapters as LoraLayout lays them out, and the memory formula is
+// the LoRA one, its optimizer state the adapters' alone.
+TEST(CliBench, TimesLoraStepsAndCountsTheAdapters) {
+  auto r = run_anetrain({"bench", "--config", "tiny", "--lora-rank", "4", "--steps", "2", "--json"});
+  auto full = run_anetrain({"bench", "--config", "tiny", "--steps", "2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  EXPECT_NE(r.out.find("LoRA: rank 4, alpha 16"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
+  const auto f = nlohmann::json::parse(full.out.substr(full.out.rfind('{')));
+  const RunConfig c = load_config("tiny");
+  LoraConfig lora;
+  lora.rank = 4;
+  const LoraLayout layout(c.model, lora);
+  EXPECT_EQ(j["mode"], "lora");
+  EXPECT_EQ(j["lora_rank"], 4);
+  EXPECT_EQ(j["lora_targets"], "wq,wk,wv,wo,w1,w2,w3");
+  EXPECT_EQ(j["trained_params"].get<int64_t>(), layout.params().total());
+  EXPECT_EQ(j["base_params"].get<int64_t>(), ParamLayout(c.model).total());
+  EXPECT_GT(j["ms_per_step"].get<double>(), 0.0);
+  EXPECT_GT(j["gflops"].get<double>(), 0.0);
+  const TrainingMemory m = training_memory(c.model, j["batch"].get<int64_t>(),
+                                           j["seq"].get<int64_t>(), false, 8.0, &lora);
+  constexpr double kMB = 1024.0 * 1024.0;
+  EXPECT_NEAR(j["memory_formula_mb"].get<double>(), m.total() / kMB, 1e-9);
+  EXPECT_NEAR(j["memory_optimizer_mb"].get<double>(), 8.0 * layout.params().total() / kMB, 1e-9);
+  EXPECT_EQ(f["mode"], "full");
+  EXPECT_EQ(f["trained_params"].get<int64_t>(), ParamLayout(c.model).total());
+  EXPECT_LT(j["memory_optimizer_mb"].get<double>(), f["memory_optimizer_mb"].get<double>());
+  EXPECT_LT(j["memory_formula_mb"].get<double>(), f["memory_formula_mb"].get<double>());
+
+  auto alone = run_anetrain({"bench", "--config", "tiny", "--lora-alpha", "8", "--steps", "1"});
+  EXPECT_EQ(alone.exit_code, 1);
+  EXPECT_NE(alone.err.find("anetrain bench: --lora-alpha needs --lora-rank"), std::string::npos)
+      << alone.err;
+  auto block = run_anetrain({"bench", "--config", "tiny", "--set", "n_layers=1", "--block",
+                             "--lora-rank", "4", "--steps", "1"});
+  EXPECT_EQ(block.exit_code, 1);
+  EXPECT_NE(block.err.find("drop --block"), std::string::npos) << block.err;
+  auto rank = run_anetrain({"bench", "--config", "tiny", "--lora-rank", "999", "--steps", "1"});
+  EXPECT_EQ(rank.exit_code, 1);
+  EXPECT_NE(rank.err.find("--lora-rank 999 is out of range"), std::string::npos) << rank.err;
 }
 
 TEST(CliBench, MeasuresThePeakWhenAsked) {

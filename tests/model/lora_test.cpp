@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "model/flops.h"
 #include "support/test_util.h"
 
 namespace anetrain {
@@ -40,6 +41,25 @@ TEST(Lora, LayoutNamesShapesAndOffsetsFollowTheBaseWeights) {
   int64_t expected = 0;
   for (const auto& ad : layout.adapters()) expected += 4 * (ad.in + ad.out);
   EXPECT_EQ(layout.params().total(), expected);
+}
+
+// A LoRA step's formula FLOPs: the frozen base's projections and classifier twice (forward,
+// input gradients), attention's S x S products three times, each adapter three times its
+// forward 2·T·r·(in + out). Written out here for tiny (D 64, F 192, H 4, G 2, E 16, V 512).
+TEST(Lora, StepFlopsDropTheBaseWeightGradientsAndAddTheAdapters) {
+  RunConfig c = load_config("tiny");
+  LoraConfig lora;
+  lora.rank = 4;
+  lora.targets = {"wq", "w2"};
+  const LoraLayout layout(c.model, lora);
+  const double B = 2, S = 8, T = B * S, D = 64, F = 192, QD = 64, KD = 32, V = 512, L = 2;
+  const double projections = L * (2 * T * (D * QD + 2 * D * KD + QD * D) + 2 * T * 3 * D * F);
+  const double products = L * 2 * (2 * B * S * S * QD);  // Q·Kᵀ and P·V, forward
+  const double adapters = L * (2 * T * 4 * (D + QD) + 2 * T * 4 * (F + D));
+  const double classifier = 2 * T * D * V;
+  EXPECT_DOUBLE_EQ(model_forward_flops(c.model, 2, 8), projections + products + classifier);
+  EXPECT_DOUBLE_EQ(lora_training_flops(c.model, 2, 8, layout),
+                   2 * (projections + classifier) + 3 * products + 3 * adapters);
 }
 
 TEST(Lora, InitIsKaimingUniformAForZeroB) {
