@@ -6,7 +6,6 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 
@@ -154,11 +153,29 @@ void lora_dropout_mask(uint64_t seed, int layer, LoraTarget kind, float p, int64
 }
 
 void merge_lora(const LoraLayout& layout, const float* adapters, float* base_params) {
+  // W[out, in] += scale B[out, r] A[r, in], row by row as r scaled rows of A added in turn: a
+  // loop the compiler vectorizes, so merging (once per load) needs no GEMM library and the
+  // file readers that merge stay free of one.
   const int64_t r = layout.config().rank;
-  for (const LoraLayout::Adapter& a : layout.adapters())
-    // W[out, in] += scale * B[out, r] A[r, in]
-    gemm_fp32(Trans::kNo, Trans::kNo, a.out, a.in, r, layout.config().scale(), adapters + a.b, r,
-              adapters + a.a, a.in, 1.0f, base_params + a.base, a.in);
+  const float scale = layout.config().scale();
+  for (const LoraLayout::Adapter& a : layout.adapters()) {
+    const float* A = adapters + a.a;
+    const float* B = adapters + a.b;
+    float* W = base_params + a.base;
+    parallel_for(
+        a.out,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t o = begin; o < end; ++o) {
+            float* row = W + o * a.in;
+            for (int64_t k = 0; k < r; ++k) {
+              const float b = scale * B[o * r + k];
+              const float* arow = A + k * a.in;
+              for (int64_t i = 0; i < a.in; ++i) row[i] += b * arow[i];
+            }
+          }
+        },
+        16);
+  }
 }
 
 }  // namespace anetrain
