@@ -4,6 +4,7 @@
 // given. An unknown workload gets a one-line error and exit status 2.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -86,6 +87,32 @@ TEST(ComparePytorch, RejectsAnUnknownWorkload) {
   EXPECT_EQ(compare("--configs nonsense --wait-idle 0", out, err), 2);
   EXPECT_NE(testing::read_bytes(err).find("unknown config(s) nonsense"), std::string::npos)
       << testing::read_bytes(err);
+}
+
+// A peak below what a step achieved (here one given absurdly low) is a wrong peak: the table
+// says "over peak" and says why, never a percentage above 100. PyTorch runs with --malloc heap
+// by default, and the notes say so.
+TEST(ComparePytorch, NeverPrintsAPercentageAbovePeak) {
+  testing::TempDir dir;
+  const std::string out = dir.file("out"), err = dir.file("err"), saved = dir.file("runs.json");
+  ASSERT_EQ(compare("--configs tiny --steps 2 --warmup 1 --rounds 1 --wait-idle 0 "
+                    "--peak-fp32 0.001 --peak-bf16 0.001 --save " +
+                        saved,
+                    out, err),
+            0)
+      << testing::read_bytes(err);
+  const std::string table = testing::read_bytes(out);
+  EXPECT_NE(table.find("over peak"), std::string::npos) << table;
+  EXPECT_NE(table.find("not the machine's fastest unit"), std::string::npos) << table;
+  EXPECT_NE(table.find("malloc heap"), std::string::npos) << table;
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(saved));
+  for (const auto& row : j["rows"]) EXPECT_GT(row["pct_peak"].get<double>(), 100.0) << row.dump();
+  // No cell of the table holds a number above 100 followed by nothing but a "% peak" column.
+  for (const auto& row : j["rows"]) {
+    char shown[32];
+    std::snprintf(shown, sizeof shown, " %.1f ", row["pct_peak"].get<double>());
+    EXPECT_EQ(table.find(shown), std::string::npos) << shown << " in\n" << table;
+  }
 }
 
 }  // namespace
