@@ -273,6 +273,7 @@ def main(argv=None):
     # Measure the peak alongside each anetrain round unless both are given.
     args.measure_peak = args.peak_fp32 is None or args.peak_bf16 is None
     peaks_used = {}  # precision -> list of (peak, source)
+    peak_units = {}  # precision -> what anetrain's peak loop ran on
 
     if args.anetrain is None:
         args.anetrain = os.path.join(repo_root(), "build", "anetrain")
@@ -326,6 +327,9 @@ def main(argv=None):
                         print(f"compare_pytorch: warning: anetrain reports {reported[0]:.1f} GFLOPS for "
                               f"{config}, our formula gives {ours:.1f}", file=sys.stderr)
             summary = {}
+            for r in results["anetrain"]:
+                if r.get("peak_unit"):
+                    peak_units.setdefault(precision, set()).add(r["peak_unit"])
             peak, source = row_peak(args, precision, results["anetrain"])
             peaks_used.setdefault(precision, []).append((peak, source))
             for impl in ("anetrain", "pytorch"):
@@ -347,6 +351,9 @@ def main(argv=None):
              f"OMP_WAIT_POLICY={args.omp_wait_policy} for both; "
              f"% peak against {describe_peaks(peaks_used)}; "
              f"pytorch/anetrain > 1 means anetrain is faster")
+    if peak_units:
+        notes += "; peak loops: " + ", ".join(
+            f"{p} on {' / '.join(sorted(u))}" for p, u in peak_units.items())
     if any(not r.get("failed") and r["pct_peak"] > 100.0 for r in rows):
         notes += ("\n\"over peak\": the step ran faster than the measured peak, so that peak is "
                   "not the machine's fastest unit for this precision and no % is shown")

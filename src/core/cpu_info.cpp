@@ -42,13 +42,6 @@ constexpr bool kAmxBf16 = true;
 constexpr bool kAmxBf16 = false;
 #endif
 
-// CPUID leaf 7 EDX bit 22. Read directly: clang's __builtin_cpu_supports knows no "amx-bf16".
-bool cpu_has_amx_bf16() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  return (edx >> 22) & 1u;
-}
-
 // The extensions anetrain's own loops (cpu_peak, the CPU backend) and oneDNN's kernels use.
 std::vector<Feature> x86_features() {
   return {{"AVX2", kAvx2, __builtin_cpu_supports("avx2") != 0},
@@ -91,6 +84,17 @@ std::string runtime_isa() {
   return "arm64 (NEON)";
 #else
   return "unknown";
+#endif
+}
+
+// CPUID leaf 7 EDX bit 22. Read directly: clang's __builtin_cpu_supports knows no "amx-bf16".
+bool cpu_has_amx_bf16() {
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return (edx >> 22) & 1u;
+#else
+  return false;
 #endif
 }
 

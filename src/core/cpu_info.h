@@ -11,5 +11,7 @@ namespace anetrain {
 std::string build_isa();
 // e.g. "x86-64: AVX2 yes, FMA yes, AVX-512F yes, AVX-512 BF16 yes, AMX-BF16 no" (CPUID).
 std::string runtime_isa();
+// The CPU has AMX tiles with bf16 dot products (CPUID; false off x86-64).
+bool cpu_has_amx_bf16();
 
 }  // namespace anetrain

@@ -11,6 +11,7 @@
 #include <immintrin.h>
 #endif
 
+#include "core/cpu_info.h"
 #include "core/parallel.h"
 
 namespace anetrain {
@@ -95,6 +96,22 @@ double measure_peak_gflops(GemmPrecision precision) {
     best = std::max(best, flops / seconds / 1e9);
   }
   return best;
+}
+
+std::string peak_unit(GemmPrecision precision) {
+  float probe = 0;
+  if (fma_loop(precision, 1, &probe) == 0) return "";
+  std::string unit;
+  if (precision == GemmPrecision::kBf16) {
+    unit = "VDPBF16PS (AVX512-BF16)";
+    if (cpu_has_amx_bf16()) unit += "; AMX-BF16 tiles present, not measured";
+    return unit;
+  }
+#if defined(__AVX512F__)
+  return "VFMADD (AVX-512)";
+#else
+  return "VFMADD (AVX2)";
+#endif
 }
 
 }  // namespace anetrain

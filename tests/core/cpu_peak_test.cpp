@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/cpu_info.h"
 #include "core/parallel.h"
 
 namespace anetrain {
@@ -33,6 +34,20 @@ TEST(CpuPeak, Bf16OnlyWithDotProductInstructions) {
 #else
   EXPECT_EQ(peak, 0.0) << "no AVX512-BF16 in this build: nothing to measure";
 #endif
+}
+
+// The reports name the unit the loop ran on, and say when the CPU has a faster one the loop
+// does not measure (AMX tiles for bf16).
+TEST(CpuPeak, NamesTheUnitItMeasured) {
+  const std::string fp32 = peak_unit(GemmPrecision::kFp32);
+  EXPECT_EQ(fp32.rfind("VFMADD (AVX", 0), 0u) << fp32;
+  const std::string bf16 = peak_unit(GemmPrecision::kBf16);
+  if (measure_peak_gflops(GemmPrecision::kBf16) == 0) {
+    EXPECT_EQ(bf16, "");
+    return;
+  }
+  EXPECT_EQ(bf16.rfind("VDPBF16PS (AVX512-BF16)", 0), 0u) << bf16;
+  EXPECT_EQ(bf16.find("AMX") != std::string::npos, cpu_has_amx_bf16()) << bf16;
 }
 
 }  // namespace

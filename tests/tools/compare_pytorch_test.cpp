@@ -58,6 +58,8 @@ TEST(ComparePytorch, RunsBothSidesAndPrintsTheRatio) {
                 100.0 * row["gflops"].get<double>() / row["peak_gflops"].get<double>(), 1e-6);
   }
   EXPECT_NE(table.find("(measured)"), std::string::npos) << table;
+  // The notes name what the peak loop ran on.
+  EXPECT_NE(table.find("peak loops: fp32 on VFMADD"), std::string::npos) << table;
 }
 
 TEST(ComparePytorch, TakesAGivenPeakAndRejectsANonPositiveOne) {
