@@ -181,10 +181,8 @@ int run_bench(const Args& args) {
               config.preset.c_str(), block_only ? " (one block)" : "", backend->name().c_str(),
               config.train.precision.c_str(), num_threads(), static_cast<long long>(d.B),
               static_cast<long long>(d.S));
-  std::string lora_targets;
+  const std::string lora_targets = lora ? join_lora_targets(lora->targets) : "";
   if (lora) {
-    for (const std::string& t : lora->targets)
-      lora_targets += (lora_targets.empty() ? "" : ",") + t;
     std::printf(
         "  LoRA: rank %d, alpha %g, dropout %g on %s: %lld trained parameters (%.2f%% of the "
         "%lld base weights, frozen and random here)\n",

@@ -78,12 +78,11 @@ int run_info(const Args& args) {
               s.tokenizer_spec.empty() ? "none recorded" : s.tokenizer_spec.c_str());
   if (s.lora) {
     const LoraConfig& c = s.lora->config;
-    std::string targets;
-    for (const std::string& t : c.targets) targets += (targets.empty() ? "" : ",") + t;
     std::printf("LoRA          adapters rank %d, alpha %g, on %s, %" PRId64
                 " parameters; over the base %s (sha256 %s)\n",
-                c.rank, c.alpha, targets.c_str(), LoraLayout(m, c).params().total(),
-                s.lora->base_path.c_str(), s.lora->base_sha256.c_str());
+                c.rank, c.alpha, join_lora_targets(c.targets).c_str(),
+                LoraLayout(m, c).params().total(), s.lora->base_path.c_str(),
+                s.lora->base_sha256.c_str());
   }
   if (s.step < 0) {
     std::printf("step          not recorded\n");

@@ -35,13 +35,15 @@ TargetWeight target_weight(const std::string& name, const LayerParams& lp, const
   return {lp.w3, F, D};  // "w3"; names are checked before this is reached
 }
 
-std::string joined_targets() {
-  std::string all;
-  for (const std::string& t : lora_target_names()) all += (all.empty() ? "" : ",") + t;
-  return all;
-}
+std::string joined_targets() { return join_lora_targets(lora_target_names()); }
 
 }  // namespace
+
+std::string join_lora_targets(const std::vector<std::string>& targets) {
+  std::string all;
+  for (const std::string& t : targets) all += (all.empty() ? "" : ",") + t;
+  return all;
+}
 
 const std::vector<std::string>& lora_target_names() {
   static const std::vector<std::string> names = {"wq", "wk", "wv", "wo", "w1", "w2", "w3"};
@@ -70,12 +72,7 @@ void LoraConfig::validate(const ModelConfig& model) const {
   if (targets.empty())
     throw UserError("LoRA needs at least one target weight: use --lora-targets " +
                     joined_targets());
-  const std::string listed = [&] {
-    std::string s;
-    for (const std::string& t : targets) s += (s.empty() ? "" : ",") + t;
-    return s;
-  }();
-  parse_lora_targets(listed);  // unknown or repeated names
+  parse_lora_targets(join_lora_targets(targets));  // unknown or repeated names
   int64_t smallest = INT64_MAX;
   const LayerParams none{};
   for (const std::string& t : targets) {

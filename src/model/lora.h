@@ -19,6 +19,8 @@ namespace anetrain {
 
 // The weights an adapter can target, by their short names in --lora-targets.
 const std::vector<std::string>& lora_target_names();  // wq, wk, wv, wo, w1, w2, w3
+// Target names as --lora-targets takes them: "wq,wv".
+std::string join_lora_targets(const std::vector<std::string>& targets);
 // The same weights as indices into lora_target_names(), for lookups per kernel call.
 enum class LoraTarget : int { wq, wk, wv, wo, w1, w2, w3 };
 constexpr int kLoraTargetCount = 7;
@@ -30,6 +32,7 @@ struct LoraConfig {
   float dropout = 0;  // on each adapter's input, training only
 
   float scale() const { return alpha / static_cast<float>(rank); }
+  bool operator==(const LoraConfig&) const = default;
   // UserError naming the value and the valid range: rank in [1, the smallest dimension of a
   // targeted weight], alpha > 0 and finite, dropout in [0, 1), targets known and not repeated.
   void validate(const ModelConfig& model) const;

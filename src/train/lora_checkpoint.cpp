@@ -34,7 +34,8 @@ LoraRecord lora_record_from_json(const nlohmann::json& j, const std::string& whe
     const bool hex = r.base_sha256.size() == 64 &&
                      r.base_sha256.find_first_not_of("0123456789abcdef") == std::string::npos;
     if (!pending && !hex)
-      throw UserError(where + ": lora.base.sha256 is not 64 lowercase hex digits");
+      throw UserError(where + ": lora.base.sha256 is not 64 lowercase hex digits (the file is " +
+                      "damaged): restore the run directory, or train the adapters again");
     return r;
   } catch (const nlohmann::json::exception& e) {
     throw UserError(where + ": malformed 'lora' entry (" + e.what() + ")");

@@ -176,10 +176,6 @@ void check_request(const RunConfig& requested, const TrainOptions& opts, const C
   if (opts.lora) opts.lora->validate(requested.model);
 }
 
-bool same_lora(const LoraConfig& a, const LoraConfig& b) {
-  return a.rank == b.rank && a.alpha == b.alpha && a.targets == b.targets && a.dropout == b.dropout;
-}
-
 // A LoRA run's adapters: --lora-* for a fresh run (over --init), the checkpoint's on resume
 // (the flags, when given again, must agree).
 std::optional<LoraRecord> lora_of_run(const TrainOptions& opts, const TrainingState* resumed) {
@@ -199,7 +195,7 @@ std::optional<LoraRecord> lora_of_run(const TrainOptions& opts, const TrainingSt
                       "adapters: drop the --lora-* flags to resume it, or choose another --out");
     return std::nullopt;
   }
-  if (opts.lora && !same_lora(*opts.lora, resumed->lora->config))
+  if (opts.lora && *opts.lora != resumed->lora->config)
     throw UserError("the --lora-* flags differ from the adapters' in '" + opts.out_dir +
                     "' (rank " + std::to_string(resumed->lora->config.rank) +
                     "): resume with the same flags, or drop them to use the checkpoint's");
@@ -348,12 +344,10 @@ class TrainingRun {
         static_cast<long long>(opts_.steps));
     if (lora_) {
       const LoraConfig& c = lora_->config();
-      std::string targets;
-      for (const std::string& t : c.targets) targets += (targets.empty() ? "" : ",") + t;
       std::printf(
           "LoRA: rank %d, alpha %g, dropout %g on %s of %d layers: %lld trained "
           "parameters (%.2f%% of the base's %lld, frozen); optimizer state %.3g MB\n",
-          c.rank, c.alpha, c.dropout, targets.c_str(), mc_.n_layers,
+          c.rank, c.alpha, c.dropout, join_lora_targets(c.targets).c_str(), mc_.n_layers,
           static_cast<long long>(lora_->params().total()),
           100.0 * lora_->params().total() / layout_.total(),
           static_cast<long long>(layout_.total()),
