@@ -146,7 +146,7 @@ int run_bench(const Args& args) {
 
   // The peak is measured before and after the timed steps and the higher reading kept, so a
   // moment when the shared VM runs slow does not understate it (and flatter the step).
-  double measured_peak = 0;
+  double measured_peak = 0, measured_bandwidth = 0;
   if (args.has("measure-peak")) measured_peak = measure_peak_gflops(gemm_precision());
   std::vector<double> times;
   for (long long i = 0; i < warmup + steps; ++i) {
@@ -214,8 +214,11 @@ int run_bench(const Args& args) {
           config.train.precision.c_str(), peak_unit(gemm_precision()).c_str(), num_threads(),
           measured_peak, share_of_peak(gflops, measured_peak).c_str());
     else
-      std::printf("  peak: this build has no %s vector loop to measure it with\n",
+      std::printf("  peak: this CPU has no %s vector unit anetrain can measure\n",
                   config.train.precision.c_str());
+    measured_bandwidth = measure_bandwidth_gbs();
+    std::printf("  memory bandwidth measured now (triad a = b + s c, %d threads): %.1f GB/s\n",
+                num_threads(), measured_bandwidth);
   }
   if (args.has("profile")) {
     // Per step, averaged over the timed steps. Host work that overlaps kernels (ANE backend)
@@ -265,6 +268,7 @@ int run_bench(const Args& args) {
       j["measured_peak_gflops"] = measured_peak;
       j["peak_unit"] = peak_unit(gemm_precision());
     }
+    if (measured_bandwidth > 0) j["measured_bandwidth_gbs"] = measured_bandwidth;
     std::printf("%s\n", j.dump().c_str());
   }
   return 0;
@@ -301,8 +305,9 @@ Command bench_command() {
                .help = "time per kernel and per GEMM shape (inside the step and alone)"},
               {.name = "measure-peak",
                .help =
-                   "measure this CPU's multiply-add peak before and after, and print the step's % "
-                   "of it"},
+                   "measure this CPU's multiply-add peak (on its fastest unit for the precision: "
+                   "AMX tiles, AVX512-BF16 or FMA) before and after, print the step's % of it, "
+                   "and measure the memory bandwidth"},
           },
       .notes =
           "example: anetrain bench --config layer768 --block --profile --measure-peak\n"

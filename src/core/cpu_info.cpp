@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "core/vector_clones.h"
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
@@ -69,7 +71,9 @@ std::string x86_list(bool runtime) {
 
 std::string build_isa() {
 #if defined(__x86_64__)
-  return x86_list(false);
+  std::string isa = x86_list(false);
+  if (!std::string(ANETRAIN_AVX512_CLONES_NOTE).empty()) isa += ANETRAIN_AVX512_CLONES_NOTE;
+  return isa;
 #elif defined(__aarch64__)
   return "arm64 (NEON)";
 #else
@@ -79,11 +83,26 @@ std::string build_isa() {
 
 std::string runtime_isa() {
 #if defined(__x86_64__)
-  return x86_list(true);
+  std::string isa = x86_list(true);
+  if (!std::string(ANETRAIN_AVX512_CLONES_NOTE).empty())
+    isa += cpu_runs_avx512_clones() ? "; the AVX-512 versions run" : "; the AVX2 versions run";
+  return isa;
 #elif defined(__aarch64__)
   return "arm64 (NEON)";
 #else
   return "unknown";
+#endif
+}
+
+// What the ifunc resolvers of ANETRAIN_AVX512_CLONES test for x86-64-v4 (GCC's arch level):
+// AVX-512 F, BW, CD, DQ and VL.
+bool cpu_runs_avx512_clones() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
 #endif
 }
 

@@ -1,8 +1,11 @@
-// The CPU's arithmetic peak, measured rather than assumed: a dependency-free loop of fused
-// multiply-adds (fp32) or bf16 dot products (fp32 accumulation) on every pool thread. On a
-// shared VM the clock, and with it the peak, drifts between runs (`anetrain bench --measure-peak`
-// read 525-576 GFLOPS fp32 on the same 2-core Zen 5 within an hour, several configs), so `bench
-// --measure-peak` sets a step's GFLOPS against the peak measured in the same run.
+// The CPU's arithmetic peak and memory bandwidth, measured rather than assumed: a
+// dependency-free loop on the fastest matrix unit the CPU has for the precision (AMX-BF16 tiles,
+// AVX512-BF16 dot products, 512- or 256-bit FMAs), on every pool thread, and a triad over
+// arrays far larger than any cache. The unit is chosen at run time from CPUID (and, for AMX,
+// the kernel's grant of the tile state), not from the build's compiler flags, so one binary
+// measures each machine it meets. On a shared VM the clock drifts between runs (`anetrain bench
+// --measure-peak` read 525-576 GFLOPS fp32 on the same 2-core Zen 5 within an hour), so `bench
+// --measure-peak` sets a step against the peak measured in the same run.
 #pragma once
 
 #include <string>
@@ -11,15 +14,33 @@
 
 namespace anetrain {
 
-// GFLOPS of the loop for this precision on all pool threads (2 FLOPs per multiply-add), best
-// of three ~30 ms trials; 0 when this build has no vector code for it (a CPU without AVX2/FMA,
-// or bf16 without AVX512-BF16).
-double measure_peak_gflops(GemmPrecision precision);
+enum class PeakUnit {
+  kNone,       // no vector loop for this precision on this CPU
+  kFmaAvx2,    // VFMADD on 256-bit registers
+  kFmaAvx512,  // VFMADD on 512-bit registers
+  kDpbf16,     // VDPBF16PS (AVX512-BF16): bf16 pairs, fp32 accumulation
+  kAmxBf16,    // TDPBF16PS on AMX tiles
+};
 
-// What that loop runs on, for the reports: "VDPBF16PS (AVX512-BF16)", "VFMADD (AVX-512)",
-// "VFMADD (AVX2)", or "" when it cannot run. When the CPU has a faster unit for the precision
-// that the loop does not measure (AMX tiles for bf16), the name says so, since a step whose
-// GEMMs run there can be faster than this "peak".
+// The fastest unit for the precision's multiply-adds here: what oneDNN's GEMMs use too.
+PeakUnit fastest_unit(GemmPrecision precision);
+// e.g. "TDPBF16PS (AMX-BF16 tiles)", "VFMADD (AVX-512)"; "" for kNone.
+std::string unit_name(PeakUnit unit);
+// This CPU (and, for AMX, its kernel) can run the unit's loop.
+bool cpu_can_run(PeakUnit unit);
+
+// GFLOPS of the unit's loop on all pool threads (2 FLOPs per multiply-add), best of three
+// ~30 ms trials; 0 when the CPU cannot run it.
+double measure_peak_gflops(PeakUnit unit);
+double measure_peak_gflops(GemmPrecision precision);  // on fastest_unit(precision)
+
+// For the reports: unit_name(fastest_unit(precision)), with a note when the CPU has AMX tiles
+// the kernel would not grant (then the bf16 loop, and oneDNN, fall back to AVX512-BF16).
 std::string peak_unit(GemmPrecision precision);
+
+// Memory bandwidth in GB/s: a = b + s * c over three 128 MB arrays on all pool threads, each
+// thread on the part it first touched, counted as STREAM counts it (12 bytes per element; the
+// write-allocate read is not counted), best of three passes.
+double measure_bandwidth_gbs();
 
 }  // namespace anetrain

@@ -9,8 +9,26 @@
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/parallel.h"
+#include "core/vector_clones.h"
 
 namespace anetrain::cpu {
+namespace {
+
+// One token's logits row [V] -> its dlogits, (softmax - onehot) * grad_scale, in place; returns
+// -log softmax[target], from the shifted logit so it never takes log(0). A free function so
+// that it is cloned for AVX-512 (vector_clones.h): the exp over the vocabulary is most of it.
+ANETRAIN_AVX512_CLONES double cross_entropy_row(float* row, int64_t V, int32_t target,
+                                                float grad_scale) {
+  const float max = max_of(row, V);
+  const float target_logit = row[target] - max;
+  const float sum = exp_shifted_sum(row, V, max);
+  const float inv = grad_scale / sum;
+  for (int64_t v = 0; v < V; ++v) row[v] *= inv;
+  row[target] -= grad_scale;
+  return std::log(static_cast<double>(sum)) - target_logit;
+}
+
+}  // namespace
 
 void CpuBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& a) {
   const int64_t D = d.D, V = d.V, T = d.T();
@@ -28,18 +46,9 @@ void CpuBackend::classifier_loss(const KernelDims& d, const ClassifierLossArgs& 
   double* token_loss = token_loss_buffer.data();
   parallel_for(T, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      float* row = a.logits + t * V;
-      const float max = max_of(row, V);
       const int32_t target = a.targets[t];
       ANETRAIN_CHECK(target >= 0 && target < V, "target id out of range");  // loaders validate ids
-      const float target_logit = row[target] - max;
-      const float sum = exp_shifted_sum(row, V, max);
-      // -log softmax[target], from the shifted logit so it never takes log(0).
-      token_loss[t] = std::log(static_cast<double>(sum)) - target_logit;
-      // dlogits = (softmax - onehot) * grad_scale
-      const float inv = a.grad_scale / sum;
-      for (int64_t v = 0; v < V; ++v) row[v] *= inv;
-      row[target] -= a.grad_scale;
+      token_loss[t] = cross_entropy_row(a.logits + t * V, V, target, a.grad_scale);
     }
   });
   double total = 0.0;

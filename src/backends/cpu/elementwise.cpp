@@ -7,7 +7,9 @@
 #include <tuple>
 #include <vector>
 
+#include "backends/cpu/vec_math.h"
 #include "core/parallel.h"
+#include "core/vector_clones.h"
 
 namespace anetrain::cpu {
 
@@ -67,6 +69,44 @@ void rope_rotate(float* x, int64_t heads, const KernelDims& d, float direction) 
       }
     }
   });
+}
+
+namespace {
+
+// The spans the pool's threads run: free functions so that they are cloned (vector_clones.h).
+ANETRAIN_AVX512_CLONES void swiglu_forward_span(const float* __restrict h1,
+                                                const float* __restrict h3, int64_t n,
+                                                float* __restrict gate) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = h1[i] * sigmoid(h1[i]) * h3[i];
+}
+
+ANETRAIN_AVX512_CLONES void swiglu_backward_span(const float* __restrict h1,
+                                                 const float* __restrict h3, int64_t n,
+                                                 float* __restrict dgate_in_dh3,
+                                                 float* __restrict dh1) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = h1[i], sig = sigmoid(x), silu = x * sig, dgate = dgate_in_dh3[i];
+    // d silu(x)/dx = sig * (1 + x * (1 - sig))
+    dh1[i] = dgate * h3[i] * sig * (1.0f + x * (1.0f - sig));
+    dgate_in_dh3[i] = dgate * silu;
+  }
+}
+
+}  // namespace
+
+void swiglu_forward(const float* h1, const float* h3, int64_t n, float* gate) {
+  parallel_for(
+      n, [&](int64_t i0, int64_t i1) { swiglu_forward_span(h1 + i0, h3 + i0, i1 - i0, gate + i0); },
+      4096);
+}
+
+void swiglu_backward(const float* h1, const float* h3, int64_t n, float* dgate_in_dh3, float* dh1) {
+  parallel_for(
+      n,
+      [&](int64_t i0, int64_t i1) {
+        swiglu_backward_span(h1 + i0, h3 + i0, i1 - i0, dgate_in_dh3 + i0, dh1 + i0);
+      },
+      4096);
 }
 
 void rope_rotate_qk(float* q, float* k, const KernelDims& d, float direction) {

@@ -17,6 +17,12 @@ void rope_rotate(float* x, int64_t heads, const KernelDims& d, float direction);
 // follows q, as in the trainer's fused [QD + 2 KD, T] layout.
 void rope_rotate_qk(float* q, float* k, const KernelDims& d, float direction);
 
+// SwiGLU's gate, gate = silu(h1) * h3, over n elements (on the pool).
+void swiglu_forward(const float* h1, const float* h3, int64_t n, float* gate);
+// Its input gradients from dgate: dh1 = dgate * h3 * silu'(h1), and dh3 = dgate * silu(h1)
+// written over dgate (dgate_in_dh3 holds dgate on entry, dh3 on return).
+void swiglu_backward(const float* h1, const float* h3, int64_t n, float* dgate_in_dh3, float* dh1);
+
 // True when Wq, Wk, Wv are one [QD + 2 KD, D] block and the three [C, T] activations
 // (q, k, v or dq, dk, dv) one [QD + 2 KD, T] block, so the projections fuse into one GEMM
 // (the trainer lays them out so; other callers get three GEMMs).

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "backends/cpu/vec_math.h"
+#include "core/vector_clones.h"
 
 namespace anetrain::cpu {
 namespace {
@@ -11,7 +12,8 @@ void zero_masked(float* row, int64_t i, int64_t i1) { std::fill(row + i + 1, row
 
 }  // namespace
 
-void causal_softmax_rows(float* scores, int64_t ld, int64_t i0, int64_t i1, float* lse) {
+ANETRAIN_AVX512_CLONES void causal_softmax_rows(float* scores, int64_t ld, int64_t i0, int64_t i1,
+                                                float* lse) {
   for (int64_t i = i0; i < i1; ++i) {
     float* row = scores + (i - i0) * ld;
     const int64_t n = i + 1;
@@ -25,7 +27,8 @@ void causal_softmax_rows(float* scores, int64_t ld, int64_t i0, int64_t i1, floa
   }
 }
 
-void causal_probs_from_lse(float* scores, int64_t ld, int64_t i0, int64_t i1, const float* lse) {
+ANETRAIN_AVX512_CLONES void causal_probs_from_lse(float* scores, int64_t ld, int64_t i0, int64_t i1,
+                                                  const float* lse) {
   for (int64_t i = i0; i < i1; ++i) {
     float* row = scores + (i - i0) * ld;
     const float shift = lse[i - i0];
@@ -35,8 +38,9 @@ void causal_probs_from_lse(float* scores, int64_t ld, int64_t i0, int64_t i1, co
   }
 }
 
-void causal_softmax_backward_rows(const float* P, int64_t ldp, float* dP, int64_t ldd, int64_t i0,
-                                  int64_t i1, float scale) {
+ANETRAIN_AVX512_CLONES void causal_softmax_backward_rows(const float* P, int64_t ldp, float* dP,
+                                                         int64_t ldd, int64_t i0, int64_t i1,
+                                                         float scale) {
   for (int64_t i = i0; i < i1; ++i) {
     const float* p = P + (i - i0) * ldp;
     float* ds = dP + (i - i0) * ldd;
