@@ -67,7 +67,8 @@ void print_gemm_profile(double steps, double median_ms) {
               flops / seconds / 1e9, flops / alone_seconds / 1e9);
   std::printf(
       "GFLOPS: inside the step, and the same product repeated alone on warm operands.\n"
-      "Attention's per-head products (gemm_fp32, inside parallel regions) are not listed.\n");
+      "Attention's per-head products (attention_gemm: fp32, or bf16 inputs in bf16 mode; inside\n"
+      "parallel regions) are not listed.\n");
 }
 
 // "61.2% of it", never a share above 100: a step faster than the peak means the peak loop

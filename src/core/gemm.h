@@ -15,12 +15,23 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
           int64_t ldc);
 
-// Always fp32, whatever the precision mode: for the attention products (scores, P·V and their
-// gradients), where softmax's backward subtracts nearly equal numbers and bf16 inputs would
-// swamp the small gradients of Wq and Wk. They are about a tenth of a block's FLOPs.
+// Always fp32, whatever the precision mode (the fp32 attention products use it).
 void gemm_fp32(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                int64_t ldc);
+
+// Operands already rounded to bfloat16 (bit patterns, as round_to_bf16 writes them), read in
+// place through lda/ldb; fp32 accumulation and output. For the attention products in bf16 mode,
+// whose operands are rounded once per kernel rather than per call. Single-threaded and safe
+// inside parallel regions (it is called per head and query tile).
+void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta,
+               float* c, int64_t ldc);
+
+// Rounds a stored rows x cols block (leading dimension ld) to bfloat16, nearest even, into out
+// (leading dimension ld_out). Single-threaded: callers split big blocks across the pool.
+void round_to_bf16(const float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
+                   int64_t ld_out);
 
 // Compute precision of every gemm() in this process. kBf16 rounds both inputs to bfloat16
 // and accumulates in fp32 (the machine's bf16 dot-product units); outputs stay fp32. Master
@@ -32,6 +43,13 @@ void set_gemm_precision(GemmPrecision precision);
 // Parses "fp32" / "bf16" (UserError otherwise).
 GemmPrecision parse_gemm_precision(const std::string& name);
 GemmPrecision gemm_precision();
+
+// For tests: while on, kBf16 is accepted on any CPU and its products run in software with the
+// same numerics (bf16 values and the products of two of them are exact in fp32, so fp32 GEMM on
+// the rounded inputs is a bf16 product with fp32 accumulation, up to summation order), slower
+// than fp32. Lets the bf16 numerics be tested on CPUs without bf16 units. Throws UserError
+// where the GEMM library has no bf16 mode at all (Accelerate).
+void emulate_bf16_products(bool on);
 
 // bf16 mode only (a no-op in fp32): while this object lives, [base, base + n) is promised not
 // to change, so it is rounded to bf16 once, up front, on the whole pool, and every gemm()

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/gemm_internal.h"
 #include "core/profiler.h"
 
 namespace anetrain {
@@ -16,6 +17,17 @@ void set_gemm_precision(GemmPrecision precision) {
 }
 
 GemmPrecision gemm_precision() { return g_precision; }
+
+void emulate_bf16_products(bool on) {
+  if (on) throw UserError("bf16 products are not emulated with Accelerate (no bf16 mode here)");
+}
+
+// Unreachable while bf16 is refused; kept correct rather than trapping.
+void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta,
+               float* c, int64_t ldc) {
+  detail::gemm_bf16_software(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
 
 // bf16 is refused here, so there is nothing to round ahead of time.
 Bf16ReadOnlyRegion::Bf16ReadOnlyRegion(const float*, int64_t) {}

@@ -3,7 +3,10 @@
 // (see gemm()). bf16: both inputs are rounded to bfloat16 (nearest-even) into per-thread
 // buffers, then a cached bf16 x bf16 -> f32 matmul primitive per shape (the CPU's bf16
 // dot-product instructions, fp32 accumulation). gemm_fp32() is always dnnl_sgemm: it is called
-// per head inside parallel regions, with many small shapes. oneDNN threads with OpenMP, the same
+// per head inside parallel regions, with many small shapes; gemm_bf16() (the attention products
+// in bf16 mode, also per head) reads operands rounded by its caller through the same cached
+// primitives, looked up per thread first so that parallel callers do not queue on the cache's
+// lock. oneDNN threads with OpenMP, the same
 // runtime as anetrain's own parallel loops (core/parallel.h), so the two never fight over cores.
 #include <dnnl.h>
 
@@ -17,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/gemm_internal.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 
@@ -24,6 +28,7 @@ namespace anetrain {
 namespace {
 
 GemmPrecision g_precision = GemmPrecision::kFp32;
+bool g_emulate = false;  // emulate_bf16_products()
 
 // How gemm() feeds one input to the primitive: the fp32 original or its rounded region copy
 // (both read in place through lda/ldb), or a dense bf16 copy made for this call.
@@ -82,6 +87,16 @@ void run_matmul(const Matmul& mm, const void* a, const void* b, float* c) {
   stream.wait();
 }
 
+// The same cache seen from one thread: no lock once a shape has been met on this thread.
+const Matmul& cached_matmul_here(const Key& key) {
+  thread_local std::map<Key, const Matmul*> seen;
+  auto it = seen.find(key);
+  if (it != seen.end()) return *it->second;
+  const Matmul& mm = cached_matmul(key);
+  seen.emplace(key, &mm);
+  return mm;
+}
+
 // One stored rows x cols block (leading dimension ld) to round into a dense bf16 buffer.
 struct RoundJob {
   const float* src = nullptr;
@@ -90,15 +105,8 @@ struct RoundJob {
 };
 
 void round_rows(const RoundJob& job, int64_t r0, int64_t r1) {
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint32_t* in = reinterpret_cast<const uint32_t*>(job.src + r * job.ld);
-    uint16_t* out = job.dst + r * job.cols;
-    for (int64_t c = 0; c < job.cols; ++c) {
-      const uint32_t bits = in[c];
-      // Round to nearest even on the 16 dropped bits (inputs here are finite).
-      out[c] = static_cast<uint16_t>((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
-    }
-  }
+  round_to_bf16(job.src + r0 * job.ld, r1 - r0, job.cols, job.ld, job.dst + r0 * job.cols,
+                job.cols);
 }
 
 // Rounds the blocks on the whole pool (single-threaded, rounding took 4.9 ms of layer768's
@@ -159,9 +167,11 @@ Bf16ReadOnlyRegion::~Bf16ReadOnlyRegion() {
   if (active_) g_region.base = nullptr, g_region.n = 0;
 }
 
+void emulate_bf16_products(bool on) { g_emulate = on; }
+
 void set_gemm_precision(GemmPrecision precision) {
 #if defined(__x86_64__)
-  if (precision == GemmPrecision::kBf16 && !__builtin_cpu_supports("avx512bf16"))
+  if (precision == GemmPrecision::kBf16 && !g_emulate && !__builtin_cpu_supports("avx512bf16"))
     throw UserError(
         "precision bf16 needs a CPU with AVX512-BF16 instructions; this one has "
         "none: use --precision fp32");
@@ -214,6 +224,12 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   if (!a_in) jobs[n_jobs++] = {a, a_rows, a_cols, lda, a16.data()};
   if (!b_in) jobs[n_jobs++] = {b, b_rows, b_cols, ldb, b16.data()};
   to_bf16({jobs, n_jobs});
+  if (g_emulate)
+    return detail::gemm_bf16_software(trans_a, trans_b, m, n, k, alpha,
+                                      a_in ? static_cast<const uint16_t*>(a_in) : a16.data(),
+                                      a_in ? lda : a_cols,
+                                      b_in ? static_cast<const uint16_t*>(b_in) : b16.data(),
+                                      b_in ? ldb : b_cols, beta, c, ldc);
   const Key key{m,
                 n,
                 k,
@@ -227,6 +243,19 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
                 a_in ? Input::kBf16InPlace : Input::kBf16Dense,
                 b_in ? Input::kBf16InPlace : Input::kBf16Dense};
   run_matmul(cached_matmul(key), a_in ? a_in : a16.data(), b_in ? b_in : b16.data(), c);
+}
+
+void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta,
+               float* c, int64_t ldc) {
+  if (m == 0 || n == 0) return;
+  if (g_emulate)
+    return detail::gemm_bf16_software(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                                      ldc);
+  const Key key{
+      m,   n,     k,    static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb,
+      ldc, alpha, beta, Input::kBf16InPlace,        Input::kBf16InPlace};
+  run_matmul(cached_matmul_here(key), a, b, c);
 }
 
 }  // namespace anetrain

@@ -15,6 +15,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "data/token_shard.h"
@@ -229,6 +230,26 @@ std::vector<float> cpu_logits(const ModelConfig& config, const std::vector<float
   Transformer model(config, backend, 1, T, false, false);
   model.forward(params.data(), tokens.data(), nullptr);
   return std::vector<float>(model.logits(), model.logits() + T * config.vocab_size);
+}
+
+Bf16Scope::Bf16Scope() {
+#if defined(__x86_64__)
+  emulated_ = !__builtin_cpu_supports("avx512bf16");
+#else
+  emulated_ = true;
+#endif
+  try {
+    if (emulated_) emulate_bf16_products(true);
+    set_gemm_precision(GemmPrecision::kBf16);
+    available_ = true;
+  } catch (const UserError&) {
+    available_ = false;
+  }
+}
+
+Bf16Scope::~Bf16Scope() {
+  set_gemm_precision(GemmPrecision::kFp32);
+  if (emulated_ && available_) emulate_bf16_products(false);
 }
 
 }  // namespace anetrain::testing

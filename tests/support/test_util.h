@@ -74,6 +74,23 @@ std::string read_bytes(const std::string& path);
 std::vector<double> metrics_losses(const std::string& metrics_path);
 std::string source_dir();
 
+// bf16 mode for one test's scope: on the CPU's bf16 units where it has them, otherwise with
+// the products emulated in software (same numerics, gemm.h); back to fp32 afterwards.
+// available() is false where neither exists (Accelerate): the test should skip.
+class Bf16Scope {
+ public:
+  Bf16Scope();
+  ~Bf16Scope();
+  Bf16Scope(const Bf16Scope&) = delete;
+  Bf16Scope& operator=(const Bf16Scope&) = delete;
+  bool available() const { return available_; }
+  // "AVX512-BF16" or "emulated": which one the test ran on, for its messages.
+  const char* units() const { return emulated_ ? "emulated" : "AVX512-BF16"; }
+
+ private:
+  bool available_ = false, emulated_ = false;
+};
+
 // What the UserError that fn throws says, or "(no UserError)" when it throws none.
 std::string user_error_of(const std::function<void()>& fn);
 

@@ -5,6 +5,7 @@
 // scripts/setup.sh installs it.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,13 +25,17 @@ using namespace anetrain::testing;
 
 constexpr int kSteps = 10;
 
-// Tolerances: fp32 agrees with PyTorch to about 1e-4; bf16 GEMM inputs (about 3 significant
-// digits) are compared with the same fp32 PyTorch run, looser.
+// Tolerances, all relative to each tensor's norm (||diff||_2 / ||ref||_2 and max |diff| /
+// max |ref|): fp32 agrees with PyTorch to about 1e-4; bf16 (inputs of every product, attention's
+// included, rounded to 8 significant bits, u = 2^-9) is compared with the same fp32 PyTorch run:
+// its gradients measured 0.35-0.85% off (norm) and at most 1.1% (max), so 1.2% and 2% leave
+// room for summation order, while one key per attention tile read unrounded-and-stale already
+// put Wq's gradient 1.4% (norm) and 2.3% (max) off.
 struct Tolerance {
   double logits_norm, logits_max, loss, grad_norm, grad_max, step_loss, final_params;
 };
 constexpr Tolerance kFp32{1e-5, 1e-4, 1e-4, 1e-4, 1e-3, 1e-4, 1e-4};
-constexpr Tolerance kBf16{2e-2, 5e-2, 2e-3, 5e-2, 1.0, 5e-3, 2e-2};
+constexpr Tolerance kBf16{2e-2, 5e-2, 2e-3, 1.2e-2, 2e-2, 5e-3, 2e-2};
 
 void run_golden_case(RunConfig config, const std::string& label, const Tolerance& tol = kFp32) {
   init_thread_pool();
@@ -75,6 +80,9 @@ void run_golden_case(RunConfig config, const std::string& label, const Tolerance
     batches.rewind();
     for (const ParamInfo& t : layout.tensors()) {
       Diff g = compare(probe.grads().data() + t.offset, golden.read_f32("grad." + t.name));
+      if (&tol != &kFp32)
+        std::printf("%s grad %-24s ||diff||/||ref|| %.3e  max|diff|/max|ref| %.3e\n",
+                    label.c_str(), t.name.c_str(), g.norm_rel, g.max_rel);
       EXPECT_LT(g.norm_rel, tol.grad_norm) << label << " grad of " << t.name;
       EXPECT_LT(g.max_rel, tol.grad_max) << label << " grad of " << t.name;
     }
@@ -120,14 +128,13 @@ TEST(Golden, GqaBatchedAccumulatedUntiedMatchesPyTorch) {
 }
 
 TEST(Golden, Bf16StaysCloseToPyTorchFp32) {
-  if (!__builtin_cpu_supports("avx512bf16")) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   RunConfig config = load_config("tiny");
   config.train.batch_size = 2;
   config.train.lr = 3e-3f;
   config.train.grad_clip = 0.5f;
-  set_gemm_precision(GemmPrecision::kBf16);
-  run_golden_case(config, "tiny-bf16", kBf16);
-  set_gemm_precision(GemmPrecision::kFp32);
+  Bf16Scope bf16;
+  if (!bf16.available()) GTEST_SKIP() << "no bf16 mode with this GEMM library";
+  run_golden_case(config, std::string("tiny-bf16 (") + bf16.units() + ")", kBf16);
 }
 
 TEST(Golden, RecomputeMatchesPyTorch) {
