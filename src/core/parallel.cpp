@@ -10,6 +10,12 @@ namespace anetrain {
 namespace {
 bool g_initialized = false;
 int g_local_rank = 0, g_local_size = 1;
+cpu_set_t g_allowed_at_start;  // the process's CPUs before the pool pinned its threads
+bool g_have_allowed = false;
+}  // namespace
+
+void restore_process_affinity() {
+  if (g_have_allowed) sched_setaffinity(0, sizeof(g_allowed_at_start), &g_allowed_at_start);
 }
 
 void share_cores(int local_rank, int local_size) {
@@ -23,6 +29,8 @@ void init_thread_pool(int requested) {
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
   if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  g_allowed_at_start = allowed;
+  g_have_allowed = true;
   std::vector<int> cpus;
   for (int c = 0; c < CPU_SETSIZE; ++c)
     if (CPU_ISSET(c, &allowed)) cpus.push_back(c);

@@ -20,6 +20,11 @@ void share_cores(int local_rank, int local_size);
 void init_thread_pool(int num_threads = 0);
 int num_threads();
 
+// Gives the calling thread back every CPU the process was allowed before init_thread_pool
+// pinned it to one. For exec(): the new image inherits the caller's mask, and would otherwise
+// start with one core (and one thread) where the process had all of them.
+void restore_process_affinity();
+
 // fn(begin, end) over disjoint chunks covering [0, n). Runs inline when n is small.
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn,
                   int64_t min_chunk = 1);

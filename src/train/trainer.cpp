@@ -144,6 +144,7 @@ template <typename Run>
   std::vector<char*> raw;
   for (auto& a : argv) raw.push_back(a.data());
   raw.push_back(nullptr);
+  restore_process_affinity();  // else the new image starts pinned to this thread's one core
   execv("/proc/self/exe", raw.data());
   execvp(raw[0], raw.data());  // no /proc (macOS): the path the process was started with
   throw UserError(std::string("cannot restart anetrain (exec): ") + std::strerror(errno));

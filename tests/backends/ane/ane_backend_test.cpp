@@ -101,6 +101,18 @@ TEST(AneBackend, StaticPipelineRestartsThroughExecToTheSameWeights) {
     ++restarts;
   EXPECT_EQ(restarts, 3) << restarted.out;
   EXPECT_EQ(straight.out.find("restarting"), std::string::npos);
+  // Every restarted image trains on as many threads as the first (exec inherits the CPU mask
+  // of the thread that calls it, which the pool had pinned to one core).
+  auto thread_counts = [](const std::string& out) {
+    std::vector<std::string> counts;
+    for (size_t at = 0; (at = out.find(" threads, steps ", at)) != std::string::npos; ++at)
+      counts.push_back(out.substr(out.rfind(", ", at) + 2, at - out.rfind(", ", at) - 2));
+    return counts;
+  };
+  const std::vector<std::string> straight_threads = thread_counts(straight.out);
+  ASSERT_EQ(straight_threads.size(), 1u) << straight.out;
+  EXPECT_EQ(thread_counts(restarted.out), std::vector<std::string>(4, straight_threads[0]))
+      << restarted.out;
   const SafetensorsFile a = SafetensorsFile::open(dir.file("restarted/model.safetensors"));
   const SafetensorsFile b = SafetensorsFile::open(dir.file("straight/model.safetensors"));
   for (const std::string& name : a.names()) EXPECT_EQ(a.read_f32(name), b.read_f32(name)) << name;
@@ -205,10 +217,10 @@ TEST(AneBackend, CompilesEachProgramOnceAcrossSteps) {
   // (Proven form: a kernel is several programs.)
   int64_t programs = 0;
   for (Kernel k : ane_program_kernels())
-    programs += static_cast<int64_t>(build_kernel_plan(KernelDims::from(c.model, 1, c.model.seq_len),
-                                                       k, block_weights(layout, params.data()),
-                                                       {.variant = "dynamic"})
-                                         .parts.size());
+    programs += static_cast<int64_t>(
+        build_kernel_plan(KernelDims::from(c.model, 1, c.model.seq_len), k,
+                          block_weights(layout, params.data()), {.variant = "dynamic"})
+            .parts.size());
   EXPECT_GT(programs, static_cast<int64_t>(ane_program_kernels().size()));
   EXPECT_EQ(ane.driver().compiles(), programs);
 }
