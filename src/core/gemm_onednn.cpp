@@ -18,6 +18,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/gemm.h"
 #include "core/gemm_internal.h"
@@ -40,7 +41,7 @@ using Key = std::tuple<int64_t, int64_t, int64_t, char, char, int64_t, int64_t, 
 
 struct Matmul {
   dnnl::matmul primitive;
-  dnnl::memory::desc a, b, c;
+  dnnl::memory::desc a, b, c, scratchpad;
 };
 
 dnnl::engine& engine() {
@@ -68,6 +69,10 @@ const Matmul& cached_matmul(const Key& key) {
   dnnl::memory::desc b({k, n}, type(feed_b), tb == 'T' ? dims{1, ld_b} : dims{ld_b, 1});
   dnnl::memory::desc c({m, n}, dt::f32, dims{ldc, 1});
   dnnl::primitive_attr attr;
+  // The caller passes the scratchpad (run_matmul: one per thread). With oneDNN's default, a
+  // library-owned scratchpad, a primitive may only run on the thread that created it, and
+  // gemm_bf16() runs cached primitives from every pool thread.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
   if (beta != 0.0f) {
     dnnl::post_ops ops;
@@ -75,7 +80,7 @@ const Matmul& cached_matmul(const Key& key) {
     attr.set_post_ops(ops);
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine());
-  return cache.emplace(key, Matmul{dnnl::matmul(pd), a, b, c}).first->second;
+  return cache.emplace(key, Matmul{dnnl::matmul(pd), a, b, c, pd.scratchpad_desc()}).first->second;
 }
 
 void run_matmul(const Matmul& mm, const void* a, const void* b, float* c) {
@@ -83,7 +88,12 @@ void run_matmul(const Matmul& mm, const void* a, const void* b, float* c) {
   dnnl::memory am(mm.a, engine(), const_cast<void*>(a));
   dnnl::memory bm(mm.b, engine(), const_cast<void*>(b));
   dnnl::memory cm(mm.c, engine(), c);
-  mm.primitive.execute(stream, {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+  thread_local std::vector<uint8_t, CacheLineAllocator<uint8_t>> scratch;
+  if (scratch.size() < mm.scratchpad.get_size()) scratch.resize(mm.scratchpad.get_size());
+  dnnl::memory sm(mm.scratchpad, engine(), scratch.data());
+  mm.primitive.execute(
+      stream,
+      {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, sm}});
   stream.wait();
 }
 
@@ -225,11 +235,10 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   if (!b_in) jobs[n_jobs++] = {b, b_rows, b_cols, ldb, b16.data()};
   to_bf16({jobs, n_jobs});
   if (g_emulate)
-    return detail::gemm_bf16_software(trans_a, trans_b, m, n, k, alpha,
-                                      a_in ? static_cast<const uint16_t*>(a_in) : a16.data(),
-                                      a_in ? lda : a_cols,
-                                      b_in ? static_cast<const uint16_t*>(b_in) : b16.data(),
-                                      b_in ? ldb : b_cols, beta, c, ldc);
+    return detail::gemm_bf16_software(
+        trans_a, trans_b, m, n, k, alpha, a_in ? static_cast<const uint16_t*>(a_in) : a16.data(),
+        a_in ? lda : a_cols, b_in ? static_cast<const uint16_t*>(b_in) : b16.data(),
+        b_in ? ldb : b_cols, beta, c, ldc);
   const Key key{m,
                 n,
                 k,
@@ -246,15 +255,14 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
 }
 
 void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta,
-               float* c, int64_t ldc) {
+               const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta, float* c,
+               int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (g_emulate)
     return detail::gemm_bf16_software(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
                                       ldc);
-  const Key key{
-      m,   n,     k,    static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb,
-      ldc, alpha, beta, Input::kBf16InPlace,        Input::kBf16InPlace};
+  const Key key{m,   n,     k,    static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb,
+                ldc, alpha, beta, Input::kBf16InPlace,        Input::kBf16InPlace};
   run_matmul(cached_matmul_here(key), a, b, c);
 }
 

@@ -4,6 +4,7 @@
 #include "core/gemm.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -147,8 +148,8 @@ TEST(Gemm, RoundToBf16IsNearestEven) {
   Rng rng(5);
   std::vector<float> x(1000);
   for (auto& v : x) v = static_cast<float>(rng.normal() * 100);
-  x[0] = 1.0f + 1.0f / 256;        // halfway between 1 and 1 + 2^-7: goes down to 1 (even)
-  x[1] = 1.0f + 3.0f / 256;        // halfway between 1 + 2^-7 and 1 + 2^-6: goes up
+  x[0] = 1.0f + 1.0f / 256;  // halfway between 1 and 1 + 2^-7: goes down to 1 (even)
+  x[1] = 1.0f + 3.0f / 256;  // halfway between 1 + 2^-7 and 1 + 2^-6: goes up
   std::vector<uint16_t> out(x.size());
   round_to_bf16(x.data(), 10, 100, 100, out.data(), 100);
   for (size_t i = 0; i < x.size(); ++i) {
@@ -185,9 +186,9 @@ TEST(Gemm, Bf16OperandsReadInPlaceAccumulateInFp32) {
         for (int64_t j = 0; j < n; ++j) {
           double sum = 0, magnitude = std::fabs(c[i * ldc + j]);
           for (int64_t p = 0; p < k; ++p) {
-            const double term =
-                0.5 * bf16_nearest(ta == Trans::kYes ? a[p * lda + i] : a[i * lda + p]) *
-                bf16_nearest(tb == Trans::kYes ? b[j * ldb + p] : b[p * ldb + j]);
+            const double term = 0.5 *
+                                bf16_nearest(ta == Trans::kYes ? a[p * lda + i] : a[i * lda + p]) *
+                                bf16_nearest(tb == Trans::kYes ? b[j * ldb + p] : b[p * ldb + j]);
             sum += term, magnitude += std::fabs(term);
           }
           worst = std::max(worst, std::fabs(out[i * ldc + j] - c[i * ldc + j] - sum) / magnitude);
@@ -195,6 +196,46 @@ TEST(Gemm, Bf16OperandsReadInPlaceAccumulateInFp32) {
       EXPECT_LT(worst, 1e-5) << bf16.units() << " " << static_cast<char>(ta)
                              << static_cast<char>(tb);
     }
+}
+
+// The attention kernels call gemm_bf16 from every pool thread at once, on primitives another
+// thread created and cached (a primitive with a library-owned scratchpad may not do that).
+// Every thread, repeatedly and concurrently on its own output, must get exactly the result of
+// a lone call; also for a shape first met inside the parallel region.
+TEST(Gemm, Bf16ProductsRunConcurrentlyFromEveryThread) {
+  init_thread_pool();
+  testing::Bf16Scope bf16;
+  if (!bf16.available()) GTEST_SKIP() << "no bf16 mode with this GEMM library";
+  const int64_t m = 128, n = 160, k = 64;
+  Rng rng(11);
+  std::vector<float> a(k * m), b(k * n);
+  for (auto& v : a) v = static_cast<float>(rng.normal());
+  for (auto& v : b) v = static_cast<float>(rng.normal());
+  std::vector<uint16_t> a16(a.size()), b16(b.size());
+  round_to_bf16(a.data(), k, m, m, a16.data(), m);
+  round_to_bf16(b.data(), k, n, n, b16.data(), n);
+  for (const bool met_before : {true, false}) {
+    const int64_t rows = met_before ? m : m - 1;  // a shape this test has not run yet
+    std::vector<float> alone(rows * n);
+    if (met_before)
+      gemm_bf16(Trans::kYes, Trans::kNo, rows, n, k, 0.125f, a16.data(), m, b16.data(), n, 0.0f,
+                alone.data(), n);
+    const int threads = num_threads();
+    std::vector<std::vector<float>> outs(threads, std::vector<float>(rows * n));
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<float>& out = outs[omp_get_thread_num()];
+      for (int repeat = 0; repeat < 50; ++repeat)
+        gemm_bf16(Trans::kYes, Trans::kNo, rows, n, k, 0.125f, a16.data(), m, b16.data(), n, 0.0f,
+                  out.data(), n);
+    }
+    if (!met_before)
+      gemm_bf16(Trans::kYes, Trans::kNo, rows, n, k, 0.125f, a16.data(), m, b16.data(), n, 0.0f,
+                alone.data(), n);
+    for (int t = 0; t < threads; ++t)
+      EXPECT_EQ(outs[t], alone) << bf16.units() << ", thread " << t
+                                << (met_before ? "" : ", shape first met in the region");
+  }
 }
 
 }  // namespace
