@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(
   build-essential cmake pkg-config
-  libdnnl-dev            # oneDNN: the GEMM library on Linux
+  libdnnl-dev            # oneDNN: a GEMM library on Linux
+  libopenblas-openmp-dev # OpenBLAS (OpenMP build): the other; each product on the faster one
   ocl-icd-opencl-dev     # Debian's oneDNN config find_package()s OpenCL; libdnnl-dev only recommends it
   nlohmann-json3-dev     # JSON for configs, state.json, safetensors headers
   libgtest-dev           # GoogleTest for the test suite

@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 
 #include "backends/backend.h"
 #include "cli/args.h"
@@ -40,12 +41,19 @@ namespace {
 
 // The GEMM part of the profile: each shape's time inside the step beside the same shape timed
 // alone (core/gemm_alone.h). Call after the timed steps; it stops the profiler.
+// "onednn-sgemm" or "onednn-sgemm+openblas": the libraries that ran one shape's calls.
+std::string joined(const std::set<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : "+") + name;
+  return out;
+}
+
 void print_gemm_profile(double steps, double median_ms) {
   Profiler& profiler = Profiler::get();
   profiler.enable(false);  // the solo runs below must not count
   if (profiler.gemms().empty()) return;
-  std::printf("\n%-40s %6s %9s %7s %10s %10s\n", "GEMMs by shape (inside the rows above)", "calls",
-              "ms/step", "%", "GFLOPS", "alone");
+  std::printf("\n%-40s %6s %9s %7s %10s %10s  %s\n", "GEMMs by shape (inside the rows above)",
+              "calls", "ms/step", "%", "GFLOPS", "alone", "library");
   double seconds = 0, flops = 0, alone_seconds = 0;
   for (const auto& [shape, e] : profiler.gemms()) {
     char name[96];
@@ -56,9 +64,10 @@ void print_gemm_profile(double steps, double median_ms) {
                   : shape.b_pre_rounded ? " (B pre-rounded)"
                                         : "");
     const double alone = time_gemm_alone(shape);
-    std::printf("%-40s %6.0f %9.2f %6.1f%% %10.0f %10.0f\n", name, e.calls / steps,
+    std::printf("%-40s %6.0f %9.2f %6.1f%% %10.0f %10.0f  %s\n", name, e.calls / steps,
                 e.seconds / steps * 1e3, 100.0 * e.seconds / steps / (median_ms / 1e3),
-                e.flops / e.seconds / 1e9, gemm_flops(shape.m, shape.n, shape.k) / alone / 1e9);
+                e.flops / e.seconds / 1e9, gemm_flops(shape.m, shape.n, shape.k) / alone / 1e9,
+                joined(e.libraries).c_str());
     seconds += e.seconds, flops += e.flops;
     alone_seconds += alone * e.calls;
   }
@@ -69,6 +78,13 @@ void print_gemm_profile(double steps, double median_ms) {
       "GFLOPS: inside the step, and the same product repeated alone on warm operands.\n"
       "Attention's per-head products (attention_gemm: fp32, or bf16 inputs in bf16 mode; inside\n"
       "parallel regions) are not listed.\n");
+  const std::string store = gemm_choice_store();
+  if (!store.empty())
+    std::printf(
+        "library: what ran the fp32 products, each chosen by measurement on this machine the "
+        "first\n"
+        "time it was met, stored in %s\n",
+        store.c_str());
 }
 
 // "61.2% of it", never a share above 100: a step faster than the peak means the peak loop

@@ -33,6 +33,10 @@ void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, fl
 void round_to_bf16(const float* x, int64_t rows, int64_t cols, int64_t ld, uint16_t* out,
                    int64_t ld_out);
 
+// The directory where gemm() keeps which library runs each fp32 product on this machine
+// (core/gemm_choice.h); "" where there is one library (Accelerate).
+std::string gemm_choice_store();
+
 // Compute precision of every gemm() in this process. kBf16 rounds both inputs to bfloat16
 // and accumulates in fp32 (the machine's bf16 dot-product units); outputs stay fp32. Master
 // weights, optimizer state and element-wise work stay fp32 either way.

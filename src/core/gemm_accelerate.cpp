@@ -18,6 +18,8 @@ void set_gemm_precision(GemmPrecision precision) {
 
 GemmPrecision gemm_precision() { return g_precision; }
 
+std::string gemm_choice_store() { return ""; }
+
 void emulate_bf16_products(bool on) {
   if (on) throw UserError("bf16 products are not emulated with Accelerate (no bf16 mode here)");
 }
@@ -45,6 +47,7 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   if (m == 0 || n == 0) return;
   GemmProfileScope profile({static_cast<char>(trans_a), static_cast<char>(trans_b), m, n, k,
                             beta != 0.0f, false, false});
+  profile.ran_on("accelerate");
   cblas_sgemm(CblasRowMajor, trans_a == Trans::kYes ? CblasTrans : CblasNoTrans,
               trans_b == Trans::kYes ? CblasTrans : CblasNoTrans, static_cast<int>(m),
               static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,

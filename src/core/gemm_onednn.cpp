@@ -1,13 +1,15 @@
-// GEMM on Linux through oneDNN. fp32: dnnl_sgemm, or a cached matmul primitive (inputs read in
-// place, strides express the transposes) for the transposed-A shapes where it measured faster
-// (see gemm()). bf16: both inputs are rounded to bfloat16 (nearest-even) into per-thread
-// buffers, then a cached bf16 x bf16 -> f32 matmul primitive per shape (the CPU's bf16
-// dot-product instructions, fp32 accumulation). gemm_fp32() is always dnnl_sgemm: it is called
-// per head inside parallel regions, with many small shapes; gemm_bf16() (the attention products
-// in bf16 mode, also per head) reads operands rounded by its caller through the same cached
+// GEMM on Linux through oneDNN and OpenBLAS. fp32 gemm(): for each product, the library that
+// measured fastest for it on this machine (core/gemm_choice.h): oneDNN's sgemm, a cached oneDNN
+// matmul primitive (inputs read in place, strides express the transposes), or OpenBLAS's
+// sgemm. bf16: both inputs are rounded to bfloat16 (nearest-even) into per-thread buffers,
+// then a cached bf16 x bf16 -> f32 matmul primitive per shape (the CPU's bf16 dot-product
+// instructions, fp32 accumulation). gemm_fp32() is always dnnl_sgemm: it is called per head
+// inside parallel regions, with many small shapes; gemm_bf16() (the attention products in bf16
+// mode, also per head) reads operands rounded by its caller through the same cached
 // primitives, looked up per thread first so that parallel callers do not queue on the cache's
-// lock. oneDNN threads with OpenMP, the same
-// runtime as anetrain's own parallel loops (core/parallel.h), so the two never fight over cores.
+// lock. oneDNN and OpenBLAS (its OpenMP build) thread with OpenMP, the same runtime as
+// anetrain's own parallel loops (core/parallel.h), so none of them fight over cores.
+#include <cblas.h>
 #include <dnnl.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include "core/aligned_buffer.h"
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/gemm_choice.h"
 #include "core/gemm_internal.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
@@ -95,6 +98,38 @@ void run_matmul(const Matmul& mm, const void* a, const void* b, float* c) {
       stream,
       {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}, {DNNL_ARG_SCRATCHPAD, sm}});
   stream.wait();
+}
+
+// The fp32 products gemm() chooses between (core/gemm_choice.h), in kFp32Libraries' order.
+enum class Fp32Library { kOnednnSgemm, kOnednnMatmul, kOpenblas };
+constexpr const char* kFp32Libraries[] = {"onednn-sgemm", "onednn-matmul", "openblas"};
+
+void fp32_product(Fp32Library library, Trans trans_a, Trans trans_b, int64_t m, int64_t n,
+                  int64_t k, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  float beta, float* c, int64_t ldc) {
+  switch (library) {
+    case Fp32Library::kOnednnSgemm:
+      return gemm_fp32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    case Fp32Library::kOnednnMatmul: {
+      const Key key{
+          m,   n,     k,    static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb,
+          ldc, alpha, beta, Input::kFp32InPlace,        Input::kFp32InPlace};
+      return run_matmul(cached_matmul(key), a, b, c);
+    }
+    case Fp32Library::kOpenblas:
+      return cblas_sgemm(CblasRowMajor, trans_a == Trans::kYes ? CblasTrans : CblasNoTrans,
+                         trans_b == Trans::kYes ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda,
+                         b, ldb, beta, c, ldc);
+  }
+}
+
+const std::string& choice_dir() {
+  static const std::string dir = [] {
+    const dnnl_version_t* v = dnnl_version();
+    return gemm_choice_dir("onednn" + std::to_string(v->major) + "." + std::to_string(v->minor) +
+                           "." + std::to_string(v->patch) + "-" + openblas_get_config());
+  }();
+  return dir;
 }
 
 // The same cache seen from one thread: no lock once a shape has been met on this thread.
@@ -213,18 +248,29 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   const void* b_in = rounded_in_region(b, b_rows, b_cols, ldb);
   GemmProfileScope profile({static_cast<char>(trans_a), static_cast<char>(trans_b), m, n, k,
                             beta != 0.0f, a_in != nullptr, b_in != nullptr});
-  // fp32: dnnl_sgemm, except for the one shape class where the matmul primitive measured
-  // faster inside a real step (transposed A with more rows than the inner dimension, e.g. the
-  // FFN backward's W2^T dy: 1.2% of layer768's step). Elsewhere the primitive was slower in
-  // the step than sgemm (weight gradients with beta = 1 by 10%), although isolated runs
-  // suggested otherwise.
-  if (!bf16 && !(trans_a == Trans::kYes && trans_b == Trans::kNo && beta == 0.0f && m > k))
-    return gemm_fp32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   if (!bf16) {
-    const Key key{
-        m,   n,     k,    static_cast<char>(trans_a), static_cast<char>(trans_b), lda, ldb,
-        ldc, alpha, beta, Input::kFp32InPlace,        Input::kFp32InPlace};
-    return run_matmul(cached_matmul(key), a, b, c);
+    const auto offset = [](const float* p) {
+      return static_cast<int>(reinterpret_cast<uintptr_t>(p) % kCacheLine);
+    };
+    const GemmCall call{.trans_a = static_cast<char>(trans_a),
+                        .trans_b = static_cast<char>(trans_b),
+                        .m = m,
+                        .n = n,
+                        .k = k,
+                        .lda = lda,
+                        .ldb = ldb,
+                        .ldc = ldc,
+                        .accumulate = beta != 0.0f,
+                        .a_offset = offset(a),
+                        .b_offset = offset(b),
+                        .c_offset = offset(c)};
+    const auto run = [&](int library, float* out) {
+      fp32_product(static_cast<Fp32Library>(library), trans_a, trans_b, m, n, k, alpha, a, lda, b,
+                   ldb, beta, out, ldc);
+    };
+    const int library = choose_gemm(choice_dir(), call, kFp32Libraries, run, c);
+    profile.ran_on(kFp32Libraries[library]);
+    return run(library, c);
   }
   thread_local std::vector<uint16_t> a16, b16;
   if (!a_in) a16.resize(m * k);
@@ -234,6 +280,7 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   if (!a_in) jobs[n_jobs++] = {a, a_rows, a_cols, lda, a16.data()};
   if (!b_in) jobs[n_jobs++] = {b, b_rows, b_cols, ldb, b16.data()};
   to_bf16({jobs, n_jobs});
+  profile.ran_on(g_emulate ? "emulated-bf16" : "onednn-matmul");
   if (g_emulate)
     return detail::gemm_bf16_software(
         trans_a, trans_b, m, n, k, alpha, a_in ? static_cast<const uint16_t*>(a_in) : a16.data(),
@@ -270,11 +317,14 @@ void gemm_bf16(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, fl
 
 namespace anetrain {
 
+std::string gemm_choice_store() { return choice_dir(); }
+
 std::string gemm_library() {
   const dnnl_version_t* v = dnnl_version();
   return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
          std::to_string(v->patch) + " (" +
-         (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") + " threading)";
+         (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") + " threading) and " +
+         openblas_get_config() + "; each fp32 product on the one measured faster here";
 }
 
 }  // namespace anetrain

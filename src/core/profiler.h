@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -14,6 +15,7 @@ namespace anetrain {
 struct ProfileEntry {
   double seconds = 0, flops = 0;
   int64_t calls = 0;
+  std::set<std::string> libraries;  // GEMMs: the libraries that ran the calls
 };
 
 // One gemm() call shape, as `bench --profile` lists them: op(A) [m, k] x op(B) [k, n], whether
@@ -38,7 +40,7 @@ class Profiler {
   // Both are thread-safe: host work may run on other threads (Transformer::run_host).
   void add(const char* name, double seconds, double flops);
   // GEMMs are kept apart from the named scopes, which already contain them.
-  void add_gemm(const GemmShape& shape, double seconds);
+  void add_gemm(const GemmShape& shape, double seconds, const char* library);
   const std::map<std::string, ProfileEntry>& entries() const { return entries_; }
   const std::map<GemmShape, ProfileEntry>& gemms() const { return gemms_; }
 
@@ -81,13 +83,17 @@ class GemmProfileScope {
   ~GemmProfileScope() {
     if (enabled_)
       Profiler::get().add_gemm(
-          shape_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+          shape_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
+          library_);
   }
+  // The library the call ran on (gemm_choice.h), for the profile's table.
+  void ran_on(const char* library) { library_ = library; }
   GemmProfileScope(const GemmProfileScope&) = delete;
   GemmProfileScope& operator=(const GemmProfileScope&) = delete;
 
  private:
   bool enabled_;
+  const char* library_ = nullptr;
   GemmShape shape_;
   std::chrono::steady_clock::time_point start_;
 };

@@ -1,0 +1,52 @@
+// Which GEMM library multiplies a given fp32 product, chosen by measuring them on the machine.
+//
+// No library is fastest at every shape on every CPU: on a 2-core EPYC VM with AVX2 only,
+// OpenBLAS multiplied the model's few-output-row products (m 288, n 2048) at 163-165 GFLOPS
+// where oneDNN's sgemm reached 81-90, and was 5-16% slower than it at others (NT m2048 n768
+// k512: 139 against 166); on AVX-512 CPUs oneDNN led everywhere it was measured. So the first
+// time a product is met, every candidate is timed on the real operands (into a scratch copy
+// of C) and the fastest is used from then on.
+//
+// The choice changes the result's rounding, so it must not change between the processes of a
+// run (a resume must continue bit for bit; MPI replicas must stay identical): each choice is
+// stored, once, in a file per product under the machine's directory (gemm_choice_dir), created
+// exclusively so that concurrent processes agree on the first one written, and read by every
+// later process on that machine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+namespace anetrain {
+
+// One product as the choice sees it: shapes, leading dimensions, beta != 0, and where each
+// operand starts relative to a cache line (a library's speed can depend on it: oneDNN's AVX2
+// sgemm ran m 288 products at 78 GFLOPS with B on a cache line and 140 with B 16 bytes past).
+struct GemmCall {
+  char trans_a = 'N', trans_b = 'N';
+  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
+  bool accumulate = false;
+  int a_offset = 0, b_offset = 0, c_offset = 0;  // bytes past a 64-byte line
+
+  std::string key() const;  // the file name of its stored choice
+};
+
+// Returns the index of the candidate (names in the platform file's order, e.g.
+// {"onednn-sgemm", "openblas"}) that computes `call` from now on: from memory, from the store
+// in `dir`, or by timing each with run(i, scratch), which performs the product with candidate
+// i into a scratch C (ldc-wide rows, holding C's values on entry), and storing the fastest.
+// Thread-safe. Throws UserError for a stored choice naming no candidate (the message says to
+// delete it) and for a store that cannot be written.
+int choose_gemm(const std::string& dir, const GemmCall& call,
+                std::span<const char* const> candidates,
+                const std::function<void(int, float*)>& run, const float* c);
+
+// Where this machine's choices live: $ANETRAIN_GEMM_CHOICES if set, else
+// $XDG_CACHE_HOME/anetrain/gemm-choices/<machine>, else ~/.cache/anetrain/gemm-choices/<machine>;
+// <machine> names the CPU (vendor, family, model, stepping), the thread count and `libraries`
+// (the candidates' versions), so another machine, thread count or library measures afresh.
+std::string gemm_choice_dir(const std::string& libraries);
+
+}  // namespace anetrain
