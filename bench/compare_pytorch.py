@@ -354,6 +354,11 @@ def main(argv=None):
     if peak_units:
         notes += "; peak loops: " + ", ".join(
             f"{p} on {' / '.join(sorted(u))}" for p, u in peak_units.items())
+    bandwidth = [r["measured_bandwidth_gbs"] for r in raw if r["impl"] == "anetrain"
+                 and isinstance(r.get("measured_bandwidth_gbs"), (int, float))]
+    if bandwidth:
+        notes += (f"; memory bandwidth (triad) {min(bandwidth):.0f}-{max(bandwidth):.0f} GB/s "
+                  "measured alongside")
     if any(not r.get("failed") and r["pct_peak"] > 100.0 for r in rows):
         notes += ("\n\"over peak\": the step ran faster than the measured peak, so that peak is "
                   "not the machine's fastest unit for this precision and no % is shown")

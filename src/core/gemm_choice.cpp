@@ -124,11 +124,8 @@ int store_choice(const std::string& dir, const std::string& path, int choice,
 
 std::string GemmCall::key() const {
   char text[256];
-  std::snprintf(text, sizeof text, "%c%c-m%lld-n%lld-k%lld-ld%lld-%lld-%lld-%s-at%d-%d-%d", trans_a,
-                trans_b, static_cast<long long>(m), static_cast<long long>(n),
-                static_cast<long long>(k), static_cast<long long>(lda), static_cast<long long>(ldb),
-                static_cast<long long>(ldc), accumulate ? "acc" : "set", a_offset, b_offset,
-                c_offset);
+  std::snprintf(text, sizeof text, "%c%c-m%lld-n%lld-k%lld", trans_a, trans_b,
+                static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(k));
   return text;
 }
 
@@ -158,11 +155,10 @@ int choose_gemm(const std::string& dir, const GemmCall& call,
   if (choice < 0) {
     // A scratch C with C's values and its offset from a cache line.
     const size_t c_floats = static_cast<size_t>((call.m - 1) * call.ldc + call.n);
-    const size_t pad = static_cast<size_t>(call.c_offset) / sizeof(float);
-    std::vector<float> scratch_storage(c_floats + pad + 16);
+    const uintptr_t c_offset = reinterpret_cast<uintptr_t>(c) % 64;
+    std::vector<float> scratch_storage(c_floats + 16);
     float* scratch = scratch_storage.data();
-    while ((reinterpret_cast<uintptr_t>(scratch) % 64) != static_cast<uintptr_t>(call.c_offset))
-      ++scratch;
+    while (reinterpret_cast<uintptr_t>(scratch) % 64 != c_offset) ++scratch;
     const std::vector<double> seconds =
         median_seconds(run, static_cast<int>(candidates.size()), scratch, c, c_floats);
     std::vector<double> gflops;

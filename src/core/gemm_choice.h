@@ -5,7 +5,7 @@
 // where oneDNN's sgemm reached 81-90, and was 5-16% slower than it at others (NT m2048 n768
 // k512: 139 against 166); on AVX-512 CPUs oneDNN led everywhere it was measured. So the first
 // time a product is met, every candidate is timed on the real operands (into a scratch copy
-// of C) and the fastest is used from then on.
+// of C, at C's offset from a cache line) and the fastest is used from then on.
 //
 // The choice changes the result's rounding, so it must not change between the processes of a
 // run (a resume must continue bit for bit; MPI replicas must stay identical): each choice is
@@ -21,16 +21,17 @@
 
 namespace anetrain {
 
-// One product as the choice sees it: shapes, leading dimensions, beta != 0, and where each
-// operand starts relative to a cache line (a library's speed can depend on it: oneDNN's AVX2
-// sgemm ran m 288 products at 78 GFLOPS with B on a cache line and 140 with B 16 bytes past).
+// One product as the choice sees it. The choice is made per shape and transposes only: not
+// per leading dimensions, beta or where the operands sit, although a library's speed can depend
+// on them (oneDNN's AVX2 sgemm ran m 288 products at 78 GFLOPS with B on a cache line and 140
+// with B 16 bytes past), so that one product gets one library however it is laid out, and
+// recomputation (other buffers) or a residual accumulated in place change no bit.
 struct GemmCall {
   char trans_a = 'N', trans_b = 'N';
   int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
   bool accumulate = false;
-  int a_offset = 0, b_offset = 0, c_offset = 0;  // bytes past a 64-byte line
 
-  std::string key() const;  // the file name of its stored choice
+  std::string key() const;  // the file name of its stored choice: transposes and shape
 };
 
 // Returns the index of the candidate (names in the platform file's order, e.g.

@@ -249,9 +249,6 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
   GemmProfileScope profile({static_cast<char>(trans_a), static_cast<char>(trans_b), m, n, k,
                             beta != 0.0f, a_in != nullptr, b_in != nullptr});
   if (!bf16) {
-    const auto offset = [](const float* p) {
-      return static_cast<int>(reinterpret_cast<uintptr_t>(p) % kCacheLine);
-    };
     const GemmCall call{.trans_a = static_cast<char>(trans_a),
                         .trans_b = static_cast<char>(trans_b),
                         .m = m,
@@ -260,10 +257,7 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
                         .lda = lda,
                         .ldb = ldb,
                         .ldc = ldc,
-                        .accumulate = beta != 0.0f,
-                        .a_offset = offset(a),
-                        .b_offset = offset(b),
-                        .c_offset = offset(c)};
+                        .accumulate = beta != 0.0f};
     const auto run = [&](int library, float* out) {
       fp32_product(static_cast<Fp32Library>(library), trans_a, trans_b, m, n, k, alpha, a, lda, b,
                    ldb, beta, out, ldc);

@@ -60,6 +60,8 @@ TEST(ComparePytorch, RunsBothSidesAndPrintsTheRatio) {
   EXPECT_NE(table.find("(measured)"), std::string::npos) << table;
   // The notes name what the peak loop ran on.
   EXPECT_NE(table.find("peak loops: fp32 on VFMADD"), std::string::npos) << table;
+  // And the memory bandwidth measured with it (bench --measure-peak).
+  EXPECT_NE(table.find("memory bandwidth (triad) "), std::string::npos) << table;
 }
 
 TEST(ComparePytorch, TakesAGivenPeakAndRejectsANonPositiveOne) {
