@@ -10,7 +10,9 @@
 
 #include "cli/args.h"
 #include "cli/command.h"
+#include "core/cpu_info.h"
 #include "core/error.h"
+#include "core/vector_clones.h"
 #include "model/config.h"
 #include "support/test_util.h"
 
@@ -129,9 +131,19 @@ TEST(CliHelp, VersionNamesTheGemmLibraryAndIsa) {
     EXPECT_NE(r.out.find("Accelerate"), std::string::npos) << r.out;
 #else
     EXPECT_NE(r.out.find("GEMM library: oneDNN "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("OpenBLAS"), std::string::npos) << r.out;
 #endif
     EXPECT_NE(r.out.find("built for:"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("this CPU:"), std::string::npos) << r.out;
+    // Where the build carries AVX-512 versions of its width-sensitive loops, --version says
+    // so and which versions this CPU runs (core/vector_clones.h).
+    if (!std::string(ANETRAIN_AVX512_CLONES_NOTE).empty()) {
+      EXPECT_NE(r.out.find(ANETRAIN_AVX512_CLONES_NOTE), std::string::npos) << r.out;
+      EXPECT_NE(r.out.find(cpu_runs_avx512_clones() ? "the AVX-512 versions run"
+                                                    : "the AVX2 versions run"),
+                std::string::npos)
+          << r.out;
+    }
   }
 }
 
