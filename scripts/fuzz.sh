@@ -85,7 +85,7 @@ for f in src/core/*.cpp src/backends/ane/mil/*.cpp src/backends/ane/blob/*.cpp s
     src/model/*.cpp src/tokenizer/*.cpp src/data/token_shard.cpp src/data/dataset_dir.cpp \
     src/train/checkpoint.cpp src/train/model_source.cpp src/train/lora_checkpoint.cpp \
     src/train/metrics_log.cpp \
-    src/train/optimizer.cpp; do
+    src/train/optimizer.cpp src/train/grad_norm.cpp; do
   case "$f" in src/core/gemm_*) continue ;; esac  # oneDNN / Accelerate: not needed, not linked
   [ -f "$f" ] && LIB_SOURCES+=("$f")
 done

@@ -166,23 +166,27 @@ int run_bench(const Args& args) {
   double measured_peak = 0, measured_bandwidth = 0;
   if (args.has("measure-peak")) measured_peak = measure_peak_gflops(gemm_precision());
   std::vector<double> times;
+  GradNorm norm;
   for (long long i = 0; i < warmup + steps; ++i) {
     if (i == warmup && args.has("profile")) {
       Profiler::get().reset();
       Profiler::get().enable(true);
     }
     const auto start = std::chrono::steady_clock::now();
+    // As the trainer does alone: each weight gradient's share of the norm summed as it is
+    // finished (the adapters' after backward).
+    norm.start(grads.data(), trained_layout.total());
     if (block_only)
       model.block_forward_backward(params.data(), x.data(), dy.data(), grads.data(),
-                                   GradWrite::kOverwrite);
+                                   GradWrite::kOverwrite, &norm);
     else {
       if (lora) model.set_adapter_dropout_seed(static_cast<uint64_t>(i) * 0xD6E8FEB86659FD93ull);
       // LoRA: the adapters' gradients go to `grads` (use_adapters); the frozen base has none.
       model.forward_backward(params.data(), inputs.data(), targets.data(),
                              1.0f / static_cast<float>(d.T()), lora ? nullptr : grads.data(),
-                             GradWrite::kOverwrite);
+                             GradWrite::kOverwrite, GradReady(), lora ? nullptr : &norm);
     }
-    optimizer.clipped_update(trained, grads.data(), tc.lr, i + 1, tc.grad_clip);
+    optimizer.clipped_update(trained, grads.data(), tc.lr, i + 1, tc.grad_clip, norm);
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (i >= warmup) times.push_back(ms);

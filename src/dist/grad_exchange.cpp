@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/profiler.h"
-#include "train/optimizer.h"
+#include "train/grad_norm.h"
 
 namespace anetrain {
 namespace {
@@ -29,15 +31,16 @@ class WaitTimer {
 ShardPlan plan_shards(int64_t n_params, int rank, int size, bool sharded) {
   ShardPlan plan;
   plan.sharded = sharded && size > 1;
-  if (plan.sharded && size > kGradNormBlocks)
-    throw UserError("shard_optimizer splits the parameters into " +
-                    std::to_string(kGradNormBlocks) + " blocks, fewer than the job's " +
-                    std::to_string(size) + " ranks: run at most " +
-                    std::to_string(kGradNormBlocks) + " ranks, or set shard_optimizer=false");
+  const int64_t blocks = grad_norm_blocks(n_params);
+  if (plan.sharded && size > blocks)
+    throw UserError("shard_optimizer splits the parameters into " + std::to_string(blocks) +
+                    " blocks, fewer than the job's " + std::to_string(size) + " ranks: run at most " +
+                    std::to_string(blocks) + " ranks, or set shard_optimizer=false");
   for (int r = 0; r < size; ++r) {
-    int64_t b0 = 0, b1 = kGradNormBlocks;
-    if (plan.sharded) b0 = kGradNormBlocks * r / size, b1 = kGradNormBlocks * (r + 1) / size;
-    const int64_t p0 = n_params * b0 / kGradNormBlocks, p1 = n_params * b1 / kGradNormBlocks;
+    int64_t b0 = 0, b1 = blocks;
+    if (plan.sharded) b0 = blocks * r / size, b1 = blocks * (r + 1) / size;
+    const int64_t p0 = grad_norm_block_start(n_params, blocks, b0),
+                  p1 = grad_norm_block_start(n_params, blocks, b1);
     plan.offsets.push_back(p0);
     plan.counts.push_back(p1 - p0);
     if (r == rank) plan.first_block = b0, plan.end_block = b1, plan.begin = p0, plan.end = p1;
@@ -105,12 +108,12 @@ void GradExchange::finish(float* grads) {
 
 double GradExchange::norm(const float* grads) {
   if (!plan_.sharded) return global_grad_norm(grads, n_);
-  double partial[kGradNormBlocks] = {};
-  grad_norm_partials(grads, n_, plan_.first_block, plan_.end_block, partial);
+  std::vector<double> partial(grad_norm_blocks(n_), 0.0);
+  grad_norm_partials(grads, n_, plan_.first_block, plan_.end_block, partial.data());
   {
     // Each block is non-zero on one rank only: the sum is exact, the same bits everywhere.
     WaitTimer timer(wait_seconds_);
-    comm_.sum(partial, kGradNormBlocks);
+    comm_.sum(partial.data(), static_cast<int64_t>(partial.size()));
   }
   return norm_of_partials(partial);
 }

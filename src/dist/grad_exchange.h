@@ -6,7 +6,7 @@
 // (shard_optimizer): gradients are reduce-scattered so that each rank receives the sum for its
 // own shard of the parameters, updates only that shard (its optimizer holds state for the
 // shard alone: Optimizer::restrict_to), and the shards are all-gathered back into every rank's
-// weights. Shards are whole blocks of the gradient norm's fixed partition (kGradNormBlocks), so
+// weights. Shards are whole blocks of the gradient norm's fixed partition (train/grad_norm.h), so
 // the norm is the same sum in the same order either way.
 //
 // Overlap: during the last micro-batch's backward pass the model reports each range of

@@ -22,22 +22,13 @@
 #include "core/aligned_buffer.h"
 #include "model/config.h"
 #include "model/params.h"
+#include "train/grad_norm.h"
 
 namespace anetrain {
 
 // lr at 0-based step t of total: linear warmup to lr over warmup steps ((t+1)/warmup), then
 // cosine from lr down to lr * min_lr_frac at the last step.
 float learning_rate(const TrainConfig& c, int64_t step, int64_t total_steps);
-
-// sqrt(sum g^2) over all gradients, summed in a fixed order (deterministic).
-double global_grad_norm(const float* grads, int64_t n);
-// The same norm in two halves, for gradients spread over processes (dist/grad_exchange.h):
-// [0, n) is cut into kGradNormBlocks fixed blocks, block b being [n*b/K, n*(b+1)/K);
-// grad_norm_partials writes the sum of squares of blocks [first, end) into partial[first, end),
-// and norm_of_partials sums all K in order. Together they give global_grad_norm's bits.
-constexpr int64_t kGradNormBlocks = 64;
-void grad_norm_partials(const float* grads, int64_t n, int64_t first, int64_t end, double* partial);
-double norm_of_partials(const double* partial);
 
 // The factor that brings a global norm down to max_norm (1 when it is already below, or when
 // max_norm <= 0), computed as torch.nn.utils.clip_grad_norm_ does.
@@ -77,11 +68,13 @@ class Optimizer {
   // memory-bound) and gives the same floats as clipping in place first.
   virtual void update(float* params, const float* grads, float lr, int64_t step,
                       float grad_multiplier = 1.0f) = 0;
-  // The end of every step: the global gradient norm, then update() with the clip coefficient
-  // folded in. Returns the norm (before clipping). A norm that is not finite (inf or nan
-  // gradients) leaves the parameters and the state untouched: the step is not applied. Profiled as
-  // "host grad norm" and the optimizer's own label ("host AdamW").
-  double clipped_update(float* params, const float* grads, float lr, int64_t step, float max_norm);
+  // The end of every step: the global gradient norm (finished from `norm`, which start()ed on
+  // these grads and may already have summed the parts backward finished), then update() with
+  // the clip coefficient folded in. Returns the norm (before clipping). A norm that is not
+  // finite (inf or nan gradients) leaves the parameters and the state untouched: the step is not
+  // applied. Profiled as "host grad norm" and the optimizer's own label ("host AdamW").
+  double clipped_update(float* params, const float* grads, float lr, int64_t step, float max_norm,
+                        GradNorm& norm);
 
   // The named state tensors, in the order checkpoints write them.
   std::vector<OptimizerState>& state() { return state_; }

@@ -40,6 +40,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   float* base_grads = adapters_.layout ? nullptr : grads;
   const bool overlap = exchange_ && exchange_->overlapping() && !adapters_.layout;
   const GradReady ready = [&](int64_t begin, int64_t end) { exchange_->ready(grads, begin, end); };
+  // Alone, the norm of the gradients is summed as the last micro-batch finishes each weight's
+  // (over ranks it is the norm of the sums, known only after the exchange).
+  GradNorm* norm_as_finished = exchange_ || adapters_.layout ? nullptr : &norm_;
+  if (norm_as_finished) norm_.start(grads, static_cast<int64_t>(grads_.size()));
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
     if (adapters_.layout)
@@ -50,20 +54,21 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
     loss_sum +=
         model_.forward_backward(params, inputs_.data(), targets_.data(), grad_scale, base_grads,
                                 micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate,
-                                last && overlap ? ready : GradReady());
+                                last && overlap ? ready : GradReady(),
+                                last ? norm_as_finished : nullptr);
   }
-  // [begin, end): the parameters this process updates (all of them but with a sharded
-  // optimizer); their gradients are the job's sums after finish().
-  int64_t begin = 0, end = static_cast<int64_t>(grads_.size());
+  // The gradients of the parameters this process updates (all of them but with a sharded
+  // optimizer) are the job's sums after finish().
   StepStats stats;
   if (exchange_) {
     exchange_->finish(grads);
     exchange_->sum_over_ranks(&loss_sum);
-    begin = exchange_->plan().begin, end = exchange_->plan().end;
   }
-  auto norm = [&] {
+  // The norm of the gradients as they are: scaled by the loss scale, if any.
+  auto scaled_norm = [&] {
+    if (norm_as_finished) return norm_.finish();
     ProfileScope scope("host grad norm");
-    return exchange_ ? exchange_->norm(grads) : global_grad_norm(grads, end);
+    return exchange_ ? exchange_->norm(grads) : global_grad_norm(grads, static_cast<int64_t>(grads_.size()));
   };
   float* trained = adapters_.layout ? adapters_.values : params;
   const auto update_start = std::chrono::steady_clock::now();
@@ -82,37 +87,34 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
     stats.not_finite = "loss";
     return finish_stats();
   }
-  if (scale != 1.0f) {
-    const double scaled_norm = norm();
-    if (!std::isfinite(scaled_norm)) {
+  // One pass over the gradients for the norm, whatever the loss scale: the gradients stay
+  // scaled, the norm is divided by the scale and the update reads them times clip / scale.
+  // (Exact for the usual power-of-two scales: the same bits as unscaling them first.)
+  stats.grad_norm = scaled_norm();
+  if (!std::isfinite(stats.grad_norm)) {  // nothing is applied
+    stats.skipped = true;
+    if (scale != 1.0f) {
       // fp16 overflow somewhere in backward: drop this step's gradients entirely. Only a
       // dynamic scale that can still shrink makes that expected; otherwise it is divergence.
-      stats.skipped = true;
-      stats.grad_norm = scaled_norm;
       if (!config_.dynamic_loss_scale || scale <= 1.0f) stats.not_finite = "gradient norm";
       if (config_.dynamic_loss_scale) {
         scale_.scale = std::max(1.0f, scale / 2);
         scale_.good_steps = 0;
       }
-      return finish_stats();
+    } else {
+      stats.not_finite = "gradient norm";
     }
-    const float unscale = 1.0f / scale;
-    for (int64_t i = begin; i < end; ++i) grads[i] *= unscale;
-    if (config_.dynamic_loss_scale && ++scale_.good_steps >= kGrowthInterval) {
-      scale_.scale = std::min(65536.0f, scale * 2);
-      scale_.good_steps = 0;
-    }
-  }
-  stats.grad_norm = norm();
-  if (!std::isfinite(stats.grad_norm)) {  // nothing is applied
-    stats.skipped = true;
-    stats.not_finite = "gradient norm";
     return finish_stats();
+  }
+  stats.grad_norm /= scale;
+  if (scale != 1.0f && config_.dynamic_loss_scale && ++scale_.good_steps >= kGrowthInterval) {
+    scale_.scale = std::min(65536.0f, scale * 2);
+    scale_.good_steps = 0;
   }
   {
     ProfileScope scope(optimizer.profile_label());
     optimizer.update(trained, grads, stats.lr, step + 1,
-                     clip_coefficient(stats.grad_norm, config_.grad_clip));
+                     clip_coefficient(stats.grad_norm, config_.grad_clip) / scale);
   }
   if (exchange_) exchange_->share_updated(trained);
   return finish_stats();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dist/grad_exchange.h"
+#include "train/grad_norm.h"
 #include "train/optimizer.h"
 #include "train/transformer.h"
 
@@ -57,7 +58,8 @@ class TrainStep {
   // (updated unless adapters are trained).
   StepStats run(int64_t step, int64_t horizon, float* params, Optimizer& optimizer,
                 const BatchSource& next_batch);
-  const FloatBuffer& grads() const { return grads_; }  // of what is trained, before clipping
+  // The last step's gradients of what is trained, before clipping, times its loss scale.
+  const FloatBuffer& grads() const { return grads_; }
   LossScaleState& loss_scale() { return scale_; }
 
  private:
@@ -67,6 +69,7 @@ class TrainStep {
   TrainedAdapters adapters_;
   int ranks_;
   FloatBuffer grads_;
+  GradNorm norm_;  // summed as the last micro-batch finishes each weight gradient
   std::vector<int32_t> inputs_, targets_;
   LossScaleState scale_;
 };

@@ -115,8 +115,9 @@ double Transformer::forward(const float* params, const int32_t* inputs, const in
 
 double Transformer::forward_backward(const float* p, const int32_t* inputs, const int32_t* targets,
                                      float grad_scale, float* g, GradWrite write,
-                                     const GradReady& ready) {
+                                     const GradReady& ready, GradNorm* norm) {
   ANETRAIN_CHECK(for_training_, "forward_backward on an inference-only Transformer");
+  NormWhileRunning norm_while_running(norm_, norm);
   ANETRAIN_CHECK(targets != nullptr);
   // The weights do not change until the optimizer runs: round them to bf16 once (bf16 mode).
   Bf16ReadOnlyRegion weights(p, layout_.total());
@@ -136,6 +137,9 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
     classifier_grad(acts_.logits.data(), acts_.final_xnorm.data(), dims_.V, D, T,
                     g + layout_.classifier(), write);
   }
+  // Tied, the table is also the embedding's gradient, final only after its scatter-add below.
+  if (base_grads_ && layout_.classifier() != layout_.tok_embeddings())
+    gradient_final(layout_.classifier(), dims_.V * D);
   {
     ProfileScope scope("host rmsnorm_backward");
     cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
@@ -173,8 +177,9 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
 }
 
 void Transformer::block_forward_backward(const float* p, const float* x, const float* dy, float* g,
-                                         GradWrite write) {
+                                         GradWrite write, GradNorm* norm) {
   ANETRAIN_CHECK(for_training_, "block_forward_backward on an inference-only Transformer");
+  NormWhileRunning norm_while_running(norm_, norm);
   Bf16ReadOnlyRegion weights(p, layout_.total());
   const int64_t n = dims_.D * dims_.T();
   std::copy(x, x + n, resid(0));
@@ -244,10 +249,13 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   // not written until the joins that precede those writes.
   if (base_grads_)
     run_host(ffn_grads_, [=, this, &ft] {
-      ProfileScope scope("host weight gradients", 2 * Td * Dd * Fd * 3);
-      weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2, write);
-      weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1, write);
-      weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3, write);
+      {
+        ProfileScope scope("host weight gradients", 2 * Td * Dd * Fd * 3);
+        weight_grad(dres, ft.gate.data(), D, F, T, g + lp.w2, write);
+        weight_grad(acts_.dh1.data(), ft.xnorm.data(), F, D, T, g + lp.w1, write);
+        weight_grad(acts_.dh3.data(), ft.xnorm.data(), F, D, T, g + lp.w3, write);
+      }
+      gradient_final(lp.w1, lp.w3 + F * D - lp.w1);  // W1, W2, W3: back to back
     });
   if (lora_) {
     // W1's and W3's adapter shares of dxnorm feed the rmsnorm_backward below: now. The
@@ -298,11 +306,14 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
                                       .dxnorm = acts_.dxnorm.data()});
   if (base_grads_)
     run_host(attention_grads_, [=, this, &at] {
-      ProfileScope scope("host weight gradients",
-                         2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
-      weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);
-      // dq, dk, dv and the Wq, Wk, Wv gradients are each contiguous: one GEMM for all three.
-      weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq, write);
+      {
+        ProfileScope scope("host weight gradients",
+                           2 * Td * Dd * (QDd + 2 * KDd) + 2 * Td * QDd * Dd);
+        weight_grad(dmid, at.attn.data(), D, QD, T, g + lp.wo, write);
+        // dq, dk, dv and the Wq, Wk, Wv gradients are each contiguous: one GEMM for all three.
+        weight_grad(acts_.dqkv.q(), at.xnorm.data(), QD + 2 * KD, D, T, g + lp.wq, write);
+      }
+      gradient_final(lp.wq, lp.wo + D * QD - lp.wq);  // Wq, Wk, Wv, Wo: back to back
     });
   if (lora_) {
     adapter_input_grad(l, LoraTarget::wq, acts_.dqkv.q(), acts_.dxnorm.data());

@@ -17,6 +17,7 @@
 #include "model/lora.h"
 #include "model/params.h"
 #include "train/activations.h"
+#include "train/grad_norm.h"
 #include "train/host_ops.h"
 
 namespace anetrain {
@@ -36,19 +37,21 @@ class Transformer {
   // Forward and backward of one micro-batch; inputs/targets are [B*S], index b*S + s.
   // Gradients, scaled by grad_scale (d total loss / d per-token loss), overwrite grads (the
   // first micro-batch of a step: no zeroing pass needed) or are added to them.
-  // Returns the sum of per-token losses.
+  // With `norm` (the step's last micro-batch, norm started on grads), each weight gradient is
+  // handed to norm->finished() as soon as it is final, so its share of the clipping norm is
+  // summed while it is still in cache. Returns the sum of per-token losses.
   double forward_backward(const float* params, const int32_t* inputs, const int32_t* targets,
                           float grad_scale, float* grads, GradWrite write,
-                          const GradReady& ready = nullptr);
+                          const GradReady& ready = nullptr, GradNorm* norm = nullptr);
 
   // Forward only. With targets, returns the loss sum; without, fills logits() and returns 0.
   double forward(const float* params, const int32_t* inputs, const int32_t* targets);
 
   // One block alone (block 0), as the seed's single-layer benchmark times it: forward from x
   // [D, T], then backward from dy [D, T] (the gradient of some loss on the block's output).
-  // Writes only block 0's gradients, like forward_backward's `write`.
+  // Writes only block 0's gradients, like forward_backward's `write` (and `norm`).
   void block_forward_backward(const float* params, const float* x, const float* dy, float* grads,
-                              GradWrite write);
+                              GradWrite write, GradNorm* norm = nullptr);
 
   // LoRA (model/lora.h): from now on every targeted projection is W X + scale B (A X) with
   // `adapters` laid out by `lora`, and forward_backward also writes the adapters' gradients
@@ -115,6 +118,16 @@ class Transformer {
   std::vector<FloatBuffer> lora_drop_, lora_host_drop_;
   uint64_t dropout_seed_ = 0;
   bool dropping_ = false;
+  GradNorm* norm_ = nullptr;  // forward_backward's `norm`, while it runs
+  struct NormWhileRunning {
+    NormWhileRunning(GradNorm*& member, GradNorm* norm) : member(member) { member = norm; }
+    ~NormWhileRunning() { member = nullptr; }
+    GradNorm*& member;
+  };
+  // After weight gradient [offset, offset + numel) is final; from any host-work thread.
+  void gradient_final(int64_t offset, int64_t numel) const {
+    if (norm_) norm_->finished(offset, offset + numel);
+  }
   bool base_grads_ = true;  // false: a frozen base (LoRA), no base weight gradients
   float* base_grad(float* g, int64_t offset) const { return base_grads_ ? g + offset : nullptr; }
   ParamLayout layout_;

@@ -29,8 +29,8 @@ TEST(ShardPlan, ShardsAreWholeNormBlocksCoveringEveryParameterOnce) {
     for (int rank = 0; rank < size; ++rank) {
       const ShardPlan plan = plan_shards(n, rank, size, /*sharded=*/true);
       EXPECT_EQ(plan.begin, next) << size;
-      EXPECT_EQ(plan.begin, n * plan.first_block / kGradNormBlocks);
-      EXPECT_EQ(plan.end, n * plan.end_block / kGradNormBlocks);
+      EXPECT_EQ(plan.begin, grad_norm_block_start(n, grad_norm_blocks(n), plan.first_block));
+      EXPECT_EQ(plan.end, grad_norm_block_start(n, grad_norm_blocks(n), plan.end_block));
       EXPECT_EQ(plan.offsets[rank], plan.begin);
       EXPECT_EQ(plan.counts[rank], plan.end - plan.begin);
       EXPECT_GT(plan.end, plan.begin);
@@ -49,11 +49,11 @@ TEST(ShardPlan, ShardsAreWholeNormBlocksCoveringEveryParameterOnce) {
 TEST(ShardPlan, PartialNormsOfShardsSumToTheGlobalNormsBits) {
   const std::vector<float> g = random_normal(5, 123457, 1.0);
   const double whole = global_grad_norm(g.data(), static_cast<int64_t>(g.size()));
-  double partial[kGradNormBlocks] = {};
+  std::vector<double> partial(grad_norm_blocks(static_cast<int64_t>(g.size())), 0.0);
   for (int rank = 0; rank < 3; ++rank) {
     const ShardPlan plan = plan_shards(static_cast<int64_t>(g.size()), rank, 3, true);
     grad_norm_partials(g.data(), static_cast<int64_t>(g.size()), plan.first_block, plan.end_block,
-                       partial);
+                       partial.data());
   }
   EXPECT_EQ(norm_of_partials(partial), whole);
 }

@@ -49,7 +49,9 @@ TEST(Clip, ClippedUpdateEqualsClippingTheGradientsFirst) {
     tc.optimizer = kind.name;
     std::vector<float> p1(layout.total(), 1.0f), p2 = p1;
     auto folded = make_optimizer(tc, layout), separate = make_optimizer(tc, layout);
-    const double norm = folded->clipped_update(p1.data(), g.data(), 0.1f, 1, 1.0f);
+    GradNorm global;
+    global.start(g.data(), static_cast<int64_t>(g.size()));
+    const double norm = folded->clipped_update(p1.data(), g.data(), 0.1f, 1, 1.0f, global);
     ASSERT_GT(norm, 1.0);  // so clipping really happens
     std::vector<float> clipped = g;
     for (float& x : clipped) x *= clip_coefficient(norm, 1.0f);

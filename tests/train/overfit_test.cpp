@@ -35,12 +35,14 @@ double train_on_one_batch(RunConfig config, int steps, float lr = 3e-3f) {
   for (auto& t : inputs) t = static_cast<int32_t>(rng.below(mc.vocab_size));
   for (auto& t : targets) t = static_cast<int32_t>(rng.below(mc.vocab_size));
   double loss = 0;
+  GradNorm norm;
   for (int step = 0; step < steps; ++step) {
+    norm.start(grads.data(), layout.total());
     loss = model.forward_backward(params.data(), inputs.data(), targets.data(), 1.0f / T,
-                                  grads.data(), GradWrite::kOverwrite) /
+                                  grads.data(), GradWrite::kOverwrite, GradReady(), &norm) /
            T;
     optimizer->clipped_update(params.data(), grads.data(), learning_rate(config.train, step, steps),
-                              step + 1, 1.0f);
+                              step + 1, 1.0f, norm);
   }
   return model.forward(params.data(), inputs.data(), targets.data()) / T;
 }
