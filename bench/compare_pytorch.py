@@ -357,7 +357,7 @@ def main(argv=None):
     bandwidth = [r["measured_bandwidth_gbs"] for r in raw if r["impl"] == "anetrain"
                  and isinstance(r.get("measured_bandwidth_gbs"), (int, float))]
     if bandwidth:
-        notes += (f"; memory bandwidth (triad) {min(bandwidth):.0f}-{max(bandwidth):.0f} GB/s "
+        notes += (f"; memory bandwidth (in place) {min(bandwidth):.0f}-{max(bandwidth):.0f} GB/s "
                   "measured alongside")
     if any(not r.get("failed") and r["pct_peak"] > 100.0 for r in rows):
         notes += ("\n\"over peak\": the step ran faster than the measured peak, so that peak is "

@@ -1,7 +1,7 @@
 // The CPU's arithmetic peak and memory bandwidth, measured rather than assumed: a
 // dependency-free loop on the fastest matrix unit the CPU has for the precision (AMX-BF16 tiles,
-// AVX512-BF16 dot products, 512- or 256-bit FMAs), on every pool thread, and a triad over
-// arrays far larger than any cache. The unit is chosen at run time from CPUID (and, for AMX,
+// AVX512-BF16 dot products, 512- or 256-bit FMAs), on every pool thread, and an in-place
+// update over arrays far larger than any cache. The unit is chosen at run time from CPUID (and, for AMX,
 // the kernel's grant of the tile state), not from the build's compiler flags, so one binary
 // measures each machine it meets. On a shared VM the clock drifts between runs (`anetrain bench
 // --measure-peak` read 525-576 GFLOPS fp32 on the same 2-core Zen 5 within an hour), so `bench
@@ -38,9 +38,11 @@ double measure_peak_gflops(GemmPrecision precision);  // on fastest_unit(precisi
 // the kernel would not grant (then the bf16 loop, and oneDNN, fall back to AVX512-BF16).
 std::string peak_unit(GemmPrecision precision);
 
-// Memory bandwidth in GB/s: a = b + s * c over three 128 MB arrays on all pool threads, each
-// thread on the part it first touched, counted as STREAM counts it (12 bytes per element; the
-// write-allocate read is not counted), best of three passes.
+// Memory bandwidth in GB/s: a += s * b over two 256 MB arrays on all pool threads, each thread
+// on the part it first touched, best of five passes. In place, as the optimizer and gradient
+// accumulation update their arrays, so every byte moved is counted (12 per element): a
+// STREAM-style triad into a third array also reads each line of it before writing, which
+// STREAM does not count, and so reads about three quarters of what the memory delivers.
 double measure_bandwidth_gbs();
 
 }  // namespace anetrain

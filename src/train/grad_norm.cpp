@@ -63,7 +63,7 @@ void GradNorm::finished(int64_t begin, int64_t end) {
   int64_t last = first;  // one past the last block inside
   while (last < blocks_ && grad_norm_block_start(n_, blocks_, last + 1) <= end) ++last;
   if (last <= first) return;
-  ProfileScope scope("host grad norm");
+  ProfileScope scope("host grad norm in backward");
   grad_norm_partials(grads_, n_, first, last, partial_.data());
   std::fill(done_.begin() + first, done_.begin() + last, 1);
 }

@@ -3,6 +3,7 @@
 // model has learned; bench reports its figures as parseable JSON (no timing is asserted).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -163,6 +164,20 @@ TEST(CliBench, MeasuresThePeakWhenAsked) {
   EXPECT_NE(r.out.find("peak measured now (fp32"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
   EXPECT_GT(j["measured_peak_gflops"].get<double>(), j["gflops"].get<double>());
+}
+
+TEST(CliBench, ProfileSetsTheOptimizerAgainstTheBandwidthAndSumsTheNormInBackward) {
+  auto r = run_anetrain({"bench", "--config", "tiny", "--steps", "2", "--warmup", "1", "--profile",
+                         "--measure-peak"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // AdamW reads parameters, gradients, m and v and writes parameters, m and v: 28 bytes each.
+  char moved[96];
+  std::snprintf(moved, sizeof moved, "host AdamW moved %.0f MB per step (parameters, gradients, 2",
+                28.0 * static_cast<double>(ParamLayout(load_config("tiny").model).total()) / 1e6);
+  EXPECT_NE(r.out.find(moved), std::string::npos) << moved << "\n" << r.out;
+  EXPECT_NE(r.out.find("of the bandwidth measured now"), std::string::npos) << r.out;
+  // The weights' blocks of the clipping norm are summed as backward finishes them.
+  EXPECT_NE(r.out.find("host grad norm in backward"), std::string::npos) << r.out;
 }
 
 TEST(CliBench, ProfileListsEveryGemmShapeWithItsSoloSpeed) {

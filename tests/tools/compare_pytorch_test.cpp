@@ -61,7 +61,7 @@ TEST(ComparePytorch, RunsBothSidesAndPrintsTheRatio) {
   // The notes name what the peak loop ran on.
   EXPECT_NE(table.find("peak loops: fp32 on VFMADD"), std::string::npos) << table;
   // And the memory bandwidth measured with it (bench --measure-peak).
-  EXPECT_NE(table.find("memory bandwidth (triad) "), std::string::npos) << table;
+  EXPECT_NE(table.find("memory bandwidth (in place) "), std::string::npos) << table;
 }
 
 TEST(ComparePytorch, TakesAGivenPeakAndRejectsANonPositiveOne) {
