@@ -11,9 +11,33 @@
 
 namespace anetrain {
 
+// `text` with its control characters written as escapes (\n, \t, \x01), so a message quoting
+// untrusted input (a config key holding a newline) stays on one line.
+inline std::string on_one_line(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (byte >= 0x20 && byte != 0x7f) {
+      out += ch;
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\r') {
+      out += "\\r";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", byte);
+      out += escaped;
+    }
+  }
+  return out;
+}
+
 class UserError : public std::runtime_error {
  public:
-  explicit UserError(const std::string& message) : std::runtime_error(message) {}
+  explicit UserError(const std::string& message) : std::runtime_error(on_one_line(message)) {}
 };
 
 [[noreturn]] inline void check_failed(const char* condition, const char* file, int line,

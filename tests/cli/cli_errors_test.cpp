@@ -58,6 +58,14 @@ TEST_F(CliErrors, BadValues) {
   expect_error({"train", "--config", "huge", "--data", data_, "--steps", "1", "--out", "x"},
                "unknown preset 'huge'");
   expect_error({"sample", "--checkpoint", dir_.file("none")}, "holds no checkpoint");
+  // Control characters in what a message quotes are escaped: still one line (found by
+  // config_fuzz with a key holding a newline, in a JSON config file).
+  expect_error(train({"--data", data_, "--set", "decay\nx=1"}), "unknown config key 'decay\\nx'");
+  expect_error(train({"--data", data_, "--set", "dim=1\t2\x01"}), "'1\\t2\\x01' is not a valid");
+  std::ofstream(dir_.file("bad.json")) << "{\"preset\": \"tiny\", \"lr\\r\": 1}";
+  expect_error({"train", "--config", dir_.file("bad.json"), "--data", data_, "--steps", "1", "--out",
+                dir_.file("o")},
+               "unknown config key 'lr\\r'");
 }
 
 // Inputs that used to abort or sample garbage (issue 17): one line, exit 1.
