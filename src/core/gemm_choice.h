@@ -28,8 +28,8 @@ namespace anetrain {
 // recomputation (other buffers) or a residual accumulated in place change no bit.
 struct GemmCall {
   char trans_a = 'N', trans_b = 'N';
-  int64_t m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0;
-  bool accumulate = false;
+  int64_t m = 0, n = 0, k = 0;
+  int64_t ldc = 0;  // not part of the key: the row width of the scratch C the timing writes
 
   std::string key() const;  // the file name of its stored choice: transposes and shape
 };

@@ -254,10 +254,7 @@ void gemm(Trans trans_a, Trans trans_b, int64_t m, int64_t n, int64_t k, float a
                         .m = m,
                         .n = n,
                         .k = k,
-                        .lda = lda,
-                        .ldb = ldb,
-                        .ldc = ldc,
-                        .accumulate = beta != 0.0f};
+                        .ldc = ldc};
     const auto run = [&](int library, float* out) {
       fp32_product(static_cast<Fp32Library>(library), trans_a, trans_b, m, n, k, alpha, a, lda, b,
                    ldb, beta, out, ldc);
