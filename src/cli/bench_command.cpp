@@ -218,6 +218,8 @@ int run_bench(const Args& args) {
                             : training_flops(block_only ? block_forward_flops(mc, d.B, d.S)
                                                         : model_forward_flops(mc, d.B, d.S));
   const double gflops = flops / (median_ms * 1e6);
+  // Read once, before --measure-peak's bandwidth arrays (512 MB) would count in it.
+  const double rss_mb = peak_rss_mb();
   const double tokens_per_s = d.T() / (median_ms / 1e3);
   std::printf("bench %s%s: backend %s, %s, %d threads, batch %lld x seq %lld\n",
               config.preset.c_str(), block_only ? " (one block)" : "", backend->name().c_str(),
@@ -236,7 +238,7 @@ int run_bench(const Args& args) {
       "  %.1f ms/step (median of %lld; min %.1f, max %.1f) | %.0f tokens/s | "
       "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
       median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
-      peak_rss_mb());
+      rss_mb);
   const TrainingMemory memory = training_memory(
       mc, d.B, d.S, tc.recompute, optimizer.state_bytes_per_param(), lora ? &*lora : nullptr);
   constexpr double kMB = 1024.0 * 1024.0;  // the unit of peak_rss_mb()
@@ -246,7 +248,7 @@ int run_bench(const Args& args) {
       memory.total() / kMB, lora ? "frozen base weights, adapters" : "parameters",
       memory.state_bytes / kMB, optimizer.name().c_str(), memory.optimizer_bytes / kMB,
       memory.activation_bytes / kMB, tc.recompute ? ", recomputed" : "",
-      peak_rss_mb() * kMB / memory.total());
+      rss_mb * kMB / memory.total());
   if (args.has("measure-peak")) {
     measured_peak = std::max(measured_peak, measure_peak_gflops(gemm_precision()));
     if (measured_peak > 0)
@@ -258,8 +260,8 @@ int run_bench(const Args& args) {
     else
       std::printf("  peak: this CPU has no %s vector unit anetrain can measure\n",
                   config.train.precision.c_str());
-    // After the peak RSS is read (its arrays would count), twice for the same reason as the
-    // peak: the shared VMs' memory rate varies from second to second.
+    // After the peak RSS is read (its arrays would count in it), twice for the same reason as
+    // the peak: the shared VMs' memory rate varies from second to second.
     measured_bandwidth = std::max(measure_bandwidth_gbs(), measure_bandwidth_gbs());
     std::printf("  memory bandwidth measured now (a += s b in place, %d threads): %.1f GB/s\n",
                 num_threads(), measured_bandwidth);
@@ -293,7 +295,7 @@ int run_bench(const Args& args) {
                         {"tokens_per_s", tokens_per_s},
                         {"gflops", gflops},
                         {"gflop_per_step", flops / 1e9},
-                        {"peak_rss_mb", peak_rss_mb()},
+                        {"peak_rss_mb", rss_mb},
                         {"steps", steps},
                         {"memory_formula_mb", memory.total() / kMB},
                         {"memory_state_mb", memory.state_bytes / kMB},

@@ -164,6 +164,8 @@ TEST(CliBench, MeasuresThePeakWhenAsked) {
   EXPECT_NE(r.out.find("peak measured now (fp32"), std::string::npos) << r.out;
   const auto j = nlohmann::json::parse(r.out.substr(r.out.rfind('{')));
   EXPECT_GT(j["measured_peak_gflops"].get<double>(), j["gflops"].get<double>());
+  // The step's memory, not the bandwidth loop's two 256 MB arrays measured after it.
+  EXPECT_LT(j["peak_rss_mb"].get<double>(), 256.0);
 }
 
 TEST(CliBench, ProfileSetsTheOptimizerAgainstTheBandwidthAndSumsTheNormInBackward) {
