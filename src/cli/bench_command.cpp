@@ -237,8 +237,7 @@ int run_bench(const Args& args) {
   std::printf(
       "  %.1f ms/step (median of %lld; min %.1f, max %.1f) | %.0f tokens/s | "
       "%.1f GFLOPS (%.2f GFLOP/step) | peak RSS %.0f MB\n",
-      median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9,
-      rss_mb);
+      median_ms, steps, times.front(), times.back(), tokens_per_s, gflops, flops / 1e9, rss_mb);
   const TrainingMemory memory = training_memory(
       mc, d.B, d.S, tc.recompute, optimizer.state_bytes_per_param(), lora ? &*lora : nullptr);
   constexpr double kMB = 1024.0 * 1024.0;  // the unit of peak_rss_mb()

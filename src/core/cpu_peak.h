@@ -1,8 +1,8 @@
 // The CPU's arithmetic peak and memory bandwidth, measured rather than assumed: a
 // dependency-free loop on the fastest matrix unit the CPU has for the precision (AMX-BF16 tiles,
 // AVX512-BF16 dot products, 512- or 256-bit FMAs), on every pool thread, and an in-place
-// update over arrays far larger than any cache. The unit is chosen at run time from CPUID (and, for AMX,
-// the kernel's grant of the tile state), not from the build's compiler flags, so one binary
+// update over arrays far larger than any cache. The unit is chosen at run time from CPUID (and, for
+// AMX, the kernel's grant of the tile state), not from the build's compiler flags, so one binary
 // measures each machine it meets. On a shared VM the clock drifts between runs (`anetrain bench
 // --measure-peak` read 525-576 GFLOPS fp32 on the same 2-core Zen 5 within an hour), so `bench
 // --measure-peak` sets a step against the peak measured in the same run.

@@ -34,8 +34,9 @@ ShardPlan plan_shards(int64_t n_params, int rank, int size, bool sharded) {
   const int64_t blocks = grad_norm_blocks(n_params);
   if (plan.sharded && size > blocks)
     throw UserError("shard_optimizer splits the parameters into " + std::to_string(blocks) +
-                    " blocks, fewer than the job's " + std::to_string(size) + " ranks: run at most " +
-                    std::to_string(blocks) + " ranks, or set shard_optimizer=false");
+                    " blocks, fewer than the job's " + std::to_string(size) +
+                    " ranks: run at most " + std::to_string(blocks) +
+                    " ranks, or set shard_optimizer=false");
   for (int r = 0; r < size; ++r) {
     int64_t b0 = 0, b1 = blocks;
     if (plan.sharded) b0 = blocks * r / size, b1 = blocks * (r + 1) / size;

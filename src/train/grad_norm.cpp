@@ -68,9 +68,7 @@ void GradNorm::finished(int64_t begin, int64_t end) {
   std::fill(done_.begin() + first, done_.begin() + last, 1);
 }
 
-int64_t GradNorm::blocks_summed() const {
-  return std::count(done_.begin(), done_.end(), 1);
-}
+int64_t GradNorm::blocks_summed() const { return std::count(done_.begin(), done_.end(), 1); }
 
 double GradNorm::finish() {
   ANETRAIN_CHECK(grads_, "GradNorm::finish before start");

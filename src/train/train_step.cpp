@@ -51,11 +51,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
                                       (static_cast<uint64_t>(step) << 16 | micro) *
                                           0xD6E8FEB86659FD93ull);
     const bool last = micro + 1 == config_.grad_accum;
-    loss_sum +=
-        model_.forward_backward(params, inputs_.data(), targets_.data(), grad_scale, base_grads,
-                                micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate,
-                                last && overlap ? ready : GradReady(),
-                                last ? norm_as_finished : nullptr);
+    loss_sum += model_.forward_backward(
+        params, inputs_.data(), targets_.data(), grad_scale, base_grads,
+        micro == 0 ? GradWrite::kOverwrite : GradWrite::kAccumulate,
+        last && overlap ? ready : GradReady(), last ? norm_as_finished : nullptr);
   }
   // The gradients of the parameters this process updates (all of them but with a sharded
   // optimizer) are the job's sums after finish().
@@ -68,7 +67,8 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   auto scaled_norm = [&] {
     if (norm_as_finished) return norm_.finish();
     ProfileScope scope("host grad norm");
-    return exchange_ ? exchange_->norm(grads) : global_grad_norm(grads, static_cast<int64_t>(grads_.size()));
+    return exchange_ ? exchange_->norm(grads)
+                     : global_grad_norm(grads, static_cast<int64_t>(grads_.size()));
   };
   float* trained = adapters_.layout ? adapters_.values : params;
   const auto update_start = std::chrono::steady_clock::now();

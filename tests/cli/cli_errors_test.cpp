@@ -63,8 +63,8 @@ TEST_F(CliErrors, BadValues) {
   expect_error(train({"--data", data_, "--set", "decay\nx=1"}), "unknown config key 'decay\\nx'");
   expect_error(train({"--data", data_, "--set", "dim=1\t2\x01"}), "'1\\t2\\x01' is not a valid");
   std::ofstream(dir_.file("bad.json")) << "{\"preset\": \"tiny\", \"lr\\r\": 1}";
-  expect_error({"train", "--config", dir_.file("bad.json"), "--data", data_, "--steps", "1", "--out",
-                dir_.file("o")},
+  expect_error({"train", "--config", dir_.file("bad.json"), "--data", data_, "--steps", "1",
+                "--out", dir_.file("o")},
                "unknown config key 'lr\\r'");
 }
 

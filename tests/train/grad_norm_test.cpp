@@ -61,9 +61,11 @@ TEST(GradNorm, AnyFinishedRangesGiveTheBitsOfOnePass) {
       GradNorm norm;
       norm.start(g.data(), n);
       std::thread other([&] {
-        for (size_t i = 0; i < ranges.size(); i += 2) norm.finished(ranges[i].first, ranges[i].second);
+        for (size_t i = 0; i < ranges.size(); i += 2)
+          norm.finished(ranges[i].first, ranges[i].second);
       });
-      for (size_t i = 1; i < ranges.size(); i += 2) norm.finished(ranges[i].first, ranges[i].second);
+      for (size_t i = 1; i < ranges.size(); i += 2)
+        norm.finished(ranges[i].first, ranges[i].second);
       other.join();
       EXPECT_EQ(norm.finish(), whole) << "n " << n << " trial " << trial;
     }
@@ -80,7 +82,7 @@ TEST(GradNorm, OnlyBlocksInsideAFinishedRangeAreSummedEarly) {
   norm.start(g.data(), n);
   norm.finished(500, 3500);  // blocks 1 and 2 lie inside; 0 and 3 only partly
   EXPECT_EQ(norm.blocks_summed(), 2);
-  g[0] = 3.0f;   // block 0 was not summed yet: finish() must see the change
+  g[0] = 3.0f;     // block 0 was not summed yet: finish() must see the change
   g[1500] = 3.0f;  // block 1 was: the early sum stands (it was final)
   EXPECT_EQ(norm.finish(), std::sqrt(static_cast<double>(n - 1 + 9)));
 }
@@ -93,8 +95,8 @@ int64_t blocks_inside_weights(const ParamLayout& layout, const ModelConfig& mc) 
   for (int l = 0; l < mc.n_layers; ++l) {
     const LayerParams& lp = layout.layer(l);
     ranges.push_back({lp.wq, lp.ffn_norm});
-    ranges.push_back({lp.w1, l + 1 < mc.n_layers ? layout.layer(l + 1).attention_norm
-                                                 : layout.final_norm()});
+    ranges.push_back(
+        {lp.w1, l + 1 < mc.n_layers ? layout.layer(l + 1).attention_norm : layout.final_norm()});
   }
   if (layout.classifier() != layout.tok_embeddings())
     ranges.push_back({layout.classifier(), layout.classifier() + mc.vocab_size * mc.dim});
@@ -120,8 +122,8 @@ TEST(GradNorm, BackwardHandsOverEachWeightGradientOnceFinal) {
     const std::vector<int32_t> tokens = pattern_tokens(T + 1, c.model.vocab_size, 4);
     GradNorm norm;
     norm.start(grads.data(), layout.total());
-    model.forward_backward(params.data(), tokens.data(), tokens.data() + 1, 1.0f / T,
-                           grads.data(), GradWrite::kOverwrite, GradReady(), &norm);
+    model.forward_backward(params.data(), tokens.data(), tokens.data() + 1, 1.0f / T, grads.data(),
+                           GradWrite::kOverwrite, GradReady(), &norm);
     const int64_t expected = blocks_inside_weights(layout, c.model);
     EXPECT_GT(expected, grad_norm_blocks(layout.total()) / 4) << "tied " << tied;
     EXPECT_EQ(norm.blocks_summed(), expected) << "tied " << tied;
@@ -154,10 +156,11 @@ TEST(GradNorm, APowerOfTwoLossScaleTrainsTheSameBits) {
     const std::vector<int32_t> tokens = pattern_tokens(64 * T, c.model.vocab_size, 5);
     int64_t at = 0;
     for (int s = 0; s < 3; ++s) {
-      const StepStats stats = step.run(s, 3, run.params.data(), *adam, [&](int32_t* in, int32_t* tg) {
-        for (int64_t i = 0; i < T; ++i) in[i] = tokens[at + i], tg[i] = tokens[at + i + 1];
-        at += T;
-      });
+      const StepStats stats =
+          step.run(s, 3, run.params.data(), *adam, [&](int32_t* in, int32_t* tg) {
+            for (int64_t i = 0; i < T; ++i) in[i] = tokens[at + i], tg[i] = tokens[at + i + 1];
+            at += T;
+          });
       EXPECT_FALSE(stats.skipped);
       run.norms.push_back(stats.grad_norm);
     }
