@@ -15,17 +15,16 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 
 #include "backends/backend.h"
 #include "cli/args.h"
+#include "cli/bench_profile.h"
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/aligned_buffer.h"
 #include "core/cpu_peak.h"
 #include "core/error.h"
 #include "core/gemm.h"
-#include "core/gemm_alone.h"
 #include "core/parallel.h"
 #include "core/profiler.h"
 #include "core/rng.h"
@@ -38,75 +37,6 @@
 
 namespace anetrain {
 namespace {
-
-// The GEMM part of the profile: each shape's time inside the step beside the same shape timed
-// alone (core/gemm_alone.h). Call after the timed steps; it stops the profiler.
-// "onednn-sgemm" or "onednn-sgemm+openblas": the libraries that ran one shape's calls.
-std::string joined(const std::set<std::string>& names) {
-  std::string out;
-  for (const std::string& name : names) out += (out.empty() ? "" : "+") + name;
-  return out;
-}
-
-void print_gemm_profile(double steps, double median_ms) {
-  Profiler& profiler = Profiler::get();
-  profiler.enable(false);  // the solo runs below must not count
-  if (profiler.gemms().empty()) return;
-  std::printf("\n%-40s %6s %9s %7s %10s %10s  %s\n", "GEMMs by shape (inside the rows above)",
-              "calls", "ms/step", "%", "GFLOPS", "alone", "library");
-  double seconds = 0, flops = 0, alone_seconds = 0;
-  for (const auto& [shape, e] : profiler.gemms()) {
-    char name[96];
-    std::snprintf(name, sizeof(name), "%c%c m%lld n%lld k%lld%s%s", shape.trans_a, shape.trans_b,
-                  static_cast<long long>(shape.m), static_cast<long long>(shape.n),
-                  static_cast<long long>(shape.k), shape.accumulate ? " C+=" : "",
-                  shape.a_pre_rounded   ? " (A pre-rounded)"
-                  : shape.b_pre_rounded ? " (B pre-rounded)"
-                                        : "");
-    const double alone = time_gemm_alone(shape);
-    std::printf("%-40s %6.0f %9.2f %6.1f%% %10.0f %10.0f  %s\n", name, e.calls / steps,
-                e.seconds / steps * 1e3, 100.0 * e.seconds / steps / (median_ms / 1e3),
-                e.flops / e.seconds / 1e9, gemm_flops(shape.m, shape.n, shape.k) / alone / 1e9,
-                joined(e.libraries).c_str());
-    seconds += e.seconds, flops += e.flops;
-    alone_seconds += alone * e.calls;
-  }
-  std::printf("%-40s %6s %9.2f %6.1f%% %10.0f %10.0f\n", "(all gemm() calls)", "",
-              seconds / steps * 1e3, 100.0 * seconds / steps / (median_ms / 1e3),
-              flops / seconds / 1e9, flops / alone_seconds / 1e9);
-  std::printf(
-      "GFLOPS: inside the step, and the same product repeated alone on warm operands.\n"
-      "Attention's per-head products (attention_gemm: fp32, or bf16 inputs in bf16 mode; inside\n"
-      "parallel regions) are not listed.\n");
-  const std::string store = gemm_choice_store();
-  if (!store.empty())
-    std::printf(
-        "library: what ran the fp32 products, each chosen by measurement on this machine the "
-        "first\n"
-        "time it was met, stored in %s\n",
-        store.c_str());
-}
-
-// The optimizer tail against the memory bandwidth: an update reads the parameters, their
-// gradients and each state tensor and writes back the parameters and the state, 4 bytes each.
-void print_update_bandwidth(const Optimizer& optimizer, int64_t params, double steps,
-                            double bandwidth_gbs) {
-  const auto& entries = Profiler::get().entries();
-  const auto update = entries.find(optimizer.profile_label());
-  if (update == entries.end() || update->second.seconds <= 0) return;
-  const auto state_tensors = static_cast<double>(optimizer.state().size());
-  const double bytes = static_cast<double>(params) * 4.0 * (3.0 + 2.0 * state_tensors);
-  const double seconds = update->second.seconds / steps;
-  const double gbs = bytes / seconds / 1e9;
-  std::printf(
-      "%s moved %.0f MB per step (parameters, gradients, %.0f state tensors) at %.1f GB/s: "
-      "%s\n",
-      optimizer.profile_label(), bytes / 1e6, state_tensors, gbs,
-      gbs >= bandwidth_gbs ? "at least the bandwidth measured now"
-                           : (std::to_string(static_cast<int>(100.0 * gbs / bandwidth_gbs)) +
-                              "% of the bandwidth measured now")
-                                 .c_str());
-}
 
 // "61.2% of it", never a share above 100: a step faster than the peak means the peak loop
 // measured a slower unit than the GEMMs ran on.
@@ -265,26 +195,11 @@ int run_bench(const Args& args) {
     std::printf("  memory bandwidth measured now (a += s b in place, %d threads): %.1f GB/s\n",
                 num_threads(), measured_bandwidth);
   }
-  if (args.has("profile")) {
-    // Per step, averaged over the timed steps. Host work that overlaps kernels (ANE backend)
-    // is counted in full, so the column can add up to more than 100%.
-    std::printf("\n%-28s %8s %10s %8s %10s\n", "where the step goes", "calls", "ms/step", "%",
-                "GFLOPS");
-    double total = 0;
-    for (const auto& [name, e] : Profiler::get().entries()) total += e.seconds;
-    const double per_step = static_cast<double>(steps);
-    for (const auto& [name, e] : Profiler::get().entries()) {
-      std::printf(
-          "%-28s %8.0f %10.2f %7.1f%% %10s\n", name.c_str(), e.calls / per_step,
-          e.seconds / per_step * 1e3, 100.0 * e.seconds / per_step / (median_ms / 1e3),
-          e.flops > 0 ? std::to_string(static_cast<int>(e.flops / e.seconds / 1e9)).c_str() : "-");
-    }
-    std::printf("%-28s %8s %10.2f %7.1f%%\n", "(sum of the above)", "", total / per_step * 1e3,
-                100.0 * total / per_step / (median_ms / 1e3));
-    if (measured_bandwidth > 0)
-      print_update_bandwidth(optimizer, trained_layout.total(), per_step, measured_bandwidth);
-    print_gemm_profile(per_step, median_ms);
-  }
+  if (args.has("profile"))
+    print_bench_profile({.steps = static_cast<double>(steps),
+                         .median_ms = median_ms,
+                         .bandwidth_gbs = measured_bandwidth,
+                         .host_overlaps = backend->overlaps_host_work()});
   if (args.has("json")) {
     nlohmann::json j = {{"impl", "anetrain"},
                         {"config", config.preset},

@@ -9,11 +9,12 @@ Profiler& Profiler::get() {
   return profiler;
 }
 
-void Profiler::add(const char* name, double seconds, double flops) {
+void Profiler::add(const char* name, double seconds, double flops, double bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
   ProfileEntry& e = entries_[name];
   e.seconds += seconds;
   e.flops += flops;
+  e.bytes += bytes;
   ++e.calls;
 }
 

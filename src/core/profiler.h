@@ -14,6 +14,7 @@ namespace anetrain {
 
 struct ProfileEntry {
   double seconds = 0, flops = 0;
+  double bytes = 0;  // memory-bound work: the bytes it must read and write (0: not counted)
   int64_t calls = 0;
   std::set<std::string> libraries;  // GEMMs: the libraries that ran the calls
 };
@@ -38,7 +39,7 @@ class Profiler {
   void enable(bool on) { enabled_ = on; }
   void reset() { entries_.clear(), gemms_.clear(); }
   // Both are thread-safe: host work may run on other threads (Transformer::run_host).
-  void add(const char* name, double seconds, double flops);
+  void add(const char* name, double seconds, double flops, double bytes = 0);
   // GEMMs are kept apart from the named scopes, which already contain them.
   void add_gemm(const GemmShape& shape, double seconds, const char* library);
   const std::map<std::string, ProfileEntry>& entries() const { return entries_; }
@@ -51,25 +52,31 @@ class Profiler {
   std::map<GemmShape, ProfileEntry> gemms_;
 };
 
-// Times the enclosing block under `name` when profiling is enabled.
+// Times the enclosing block under `name` when profiling is enabled. Compute-bound work says
+// how many FLOPs it does; memory-bound work how many bytes it must move (bench --profile sets
+// those against the measured bandwidth).
+struct MemoryBytes {
+  double value;
+};
 class ProfileScope {
  public:
-  ProfileScope(const char* name, double flops = 0)
+  explicit ProfileScope(const char* name, double flops = 0)
       : name_(Profiler::get().enabled() ? name : nullptr), flops_(flops) {
     if (name_) start_ = std::chrono::steady_clock::now();
   }
+  ProfileScope(const char* name, MemoryBytes bytes) : ProfileScope(name) { bytes_ = bytes.value; }
   ~ProfileScope() {
     if (name_)
       Profiler::get().add(
           name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(),
-          flops_);
+          flops_, bytes_);
   }
   ProfileScope(const ProfileScope&) = delete;
   ProfileScope& operator=(const ProfileScope&) = delete;
 
  private:
   const char* name_;
-  double flops_;
+  double flops_, bytes_ = 0;
   std::chrono::steady_clock::time_point start_;
 };
 

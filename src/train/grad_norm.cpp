@@ -63,7 +63,10 @@ void GradNorm::finished(int64_t begin, int64_t end) {
   int64_t last = first;  // one past the last block inside
   while (last < blocks_ && grad_norm_block_start(n_, blocks_, last + 1) <= end) ++last;
   if (last <= first) return;
-  ProfileScope scope("host grad norm in backward");
+  ProfileScope scope(
+      "host grad norm in backward",
+      MemoryBytes{4.0 * static_cast<double>(grad_norm_block_start(n_, blocks_, last) -
+                                            grad_norm_block_start(n_, blocks_, first))});
   grad_norm_partials(grads_, n_, first, last, partial_.data());
   std::fill(done_.begin() + first, done_.begin() + last, 1);
 }
@@ -72,7 +75,11 @@ int64_t GradNorm::blocks_summed() const { return std::count(done_.begin(), done_
 
 double GradNorm::finish() {
   ANETRAIN_CHECK(grads_, "GradNorm::finish before start");
-  ProfileScope scope("host grad norm");
+  int64_t left = 0;  // gradients not summed yet
+  for (int64_t b = 0; b < blocks_; ++b)
+    if (!done_[b])
+      left += grad_norm_block_start(n_, blocks_, b + 1) - grad_norm_block_start(n_, blocks_, b);
+  ProfileScope scope("host grad norm", MemoryBytes{4.0 * static_cast<double>(left)});
   for (int64_t b = 0; b < blocks_;) {
     if (done_[b]) {
       ++b;

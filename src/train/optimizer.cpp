@@ -64,6 +64,11 @@ double Optimizer::state_bytes_per_param() const {
          static_cast<double>(shard_end_ - shard_begin_) / static_cast<double>(layout_.total());
 }
 
+double Optimizer::update_bytes() const {
+  return 4.0 * static_cast<double>(shard_end_ - shard_begin_) *
+         (3.0 + 2.0 * static_cast<double>(state_.size()));
+}
+
 void Optimizer::restrict_to(int64_t begin, int64_t end) {
   ANETRAIN_CHECK(0 <= begin && begin <= end && end <= layout_.total(), "bad optimizer shard");
   shard_begin_ = begin;
@@ -99,7 +104,7 @@ double Optimizer::clipped_update(float* params, const float* grads, float lr, in
                                  float max_norm, GradNorm& norm) {
   const double global = norm.finish();
   if (!std::isfinite(global)) return global;
-  ProfileScope scope(profile_label_);
+  ProfileScope scope(profile_label_, MemoryBytes{update_bytes()});
   update(params, grads, lr, step, clip_coefficient(global, max_norm));
   return global;
 }

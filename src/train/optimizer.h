@@ -83,6 +83,11 @@ class Optimizer {
   FloatBuffer& state(const std::string& name);
   const FloatBuffer& state(const std::string& name) const;
 
+  // The bytes one update() must move: it reads the parameters, their gradients and each state
+  // tensor and writes back the parameters and the state, 4 bytes each, over the parameters it
+  // updates.
+  double update_bytes() const;
+
   // Bytes of state this process holds per parameter, for the memory formula (model/memory.h):
   // 4 per state tensor (a sharded optimizer holds a fraction of each).
   virtual double state_bytes_per_param() const;

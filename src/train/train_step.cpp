@@ -66,7 +66,9 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   // The norm of the gradients as they are: scaled by the loss scale, if any.
   auto scaled_norm = [&] {
     if (norm_as_finished) return norm_.finish();
-    ProfileScope scope("host grad norm");
+    const int64_t summed = exchange_ ? exchange_->plan().end - exchange_->plan().begin
+                                     : static_cast<int64_t>(grads_.size());
+    ProfileScope scope("host grad norm", MemoryBytes{4.0 * static_cast<double>(summed)});
     return exchange_ ? exchange_->norm(grads)
                      : global_grad_norm(grads, static_cast<int64_t>(grads_.size()));
   };
@@ -112,7 +114,7 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
     scale_.good_steps = 0;
   }
   {
-    ProfileScope scope(optimizer.profile_label());
+    ProfileScope scope(optimizer.profile_label(), MemoryBytes{optimizer.update_bytes()});
     optimizer.update(trained, grads, stats.lr, step + 1,
                      clip_coefficient(stats.grad_norm, config_.grad_clip) / scale);
   }

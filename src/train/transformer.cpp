@@ -10,6 +10,15 @@
 #include "train/host_ops.h"
 
 namespace anetrain {
+namespace {
+
+// What one RMSNorm backward must move: the output's gradient, the input and the input's
+// gradient, plus the residual gradient it adds when there is one (the gains are negligible).
+MemoryBytes rmsnorm_backward_bytes(int64_t D, int64_t T, bool residual) {
+  return {(residual ? 16.0 : 12.0) * static_cast<double>(D * T)};
+}
+
+}  // namespace
 
 Transformer::Transformer(const ModelConfig& config, Backend& backend, int64_t batch, int64_t seq,
                          bool recompute, bool for_training)
@@ -62,7 +71,7 @@ void Transformer::block_forward(int l, const float* p) {
                                            .lora_v = adapter(l, LoraTarget::wv)});
   lora_forward(adapter(l, LoraTarget::wo), dims_.QD(), dims_.D, at.attn.data(), dims_.T(), y);
   {
-    ProfileScope scope("host residual add");
+    ProfileScope scope("host residual add", MemoryBytes{12.0 * static_cast<double>(n)});
     add(resid(l), y, n, mid(l));
   }
   FfnTaps& ft = ffn_taps(l);
@@ -80,7 +89,7 @@ void Transformer::block_forward(int l, const float* p) {
                                      .lora_1 = adapter(l, LoraTarget::w1),
                                      .lora_3 = adapter(l, LoraTarget::w3)});
   lora_forward(adapter(l, LoraTarget::w2), dims_.F, dims_.D, ft.gate.data(), dims_.T(), y);
-  ProfileScope scope("host residual add");
+  ProfileScope scope("host residual add", MemoryBytes{12.0 * static_cast<double>(n)});
   add(mid(l), y, n, resid(l + 1));
 }
 
@@ -89,7 +98,8 @@ double Transformer::run_forward(const float* p, const int32_t* inputs, const int
   const int64_t T = dims_.T();
   const int L = config_.n_layers;
   {
-    ProfileScope scope("host embedding");
+    // Reads one table row per token and writes it.
+    ProfileScope scope("host embedding", MemoryBytes{8.0 * static_cast<double>(dims_.D * T)});
     embedding_forward(inputs, p + layout_.tok_embeddings(), dims_.D, T, resid(0));
   }
   for (int l = 0; l < L; ++l) block_forward(l, p);
@@ -141,7 +151,7 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
   if (base_grads_ && layout_.classifier() != layout_.tok_embeddings())
     gradient_final(layout_.classifier(), dims_.V * D);
   {
-    ProfileScope scope("host rmsnorm_backward");
+    ProfileScope scope("host rmsnorm_backward", rmsnorm_backward_bytes(D, T, false));
     cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(L), p + layout_.final_norm(),
                           acts_.final_rms_inv.data(), nullptr, D, T, acts_.dres.data(),
                           base_grad(g, layout_.final_norm()), write);
@@ -164,12 +174,17 @@ double Transformer::forward_backward(const float* p, const int32_t* inputs, cons
   }
   join_all();
   report(layer_begin(0), layer_begin(1));
-  ProfileScope scope("host embedding");
   // The embedding gradient is a scatter-add over the batch's tokens. Tied to the classifier,
   // its table was just written in full above; untied, it starts from zero when overwriting.
+  const bool zero_first =
+      write == GradWrite::kOverwrite && layout_.classifier() != layout_.tok_embeddings();
+  // Reads each token's gradient, adds it to its row (read and written), and zeroes the table.
+  ProfileScope scope("host embedding",
+                     MemoryBytes{base_grads_ ? 12.0 * static_cast<double>(D * T) +
+                                                   (zero_first ? 4.0 * dims_.V * D : 0.0)
+                                             : 0.0});
   if (base_grads_) {
-    if (write == GradWrite::kOverwrite && layout_.classifier() != layout_.tok_embeddings())
-      fill_zero(g + layout_.tok_embeddings(), dims_.V * D);
+    if (zero_first) fill_zero(g + layout_.tok_embeddings(), dims_.V * D);
     embedding_backward(inputs, acts_.dres.data(), D, T, g + layout_.tok_embeddings());
   }
   report(0, layer_begin(0));
@@ -270,7 +285,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
   }
   join(attention_grads_);  // the previous block's reads dmid, which the next line writes
   {
-    ProfileScope scope("host rmsnorm_backward");
+    ProfileScope scope("host rmsnorm_backward", rmsnorm_backward_bytes(D, T, true));
     cpu::rmsnorm_backward(acts_.dxnorm.data(), mid(l), p + lp.ffn_norm, ft.rms_inv.data(), dres, D,
                           T, dmid, base_grad(g, lp.ffn_norm), write);
   }
@@ -327,7 +342,7 @@ void Transformer::block_backward(int l, const float* p, float* g, GradWrite writ
     });
   }
   join(ffn_grads_);  // it reads dres, which the next line writes
-  ProfileScope scope("host rmsnorm_backward");
+  ProfileScope scope("host rmsnorm_backward", rmsnorm_backward_bytes(D, T, true));
   cpu::rmsnorm_backward(acts_.dxnorm.data(), resid(l), p + lp.attention_norm, at.rms_inv.data(),
                         dmid, D, T, dres, base_grad(g, lp.attention_norm), write);
 }

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "model/lora.h"
 #include "model/memory.h"
@@ -168,18 +170,47 @@ TEST(CliBench, MeasuresThePeakWhenAsked) {
   EXPECT_LT(j["peak_rss_mb"].get<double>(), 256.0);
 }
 
-TEST(CliBench, ProfileSetsTheOptimizerAgainstTheBandwidthAndSumsTheNormInBackward) {
-  auto r = run_anetrain({"bench", "--config", "tiny", "--steps", "2", "--warmup", "1", "--profile",
+// The words of the first line of `text` that starts with `prefix` (empty if none).
+std::vector<std::string> words_of_line(const std::string& text, const std::string& prefix) {
+  std::istringstream lines(text);
+  std::vector<std::string> words;
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind(prefix, 0) == 0) {
+      std::istringstream fields(line);
+      for (std::string w; fields >> w;) words.push_back(w);
+      break;
+    }
+  return words;
+}
+
+TEST(CliBench, ProfileSetsMemoryBoundWorkAgainstTheBandwidthAndTheStepAgainstItsBound) {
+  auto r = run_anetrain({"bench", "--config", "tiny", "--steps", "4", "--warmup", "1", "--profile",
                          "--measure-peak"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // AdamW reads parameters, gradients, m and v and writes parameters, m and v: 28 bytes each.
-  char moved[96];
-  std::snprintf(moved, sizeof moved, "host AdamW moved %.0f MB per step (parameters, gradients, 2",
-                28.0 * static_cast<double>(ParamLayout(load_config("tiny").model).total()) / 1e6);
-  EXPECT_NE(r.out.find(moved), std::string::npos) << moved << "\n" << r.out;
-  EXPECT_NE(r.out.find("the bandwidth measured now"), std::string::npos) << r.out;
+  // host AdamW | calls | ms/step | % | GFLOPS | GB/s: AdamW reads parameters, gradients, m and
+  // v and writes parameters, m and v, 28 bytes per parameter.
+  const std::vector<std::string> adamw = words_of_line(r.out, "host AdamW");
+  ASSERT_EQ(adamw.size(), 7u) << r.out;
+  const double ms = std::stod(adamw[3]), gbs = std::stod(adamw[6]);
+  const double bytes = 28.0 * static_cast<double>(ParamLayout(load_config("tiny").model).total());
+  ASSERT_GT(ms, 0.0) << r.out;
+  EXPECT_NEAR(gbs, bytes / (ms / 1e3) / 1e9, 0.15 * gbs + 1.0) << r.out;
   // The weights' blocks of the clipping norm are summed as backward finishes them.
-  EXPECT_NE(r.out.find("host grad norm in backward"), std::string::npos) << r.out;
+  EXPECT_FALSE(words_of_line(r.out, "host grad norm in backward").empty()) << r.out;
+  // bound: the GEMMs alone A ms + the memory-bound host work at B GB/s C ms = D ms;
+  double gemms = 0, bandwidth = 0, memory = 0, bound = 0;
+  const size_t at = r.out.find("bound: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  ASSERT_EQ(std::sscanf(r.out.c_str() + at,
+                        "bound: the GEMMs alone %lf ms + the memory-bound host work at %lf GB/s "
+                        "%lf ms = %lf ms",
+                        &gemms, &bandwidth, &memory, &bound),
+            4)
+      << r.out.substr(at);
+  EXPECT_GT(gemms, 0.0);
+  EXPECT_GT(memory, 0.0);
+  EXPECT_NEAR(gemms + memory, bound, 0.011);
+  EXPECT_NE(r.out.find("the memory bandwidth measured now: "), std::string::npos) << r.out;
 }
 
 TEST(CliBench, ProfileListsEveryGemmShapeWithItsSoloSpeed) {
