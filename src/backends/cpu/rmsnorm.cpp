@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backends/cpu/vec_math.h"
 #include "core/parallel.h"
 #include "core/scratch.h"
 
@@ -65,13 +66,19 @@ void rmsnorm_backward(const float* dout, const float* x, const float* w, const f
       },
       64);
   if (dw == nullptr) return;  // frozen gains (LoRA)
-  // dw by channel, summed over all tokens in a fixed order (deterministic).
+  // dw by channel, summed over all tokens in kLanes fixed lanes (deterministic, and
+  // vectorized: one chain would wait on each add's latency, far below the memory's rate).
   parallel_for(C, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
-      float sum = 0.0f;
+      float lane[kLanes] = {};
       const float* d = dout + c * T;
       const float* xr = x + c * T;
-      for (int64_t t = 0; t < T; ++t) sum += d[t] * xr[t] * rms_inv[t];
+      int64_t t = 0;
+      for (; t + kLanes <= T; t += kLanes)
+        for (int k = 0; k < kLanes; ++k) lane[k] += d[t + k] * xr[t + k] * rms_inv[t + k];
+      for (; t < T; ++t) lane[0] += d[t] * xr[t] * rms_inv[t];
+      float sum = 0.0f;
+      for (float l : lane) sum += l;
       dw[c] = write == GradWrite::kAccumulate ? dw[c] + sum : sum;
     }
   });
