@@ -4,8 +4,8 @@
 // [0, n) is cut into grad_norm_blocks(n) fixed blocks, block b being [n*b/K, n*(b+1)/K); each
 // block's sum of squares is a partial, and the norm sums the partials in order. Data
 // parallelism sums the partials of each rank's shard (dist/grad_exchange.h); GradNorm sums the
-// blocks of each weight gradient as soon as backward finishes it, while it is still in cache,
-// instead of reading every gradient again after backward.
+// blocks of each weight gradient as soon as backward finishes it, just after it was written,
+// so the step's tail after backward is the optimizer's pass alone.
 #pragma once
 
 #include <cstdint>

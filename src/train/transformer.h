@@ -39,7 +39,8 @@ class Transformer {
   // first micro-batch of a step: no zeroing pass needed) or are added to them.
   // With `norm` (the step's last micro-batch, norm started on grads), each weight gradient is
   // handed to norm->finished() as soon as it is final, so its share of the clipping norm is
-  // summed while it is still in cache. Returns the sum of per-token losses.
+  // summed during backward (beside the kernels, where host work overlaps them). Returns the sum
+  // of per-token losses.
   double forward_backward(const float* params, const int32_t* inputs, const int32_t* targets,
                           float grad_scale, float* grads, GradWrite write,
                           const GradReady& ready = nullptr, GradNorm* norm = nullptr);
