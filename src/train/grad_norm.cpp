@@ -56,6 +56,7 @@ void GradNorm::start(const float* grads, int64_t n) {
 
 void GradNorm::finished(int64_t begin, int64_t end) {
   ANETRAIN_CHECK(grads_ && 0 <= begin && begin <= end && end <= n_, "GradNorm: bad range");
+  if (begin == end) return;
   // The blocks lying wholly inside [begin, end); a block it shares with a neighbour waits
   // for finish().
   int64_t first = begin * blocks_ / n_;
