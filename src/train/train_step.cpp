@@ -41,9 +41,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   const bool overlap = exchange_ && exchange_->overlapping() && !adapters_.layout;
   const GradReady ready = [&](int64_t begin, int64_t end) { exchange_->ready(grads, begin, end); };
   // Alone, the norm of the gradients is summed as the last micro-batch finishes each weight's
-  // (over ranks it is the norm of the sums, known only after the exchange).
+  // (the adapters' after backward; over ranks it is the norm of the sums, known only after the
+  // exchange).
+  if (!exchange_) norm_.start(grads, static_cast<int64_t>(grads_.size()));
   GradNorm* norm_as_finished = exchange_ || adapters_.layout ? nullptr : &norm_;
-  if (norm_as_finished) norm_.start(grads, static_cast<int64_t>(grads_.size()));
   for (int micro = 0; micro < config_.grad_accum; ++micro) {
     next_batch(inputs_.data(), targets_.data());
     if (adapters_.layout)
@@ -65,12 +66,10 @@ StepStats TrainStep::run(int64_t step, int64_t horizon, float* params, Optimizer
   }
   // The norm of the gradients as they are: scaled by the loss scale, if any.
   auto scaled_norm = [&] {
-    if (norm_as_finished) return norm_.finish();
-    const int64_t summed = exchange_ ? exchange_->plan().end - exchange_->plan().begin
-                                     : static_cast<int64_t>(grads_.size());
+    if (!exchange_) return norm_.finish();
+    const int64_t summed = exchange_->plan().end - exchange_->plan().begin;
     ProfileScope scope("host grad norm", MemoryBytes{4.0 * static_cast<double>(summed)});
-    return exchange_ ? exchange_->norm(grads)
-                     : global_grad_norm(grads, static_cast<int64_t>(grads_.size()));
+    return exchange_->norm(grads);
   };
   float* trained = adapters_.layout ? adapters_.values : params;
   const auto update_start = std::chrono::steady_clock::now();

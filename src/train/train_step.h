@@ -69,7 +69,7 @@ class TrainStep {
   TrainedAdapters adapters_;
   int ranks_;
   FloatBuffer grads_;
-  GradNorm norm_;  // summed as the last micro-batch finishes each weight gradient
+  GradNorm norm_;  // without an exchange: summed as backward finishes each weight gradient
   std::vector<int32_t> inputs_, targets_;
   LossScaleState scale_;
 };
